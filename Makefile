@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test install prerequisites lint bench clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# PostgreSQL from Debian's packages (only when missing) and Kafka's jars from Maven Central (only once).
+prerequisites: $(INSTALLED)
+	bash deploy/postgres/install.sh
+	$(PY) -m deploy.kafka fetch
+
+install: prerequisites
+
+run: install
+	$(PY) -m deploy.local_stack
+
+test: install
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check shared services deploy tests bench
+	$(VENV)/bin/ruff format --check shared services deploy tests bench
+	$(VENV)/bin/mypy shared services deploy tests bench
+
+bench: install
+	$(PY) -m bench.pipeline
+
+clean:
+	rm -rf var

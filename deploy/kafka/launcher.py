@@ -1,0 +1,402 @@
+"""A single-node Apache Kafka 4 (KRaft, combined broker+controller) run from Maven Central jars.
+
+No Docker here: the jars are fetched once with Maven into a cache directory and the node runs as a
+plain ``java`` subprocess. The data directory holds everything (config, ports, KRaft metadata, topic
+logs), so stopping and starting a node on the same directory brings back the same cluster and data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import weakref
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+KAFKA_VERSION = "4.1.1"
+HERE = Path(__file__).resolve().parent
+POM = HERE / "pom.xml"
+LOG4J2_CONFIG = HERE / "log4j2.xml"
+
+_T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------------------------- jars
+
+
+def cache_dir() -> Path:
+    """``$KAPNET_CACHE_DIR`` or ``~/.cache/kapnet``."""
+    env = os.environ.get("KAPNET_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "kapnet"
+
+
+def _pom_digest() -> str:
+    # The marker records which pom produced the jars, so editing the pom (e.g. a version bump)
+    # triggers a fresh fetch instead of silently running stale jars.
+    return hashlib.sha256(POM.read_bytes()).hexdigest()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    # Parallel test workers may all call kafka_jars() on a cold cache: only one runs Maven.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def kafka_jars() -> Path:
+    """Ensure the Kafka jars are in the cache (fetching them with Maven once) and return the lib dir."""
+    home = cache_dir() / f"kafka-{KAFKA_VERSION}"
+    lib = home / "lib"
+    marker = home / ".fetched"
+    digest = _pom_digest()
+
+    def fresh() -> bool:
+        # Fast path: no Maven, no network, when the marker matches the current pom.
+        return marker.is_file() and marker.read_text().strip() == digest and lib.is_dir()
+
+    if fresh():
+        return lib
+    with _file_lock(home / ".lock"):
+        if fresh():  # another process fetched while we waited for the lock
+            return lib
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise RuntimeError("Maven ('mvn') is needed to fetch the Kafka jars: apt-get install -y maven")
+        # Copy into a scratch dir and swap it in, so an interrupted fetch never leaves a half lib dir.
+        tmp = home / f"lib.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        cmd = [
+            mvn, "-B", "-q", "-f", str(POM),
+            "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
+            shutil.rmtree(tmp, ignore_errors=True)
+            out = (proc.stdout + proc.stderr)[-4000:]
+            raise RuntimeError(f"fetching Kafka jars failed ({' '.join(cmd)}):\n{out}")
+        shutil.rmtree(lib, ignore_errors=True)
+        tmp.rename(lib)
+        marker.write_text(digest + "\n")
+    return lib
+
+
+# -------------------------------------------------------------------------------------------- ports
+
+
+def free_port() -> int:
+    """An unused loopback TCP port (free now; another process could still take it later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------------------------ readiness probe
+
+
+def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    # start() is synchronous but may be called from code that already runs an event loop (an async
+    # test, a FastAPI lifespan); asyncio.run() refuses to nest, so use a private thread then.
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
+
+
+async def _metadata_answers(bootstrap_servers: str, wait_s: float) -> bool:
+    """True when the broker answers a metadata request listing at least one (unfenced) broker."""
+    from aiokafka import AIOKafkaClient  # imported lazily: `fetch` needs no Kafka client
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(wait_s * 1000))
+    try:
+        await asyncio.wait_for(client.bootstrap(), wait_s)
+        # A broker that is still fenced (e.g. catching up on metadata after a restart) is left
+        # out of metadata responses, so an empty broker list means "not ready yet".
+        return bool(client.cluster.brokers())
+    except Exception:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close(), wait_s)
+
+
+# --------------------------------------------------------------------------------------------- node
+
+# Nodes run in their own session (so a terminal's Ctrl-C doesn't kill them behind the owner's back);
+# the flip side is that nothing kills them when the owner exits without stop(): atexit does.
+_LIVE_NODES: weakref.WeakSet[KafkaNode] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_live_nodes() -> None:
+    for node in list(_LIVE_NODES):
+        with contextlib.suppress(Exception):
+            node.stop(timeout=10.0)
+
+
+def _java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return str(Path(java_home) / "bin" / "java")
+    java = shutil.which("java")
+    if java is None:
+        raise RuntimeError("Java 17+ is needed to run Kafka: apt-get install -y openjdk-17-jre-headless")
+    return java
+
+
+class KafkaNode:
+    """One combined broker+controller KRaft node listening on 127.0.0.1.
+
+    ``port`` is the client (PLAINTEXT) port; 0 means "the port this data_dir used before, else a free
+    one". ``controller_port`` defaults to the one stored in data_dir, else a free port.
+    """
+
+    PORTS_FILE = "kapnet-ports.json"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = 9092,
+        controller_port: int | None = None,
+        log_file: Path | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        stored = self._stored_ports()
+        self.port = port or stored.get("port") or free_port()
+        # The controller port is part of controller.quorum.voters: a restart of the same data_dir
+        # must present the same quorum (and not need a port passed in), so it is stored in data_dir.
+        self.controller_port = controller_port or stored.get("controller_port") or free_port()
+        self.log_file = Path(log_file).absolute() if log_file else self.data_dir / "kafka.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    # -- paths and config
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.data_dir / "server.properties"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def _stored_ports(self) -> dict[str, int]:
+        try:
+            data = json.loads((self.data_dir / self.PORTS_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return {k: int(v) for k, v in data.items() if k in ("port", "controller_port")}
+
+    def _write_config(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ports = {"port": self.port, "controller_port": self.controller_port}
+        (self.data_dir / self.PORTS_FILE).write_text(json.dumps(ports) + "\n")
+        p, c = self.port, self.controller_port
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            # Static voters (not controller.quorum.bootstrap.servers): format needs no --standalone.
+            "controller.quorum.voters": f"1@127.0.0.1:{c}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{p}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.logs_dir),
+            "num.partitions": "3",
+            "default.replication.factor": "1",
+            # Topics are declared explicitly by the services; a typo must fail, not create a topic.
+            "auto.create.topics.enable": "false",
+            # One node: the internal topics can only ever have one replica.
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # Consumer groups form immediately instead of after 3 s (tests join/leave a lot).
+            "group.initial.rebalance.delay.ms": "0",
+            # Compaction otherwise default, but the cleaner re-checks every 1 s instead of 15 s.
+            "log.cleaner.backoff.ms": "1000",
+        }
+        text = "# Written by deploy/kafka/launcher.py on every start; edits are overwritten.\n"
+        text += "".join(f"{k}={v}\n" for k, v in props.items())
+        self.properties_file.write_text(text)
+
+    def _java_cmd(self, lib: Path, main: str, *args: str, heap: str = "-Xmx512m") -> list[str]:
+        return [
+            _java(),
+            heap,
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={LOG4J2_CONFIG}",
+            "-cp",
+            f"{lib}/*",
+            main,
+            *args,
+        ]
+
+    def _format_if_needed(self, lib: Path) -> None:
+        # meta.properties is what StorageTool writes last; its presence means the store holds a
+        # cluster already, and re-formatting would throw away every topic.
+        if (self.logs_dir / "meta.properties").is_file():
+            return
+
+        def storage_tool(*args: str) -> str:
+            # Short-lived JVMs: small heap and C1-only JIT start noticeably faster.
+            cmd = self._java_cmd(lib, "kafka.tools.StorageTool", *args, heap="-Xmx256m")
+            cmd.insert(2, "-XX:TieredStopAtLevel=1")
+            proc = subprocess.run(
+                cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(f"kafka StorageTool {args[0]} failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+            return proc.stdout
+
+        # StorageTool may print log lines too; the cluster id is the last non-empty line.
+        cluster_id = storage_tool("random-uuid").strip().splitlines()[-1].strip()
+        storage_tool("format", "-t", cluster_id, "-c", str(self.properties_file))
+
+    # -- lifecycle
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_tail(self, chars: int = 4000) -> str:
+        """The end of this run's output (the log file is appended to across restarts).
+
+        Java stack frames are dropped: a startup failure prints several long traces whose frames
+        would otherwise push the one useful line ("Address already in use", ...) out of the tail.
+        """
+        try:
+            with self.log_file.open("rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(self._log_offset, fh.tell() - 50 * chars))
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith(("at ", "... "))]
+        return "\n".join(lines)[-chars:]
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Fetch jars if needed, format the store once, start the node, wait until it serves metadata."""
+        if self.is_running():
+            return
+        deadline = time.monotonic() + timeout
+        lib = kafka_jars()
+        self._write_config()
+        self._format_if_needed(lib)
+
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            log.write(f"\n==== kapnet: starting Kafka {KAFKA_VERSION} at {time.ctime()} ====\n".encode())
+            log.flush()
+            self._log_offset = log.tell()
+            # Own process group: stop() can signal the JVM and anything it spawned at once, and a
+            # Ctrl-C meant for the owner's terminal doesn't kill the broker mid-test.
+            self._proc = subprocess.Popen(
+                self._java_cmd(lib, "kafka.Kafka", str(self.properties_file)),
+                cwd=self.data_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _LIVE_NODES.add(self)
+
+        try:
+            self._wait_ready(deadline)
+        except BaseException:
+            self.stop(timeout=10.0)
+            raise
+
+    def _wait_ready(self, deadline: float) -> None:
+        assert self._proc is not None
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                raise RuntimeError(
+                    f"Kafka exited with code {code} during startup; log tail ({self.log_file}):\n{self.log_tail()}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError(
+                    f"Kafka did not answer metadata requests on {self.bootstrap_servers} in time; "
+                    f"log tail ({self.log_file}):\n{self.log_tail()}"
+                )
+            # A plain TCP connect first: it is cheap, and it keeps aiokafka from logging connection
+            # errors while the JVM is still booting.
+            if _port_open(self.port):
+                probe = functools.partial(_metadata_answers, self.bootstrap_servers, max(0.5, min(5.0, remaining)))
+                if _run_coroutine(probe):
+                    return
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the node's process group (a clean, flushed shutdown), SIGKILL after ``timeout``."""
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10.0)
+        finally:
+            self._proc = None
+            _LIVE_NODES.discard(self)
+
+    def __enter__(self) -> KafkaNode:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running() else "stopped"
+        return f"KafkaNode({str(self.data_dir)!r}, port={self.port}, {state})"

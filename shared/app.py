@@ -1,0 +1,227 @@
+"""The shell every service shares: settings, migrations, outbox relay, consumers, health and event docs.
+
+A service plugs in its routers, its migrations and its event handlers; the rest is the same everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler
+from shared.bus.kafka import TopicSpec, broker_answers, ensure_topics
+from shared.bus.outbox import OutboxRelay
+from shared.db.database import Database
+from shared.db.migrate import upgrade_to_head
+from shared.db.unit_of_work import UnitOfWork
+from shared.events import NETWORK_AGGREGATES_TOPIC, asyncapi_document, json_schemas
+from shared.events.registry import SITE_CHANNEL, DomainEvent
+from shared.settings import ServiceSettings
+from shared.telemetry import TraceMiddleware, configure_tracing
+
+log = logging.getLogger(__name__)
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+class ServiceRuntime:
+    """What a running service holds: its settings, database, relay and consumers."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.database = Database(settings.resolved_database_url())
+        self.relay = OutboxRelay(
+            self.database,
+            settings.kafka_bootstrap_servers,
+            timeout_seconds=settings.kafka_timeout_seconds,
+            poll_interval_seconds=settings.outbox_poll_interval_seconds,
+            batch_size=settings.outbox_batch_size,
+        )
+        self.consumers: list[EventConsumer] = []
+
+    @property
+    def site(self) -> str | None:
+        return None if self.settings.role == "network" else self.settings.site
+
+    @property
+    def source(self) -> str:
+        """The CloudEvents source of everything this process emits."""
+        return f"/kapnet/{self.site or 'network'}/{self.settings.service}"
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.database, source=self.source, site=self.site)
+
+    def site_topic(self, service: str, site: str | None = None) -> TopicSpec:
+        return TopicSpec(
+            SITE_CHANNEL.format(site=site or self.settings.site, service=service),
+            partitions=self.settings.kafka_site_topic_partitions,
+        )
+
+    def network_topic(self) -> TopicSpec:
+        # Compacted: a table of the latest aggregate per (site, cohort) that any new reader can rebuild.
+        return TopicSpec(
+            NETWORK_AGGREGATES_TOPIC,
+            partitions=1,
+            config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "3600000"},
+        )
+
+    def consumer(self, topics: list[TopicSpec], handlers: dict[type[DomainEvent], Handler]) -> EventConsumer:
+        name = self.settings.instance
+        dead_letter = f"kapnet.{self.site or 'network'}.{self.settings.service}.deadletter.v1"
+        consumer = EventConsumer(
+            self.database,
+            ConsumerConfig(
+                name=name,
+                topics=topics,
+                dead_letter_topic=dead_letter,
+                source=self.source,
+                site=self.site,
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                timeout_seconds=self.settings.kafka_timeout_seconds,
+                max_attempts=self.settings.consumer_max_attempts,
+                retry_backoff_seconds=self.settings.consumer_retry_backoff_seconds,
+            ),
+            handlers,
+        )
+        self.consumers.append(consumer)
+        return consumer
+
+
+BackgroundJob = Callable[[ServiceRuntime], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class ServiceDefinition:
+    """What one service plugs into the shell."""
+
+    title: str
+    description: str
+    migrations: Path
+    routers: Sequence[APIRouter] = ()
+    produces: Callable[[ServiceRuntime], list[TopicSpec]] = lambda runtime: []
+    consumers: Callable[[ServiceRuntime], list[EventConsumer]] = lambda runtime: []
+    background: Sequence[BackgroundJob] = field(default_factory=list)
+
+
+def create_service_app(settings: ServiceSettings, definition: ServiceDefinition) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_tracing(settings.instance)
+        url = settings.resolved_database_url()
+        await asyncio.to_thread(upgrade_to_head, url, definition.migrations)
+        runtime = ServiceRuntime(settings)
+        app.state.runtime = runtime
+        jobs: list[Coroutine[Any, Any, None]] = [
+            _keep_trying("create topics", lambda: _create_topics(runtime, definition.produces(runtime))),
+            runtime.relay.run(),
+            *(consumer.run() for consumer in definition.consumers(runtime)),
+            *(job(runtime) for job in definition.background),
+        ]
+        tasks = [asyncio.create_task(job) for job in jobs]
+        log.info("%s started", settings.instance)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runtime.database.dispose()
+
+    app = FastAPI(
+        title=f"kapnet {definition.title} ({settings.instance})",
+        description=definition.description,
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(TraceMiddleware)
+    app.include_router(_operations_router(settings))
+    for router in definition.routers:
+        app.include_router(router)
+    return app
+
+
+async def _create_topics(runtime: ServiceRuntime, topics: list[TopicSpec]) -> None:
+    if topics:
+        await ensure_topics(runtime.settings.kafka_bootstrap_servers, topics, runtime.settings.kafka_timeout_seconds)
+
+
+async def _keep_trying(what: str, attempt: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await attempt()
+            return
+        except Exception as exc:
+            log.warning("%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _operations_router(settings: ServiceSettings) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": settings.instance}
+
+    @router.get("/readyz", summary="The database and the broker are reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: ServiceRuntime = request.app.state.runtime
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(runtime.database.ping(), READINESS_TIMEOUT_SECONDS)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        reachable = await broker_answers(settings.kafka_bootstrap_servers, READINESS_TIMEOUT_SECONDS)
+        checks["broker"] = "ok" if reachable else "unreachable"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @router.get("/asyncapi.json", summary="AsyncAPI 3 document of the events this service publishes")
+    async def asyncapi() -> dict[str, Any]:
+        return asyncapi_document(producer=settings.service)
+
+    @router.get("/events/schemas", summary="JSON Schema of every event type this service publishes")
+    async def schemas() -> dict[str, Any]:
+        prefix = f"org.kapnet.{settings.service}."
+        return {t: s for t, s in json_schemas().items() if t.startswith(prefix)}
+
+    return router
+
+
+def serve(service: str, create_app: Callable[[ServiceSettings], FastAPI]) -> None:
+    """``python -m services.<name> [--site S] [--role R] [--port P]``: flags are a shorthand for the
+    ``KAPNET_*`` environment variables, which stay the one source of configuration."""
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
+    parser.add_argument("--site", help="sets KAPNET_SITE")
+    parser.add_argument("--port", type=int, help="sets KAPNET_PORT")
+    if service == "outcomes":
+        parser.add_argument("--role", choices=["site", "network"], help="sets KAPNET_ROLE")
+    args = parser.parse_args()
+    for name, value in vars(args).items():
+        if value is not None:
+            os.environ[f"KAPNET_{name.upper()}"] = str(value)
+    os.environ["KAPNET_SERVICE"] = service
+    settings = ServiceSettings()
+    if settings.role == "network" and service != "outcomes":
+        parser.error("only outcomes runs in the network role")
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s {settings.instance} %(name)s: %(message)s",
+    )
+    # No access log: paths and query strings (a search by name, a patient id) are patient data.
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+    )

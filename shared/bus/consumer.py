@@ -1,0 +1,271 @@
+"""The consumer runner: inbox de-duplication, explicit commits, retries, and a dead-letter topic.
+
+For each record: the handler's changes and the inbox entry commit in one transaction, and only then is the
+offset committed. A crash before the offset commit redelivers the record; the inbox turns that into a no-op.
+A handler that keeps failing sends the record, with its error, to the dead-letter topic, and the consumer
+goes on with the next record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlmodel import select
+
+from shared.bus.kafka import (
+    TopicSpec,
+    ensure_topics,
+    manual_commit_consumer,
+    reliable_producer,
+    start_with_timeout,
+    stop_quietly,
+)
+from shared.bus.tables import InboxEntry, utcnow
+from shared.db.database import Database
+from shared.db.unit_of_work import UnitOfWork
+from shared.events.envelope import CloudEvent, EnvelopeError, from_kafka
+from shared.events.registry import DomainEvent, InvalidEventData, decode
+from shared.telemetry import context_from_headers, span_in_context
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[UnitOfWork, DomainEvent, CloudEvent], Awaitable[None]]
+
+
+class PoisonEvent(Exception):
+    """A record no retry can fix: not a CloudEvent, or data that does not fit its registered model."""
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    name: str  # the consumer group, e.g. "outcomes@north"
+    topics: list[TopicSpec]
+    dead_letter_topic: str
+    source: str
+    site: str | None
+    bootstrap_servers: str
+    timeout_seconds: float = 10.0
+    max_attempts: int = 3
+    retry_backoff_seconds: float = 0.2
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):
+    """Commits what this member processed before its partitions move to another member."""
+
+    def __init__(self, runner: EventConsumer) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.runner.commit_processed([tp for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("%s assigned %s", self.runner.config.name, sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
+
+
+class EventConsumer:
+    def __init__(self, database: Database, config: ConsumerConfig, handlers: dict[type[DomainEvent], Handler]):
+        self.database = database
+        self.config = config
+        self.handlers = {model.ce_type(): handler for model, handler in handlers.items()}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq_producer: AIOKafkaProducer | None = None
+        self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
+        self.processed_total = 0
+        self.duplicates_total = 0
+        self.dead_lettered_total = 0
+
+    async def run(self) -> None:
+        """Consume until cancelled; a lost broker restarts the client after a backoff."""
+        backoff = 0.5
+        try:
+            while True:
+                try:
+                    await self._start()
+                    backoff = 0.5
+                    await self._consume()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning(
+                        "%s: consumer stopped (%s: %s); restarting in %.1fs",
+                        self.config.name,
+                        type(exc).__name__,
+                        exc,
+                        backoff,
+                    )
+                    await self._stop()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            await self._stop()
+
+    async def _start(self) -> None:
+        await ensure_topics(
+            self.config.bootstrap_servers,
+            [*self.config.topics, TopicSpec(self.config.dead_letter_topic, partitions=1)],
+            self.config.timeout_seconds,
+        )
+        consumer = manual_commit_consumer(
+            self.config.bootstrap_servers, self.config.name, self.config.name, self.config.timeout_seconds
+        )
+        consumer.subscribe([t.name for t in self.config.topics], listener=_CommitOnRevoke(self))
+        await start_with_timeout(consumer, self.config.timeout_seconds)
+        self._consumer = consumer
+
+    async def _stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await stop_quietly(consumer, self.config.timeout_seconds)
+        producer, self._dlq_producer = self._dlq_producer, None
+        if producer is not None:
+            await stop_quietly(producer, self.config.timeout_seconds)
+        self._processed.clear()
+
+    async def _consume(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=200)
+            for tp, records in batches.items():
+                for record in records:
+                    await self._take(record)
+                    self._processed[tp] = record.offset + 1
+                await self.commit_processed([tp])
+
+    async def commit_processed(self, partitions: list[TopicPartition]) -> None:
+        offsets = {tp: self._processed.pop(tp) for tp in partitions if tp in self._processed}
+        if not offsets or self._consumer is None:
+            return
+        try:
+            await asyncio.wait_for(self._consumer.commit(offsets), self.config.timeout_seconds)
+        except CommitFailedError as exc:
+            # The group moved on; whoever owns the partition now will redeliver and the inbox absorbs it.
+            log.warning("%s: commit refused after rebalance: %s", self.config.name, exc)
+
+    async def _take(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        headers = list(record.headers or [])
+        with span_in_context(
+            f"{record.topic} process",
+            context_from_headers(headers),
+            SpanKind.CONSUMER,
+            {
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.offset": record.offset,
+                "messaging.consumer.group.name": self.config.name,
+            },
+        ) as span:
+            try:
+                envelope = from_kafka(headers, record.value)
+            except EnvelopeError as exc:
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                await self._dead_letter(record, None, exc)
+                return
+            span.set_attribute("messaging.message.id", envelope.id)
+            handler = self.handlers.get(envelope.type)
+            if handler is None:
+                return  # a type this consumer does not handle, or a newer version it does not know yet
+            last_error: Exception | None = None
+            for attempt in range(1, self.config.max_attempts + 1):
+                try:
+                    await self._handle_once(record, envelope, handler)
+                    return
+                except PoisonEvent as exc:
+                    last_error = exc
+                    break
+                except Exception as exc:
+                    last_error = exc
+                    log.warning(
+                        "%s: event %s failed (attempt %d/%d): %s",
+                        self.config.name,
+                        envelope.id,
+                        attempt,
+                        self.config.max_attempts,
+                        type(exc).__name__,
+                    )
+                    if attempt < self.config.max_attempts:
+                        await asyncio.sleep(self.config.retry_backoff_seconds * 2 ** (attempt - 1))
+            assert last_error is not None
+            span.set_status(Status(StatusCode.ERROR, type(last_error).__name__))
+            await self._dead_letter(record, envelope, last_error)
+
+    async def _handle_once(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent, handler: Handler) -> None:
+        try:
+            event = decode(envelope)
+        except InvalidEventData as exc:
+            raise PoisonEvent(str(exc)) from None
+        async with UnitOfWork(self.database, source=self.config.source, site=self.config.site) as uow:
+            if await self._seen(uow, envelope.id):
+                self.duplicates_total += 1
+                return
+            uow.session.add(self._inbox_entry(record, envelope, "processed"))
+            await handler(uow, event, envelope)
+            await uow.commit()
+        self.processed_total += 1
+
+    async def _seen(self, uow: UnitOfWork, event_id: str) -> bool:
+        found = await uow.session.exec(
+            select(InboxEntry.event_id).where(InboxEntry.consumer == self.config.name, InboxEntry.event_id == event_id)
+        )
+        return found.first() is not None
+
+    def _inbox_entry(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent, outcome: str) -> InboxEntry:
+        return InboxEntry(
+            consumer=self.config.name,
+            event_id=envelope.id,
+            ce_type=envelope.type,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            outcome=outcome,
+            received_at=utcnow(),
+        )
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent | None, error: Exception
+    ) -> None:
+        """Park the record with its error. Raises if the broker cannot take it, so the offset is not committed
+        and the record comes back rather than being lost."""
+        if self._dlq_producer is None:
+            producer = reliable_producer(self.config.bootstrap_servers, self.config.timeout_seconds)
+            await start_with_timeout(producer, self.config.timeout_seconds)
+            self._dlq_producer = producer
+        message = f"{type(error).__name__}: {error}"[:2000]
+        headers = [h for h in (record.headers or []) if not h[0].startswith("kapnet_dlq_")]
+        headers += [
+            ("kapnet_dlq_error", message.encode()),
+            ("kapnet_dlq_consumer", self.config.name.encode()),
+            ("kapnet_dlq_topic", record.topic.encode()),
+            ("kapnet_dlq_partition", str(record.partition).encode()),
+            ("kapnet_dlq_offset", str(record.offset).encode()),
+        ]
+        await asyncio.wait_for(
+            self._dlq_producer.send_and_wait(
+                self.config.dead_letter_topic, value=record.value, key=record.key, headers=headers
+            ),
+            self.config.timeout_seconds,
+        )
+        self.dead_lettered_total += 1
+        log.error(
+            "%s: record %s:%d@%d dead-lettered: %s",
+            self.config.name,
+            record.topic,
+            record.partition,
+            record.offset,
+            type(error).__name__,
+        )
+        if envelope is not None:
+            # Remember it, so a redelivery of the same event is not dead-lettered twice.
+            async with UnitOfWork(self.database, source=self.config.source, site=self.config.site) as uow:
+                if not await self._seen(uow, envelope.id):
+                    uow.session.add(self._inbox_entry(record, envelope, "dead_lettered"))
+                    await uow.commit()
+
+
+__all__ = ["ConsumerConfig", "EventConsumer", "Handler", "KafkaError", "PoisonEvent"]

@@ -1,0 +1,163 @@
+"""The outbox relay: publishes committed outbox rows to Kafka in sequence order, then marks them sent.
+
+One relay per service database. It is woken when a transaction that wrote events commits, and polls as a
+fallback (another process may have written, or a wake-up was missed). A broker that is down delays events
+and loses none: rows stay unsent until a publish is acknowledged. A relay killed between the broker's
+acknowledgement and the marking publishes those rows again on restart; consumers' inboxes absorb that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from aiokafka import AIOKafkaProducer
+from opentelemetry.trace import SpanKind
+from sqlalchemy import func, update
+from sqlmodel import col, select
+
+from shared.bus.kafka import reliable_producer, start_with_timeout, stop_quietly
+from shared.bus.tables import OutboxMessage, utcnow
+from shared.db.database import Database
+from shared.telemetry import TRACE_HEADERS, context_from_headers, span_in_context, trace_headers
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        database: Database,
+        bootstrap_servers: str,
+        *,
+        timeout_seconds: float = 10.0,
+        poll_interval_seconds: float = 1.0,
+        batch_size: int = 500,
+    ) -> None:
+        self.database = database
+        self.bootstrap_servers = bootstrap_servers
+        self.timeout_seconds = timeout_seconds
+        self.poll_interval_seconds = poll_interval_seconds
+        self.batch_size = batch_size
+        self._producer: AIOKafkaProducer | None = None
+        self.published_total = 0
+        self.last_error: str | None = None
+
+    async def run(self) -> None:
+        """Publish until cancelled. Broker errors back off and retry; they never end the loop."""
+        backoff = 0.2
+        try:
+            while True:
+                try:
+                    published = await self.publish_pending()
+                    backoff = 0.2
+                    self.last_error = None
+                    if published >= self.batch_size:
+                        continue  # more may be waiting: do not sleep
+                    await self._wait_for_work()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("outbox relay: publish failed (%s); retrying in %.1fs", self.last_error, backoff)
+                    await self._drop_producer()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            await self._drop_producer()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unsent rows in sequence order; returns how many were acknowledged."""
+        self.database.outbox_written.clear()
+        async with self.database.sessions() as session:
+            rows = (
+                await session.exec(
+                    select(OutboxMessage)
+                    .where(col(OutboxMessage.sent_at).is_(None))
+                    .order_by(col(OutboxMessage.id))
+                    .limit(self.batch_size)
+                )
+            ).all()
+        if not rows:
+            return 0
+        producer = await self._ensure_producer()
+        acknowledged = await self._send(producer, list(rows))
+        if acknowledged:
+            await self._mark_sent([row.id for row in acknowledged if row.id is not None], utcnow())
+            self.published_total += len(acknowledged)
+        if len(acknowledged) < len(rows):
+            raise RuntimeError(f"{len(rows) - len(acknowledged)} of {len(rows)} events not acknowledged")
+        return len(acknowledged)
+
+    async def _send(self, producer: AIOKafkaProducer, rows: list[OutboxMessage]) -> list[OutboxMessage]:
+        """Send the batch and wait for acknowledgements; return the acknowledged prefix (order matters:
+        a row after a failed one must not be marked, or a retry would reorder a key)."""
+
+        async def enqueue() -> list[asyncio.Future[object]]:
+            futures = []
+            for row in rows:
+                headers = [(name, value) for name, value in row.headers if name not in TRACE_HEADERS]
+                with span_in_context(
+                    f"{row.topic} publish",
+                    context_from_headers((name, value) for name, value in row.headers),
+                    SpanKind.PRODUCER,
+                    {
+                        "messaging.system": "kafka",
+                        "messaging.destination.name": row.topic,
+                        "messaging.message.id": row.event_id,
+                    },
+                ):
+                    headers.extend(trace_headers().items())
+                futures.append(
+                    await producer.send(
+                        row.topic,
+                        value=row.payload,
+                        key=row.partition_key.encode(),
+                        headers=[(name, value.encode()) for name, value in headers],
+                    )
+                )
+            return futures
+
+        futures = await asyncio.wait_for(enqueue(), self.timeout_seconds)
+        results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self.timeout_seconds)
+        acknowledged: list[OutboxMessage] = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("outbox relay: event %s not acknowledged: %s", row.event_id, type(result).__name__)
+                break
+            acknowledged.append(row)
+        return acknowledged
+
+    async def _mark_sent(self, ids: list[int], when: datetime) -> None:
+        async with self.database.sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(ids))
+                .values(sent_at=when, attempts=OutboxMessage.attempts + 1)  # type: ignore[operator]
+            )
+
+    async def _wait_for_work(self) -> None:
+        try:
+            await asyncio.wait_for(self.database.outbox_written.wait(), self.poll_interval_seconds)
+        except TimeoutError:
+            pass
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = reliable_producer(self.bootstrap_servers, self.timeout_seconds)
+            await start_with_timeout(producer, self.timeout_seconds)
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await stop_quietly(producer, self.timeout_seconds)
+
+    async def pending_count(self) -> int:
+        async with self.database.sessions() as session:
+            result = await session.exec(
+                select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.sent_at).is_(None))
+            )
+            return int(result.one())

@@ -1,0 +1,1 @@
+"""Database access: engines, migrations, units of work."""

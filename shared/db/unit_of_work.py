@@ -1,0 +1,88 @@
+"""A transaction that may also write events: the change and its events commit together or not at all."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from types import TracebackType
+
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.bus.tables import OutboxMessage, utcnow
+from shared.db.database import Database
+from shared.events.envelope import CloudEvent, to_kafka
+from shared.events.registry import DomainEvent, topic_for
+from shared.telemetry import trace_headers
+
+
+class UnitOfWork:
+    def __init__(self, database: Database, *, source: str, site: str | None) -> None:
+        self.database = database
+        self.source = source
+        self.site = site
+        self._wrote_outbox = False
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside 'async with'")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self.database.sessions()
+        await self._session.begin()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Nothing half written: anything not explicitly committed is rolled back.
+        try:
+            if self.session.in_transaction():
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+            self._session = None
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        if self._wrote_outbox:
+            self.database.outbox_written.set()
+            self._wrote_outbox = False
+
+    async def publish(self, event: DomainEvent) -> CloudEvent:
+        """Add ``event`` to the outbox in this transaction."""
+        model = type(event)
+        key = event.partition_key()
+        if self.database.dialect == "postgresql":
+            # Same-key writers queue here until the earlier one commits, so their outbox sequence numbers
+            # follow commit order and the single relay keeps per-key order.
+            await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
+        envelope = CloudEvent(
+            type=model.ce_type(),
+            source=self.source,
+            subject=event.subject(),
+            data=json.loads(event.model_dump_json()),
+            dataschema=f"urn:{model.ce_type()}",
+            extensions=trace_headers(),
+        )
+        headers, payload = to_kafka(envelope)
+        self.session.add(
+            OutboxMessage(
+                event_id=envelope.id,
+                topic=topic_for(model, self.site),
+                partition_key=key,
+                ce_type=envelope.type,
+                headers=[[name, value.decode()] for name, value in headers],
+                payload=payload,
+                created_at=utcnow(),
+            )
+        )
+        self._wrote_outbox = True
+        return envelope
+
+
+def _lock_id(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)

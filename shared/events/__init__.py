@@ -1,0 +1,37 @@
+"""Event envelope and registry. Importing this package registers every event type."""
+
+from shared.events import intake, outcomes
+from shared.events.envelope import CloudEvent, EnvelopeError, from_kafka, to_kafka
+from shared.events.registry import (
+    NETWORK_AGGREGATES_TOPIC,
+    DomainEvent,
+    InvalidEventData,
+    UnknownEventType,
+    asyncapi_document,
+    decode,
+    event_types,
+    json_schemas,
+    model_for,
+    registered,
+    topic_for,
+)
+
+__all__ = [
+    "NETWORK_AGGREGATES_TOPIC",
+    "CloudEvent",
+    "DomainEvent",
+    "EnvelopeError",
+    "InvalidEventData",
+    "UnknownEventType",
+    "asyncapi_document",
+    "decode",
+    "event_types",
+    "from_kafka",
+    "intake",
+    "json_schemas",
+    "model_for",
+    "outcomes",
+    "registered",
+    "to_kafka",
+    "topic_for",
+]

@@ -1,0 +1,123 @@
+"""CloudEvents 1.0 in Kafka binary content mode.
+
+The value is the event's JSON data; every other attribute travels as a ``ce_<name>`` header (UTF-8), and
+``content-type`` carries datacontenttype (CloudEvents Kafka protocol binding, section 3.2). W3C
+``traceparent`` rides beside them as its own header so each hop keeps its own span context.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SPEC_VERSION = "1.0"
+JSON_CONTENT_TYPE = "application/json"
+STRUCTURED_PREFIX = "application/cloudevents"
+
+KafkaHeaders = list[tuple[str, bytes]]
+
+
+class EnvelopeError(ValueError):
+    """A Kafka record that is not a CloudEvent we can read (a poison record)."""
+
+
+@dataclass(frozen=True)
+class CloudEvent:
+    type: str
+    source: str
+    data: dict[str, Any]
+    subject: str | None = None
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    datacontenttype: str = JSON_CONTENT_TYPE
+    dataschema: str | None = None
+    # Headers outside the CloudEvents attributes (traceparent, tracestate, dead-letter details).
+    extensions: dict[str, str] = field(default_factory=dict)
+
+
+def to_kafka(event: CloudEvent) -> tuple[KafkaHeaders, bytes]:
+    headers: KafkaHeaders = [
+        ("ce_specversion", SPEC_VERSION.encode()),
+        ("ce_id", event.id.encode()),
+        ("ce_source", event.source.encode()),
+        ("ce_type", event.type.encode()),
+        ("ce_time", _format_time(event.time).encode()),
+        ("content-type", event.datacontenttype.encode()),
+    ]
+    if event.subject is not None:
+        headers.append(("ce_subject", event.subject.encode()))
+    if event.dataschema is not None:
+        headers.append(("ce_dataschema", event.dataschema.encode()))
+    headers.extend((name, value.encode()) for name, value in event.extensions.items())
+    return headers, json.dumps(event.data, separators=(",", ":"), default=str).encode()
+
+
+def from_kafka(headers: KafkaHeaders | None, value: bytes | None) -> CloudEvent:
+    """Read a binary-mode record; structured mode is accepted too, since the spec lets producers choose."""
+    by_name = {name: raw.decode("utf-8", errors="replace") for name, raw in (headers or [])}
+    content_type = by_name.get("content-type", "")
+    if content_type.startswith(STRUCTURED_PREFIX):
+        return _from_structured(value, by_name)
+    missing = [a for a in ("ce_specversion", "ce_id", "ce_source", "ce_type") if a not in by_name]
+    if missing:
+        raise EnvelopeError(f"missing CloudEvents headers: {', '.join(missing)}")
+    if by_name["ce_specversion"] != SPEC_VERSION:
+        raise EnvelopeError(f"unsupported specversion {by_name['ce_specversion']!r}")
+    data = _json_object(value)
+    extensions = {k: v for k, v in by_name.items() if not k.startswith("ce_") and k != "content-type"}
+    return CloudEvent(
+        id=by_name["ce_id"],
+        source=by_name["ce_source"],
+        type=by_name["ce_type"],
+        subject=by_name.get("ce_subject"),
+        time=_parse_time(by_name.get("ce_time")),
+        datacontenttype=content_type or JSON_CONTENT_TYPE,
+        dataschema=by_name.get("ce_dataschema"),
+        data=data,
+        extensions=extensions,
+    )
+
+
+def _from_structured(value: bytes | None, by_name: dict[str, str]) -> CloudEvent:
+    body = _json_object(value)
+    try:
+        return CloudEvent(
+            id=str(body["id"]),
+            source=str(body["source"]),
+            type=str(body["type"]),
+            subject=body.get("subject"),
+            time=_parse_time(body.get("time")),
+            dataschema=body.get("dataschema"),
+            data=body.get("data") or {},
+            extensions={k: v for k, v in by_name.items() if k != "content-type"},
+        )
+    except KeyError as missing:
+        raise EnvelopeError(f"structured CloudEvent lacks {missing}") from None
+
+
+def _json_object(value: bytes | None) -> dict[str, Any]:
+    if value is None:
+        raise EnvelopeError("record has no value")
+    try:
+        data = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EnvelopeError(f"data is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise EnvelopeError("data is not a JSON object")
+    return data
+
+
+def _format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise EnvelopeError(f"ce_time is not RFC 3339: {text!r}") from None

@@ -1,0 +1,175 @@
+"""The one registry of event types: each is a versioned pydantic model.
+
+A consumer looks the CloudEvents ``type`` up here to get the model; subscribers read the JSON Schemas and the
+AsyncAPI 3 document generated from the same models, so the contract and the code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.events.envelope import CloudEvent
+
+TYPE_PREFIX = "org.kapnet"
+SITE_CHANNEL = "kapnet.{site}.{service}.v1"
+NETWORK_AGGREGATES_TOPIC = "kapnet.network.aggregates.v1"
+
+
+class UnknownEventType(LookupError):
+    pass
+
+
+class InvalidEventData(ValueError):
+    pass
+
+
+class DomainEvent(BaseModel):
+    """Base of every event. Unknown fields are ignored so producers may add fields without breaking readers;
+    a breaking change is a new ``version`` (a new model), never an edit of this one."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: ClassVar[str]
+    producer: ClassVar[str]
+    version: ClassVar[int] = 1
+    # "site": on the producing site's topic, may carry PHI. "network": crosses the privacy boundary.
+    scope: ClassVar[Literal["site", "network"]] = "site"
+    summary: ClassVar[str] = ""
+
+    @classmethod
+    def ce_type(cls) -> str:
+        return f"{TYPE_PREFIX}.{cls.producer}.{cls.name}.v{cls.version}"
+
+    def partition_key(self) -> str:
+        """Site topics keep per-patient order; the network topic is keyed by site and cohort."""
+        raise NotImplementedError
+
+    def subject(self) -> str | None:
+        return None
+
+
+_REGISTRY: dict[str, type[DomainEvent]] = {}
+_Model = TypeVar("_Model", bound=type[DomainEvent])
+
+
+def registered(model: _Model) -> _Model:
+    ce_type = model.ce_type()
+    if ce_type in _REGISTRY and _REGISTRY[ce_type] is not model:
+        raise ValueError(f"event type {ce_type} registered twice")
+    _REGISTRY[ce_type] = model
+    return model
+
+
+def event_types() -> dict[str, type[DomainEvent]]:
+    return dict(_REGISTRY)
+
+
+def model_for(ce_type: str) -> type[DomainEvent]:
+    try:
+        return _REGISTRY[ce_type]
+    except KeyError:
+        raise UnknownEventType(ce_type) from None
+
+
+def decode(event: CloudEvent) -> DomainEvent:
+    model = model_for(event.type)
+    try:
+        return model.model_validate(event.data)
+    except ValidationError as exc:
+        raise InvalidEventData(f"{event.type}: {exc.errors(include_url=False)}") from None
+
+
+def topic_for(model: type[DomainEvent], site: str | None) -> str:
+    if model.scope == "network":
+        return NETWORK_AGGREGATES_TOPIC
+    if not site:
+        raise ValueError(f"{model.ce_type()} goes to a site topic and needs a site")
+    return SITE_CHANNEL.format(site=site, service=model.producer)
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    return {ce_type: _schema(model) for ce_type, model in sorted(_REGISTRY.items())}
+
+
+def _schema(model: type[DomainEvent]) -> dict[str, Any]:
+    schema = model.model_json_schema(mode="serialization")
+    schema["$id"] = f"urn:{model.ce_type()}"
+    schema["description"] = model.summary or (model.__doc__ or "").strip()
+    return schema
+
+
+def asyncapi_document(producer: str | None = None) -> dict[str, Any]:
+    """AsyncAPI 3.0 document of the channels ``producer`` sends on (all producers when None)."""
+    models = [m for m in _REGISTRY.values() if producer is None or m.producer == producer]
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for model in sorted(models, key=lambda m: m.ce_type()):
+        channel_id = "network-aggregates" if model.scope == "network" else f"{model.producer}-site"
+        if channel_id not in channels:
+            channels[channel_id] = _channel(model)
+            operations[f"send-{channel_id}"] = {
+                "action": "send",
+                "channel": {"$ref": f"#/channels/{channel_id}"},
+                "messages": [],
+            }
+        message_id = model.ce_type().replace(".", "-")
+        messages[message_id] = {
+            "name": model.ce_type(),
+            "title": model.name,
+            "summary": model.summary or (model.__doc__ or "").strip(),
+            "contentType": "application/json",
+            "headers": {"$ref": "#/components/schemas/CloudEventHeaders"},
+            "payload": _schema(model),
+            "bindings": {"kafka": {"key": {"type": "string"}, "bindingVersion": "0.5.0"}},
+        }
+        channels[channel_id]["messages"][message_id] = {"$ref": f"#/components/messages/{message_id}"}
+        operations[f"send-{channel_id}"]["messages"].append({"$ref": f"#/channels/{channel_id}/messages/{message_id}"})
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": f"kapnet {producer or 'all services'} events",
+            "version": "1.0.0",
+            "description": "CloudEvents 1.0 in Kafka binary content mode: attributes as ce_* headers, "
+            "JSON data as the value, W3C traceparent as a header.",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": {"CloudEventHeaders": _CLOUD_EVENT_HEADERS}},
+    }
+
+
+def _channel(model: type[DomainEvent]) -> dict[str, Any]:
+    if model.scope == "network":
+        return {
+            "address": NETWORK_AGGREGATES_TOPIC,
+            "description": "Compacted: the latest aggregate per (site, cohort). No patient-level data.",
+            "messages": {},
+            "bindings": {"kafka": {"topicConfiguration": {"cleanup.policy": ["compact"]}, "bindingVersion": "0.5.0"}},
+        }
+    return {
+        "address": SITE_CHANNEL.replace("{service}", model.producer),
+        "description": f"Records of {model.producer} at one site, keyed by patient id. May carry PHI: "
+        "never leaves the site.",
+        "parameters": {"site": {"description": "the site's short name, e.g. north"}},
+        "messages": {},
+    }
+
+
+_CLOUD_EVENT_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "content-type"],
+    "properties": {
+        "ce_specversion": {"type": "string", "const": "1.0"},
+        "ce_id": {"type": "string"},
+        "ce_source": {"type": "string"},
+        "ce_type": {"type": "string"},
+        "ce_time": {"type": "string", "format": "date-time"},
+        "ce_subject": {"type": "string"},
+        "content-type": {"type": "string"},
+        "traceparent": {"type": "string", "description": "W3C trace context of the producing span"},
+    },
+}

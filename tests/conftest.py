@@ -1,0 +1,62 @@
+"""Real infrastructure for the whole suite: one Kafka broker and one PostgreSQL server per run."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.db.database import Database
+from shared.db.migrate import upgrade_to_head
+from tests.harness import PostgresDatabases, kafka_broker, postgres_databases
+
+ROOT = Path(__file__).resolve().parent.parent
+INTAKE_MIGRATIONS = ROOT / "services" / "intake" / "migrations" / "versions"
+OUTCOMES_SITE_MIGRATIONS = ROOT / "services" / "outcomes" / "migrations" / "site"
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with kafka_broker(tmp_path_factory.mktemp("broker")) as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatabases]:
+    with postgres_databases(tmp_path_factory.mktemp("pg")) as databases:
+        yield databases
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind the database layer must work on."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    databases: PostgresDatabases = request.getfixturevalue("postgres")
+    return databases.fresh()
+
+
+@pytest.fixture
+async def outcomes_db(database_url: str) -> AsyncIterator[Database]:
+    """A migrated outcomes (site role) database: real handlers write to it."""
+    await asyncio.to_thread(upgrade_to_head, database_url, OUTCOMES_SITE_MIGRATIONS)
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def intake_db(database_url: str) -> AsyncIterator[Database]:
+    await asyncio.to_thread(upgrade_to_head, database_url, INTAKE_MIGRATIONS)
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    suffix = uuid.uuid4().hex[:8]
+    return lambda name: f"{name}.{suffix}"

@@ -1,0 +1,203 @@
+"""How tests find real infrastructure: a named server, else testcontainers with a Docker engine, else our
+own launchers (deploy/kafka, deploy/postgres). And how end-to-end tests run real service processes."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from deploy.kafka.launcher import KafkaNode, free_port
+from deploy.postgres.launcher import PostgresServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def kafka_broker(workdir: Path) -> Iterator[str]:
+    named = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if named:
+        yield named
+        return
+    if docker_answers():
+        from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    with KafkaNode(workdir / "kafka", port=free_port()) as node:
+        yield node.bootstrap_servers
+
+
+class PostgresDatabases:
+    """Hands each test a fresh, empty database on one server."""
+
+    def __init__(self, server: PostgresServer | None, named_url: str | None) -> None:
+        self.server = server
+        self.named_url = named_url
+
+    def fresh(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        if self.server is not None:
+            return self.server.create_database(name)
+        assert self.named_url is not None
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        admin = make_url(self.named_url).set(drivername="postgresql")
+        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return admin.set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def postgres_databases(workdir: Path) -> Iterator[PostgresDatabases]:
+    named = os.environ.get("DATABASE_URL")
+    if named:
+        yield PostgresDatabases(None, named)
+        return
+    if docker_answers():
+        from testcontainers.postgres import PostgresContainer  # type: ignore[import-untyped]
+
+        with PostgresContainer("postgres:16") as container:
+            yield PostgresDatabases(None, container.get_connection_url())
+        return
+    with PostgresServer(workdir / "postgres") as server:
+        yield PostgresDatabases(server, None)
+
+
+class ServiceProcess:
+    """One real service process (``python -m services.<name>``), configured only through the environment."""
+
+    def __init__(self, service: str, workdir: Path, env: dict[str, str]) -> None:
+        self.service = service
+        self.port = free_port()
+        self.env = {**os.environ, **env, "KAPNET_PORT": str(self.port), "KAPNET_VAR_DIR": str(workdir / "var")}
+        self.log_path = workdir / f"{service}-{env.get('KAPNET_ROLE', 'site')}-{env.get('KAPNET_SITE', '')}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> ServiceProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.service}"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.service} exited: {self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.service} did not come up: {self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        """A crash: no shutdown handlers run."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def running(*processes: ServiceProcess) -> Iterator[tuple[ServiceProcess, ...]]:
+    with ExitStack() as stack:
+        for process in processes:
+            stack.callback(process.stop)
+            process.start()
+        yield processes
+
+
+def wait_until(condition: object, timeout: float = 60.0, interval: float = 0.25, what: str = "condition") -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], within: float = 30.0, what: str = "condition"
+) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"timed out after {within}s waiting for {what}")
+
+
+async def read_topic(
+    bootstrap: str, topic: str, expected: int, within: float = 30.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on ``topic`` from the beginning, once at least ``expected`` have arrived."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + within
+        partitions: set[int] | None = None
+        while not partitions:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            if not partitions:
+                await consumer._client.force_metadata_update()  # a topic made moments ago
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"topic {topic} does not exist")
+                await asyncio.sleep(0.2)
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+        if len(records) < expected:
+            raise TimeoutError(f"{topic}: {len(records)} of {expected} records after {within}s")
+        # Anything beyond what was expected (a duplicate, say) has a moment to show up too.
+        for batch in (await consumer.getmany(timeout_ms=1000)).values():
+            records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()

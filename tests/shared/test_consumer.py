@@ -1,0 +1,188 @@
+"""The consumer runner against the real broker: inbox de-duplication, offsets, retries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import func
+from sqlmodel import select
+
+from services.outcomes import handlers
+from services.outcomes.models import Registration
+from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler
+from shared.bus.kafka import TopicSpec, ensure_topics
+from shared.bus.tables import InboxEntry
+from shared.db.database import Database
+from shared.db.unit_of_work import UnitOfWork
+from shared.events.envelope import CloudEvent, to_kafka
+from shared.events.intake import PatientRegistered
+from shared.events.registry import DomainEvent
+from tests.harness import eventually, read_topic
+from tests.shared.events_for_tests import registration
+
+pytestmark = pytest.mark.broker
+
+
+@dataclass
+class Scenario:
+    kafka: str
+    database: Database
+    topic: str
+    dead_letter: str
+    group: str
+
+    def consumer(self, handler: Handler = handlers.on_patient_registered, attempts: int = 3) -> EventConsumer:
+        return EventConsumer(
+            self.database,
+            ConsumerConfig(
+                name=self.group,
+                topics=[TopicSpec(self.topic, partitions=2)],
+                dead_letter_topic=self.dead_letter,
+                source="/test/outcomes",
+                site="north",
+                bootstrap_servers=self.kafka,
+                timeout_seconds=10,
+                max_attempts=attempts,
+                retry_backoff_seconds=0.05,
+            ),
+            {PatientRegistered: handler},
+        )
+
+    async def produce(self, *records: tuple[list[tuple[str, bytes]], bytes, bytes]) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.kafka, enable_idempotence=True)
+        await producer.start()
+        try:
+            for headers, value, key in records:
+                await producer.send_and_wait(self.topic, value=value, key=key, headers=headers)
+        finally:
+            await producer.stop()
+
+    async def registrations(self) -> int:
+        async with self.database.sessions() as session:
+            return int((await session.exec(select(func.count()).select_from(Registration))).one())
+
+    async def inbox(self) -> list[InboxEntry]:
+        async with self.database.sessions() as session:
+            return list((await session.exec(select(InboxEntry).where(InboxEntry.consumer == self.group))).all())
+
+
+def as_record(event: DomainEvent, event_id: str | None = None) -> tuple[list[tuple[str, bytes]], bytes, bytes]:
+    envelope = CloudEvent(
+        type=type(event).ce_type(),
+        source="/test/intake",
+        data=event.model_dump(mode="json"),
+        id=event_id or str(uuid.uuid4()),
+    )
+    headers, value = to_kafka(envelope)
+    return headers, value, event.partition_key().encode()
+
+
+@pytest.fixture
+async def scenario(outcomes_db: Database, kafka: str, unique: Callable[[str], str]) -> Scenario:
+    s = Scenario(kafka, outcomes_db, unique("kapnet.test.intake"), unique("kapnet.test.deadletter"), unique("g"))
+    await ensure_topics(kafka, [TopicSpec(s.topic, partitions=2)], 10)
+    return s
+
+
+@asynccontextmanager
+async def consuming(consumer: EventConsumer) -> AsyncIterator[EventConsumer]:
+    task = asyncio.create_task(consumer.run())
+    try:
+        yield consumer
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_same_event_delivered_twice_changes_nothing(scenario: Scenario) -> None:
+    event = registration("north")
+    event_id = str(uuid.uuid4())
+    await scenario.produce(as_record(event, event_id), as_record(event, event_id))
+    async with consuming(scenario.consumer()) as consumer:
+        await eventually(lambda: consumer.processed_total + consumer.duplicates_total == 2, what="2 records")
+    assert consumer.processed_total == 1 and consumer.duplicates_total == 1
+    assert await scenario.registrations() == 1
+    assert [e.event_id for e in await scenario.inbox()] == [event_id]
+
+
+async def test_offsets_are_committed_after_processing(scenario: Scenario) -> None:
+    await scenario.produce(*(as_record(registration("north")) for _ in range(5)))
+    async with consuming(scenario.consumer()) as consumer:
+        await eventually(lambda: consumer.processed_total == 5, what="5 events")
+        await asyncio.sleep(0.5)
+    probe = AIOKafkaConsumer(bootstrap_servers=scenario.kafka, group_id=scenario.group, enable_auto_commit=False)
+    await probe.start()
+    try:
+        partitions = [TopicPartition(scenario.topic, p) for p in range(2)]
+        ends = await probe.end_offsets(partitions)
+        for tp in partitions:
+            assert await probe.committed(tp) in (ends[tp], None if ends[tp] == 0 else ends[tp])
+    finally:
+        await probe.stop()
+    # A restarted consumer of the same group starts after what was committed: nothing is processed again.
+    async with consuming(scenario.consumer()) as again:
+        await asyncio.sleep(3)
+    assert again.processed_total == 0 and again.duplicates_total == 0
+    assert await scenario.registrations() == 5
+
+
+async def test_poison_events_go_to_the_dead_letter_topic_and_the_rest_go_on(scenario: Scenario) -> None:
+    good = registration("north")
+    garbage = ([("content-type", b"application/json")], b"\x00not an event", good.partition_key().encode())
+    headers, _value, key = as_record(good)
+    unreadable_data = ([*headers[:1], ("ce_id", b"bad-data"), *headers[2:]], b'{"site": 7}', key)
+    await scenario.produce(garbage, unreadable_data, as_record(good))
+    async with consuming(scenario.consumer()) as consumer:
+        await eventually(lambda: consumer.processed_total == 1, what="the good event")
+    assert await scenario.registrations() == 1
+    parked = await read_topic(scenario.kafka, scenario.dead_letter, 2)
+    assert len(parked) == 2
+    errors = [dict(r.headers)["kapnet_dlq_error"].decode() for r in parked]
+    assert any("EnvelopeError" in e for e in errors) and any("PoisonEvent" in e for e in errors)
+    for record in parked:
+        details = dict(record.headers)
+        assert details["kapnet_dlq_topic"] == scenario.topic.encode()
+        assert details["kapnet_dlq_consumer"] == scenario.group.encode()
+    assert {(e.event_id, e.outcome) for e in await scenario.inbox()} >= {("bad-data", "dead_lettered")}
+
+
+async def test_a_handler_that_fails_once_is_retried(scenario: Scenario) -> None:
+    failures = {"left": 1}
+
+    async def flaky(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+        await handlers.on_patient_registered(uow, event, envelope)
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("database blip")
+
+    await scenario.produce(as_record(registration("north")))
+    async with consuming(scenario.consumer(flaky)) as consumer:
+        await eventually(lambda: consumer.processed_total == 1, what="the retried event")
+    assert await scenario.registrations() == 1 and consumer.dead_lettered_total == 0
+
+
+async def test_a_handler_that_keeps_failing_dead_letters_and_changes_nothing(scenario: Scenario) -> None:
+    doomed = registration("north")
+
+    async def broken_for_one(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+        await handlers.on_patient_registered(uow, event, envelope)  # written, then rolled back
+        assert isinstance(event, PatientRegistered)
+        if event.patient_id == doomed.patient_id:
+            raise ValueError("cannot place this registration")
+
+    await scenario.produce(as_record(doomed), as_record(registration("north", patient_id=doomed.patient_id)))
+    await scenario.produce(as_record(registration("north")))
+    async with consuming(scenario.consumer(broken_for_one, attempts=3)) as consumer:
+        await eventually(
+            lambda: consumer.processed_total == 1 and consumer.dead_lettered_total == 2,
+            what="one processed, two dead-lettered",
+        )
+    assert await scenario.registrations() == 1
+    parked = await read_topic(scenario.kafka, scenario.dead_letter, 2)
+    assert all(b"cannot place this registration" in dict(r.headers)["kapnet_dlq_error"] for r in parked)

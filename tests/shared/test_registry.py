@@ -1,0 +1,61 @@
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+
+from shared.events import (
+    CloudEvent,
+    InvalidEventData,
+    UnknownEventType,
+    asyncapi_document,
+    decode,
+    event_types,
+    json_schemas,
+    topic_for,
+)
+from shared.events.intake import PatientRegistered
+from shared.events.outcomes import CohortAggregatePublished
+
+
+def test_every_event_type_is_versioned_and_has_a_schema() -> None:
+    schemas = json_schemas()
+    assert set(schemas) == set(event_types())
+    for ce_type, schema in schemas.items():
+        assert ce_type.startswith("org.kapnet.") and ce_type.rsplit(".", 1)[1].startswith("v")
+        assert schema["type"] == "object" and schema["properties"]
+
+
+def test_topics_follow_the_design() -> None:
+    assert topic_for(PatientRegistered, "north") == "kapnet.north.intake.v1"
+    assert topic_for(CohortAggregatePublished, None) == "kapnet.network.aggregates.v1"
+    with pytest.raises(ValueError):
+        topic_for(PatientRegistered, None)
+
+
+def test_decode_tolerates_unknown_fields_and_rejects_bad_data() -> None:
+    data = {
+        "patient_id": str(uuid.uuid4()),
+        "site": "north",
+        "mrn": "N-1",
+        "birth_date": "1980-01-02",
+        "sex": "female",
+        "registered_at": datetime(2026, 1, 1, tzinfo=UTC).isoformat(),
+        "added_in_a_later_release": True,
+    }
+    event = decode(CloudEvent(type=PatientRegistered.ce_type(), source="/s", data=data))
+    assert isinstance(event, PatientRegistered) and event.birth_date == date(1980, 1, 2)
+    with pytest.raises(InvalidEventData):
+        decode(CloudEvent(type=PatientRegistered.ce_type(), source="/s", data={"site": "north"}))
+    with pytest.raises(UnknownEventType):
+        decode(CloudEvent(type="org.kapnet.nobody.nothing.v1", source="/s", data={}))
+
+
+def test_asyncapi_document_describes_each_producers_channel() -> None:
+    document = asyncapi_document("intake")
+    assert document["asyncapi"] == "3.0.0"
+    assert document["channels"]["intake-site"]["address"] == "kapnet.{site}.intake.v1"
+    messages = document["components"]["messages"]
+    assert {m["name"] for m in messages.values()} == {PatientRegistered.ce_type()}
+    network = asyncapi_document("outcomes")["channels"]["network-aggregates"]
+    assert network["address"] == "kapnet.network.aggregates.v1"
+    assert network["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
