@@ -28,7 +28,7 @@ from shared.db.unit_of_work import UnitOfWork
 from shared.events import NETWORK_AGGREGATES_TOPIC, asyncapi_document, json_schemas
 from shared.events.registry import SITE_CHANNEL, DomainEvent
 from shared.settings import ServiceSettings
-from shared.telemetry import TraceMiddleware, configure_tracing
+from shared.telemetry import FASTAPI_TELEMETRY, configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,8 @@ def create_service_app(settings: ServiceSettings, definition: ServiceDefinition)
         description=definition.description,
         version="0.1.0",
         lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,  # type: ignore[arg-type]
     )
-    app.add_middleware(TraceMiddleware)
     app.include_router(_operations_router(settings))
     for router in definition.routers:
         app.include_router(router)

@@ -10,20 +10,38 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry.trace import Span, SpanKind
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 tracer = trace.get_tracer("kapnet")
 
 
+# FastAPI's own telemetry gives the HTTP server span and continues an incoming traceparent; these are the
+# settings that keep patient data out of it (validation-failure logs carry the submitted values).
+FASTAPI_TELEMETRY: dict[str, Any] = {"tracing": True, "logs": False, "metrics": False}
+
+
+class RedactQueryStrings(SpanProcessor):
+    """A query string can hold a patient's name or date of birth (a search): spans never carry it."""
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:  # type: ignore[override]
+        if span.is_recording() and "url.query" in getattr(span, "attributes", {}):
+            span.set_attribute("url.query", "REDACTED")
+
+
 def configure_tracing(instance: str, *, console: bool = False) -> None:
     """Install a tracer provider unless one is already there (a test may have put an in-memory one)."""
-    if isinstance(trace.get_tracer_provider(), TracerProvider):
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        if not getattr(provider, "_kapnet_redacting", False):
+            provider.add_span_processor(RedactQueryStrings())
+            provider._kapnet_redacting = True  # type: ignore[attr-defined]
         return
     provider = TracerProvider(resource=Resource.create({"service.name": instance}))
+    provider.add_span_processor(RedactQueryStrings())
+    provider._kapnet_redacting = True  # type: ignore[attr-defined]
     if console:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
@@ -61,31 +79,3 @@ def span_in_context(
 def current_trace_id() -> str | None:
     span_context = trace.get_current_span().get_span_context()
     return format(span_context.trace_id, "032x") if span_context.is_valid else None
-
-
-class TraceMiddleware:
-    """A server span per HTTP request, continuing the caller's traceparent when it sends one."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = [(k.decode("latin-1"), v) for k, v in scope.get("headers", [])]
-        route = scope.get("path", "")
-        name = f"{scope.get('method', 'GET')} {route}"
-        with span_in_context(name, context_from_headers(headers), SpanKind.SERVER) as span:
-            span.set_attribute("http.request.method", scope.get("method", ""))
-            span.set_attribute("url.path", route)
-
-            async def send_with_status(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-                    span.set_attribute("http.response.status_code", status)
-                    if status >= 500:
-                        span.set_status(Status(StatusCode.ERROR))
-                await send(message)
-
-            await self.app(scope, receive, send_with_status)

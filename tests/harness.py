@@ -11,12 +11,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from fastapi import FastAPI
 
 from deploy.kafka.launcher import KafkaNode, free_port
 from deploy.postgres.launcher import PostgresServer
@@ -201,3 +202,12 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+@asynccontextmanager
+async def app_in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A service app with its lifespan (migrations, relay, consumers) running in this event loop."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            yield client

@@ -8,6 +8,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from shared.db.types import UtcDateTime
+
 
 class Patient(SQLModel, table=True):
     __tablename__ = "patient"
@@ -19,4 +21,4 @@ class Patient(SQLModel, table=True):
     birth_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     sex: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
     active: bool = Field(default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.true()))
-    registered_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    registered_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))

@@ -9,6 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from shared.db.types import UtcDateTime
+
 
 class Registration(SQLModel, table=True):
     """Site role: one row per registered patient, as learnt from intake's events."""
@@ -26,7 +28,7 @@ class PublishedAggregate(SQLModel, table=True):
 
     cohort: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
     fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
-    published_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    published_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
 
 
 class NetworkAggregate(SQLModel, table=True):
@@ -37,4 +39,4 @@ class NetworkAggregate(SQLModel, table=True):
     site: str = Field(sa_column=sa.Column(sa.String(40), primary_key=True))
     cohort: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
     aggregate: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
-    received_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    received_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))

@@ -9,6 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from shared.db.types import UtcDateTime
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -27,8 +29,8 @@ class OutboxMessage(SQLModel, table=True):
     ce_type: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     headers: list[list[str]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     payload: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
     attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
@@ -46,7 +48,7 @@ class InboxEntry(SQLModel, table=True):
     offset: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     # "processed", or "dead_lettered" when the handler kept failing and the event went to the DLQ.
     outcome: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
-    received_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    received_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
 
 
 def create_bus_tables(op: Any) -> None:

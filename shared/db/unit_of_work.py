@@ -38,12 +38,11 @@ class UnitOfWork:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        # Nothing half written: anything not explicitly committed is rolled back.
+        # Nothing half written: closing rolls back whatever was not committed. close() rather than rollback():
+        # a rollback would expire what a read loaded, and the caller still reads it after the block.
         try:
-            if self.session.in_transaction():
-                await self.session.rollback()
-        finally:
             await self.session.close()
+        finally:
             self._session = None
 
     async def commit(self) -> None:

@@ -1,0 +1,90 @@
+"""One trace runs from an HTTP request through the outbox and Kafka to the consumer."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from sqlalchemy import func
+from sqlmodel import select
+
+from services.intake.app import create_app as create_intake
+from services.outcomes.app import create_app as create_outcomes
+from services.outcomes.models import Registration
+from shared.settings import ServiceSettings
+from tests.harness import app_in_process, eventually
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+async def test_one_trace_from_http_request_to_consumer(spans: InMemorySpanExporter, kafka: str, tmp_path: Path) -> None:
+    site = f"trace{uuid.uuid4().hex[:6]}"
+    common: dict[str, Any] = {
+        "site": site,
+        "kafka_bootstrap_servers": kafka,
+        "var_dir": tmp_path,
+        "outbox_poll_interval_seconds": 0.2,
+    }
+    intake = create_intake(ServiceSettings(service="intake", **common))
+    outcomes = create_outcomes(ServiceSettings(service="outcomes", aggregate_publish_interval_seconds=3600, **common))
+    async with app_in_process(intake) as intake_client, app_in_process(outcomes):
+        reply = await intake_client.post(
+            "/patients",
+            json={"given_name": "Trace", "family_name": "Test", "birth_date": "1990-05-05", "sex": "male"},
+        )
+        assert reply.status_code == 201
+
+        async def registered() -> bool:
+            async with outcomes.state.runtime.database.sessions() as session:
+                return int((await session.exec(select(func.count()).select_from(Registration))).one()) == 1
+
+        await eventually(registered, within=60, what="outcomes to take the registration in")
+
+    finished: list[ReadableSpan] = list(spans.get_finished_spans())
+    server = next(s for s in finished if s.kind == SpanKind.SERVER and s.name == "POST /patients")
+    topic = f"kapnet.{site}.intake.v1"
+    producer = next(s for s in finished if s.kind == SpanKind.PRODUCER and s.name == f"{topic} publish")
+    consumer = next(s for s in finished if s.kind == SpanKind.CONSUMER and s.name == f"{topic} process")
+    trace_id = server.context.trace_id
+    assert producer.context.trace_id == trace_id and consumer.context.trace_id == trace_id
+    # The chain runs parent to child: request (-> its endpoint span) -> publish, carried by the outbox row ->
+    # process, carried by the Kafka headers.
+    assert server.context.span_id in ancestors(producer, finished)
+    assert consumer.parent is not None and consumer.parent.span_id == producer.context.span_id
+
+
+def ancestors(span: ReadableSpan, spans: list[ReadableSpan]) -> list[int]:
+    by_id = {s.context.span_id: s for s in spans}
+    found: list[int] = []
+    while span.parent is not None:
+        found.append(span.parent.span_id)
+        if span.parent.span_id not in by_id:
+            break
+        span = by_id[span.parent.span_id]
+    return found
+
+
+async def test_query_strings_never_reach_a_span(spans: InMemorySpanExporter, tmp_path: Path) -> None:
+    settings = ServiceSettings(service="intake", var_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
+    async with app_in_process(create_intake(settings)) as client:
+        assert (await client.get("/healthz", params={"family_name": "Lovelace"})).status_code == 200
+    server = next(s for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER)
+    assert (server.attributes or {}).get("url.query") == "REDACTED"
