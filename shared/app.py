@@ -52,7 +52,14 @@ class ServiceRuntime:
 
     @property
     def site(self) -> str | None:
-        return None if self.settings.role == "network" else self.settings.site
+        return self.settings.site if self.settings.role == "site" else None
+
+    @property
+    def own_site(self) -> str:
+        """The site of a site service; a network-role process has none."""
+        if self.site is None:
+            raise RuntimeError(f"{self.settings.instance} serves no site")
+        return self.site
 
     @property
     def source(self) -> str:
@@ -64,7 +71,7 @@ class ServiceRuntime:
 
     def site_topic(self, service: str, site: str | None = None) -> TopicSpec:
         return TopicSpec(
-            SITE_CHANNEL.format(site=site or self.settings.site, service=service),
+            SITE_CHANNEL.format(site=site or self.site, service=service),
             partitions=self.settings.kafka_site_topic_partitions,
         )
 
@@ -214,9 +221,10 @@ def serve(service: str, create_app: Callable[[ServiceSettings], FastAPI]) -> Non
         if value is not None:
             os.environ[f"KAPNET_{name.upper()}"] = str(value)
     os.environ["KAPNET_SERVICE"] = service
-    settings = ServiceSettings()
-    if settings.role == "network" and service != "outcomes":
-        parser.error("only outcomes runs in the network role")
+    try:
+        settings = ServiceSettings()
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(
         level=settings.log_level.upper(),
         format=f"%(asctime)s %(levelname)s {settings.instance} %(name)s: %(message)s",

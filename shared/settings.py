@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("intake", "sessions", "billing", "outcomes")
@@ -15,7 +15,10 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAPNET_", extra="ignore")
 
     service: Literal["intake", "sessions", "billing", "outcomes"] = "intake"
-    site: str = Field(default="north", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    # No default: a site service started without its site would write one site's records into another's topics.
+    site: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    # "production" refuses the development fallbacks (a SQLite file inside the container).
+    environment: Literal["development", "production"] = "development"
     # Only outcomes runs in the network role; every other service is always "site".
     role: Literal["site", "network"] = "site"
     host: str = "127.0.0.1"
@@ -35,15 +38,31 @@ class ServiceSettings(BaseSettings):
     aggregate_publish_interval_seconds: float = Field(default=60.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @model_validator(mode="after")
+    def _complete(self) -> ServiceSettings:
+        if self.role == "network" and self.service != "outcomes":
+            raise ValueError("only outcomes runs in the network role")
+        if self.role == "site" and not self.site:
+            raise ValueError("KAPNET_SITE is required for a site service")
+        if self.role == "network" and self.site:
+            raise ValueError("the network role belongs to no site: leave KAPNET_SITE unset")
+        if self.environment == "production" and not self.database_url:
+            raise ValueError("KAPNET_DATABASE_URL is required in production")
+        return self
+
+    @property
+    def where(self) -> str:
+        """The site this process serves, or ``network``."""
+        return self.site if self.role == "site" and self.site else "network"
+
     @property
     def instance(self) -> str:
         """Who this process is, e.g. ``intake@north`` or ``outcomes@network``."""
-        return f"{self.service}@{'network' if self.role == 'network' else self.site}"
+        return f"{self.service}@{self.where}"
 
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        where = "network" if self.role == "network" else self.site
-        path = (self.var_dir / where / f"{self.service}.db").resolve()
+        path = (self.var_dir / self.where / f"{self.service}.db").resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"

@@ -31,17 +31,28 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatab
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database of each kind the database layer must work on."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'test.db'}"
-    databases: PostgresDatabases = request.getfixturevalue("postgres")
-    return databases.fresh()
+def new_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
+    """Makes fresh, empty databases of each kind the database layer must work on."""
+    kind = request.param
+
+    def fresh() -> str:
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path / uuid.uuid4().hex[:8]}.db"
+        databases: PostgresDatabases = request.getfixturevalue("postgres")
+        return databases.fresh()
+
+    return fresh
 
 
 @pytest.fixture
-async def outcomes_db(database_url: str) -> AsyncIterator[Database]:
+def database_url(new_database_url: Callable[[], str]) -> str:
+    return new_database_url()
+
+
+@pytest.fixture
+async def outcomes_db(new_database_url: Callable[[], str]) -> AsyncIterator[Database]:
     """A migrated outcomes (site role) database: real handlers write to it."""
+    database_url = new_database_url()
     await asyncio.to_thread(upgrade_to_head, database_url, OUTCOMES_SITE_MIGRATIONS)
     database = Database(database_url)
     yield database
@@ -49,7 +60,8 @@ async def outcomes_db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def intake_db(database_url: str) -> AsyncIterator[Database]:
+async def intake_db(new_database_url: Callable[[], str]) -> AsyncIterator[Database]:
+    database_url = new_database_url()
     await asyncio.to_thread(upgrade_to_head, database_url, INTAKE_MIGRATIONS)
     database = Database(database_url)
     yield database

@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -21,6 +18,7 @@ from fastapi import FastAPI
 
 from deploy.kafka.launcher import KafkaNode, free_port
 from deploy.postgres.launcher import PostgresServer
+from deploy.processes import ServiceProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,56 +86,10 @@ def postgres_databases(workdir: Path) -> Iterator[PostgresDatabases]:
         yield PostgresDatabases(server, None)
 
 
-class ServiceProcess:
-    """One real service process (``python -m services.<name>``), configured only through the environment."""
-
-    def __init__(self, service: str, workdir: Path, env: dict[str, str]) -> None:
-        self.service = service
-        self.port = free_port()
-        self.env = {**os.environ, **env, "KAPNET_PORT": str(self.port), "KAPNET_VAR_DIR": str(workdir / "var")}
-        self.log_path = workdir / f"{service}-{env.get('KAPNET_ROLE', 'site')}-{env.get('KAPNET_SITE', '')}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> ServiceProcess:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.service}"], cwd=ROOT, env=self.env, stdout=log, stderr=log
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.service} exited: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"{self.service} did not come up: {self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def kill(self) -> None:
-        """A crash: no shutdown handlers run."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+def service_process(service: str, workdir: Path, **env: str) -> ServiceProcess:
+    env = {"KAPNET_VAR_DIR": str(workdir / "var"), "KAPNET_LOG_LEVEL": "info", **env}
+    where = "network" if env.get("KAPNET_ROLE") == "network" else env.get("KAPNET_SITE", "north")
+    return ServiceProcess(service, free_port(), env, workdir / "logs" / f"{service}@{where}.log")
 
 
 @contextmanager
@@ -146,6 +98,8 @@ def running(*processes: ServiceProcess) -> Iterator[tuple[ServiceProcess, ...]]:
         for process in processes:
             stack.callback(process.stop)
             process.start()
+        for process in processes:
+            process.wait_healthy()
         yield processes
 
 

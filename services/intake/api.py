@@ -41,7 +41,7 @@ async def register_patient(body: PatientRegistration, request: Request, response
     runtime = _runtime(request)
     async with runtime.unit_of_work() as uow:
         try:
-            patient = await service.register_patient(uow, runtime.settings.site, body)
+            patient = await service.register_patient(uow, runtime.own_site, body)
         except service.DuplicateMrn as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, f"MRN {exc} is already used at this site") from None
     response.headers["Location"] = f"/patients/{patient.id}"

@@ -23,11 +23,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def publish_aggregates(runtime: ServiceRuntime) -> None:
     """Site role: recompute the site's aggregates on a fixed beat rather than per event, so the network never
     learns when an individual registration happened."""
-    assert runtime.site is not None
     while True:
         try:
             async with runtime.unit_of_work() as uow:
-                await service.publish_site_aggregates(uow, runtime.site)
+                await service.publish_site_aggregates(uow, runtime.own_site)
         except Exception as exc:
             log.warning("aggregate publication failed: %s", type(exc).__name__)
         await asyncio.sleep(runtime.settings.aggregate_publish_interval_seconds)

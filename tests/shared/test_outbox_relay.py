@@ -17,7 +17,7 @@ from shared.bus.tables import OutboxMessage
 from shared.db.database import Database
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.registry import topic_for
-from tests.harness import read_topic
+from tests.harness import eventually, read_topic
 from tests.shared.events_for_tests import registration
 
 pytestmark = pytest.mark.broker
@@ -100,3 +100,55 @@ async def test_relay_run_is_woken_by_a_commit(intake_db: Database, kafka: str) -
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+class RelayKilled(BaseException):
+    """Stands for the process dying: not an Exception, so nothing on the way catches it."""
+
+
+class RelayKilledBeforeMarking(OutboxRelay):
+    async def _mark_sent(self, ids: list[int], when: object) -> None:  # type: ignore[override]
+        raise RelayKilled
+
+
+async def test_a_relay_killed_between_publishing_and_marking_loses_nothing_and_doubles_nothing(
+    intake_db: Database, outcomes_db: Database, kafka: str
+) -> None:
+    from services.outcomes import handlers
+    from services.outcomes.models import Registration
+    from shared.bus.consumer import ConsumerConfig, EventConsumer
+    from shared.events.intake import PatientRegistered
+
+    site = f"crash{uuid.uuid4().hex[:6]}"
+    topic = topic_for(PatientRegistered, site)
+    await ensure_topics(kafka, [TopicSpec(topic)], 10)
+    await write_registrations(intake_db, site, 10, [uuid.uuid4() for _ in range(10)])
+
+    with pytest.raises(RelayKilled):
+        await RelayKilledBeforeMarking(intake_db, kafka).publish_pending()
+    assert await unsent(intake_db) == 10, "published, but never marked"
+    assert await OutboxRelay(intake_db, kafka).publish_pending() == 10  # the restarted relay sends them again
+    assert await unsent(intake_db) == 0
+    assert len(await read_topic(kafka, topic, 20)) == 20  # every event is on the topic twice
+
+    consumer = EventConsumer(
+        outcomes_db,
+        ConsumerConfig(
+            name=f"crash-{site}",
+            topics=[TopicSpec(topic)],
+            dead_letter_topic=f"{topic}.dlq",
+            source="/test",
+            site=site,
+            bootstrap_servers=kafka,
+        ),
+        {PatientRegistered: handlers.on_patient_registered},
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: consumer.processed_total + consumer.duplicates_total == 20, what="20 deliveries")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert (consumer.processed_total, consumer.duplicates_total) == (10, 10)
+    async with outcomes_db.sessions() as session:
+        assert len((await session.exec(select(Registration))).all()) == 10

@@ -1,0 +1,1 @@
+"""Benchmarks: figures to read, never assertions (see bench/README.md)."""

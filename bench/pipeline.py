@@ -1,0 +1,706 @@
+"""Throughput of the event pipeline against raw aiokafka, on a real broker and a real database.
+
+    python -m bench.pipeline [--events N] [--database sqlite|postgresql] [--bootstrap HOST:PORT]
+                             [--rounds R] [--transaction-size T] [--quick]
+
+Pipeline: N ``PatientRegistered`` events written to intake's outbox through ``UnitOfWork`` (T events per
+transaction), published by ``OutboxRelay.run()``, consumed by ``EventConsumer`` running outcomes' real
+``on_patient_registered`` (registration row + inbox entry in one transaction). Clock: from the first outbox
+write to the commit of the N-th registration.
+
+Baseline: the same N records (same value bytes, same header names) produced by an idempotent
+``AIOKafkaProducer`` and read back by a plain ``AIOKafkaConsumer``. Clock: first send to N-th record read.
+
+Rounds alternate baseline and pipeline; medians are printed because the machine is shared and noisy.
+Figures only: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from opentelemetry.trace import SpanKind
+from sqlalchemy import func
+from sqlalchemy.engine import make_url
+from sqlmodel import select
+
+from services.outcomes.handlers import on_patient_registered
+from services.outcomes.models import Registration
+from shared.bus.consumer import ConsumerConfig, EventConsumer
+from shared.bus.kafka import TopicSpec, ensure_topics
+from shared.bus.outbox import OutboxRelay
+from shared.db.database import Database
+from shared.db.migrate import upgrade_to_head
+from shared.db.unit_of_work import UnitOfWork
+from shared.events.envelope import CloudEvent, to_kafka
+from shared.events.intake import PatientRegistered
+from shared.events.registry import topic_for
+from shared.settings import ServiceSettings
+from shared.telemetry import TRACE_HEADERS, configure_tracing, trace_headers, tracer
+
+ROOT = Path(__file__).resolve().parent.parent
+INTAKE_MIGRATIONS = ROOT / "services" / "intake" / "migrations" / "versions"
+OUTCOMES_SITE_MIGRATIONS = ROOT / "services" / "outcomes" / "migrations" / "site"
+
+DEFAULT_EVENTS = 2000
+QUICK_EVENTS = 200
+DEFAULT_ROUNDS = 3
+DEFAULT_TRANSACTION_SIZE = 100
+# How often the clock looks at the consumer's counter: small next to any round, cheap for the event loop.
+POLL_SECONDS = 0.002
+
+KafkaHeaders = list[tuple[str, bytes]]
+
+log = logging.getLogger("bench.pipeline")
+
+
+@dataclass(frozen=True)
+class BusSettings:
+    """The bus settings a service runs with by default. Read from the settings model's field defaults, not
+    by instantiating it: KAPNET_* in the environment and its per-service checks are not a benchmark's business."""
+
+    kafka_timeout_seconds: float
+    kafka_site_topic_partitions: int
+    outbox_poll_interval_seconds: float
+    outbox_batch_size: int
+    consumer_max_attempts: int
+    consumer_retry_backoff_seconds: float
+
+    @classmethod
+    def defaults(cls) -> BusSettings:
+        fields = ServiceSettings.model_fields
+        return cls(**{name: fields[name].default for name in cls.__dataclass_fields__})
+
+
+SETTINGS = BusSettings.defaults()
+
+
+# ------------------------------------------------------------------------------------------ options
+
+
+@dataclass(frozen=True)
+class Options:
+    events: int
+    database: str
+    bootstrap: str | None
+    rounds: int
+    transaction_size: int
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.pipeline",
+        description="Outbox -> relay -> Kafka -> consumer with inbox, against raw aiokafka. Prints figures.",
+    )
+    parser.add_argument("--events", type=int, default=None, help=f"events per round (default {DEFAULT_EVENTS})")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--bootstrap", help="a running broker (else $KAFKA_BOOTSTRAP_SERVERS, else a temp node)")
+    parser.add_argument("--rounds", type=int, default=None, help=f"baseline/pipeline pairs (default {DEFAULT_ROUNDS})")
+    parser.add_argument(
+        "--transaction-size",
+        type=int,
+        default=DEFAULT_TRANSACTION_SIZE,
+        help=f"outbox events per UnitOfWork transaction (default {DEFAULT_TRANSACTION_SIZE})",
+    )
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_EVENTS} events, 1 round (for a smoke test)")
+    args = parser.parse_args(argv)
+    events = args.events if args.events is not None else (QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else DEFAULT_ROUNDS)
+    if events < 1 or rounds < 1 or args.transaction_size < 1:
+        parser.error("--events, --rounds and --transaction-size must be at least 1")
+    bootstrap = args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None
+    return Options(events, args.database, bootstrap, rounds, args.transaction_size)
+
+
+# ----------------------------------------------------------------------------------- infrastructure
+
+
+@dataclass
+class Infrastructure:
+    """A broker and a place for fresh databases, each either given or started here for this run."""
+
+    bootstrap: str
+    kafka_note: str
+    database: str
+    database_note: str
+    workdir: Path
+    fresh_database: Callable[[str], str]  # name -> URL of a new, empty database
+    drop_database: Callable[[str], None]
+    owns_broker: bool
+
+
+@contextlib.contextmanager
+def infrastructure(options: Options) -> Iterator[Infrastructure]:
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kapnet-bench-")))
+        if options.bootstrap:
+            bootstrap, kafka_note, owns_broker = options.bootstrap, f"given ({options.bootstrap})", False
+        else:
+            from deploy.kafka.launcher import KAFKA_VERSION, KafkaNode, free_port
+
+            print("starting a Kafka node (KafkaNode) in a temp dir ...", flush=True)
+            node = KafkaNode(workdir / "kafka", port=free_port())
+            stack.callback(node.stop)
+            node.start()
+            bootstrap = node.bootstrap_servers
+            kafka_note, owns_broker = f"KafkaNode {KAFKA_VERSION} started here ({bootstrap})", True
+
+        if options.database == "sqlite":
+
+            def fresh_sqlite(name: str) -> str:
+                return f"sqlite:///{workdir / f'{name}.db'}"
+
+            yield Infrastructure(
+                bootstrap,
+                kafka_note,
+                "sqlite",
+                "SQLite files in a temp dir",
+                workdir,
+                fresh_sqlite,
+                lambda _url: None,  # the temp dir goes at the end
+                owns_broker,
+            )
+            return
+
+        named = os.environ.get("DATABASE_URL")
+        if named:
+            admin_url = make_url(named).set(drivername="postgresql")
+            note = f"PostgreSQL given by DATABASE_URL ({admin_url.host}:{admin_url.port})"
+        else:
+            from deploy.postgres.launcher import PostgresServer
+
+            print("starting PostgreSQL (PostgresServer) in a temp dir ...", flush=True)
+            server = PostgresServer(workdir / "postgres")
+            stack.callback(server.destroy)  # also removes a cluster relocated under /tmp
+            server.start()
+            admin_url = make_url(server.url("postgres"))
+            note = f"PostgreSQL started here (127.0.0.1:{server.port})"
+        admin = admin_url.render_as_string(hide_password=False)
+
+        def fresh_postgres(name: str) -> str:
+            import psycopg
+            from psycopg import sql
+
+            with psycopg.connect(admin, autocommit=True, connect_timeout=10) as connection:
+                connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            return admin_url.set(database=name).render_as_string(hide_password=False)
+
+        def drop_postgres(url: str) -> None:
+            import psycopg
+            from psycopg import sql
+
+            name = make_url(url).database or ""
+            with psycopg.connect(admin, autocommit=True, connect_timeout=10) as connection:
+                connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+        yield Infrastructure(
+            bootstrap, kafka_note, "postgresql", note, workdir, fresh_postgres, drop_postgres, owns_broker
+        )
+
+
+# ------------------------------------------------------------------------------------------ events
+
+
+def make_events(site: str, count: int) -> list[PatientRegistered]:
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    return [
+        PatientRegistered(
+            patient_id=uuid.uuid4(),
+            site=site,
+            mrn=f"B-{n:07d}",
+            birth_date=date(1950 + n % 50, 1 + n % 12, 1 + n % 28),
+            sex=("female", "male", "other")[n % 3],
+            registered_at=start + timedelta(hours=n),
+        )
+        for n in range(count)
+    ]
+
+
+@dataclass(frozen=True)
+class WireRecord:
+    key: bytes
+    value: bytes
+    headers: KafkaHeaders
+
+
+def wire_records(events: Sequence[PatientRegistered], source: str) -> list[WireRecord]:
+    """What the relay puts on the wire for these events, built the way UnitOfWork.publish builds the
+    envelope (inside the writer's span) and the way the relay swaps in its own publish span's traceparent.
+    Checked against a record the relay really sent after the first pipeline round."""
+    records = []
+    for event in events:
+        model = type(event)
+        with tracer.start_as_current_span("bench register", kind=SpanKind.SERVER):
+            envelope = CloudEvent(
+                type=model.ce_type(),
+                source=source,
+                subject=event.subject(),
+                data=json.loads(event.model_dump_json()),
+                dataschema=f"urn:{model.ce_type()}",
+                extensions=trace_headers(),
+            )
+        headers, payload = to_kafka(envelope)
+        headers = [(name, value) for name, value in headers if name not in TRACE_HEADERS]
+        with tracer.start_as_current_span("bench publish", kind=SpanKind.PRODUCER):
+            headers.extend((name, value.encode()) for name, value in trace_headers().items())
+        records.append(WireRecord(event.partition_key().encode(), payload, headers))
+    return records
+
+
+# --------------------------------------------------------------------------------------------- runs
+
+
+@dataclass
+class BaselineResult:
+    elapsed: float
+    produced_at: float  # every send acknowledged
+
+
+@dataclass
+class PipelineResult:
+    elapsed: float  # first outbox write -> N-th registration committed
+    written_at: float  # last outbox transaction committed
+    published_at: float  # relay has published (and marked sent) all N
+    first_processed_at: float  # first registration committed
+
+
+@dataclass
+class Round:
+    baseline: BaselineResult
+    pipeline: PipelineResult
+    events: int
+
+    @property
+    def baseline_rate(self) -> float:
+        return self.events / self.baseline.elapsed
+
+    @property
+    def pipeline_rate(self) -> float:
+        return self.events / self.pipeline.elapsed
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline_rate / self.baseline_rate
+
+
+@dataclass
+class WireCheck:
+    same_value: bool
+    same_header_names: bool
+    value_bytes: int
+    header_bytes: int
+    header_names: list[str] = field(default_factory=list)
+
+
+async def _deadline_loop(
+    done: Callable[[], bool], within: float, what: Callable[[], str], step: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    deadline = time.perf_counter() + within
+    while not done():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"timed out after {within:.0f}s waiting for {what()}")
+        if step is not None:
+            await step()
+        else:
+            await asyncio.sleep(POLL_SECONDS)
+
+
+async def create_topic(bootstrap: str, spec: TopicSpec, timeout_seconds: float) -> None:
+    """Create the topic and wait until every partition has a leader: a fetch or produce that races the
+    broker's metadata retries after a backoff, and that start-up cost would land inside a clock."""
+    timeout = timeout_seconds
+    await ensure_topics(bootstrap, [spec], timeout)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await asyncio.wait_for(admin.start(), timeout)
+    try:
+        deadline = time.perf_counter() + 30
+        while True:
+            described = await asyncio.wait_for(admin.describe_topics([spec.name]), timeout)
+            partitions = [p for t in described if t["topic"] == spec.name for p in t["partitions"]]
+            led = [p for p in partitions if p["error_code"] == 0 and p["leader"] >= 0]
+            if len(led) == spec.partitions:
+                return
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"topic {spec.name} has no leader for every partition")
+            await asyncio.sleep(0.05)
+    finally:
+        await asyncio.wait_for(admin.close(), timeout)
+
+
+def _round_timeout(events: int) -> float:
+    # Generous: a stuck round should fail with its counters, not hang a shared machine forever.
+    return 60.0 + events * 0.05
+
+
+async def run_baseline(infra: Infrastructure, topic: str, records: Sequence[WireRecord]) -> BaselineResult:
+    settings = SETTINGS
+    partitions = settings.kafka_site_topic_partitions
+    await create_topic(infra.bootstrap, TopicSpec(topic, partitions=partitions), settings.kafka_timeout_seconds)
+    # The relay's producer settings (shared/bus/kafka.py reliable_producer), so the gap is not producer tuning.
+    producer = AIOKafkaProducer(
+        bootstrap_servers=infra.bootstrap,
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=int(settings.kafka_timeout_seconds * 1000),
+    )
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, enable_auto_commit=False)
+    await producer.start()
+    try:
+        # The new topic's leaders before the clock: a metadata wait is start-up (the relay's is warmed too).
+        await producer.partitions_for(topic)
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+            await consumer.seek_to_beginning()
+            # One empty fetch before the clock: the consumer's start-up is not throughput (same for the pipeline).
+            await consumer.getmany(timeout_ms=100)
+            received = 0
+            produced_at = 0.0
+            started = time.perf_counter()
+
+            async def produce() -> None:
+                nonlocal produced_at
+                futures = [
+                    await producer.send(topic, value=r.value, key=r.key, headers=list(r.headers)) for r in records
+                ]
+                await asyncio.gather(*futures)
+                produced_at = time.perf_counter() - started
+
+            async def fetch() -> None:
+                nonlocal received
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    received += len(batch)
+
+            sending = asyncio.create_task(produce())
+            try:
+                await _deadline_loop(
+                    lambda: received >= len(records),
+                    _round_timeout(len(records)),
+                    lambda: f"baseline: {received} of {len(records)} records",
+                    fetch,
+                )
+                elapsed = time.perf_counter() - started
+                await sending
+            finally:
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
+        finally:
+            await consumer.stop()
+    finally:
+        await producer.stop()
+    return BaselineResult(elapsed, produced_at)
+
+
+async def _wait_assigned(consumer: EventConsumer, within: float = 60.0) -> None:
+    """The group join is start-up, not throughput: wait for it before the clock starts. (EventConsumer has
+    no public readiness signal, so this looks at its client.)"""
+
+    def assigned() -> bool:
+        client = consumer._consumer
+        return client is not None and bool(client.assignment())
+
+    await _deadline_loop(assigned, within, lambda: f"{consumer.config.name} to be assigned its partitions")
+
+
+async def _write_outbox(
+    database: Database, source: str, site: str, events: Sequence[PatientRegistered], size: int
+) -> None:
+    for start in range(0, len(events), size):
+        # A span per transaction, as an API request would have: the outbox rows carry its traceparent.
+        with tracer.start_as_current_span("bench register", kind=SpanKind.SERVER):
+            async with UnitOfWork(database, source=source, site=site) as uow:
+                for event in events[start : start + size]:
+                    await uow.publish(event)
+                await uow.commit()
+
+
+async def run_pipeline(
+    infra: Infrastructure, site: str, events: Sequence[PatientRegistered], transaction_size: int
+) -> PipelineResult:
+    settings = SETTINGS
+    timeout = settings.kafka_timeout_seconds
+    topic = TopicSpec(topic_for(PatientRegistered, site), partitions=settings.kafka_site_topic_partitions)
+    stem = site.replace("-", "_")
+    intake_url = await asyncio.to_thread(infra.fresh_database, f"{stem}_intake")
+    outcomes_url = await asyncio.to_thread(infra.fresh_database, f"{stem}_outcomes")
+    # Separate databases, as intake and outcomes have; migrated as the services migrate themselves.
+    await asyncio.to_thread(upgrade_to_head, intake_url, INTAKE_MIGRATIONS)
+    await asyncio.to_thread(upgrade_to_head, outcomes_url, OUTCOMES_SITE_MIGRATIONS)
+    intake_db, outcomes_db = Database(intake_url), Database(outcomes_url)
+    await create_topic(infra.bootstrap, topic, timeout)
+    # Configured as ServiceRuntime configures them (shared/app.py), from the same settings' defaults.
+    relay = OutboxRelay(
+        intake_db,
+        infra.bootstrap,
+        timeout_seconds=timeout,
+        poll_interval_seconds=settings.outbox_poll_interval_seconds,
+        batch_size=settings.outbox_batch_size,
+    )
+    consumer = EventConsumer(
+        outcomes_db,
+        ConsumerConfig(
+            name=f"outcomes@{site}",
+            topics=[topic],
+            dead_letter_topic=f"kapnet.{site}.outcomes.deadletter.v1",
+            source=f"/kapnet/{site}/outcomes",
+            site=site,
+            bootstrap_servers=infra.bootstrap,
+            timeout_seconds=timeout,
+            max_attempts=settings.consumer_max_attempts,
+            retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
+        ),
+        {PatientRegistered: on_patient_registered},
+    )
+    tasks: list[asyncio.Task[None]] = []
+    n = len(events)
+    try:
+        tasks.append(asyncio.create_task(consumer.run()))
+        await _wait_assigned(consumer)
+        # Warm what the baseline has warm too: the producer connection and one pooled connection per database.
+        producer = await relay._ensure_producer()
+        await producer.partitions_for(topic.name)
+        await intake_db.ping()
+        await outcomes_db.ping()
+        tasks.append(asyncio.create_task(relay.run()))
+        await asyncio.sleep(0.05)  # the relay's first (empty) look at the outbox happens before the clock
+
+        started = time.perf_counter()
+        writer = asyncio.create_task(_write_outbox(intake_db, f"/kapnet/{site}/intake", site, events, transaction_size))
+        tasks.append(writer)
+        written_at = published_at = first_processed_at = None
+
+        def finished() -> bool:
+            nonlocal written_at, published_at, first_processed_at
+            now = time.perf_counter() - started
+            if writer.done():
+                if writer.exception() is not None:
+                    raise RuntimeError("writing the outbox failed") from writer.exception()
+                written_at = written_at if written_at is not None else now
+            if published_at is None and relay.published_total >= n:
+                published_at = now
+            if first_processed_at is None and consumer.processed_total > 0:
+                first_processed_at = now
+            if consumer.dead_lettered_total:
+                raise RuntimeError(f"{consumer.dead_lettered_total} events were dead-lettered")
+            return consumer.processed_total >= n
+
+        def progress() -> str:
+            return (
+                f"pipeline: {relay.published_total} published (last error {relay.last_error}), "
+                f"{consumer.processed_total} of {n} processed"
+            )
+
+        await _deadline_loop(finished, _round_timeout(n), progress)
+        elapsed = time.perf_counter() - started
+        assert written_at is not None and first_processed_at is not None
+        if published_at is None:  # the relay marks rows sent after the broker acks; the consumer can be first
+            await _deadline_loop(lambda: relay.published_total >= n, 30.0, progress)
+            published_at = time.perf_counter() - started
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        # The figures count only if the work was really done, once.
+        async with outcomes_db.sessions() as session:
+            rows = int((await session.exec(select(func.count()).select_from(Registration))).one())
+        if rows != n or consumer.duplicates_total or consumer.processed_total != n:
+            raise RuntimeError(
+                f"pipeline did not do the work once: {rows} registrations, {consumer.processed_total} processed, "
+                f"{consumer.duplicates_total} duplicates for {n} events"
+            )
+    finally:
+        await intake_db.dispose()
+        await outcomes_db.dispose()
+        for url in (intake_url, outcomes_url):
+            await asyncio.to_thread(infra.drop_database, url)
+    return PipelineResult(elapsed, written_at, published_at, first_processed_at)
+
+
+async def check_wire(infra: Infrastructure, topic: str, expected: Sequence[WireRecord]) -> WireCheck:
+    """Read back a few records the relay sent and compare them with the baseline's records of the same events."""
+    by_key = {r.key: r for r in expected}
+    partitions = SETTINGS.kafka_site_topic_partitions
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        await consumer.seek_to_beginning()
+        sent: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = time.perf_counter() + 30
+        while not sent and time.perf_counter() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500, max_records=20)).values():
+                sent.extend(batch)
+    finally:
+        await consumer.stop()
+    if not sent:
+        raise RuntimeError(f"nothing to read back on {topic}")
+    record = sent[0]
+    ours = by_key[record.key]
+    theirs = list(record.headers or [])
+    return WireCheck(
+        same_value=all(r.value == by_key[r.key].value for r in sent),
+        same_header_names=all([h[0] for h in r.headers] == [h[0] for h in by_key[r.key].headers] for r in sent),
+        value_bytes=len(ours.value),
+        header_bytes=sum(len(name) + len(value) for name, value in theirs),
+        header_names=[name for name, _ in theirs],
+    )
+
+
+async def delete_topics(infra: Infrastructure, topics: list[str]) -> None:
+    """Leave a given broker as we found it (bar consumer groups, which aiokafka's admin cannot delete)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap)
+    try:
+        await asyncio.wait_for(admin.start(), 10)
+        await asyncio.wait_for(admin.delete_topics(topics), 10)
+    except Exception as exc:
+        log.warning("could not delete topics %s: %s", topics, type(exc).__name__)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(admin.close(), 10)
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def _fmt_rate(rate: float) -> str:
+    return f"{rate:,.0f} ev/s"
+
+
+def _round_line(label: str, r: Round) -> str:
+    p = r.pipeline
+    return (
+        f"{label:<8} baseline {_fmt_rate(r.baseline_rate):>12} ({r.baseline.elapsed:6.2f} s) | "
+        f"pipeline {_fmt_rate(r.pipeline_rate):>10} ({p.elapsed:6.2f} s: outbox written {p.written_at:.2f} s, "
+        f"relay done {p.published_at:.2f} s, first registration {p.first_processed_at:.2f} s) | "
+        f"ratio {r.ratio:.3f}"
+    )
+
+
+def gap_note(rounds: Sequence[Round], database: str, transaction_size: int) -> str:
+    n = rounds[0].events
+    written = statistics.median(r.pipeline.written_at for r in rounds)
+    published = statistics.median(r.pipeline.published_at for r in rounds)
+    elapsed = statistics.median(r.pipeline.elapsed for r in rounds)
+    # The consumer's own pace once events were arriving: the stage that sets the pace if it is the slowest.
+    consumer_rate = statistics.median(n / max(r.pipeline.elapsed - r.pipeline.first_processed_at, 1e-9) for r in rounds)
+    tail = elapsed - published
+    if tail >= max(written, published - written):
+        lead = (
+            f"mostly the consumer: one {database} transaction per event (inbox lookup, registration lookup, "
+            f"2 INSERTs, commit) runs at ~{consumer_rate:,.0f} ev/s, still busy {tail:.2f} s after the relay finished"
+        )
+    elif written >= published - written:
+        transactions = -(-n // transaction_size)
+        lead = f"mostly the outbox writes ({transactions} transactions of {transaction_size}: {written:.2f} s)"
+    else:
+        lead = f"mostly the relay (SELECT, send, UPDATE per batch): all published only at {published:.2f} s"
+    return (
+        f"gap: {lead}; outbox written by {written:.2f} s, relay done by {published:.2f} s, "
+        f"last registration at {elapsed:.2f} s (medians)"
+    )
+
+
+def print_summary(options: Options, infra: Infrastructure, rounds: Sequence[Round]) -> None:
+    baseline_rate = statistics.median(r.baseline_rate for r in rounds)
+    pipeline_rate = statistics.median(r.pipeline_rate for r in rounds)
+    ratio = statistics.median(r.ratio for r in rounds)
+    print()
+    print(f"N = {options.events} events, database = {infra.database}, {len(rounds)} round(s), medians:")
+    print(
+        f"  baseline  {_fmt_rate(baseline_rate):>12}  "
+        f"{statistics.median(r.baseline.elapsed for r in rounds):.2f} s  (raw aiokafka, idempotent producer)"
+    )
+    print(
+        f"  pipeline  {_fmt_rate(pipeline_rate):>12}  "
+        f"{statistics.median(r.pipeline.elapsed for r in rounds):.2f} s  "
+        f"(outbox in transactions of {options.transaction_size} -> relay -> consumer + inbox)"
+    )
+    print(f"  ratio     {ratio:.3f}  (pipeline rate as a fraction of the baseline rate, median of rounds)")
+    print(f"  {gap_note(rounds, infra.database, options.transaction_size)}")
+
+
+async def run(options: Options, infra: Infrastructure) -> list[Round]:
+    settings = SETTINGS
+    print(f"kafka:    {infra.kafka_note}")
+    print(f"database: {infra.database_note}; intake and outcomes each a fresh database per round")
+    print(
+        f"events:   {options.events} PatientRegistered per round, outbox in transactions of "
+        f"{options.transaction_size}; {settings.kafka_site_topic_partitions} partitions, relay batch "
+        f"{settings.outbox_batch_size}; everything in one asyncio event loop",
+        flush=True,
+    )
+    run_id = uuid.uuid4().hex[:8]
+    # One uncounted pass first: a just-started broker (JVM JIT, the offsets topic) would tax round 1 only.
+    warm_site = f"b{run_id}-warm"
+    warm_topic = f"kapnet.{warm_site}.baseline.v1"
+    try:
+        warm = await run_baseline(
+            infra, warm_topic, wire_records(make_events(warm_site, options.events), f"/kapnet/{warm_site}/intake")
+        )
+    finally:
+        if not infra.owns_broker:
+            await delete_topics(infra, [warm_topic])
+    print(f"warm-up:  one baseline pass, not counted ({options.events / warm.elapsed:,.0f} ev/s)", flush=True)
+    rounds: list[Round] = []
+    for number in range(1, options.rounds + 1):
+        site = f"b{run_id}-r{number}"
+        events = make_events(site, options.events)
+        records = wire_records(events, f"/kapnet/{site}/intake")
+        pipeline_topic = topic_for(PatientRegistered, site)
+        baseline_topic = f"kapnet.{site}.baseline.v1"
+        try:
+            baseline = await run_baseline(infra, baseline_topic, records)
+            pipeline = await run_pipeline(infra, site, events, options.transaction_size)
+            if number == 1:
+                check = await check_wire(infra, pipeline_topic, records)
+                verdict = "same" if check.same_value and check.same_header_names else "DIFFERENT"
+                print(
+                    f"wire:     baseline records vs what the relay sent: {verdict} value bytes and header names "
+                    f"(value {check.value_bytes} B, headers {check.header_bytes} B: {', '.join(check.header_names)})"
+                )
+        finally:
+            if not infra.owns_broker:
+                await delete_topics(infra, [baseline_topic, pipeline_topic, f"kapnet.{site}.outcomes.deadletter.v1"])
+        result = Round(baseline, pipeline, options.events)
+        rounds.append(result)
+        print(_round_line(f"round {number}", result), flush=True)
+    return rounds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # aiokafka warns about metadata for topics made a moment ago; ours are made on purpose right before use.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    # As the services do (shared/app.py): real spans, so records carry traceparent as in production.
+    configure_tracing("bench@pipeline")
+    try:
+        with infrastructure(options) as infra:
+            rounds = asyncio.run(run(options, infra))
+            print_summary(options, infra, rounds)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,316 @@
+"""docker-compose.yml, read as a file (no Docker engine needed): it runs every service the code has, each one
+configured only by settings that ServiceSettings really reads, against its own site's database and broker."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from deploy.kafka.launcher import KAFKA_VERSION
+from shared.settings import SERVICES, ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+SITES = ("north", "south")
+NETWORK_SERVICE = "outcomes-network"
+ENV_PREFIX = str(ServiceSettings.model_config.get("env_prefix", ""))
+SETTINGS_VARIABLES = {f"{ENV_PREFIX}{name}".upper() for name in ServiceSettings.model_fields}
+# The port plan of the local stack: 8<site><service>, and 8300 for the network.
+SITE_DIGIT = {"north": 1, "south": 2}
+
+
+def service_packages() -> list[str]:
+    """Every service the code has: a package under services/ with an app.py."""
+    return sorted(p.name for p in (ROOT / "services").iterdir() if (p / "app.py").is_file())
+
+
+def expected_kapnet_services() -> set[str]:
+    return {f"{name}-{site}" for site in SITES for name in service_packages()} | {NETWORK_SERVICE}
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+
+_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?-)(?P<default>[^}]*))?\}")
+
+
+def interpolate(value: str) -> str:
+    """Compose's ``${NAME:-default}`` interpolation, as an operator with no variables set would get it."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group("name")
+        assert match.group("op") is not None, f"${{{name}}} has no default: `docker compose up` would need it set"
+        return match.group("default")
+
+    return _VARIABLE.sub(replace, value)
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment, from either the mapping or the list form, interpolated."""
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) for item in raw)
+    env: dict[str, str] = {}
+    for key, value in raw.items():
+        # Compose wants strings here (an unquoted `true` is rejected); numbers pass but quote them anyway.
+        assert isinstance(value, str), f"{key}={value!r} should be a quoted string"
+        env[key] = interpolate(value)
+    return env
+
+
+def published_ports(service: dict[str, Any]) -> list[tuple[int, int]]:
+    """(host port, container port) of every published port, short or long syntax."""
+    pairs: list[tuple[int, int]] = []
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            pairs.append((int(entry["published"]), int(entry["target"])))
+            continue
+        spec = str(entry).split("/", 1)[0]
+        *host_part, container = spec.rsplit(":", 2)
+        assert host_part, f"port {entry!r} is not published on a fixed host port"
+        pairs.append((int(host_part[-1]), int(container)))
+    return pairs
+
+
+def depends_on(service: dict[str, Any]) -> dict[str, str]:
+    raw = service.get("depends_on") or {}
+    if isinstance(raw, list):
+        return dict.fromkeys(raw, "service_started")
+    return {name: spec.get("condition", "service_started") for name, spec in raw.items()}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = compose["services"]
+    assert isinstance(found, dict)
+    return found
+
+
+@pytest.fixture(scope="module")
+def kapnet(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The compose services that run our image (built from deploy/Dockerfile)."""
+    return {
+        name: service
+        for name, service in services.items()
+        if isinstance(service.get("build"), dict) and service["build"].get("dockerfile") == "deploy/Dockerfile"
+    }
+
+
+def postgres_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in services.items() if str(s.get("image", "")).startswith("postgres:")}
+
+
+def expected_identity(name: str) -> tuple[str, str, str | None]:
+    """(service, role, site) that the compose service ``name`` must run as."""
+    if name == NETWORK_SERVICE:
+        return "outcomes", "network", None
+    service, site = name.rsplit("-", 1)
+    return service, "site", site
+
+
+def load_settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> ServiceSettings:
+    """ServiceSettings as the container would build it: from its environment and nothing else."""
+    for key in list(os.environ):
+        if key.upper().startswith(ENV_PREFIX.upper()):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return ServiceSettings()
+
+
+# ------------------------------------------------------------------------------------------ the services
+
+
+def test_the_code_has_services() -> None:
+    assert service_packages(), "no service package found under services/"
+    assert set(service_packages()) <= set(SERVICES)
+
+
+def test_every_service_runs_at_every_site_and_outcomes_in_the_network(kapnet: dict[str, dict[str, Any]]) -> None:
+    assert set(kapnet) == expected_kapnet_services()
+    assert environment(kapnet[NETWORK_SERVICE]).get(f"{ENV_PREFIX}ROLE") == "network"
+
+
+def test_each_service_runs_its_own_module(kapnet: dict[str, dict[str, Any]]) -> None:
+    for name, service in kapnet.items():
+        package, _, _ = expected_identity(name)
+        command = service.get("command")
+        if isinstance(command, str):
+            command = shlex.split(command)
+        assert command == [f"services.{package}"], name
+        assert (ROOT / "services" / package / "__main__.py").is_file(), name
+
+
+def test_services_set_only_settings_that_exist(kapnet: dict[str, dict[str, Any]]) -> None:
+    assert ENV_PREFIX == "KAPNET_"
+    for name, service in kapnet.items():
+        env = environment(service)
+        assert env, f"{name} sets no environment"
+        unknown = sorted(set(env) - SETTINGS_VARIABLES)
+        # extra="ignore": a misspelt variable would be dropped silently and the default used instead.
+        assert not unknown, f"{name} sets variables ServiceSettings does not read: {unknown}"
+
+
+@pytest.mark.parametrize("name", sorted(expected_kapnet_services()))
+def test_settings_validate_and_name_the_compose_service(
+    name: str, kapnet: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = kapnet[name]
+    settings = load_settings(monkeypatch, environment(service))
+    package, role, site = expected_identity(name)
+    assert settings.service == package
+    assert settings.role == role
+    if site is not None:
+        assert settings.site == site
+    assert settings.instance == f"{package}@{site or 'network'}"
+    # Reachable from outside the container, on the port that is published.
+    assert settings.host == "0.0.0.0"
+    assert [target for _, target in published_ports(service)] == [settings.port]
+    # A container must not fall back to a SQLite file inside itself.
+    assert settings.database_url.startswith("postgresql://")
+
+
+def test_services_wait_for_healthy_kafka_and_database(kapnet: dict[str, dict[str, Any]]) -> None:
+    for name, service in kapnet.items():
+        host = make_url(environment(service)[f"{ENV_PREFIX}DATABASE_URL"]).host
+        assert depends_on(service) == {"kafka": "service_healthy", host: "service_healthy"}, name
+
+
+def test_services_have_a_health_check_on_healthz(kapnet: dict[str, dict[str, Any]]) -> None:
+    for name, service in kapnet.items():
+        test = service.get("healthcheck", {}).get("test")
+        assert test, f"{name} has no healthcheck"
+        text = " ".join(test) if isinstance(test, list) else str(test)
+        assert "/healthz" in text, name
+        assert "curl" not in text and "wget" not in text, f"{name}: python:3.11-slim has neither curl nor wget"
+
+
+def test_services_reach_the_broker_on_its_advertised_listener(
+    services: dict[str, dict[str, Any]], kapnet: dict[str, dict[str, Any]]
+) -> None:
+    advertised = environment(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"]
+    endpoints = {listener.split("://", 1)[1] for listener in advertised.split(",")}
+    for name, service in kapnet.items():
+        bootstrap = environment(service)[f"{ENV_PREFIX}KAFKA_BOOTSTRAP_SERVERS"]
+        assert set(bootstrap.split(",")) <= endpoints, name
+
+
+# -------------------------------------------------------------------------------------------- databases
+
+
+def databases_created(name: str, service: dict[str, Any]) -> set[str]:
+    """What a postgres container has after its first start: POSTGRES_DB and each mounted init script's."""
+    env = environment(service)
+    created = {env.get("POSTGRES_DB") or env.get("POSTGRES_USER", "postgres")}
+    for volume in service.get("volumes") or []:
+        source, target = str(volume).split(":")[:2]
+        if target.startswith("/docker-entrypoint-initdb.d/") and source.startswith("."):
+            script = (COMPOSE_FILE.parent / source).resolve()
+            assert script.is_file(), f"{name} mounts {source}, which does not exist"
+            created |= {m.lower() for m in re.findall(r"CREATE\s+DATABASE\s+\"?(\w+)", script.read_text(), re.I)}
+    return created
+
+
+def test_one_postgres_per_site_and_one_for_the_network(services: dict[str, dict[str, Any]]) -> None:
+    postgres = postgres_services(services)
+    assert set(postgres) == {f"postgres-{site}" for site in (*SITES, "network")}
+    for name, service in postgres.items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        data = [v for v in service.get("volumes") or [] if str(v).endswith(":/var/lib/postgresql/data")]
+        assert data, f"{name} keeps its data in no volume"
+
+
+def test_each_service_owns_a_database_at_its_own_site(
+    services: dict[str, dict[str, Any]], kapnet: dict[str, dict[str, Any]]
+) -> None:
+    postgres = postgres_services(services)
+    owners: Counter[tuple[str | None, str | None]] = Counter()
+    for name, service in kapnet.items():
+        package, _, site = expected_identity(name)
+        url = make_url(environment(service)[f"{ENV_PREFIX}DATABASE_URL"])
+        assert url.get_backend_name() == "postgresql", name
+        assert url.host == f"postgres-{site or 'network'}", name
+        assert url.port in (None, 5432), name
+        assert url.database == package, name
+        assert url.username == environment(postgres[url.host]).get("POSTGRES_USER"), name
+        assert url.password == environment(postgres[url.host]).get("POSTGRES_PASSWORD"), name
+        assert url.database in databases_created(url.host, postgres[url.host]), f"{name}: no such database"
+        owners[(url.host, url.database)] += 1
+    shared = [key for key, count in owners.items() if count > 1]
+    assert not shared, f"databases used by more than one service: {shared}"
+
+
+# ------------------------------------------------------------------------------------------------ kafka
+
+
+def test_kafka_is_the_official_image_in_kraft_mode(services: dict[str, dict[str, Any]]) -> None:
+    kafka = services["kafka"]
+    assert kafka["image"] == f"apache/kafka:{KAFKA_VERSION}", "the same Kafka as deploy/kafka/launcher.py"
+    env = environment(kafka)
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@")
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    for key in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR",
+    ):
+        assert env[key] == "1", key
+    assert kafka.get("healthcheck", {}).get("test"), "kafka has no healthcheck"
+    log_dirs = env["KAFKA_LOG_DIRS"]
+    assert any(str(v).split(":")[1:2] == [log_dirs] for v in kafka.get("volumes") or []), "kafka data in no volume"
+
+
+# ------------------------------------------------------------------------------------------------ ports
+
+
+def test_published_ports_do_not_clash(services: dict[str, dict[str, Any]]) -> None:
+    hosts = Counter(host for service in services.values() for host, _ in published_ports(service))
+    clashes = sorted(port for port, count in hosts.items() if count > 1)
+    assert not clashes, f"host ports published twice: {clashes}"
+
+
+def test_ports_follow_the_local_stack_plan(kapnet: dict[str, dict[str, Any]]) -> None:
+    for name, service in kapnet.items():
+        package, _, site = expected_identity(name)
+        expected = 8300 if site is None else 8000 + 100 * SITE_DIGIT[site] + SERVICES.index(package) + 1
+        assert published_ports(service) == [(expected, expected)], name
+
+
+# ------------------------------------------------------------------------------------------------ image
+
+
+def test_the_image_installs_the_project_and_runs_unprivileged() -> None:
+    instructions = [line.strip() for line in DOCKERFILE.read_text().splitlines() if line.strip()]
+    instructions = [line for line in instructions if not line.startswith("#")]
+    assert instructions[0] == "FROM python:3.11-slim"
+    run = " ".join(line for line in instructions if not line.startswith(("FROM", "USER", "ENTRYPOINT", "CMD")))
+    assert "pip install ." in run and "[dev]" not in run
+    users = [line.split()[1] for line in instructions if line.startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the services must not run as root"
+    assert 'ENTRYPOINT ["python", "-m"]' in instructions
+
+
+def test_the_build_context_leaves_out_local_state() -> None:
+    ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
+    assert {".venv", "var", ".git"} <= ignored

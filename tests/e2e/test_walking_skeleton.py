@@ -1,0 +1,98 @@
+"""The walking skeleton with real service processes and the real broker:
+intake@site -> site topic -> outcomes@site -> network topic -> outcomes@network -> GET."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness import read_topic, running, service_process, wait_until
+
+pytestmark = pytest.mark.broker
+
+NETWORK_TOPIC = "kapnet.network.aggregates.v1"
+
+
+def patient(n: int) -> dict[str, Any]:
+    return {
+        "given_name": f"Skeleton{n}",
+        "family_name": "Walker",
+        "birth_date": "1979-04-0" + str(1 + n % 9),
+        "sex": "female" if n % 2 else "male",
+        "mrn": f"SK-{uuid.uuid4().hex[:8]}",
+    }
+
+
+def network_aggregate(network_url: str, site: str) -> dict[str, Any] | None:
+    reply = httpx.get(f"{network_url}/aggregates/{site}/registrations", timeout=5)
+    return reply.json() if reply.status_code == 200 else None
+
+
+def test_a_registration_reaches_the_network_as_a_suppressed_aggregate(kafka: str, tmp_path: Path) -> None:
+    site = f"sk{uuid.uuid4().hex[:6]}"
+    common = {
+        "KAPNET_KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "KAPNET_AGGREGATE_PUBLISH_INTERVAL_SECONDS": "0.5",
+        "KAPNET_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+    }
+    intake = service_process("intake", tmp_path, KAPNET_SITE=site, **common)
+    outcomes = service_process("outcomes", tmp_path, KAPNET_SITE=site, **common)
+    network = service_process("outcomes", tmp_path, KAPNET_ROLE="network", **common)
+    with running(intake, outcomes, network):
+        # 1. POST a patient to intake.
+        first = patient(0)
+        reply = httpx.post(f"{intake.url}/patients", json=first, timeout=10)
+        assert reply.status_code == 201, reply.text
+        patient_id = reply.json()["id"]
+
+        # 2. patient.registered appears on the site's topic, keyed by patient id, as a binary-mode CloudEvent.
+        records = asyncio.run(read_topic(kafka, f"kapnet.{site}.intake.v1", 1))
+        assert [r.key for r in records] == [patient_id.encode()]
+        headers = dict(records[0].headers)
+        assert headers["ce_type"] == b"org.kapnet.intake.patient.registered.v1"
+        assert headers["ce_source"] == f"/kapnet/{site}/intake".encode()
+        assert json.loads(records[0].value)["patient_id"] == patient_id
+
+        # 3-4. Outcomes publishes the site's aggregate; the network serves it. One patient: suppressed.
+        wait_until(lambda: network_aggregate(network.url, site) is not None, what="the first aggregate")
+        aggregate = network_aggregate(network.url, site)
+        assert aggregate is not None
+        assert aggregate["total"] == {"period": "all", "count": None, "suppressed": True}
+        assert all(cell["suppressed"] and cell["count"] is None for cell in aggregate["cells"])
+
+        # Past ten registrations the month's count is shown.
+        for n in range(1, 12):
+            assert httpx.post(f"{intake.url}/patients", json=patient(n), timeout=10).status_code == 201
+        wait_until(
+            lambda: (network_aggregate(network.url, site) or {}).get("total", {}).get("count") == 12,
+            what="the aggregate of 12 registrations",
+        )
+        aggregate = network_aggregate(network.url, site)
+        assert aggregate is not None and [c["count"] for c in aggregate["cells"]] == [12]
+        listed = httpx.get(f"{network.url}/aggregates", params={"site": site}, timeout=5).json()
+        assert listed == [aggregate]
+
+    # Nothing patient-level crossed: read the whole network topic.
+    crossed = asyncio.run(read_topic(kafka, NETWORK_TOPIC, 2))
+    assert_no_patient_data(crossed, forbidden=[patient_id, first["mrn"], first["given_name"], "Walker", "1979-04"])
+
+
+def assert_no_patient_data(records: list[Any], forbidden: list[str]) -> None:
+    for record in records:
+        key = record.key.decode()
+        assert key.count("|") == 1, f"network key {key!r} is not site|cohort"
+        raw = record.value.decode() + "".join(v.decode() for _, v in record.headers)
+        for value in forbidden:
+            assert value not in raw, f"{value!r} crossed the privacy boundary"
+        data = json.loads(record.value)
+        assert set(data) == {"site", "cohort", "measure", "cells", "total", "generated_at"}
+        for cell in [*data["cells"], data["total"]]:
+            assert cell["suppressed"] or cell["count"] == 0 or cell["count"] > 10, f"small count shown: {cell}"
+            assert len(cell["period"]) in (3, 7), "no date finer than a month"
+        assert data["generated_at"].endswith("-01T00:00:00Z"), "no time finer than a month"
