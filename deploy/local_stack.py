@@ -1,0 +1,154 @@
+"""``make run``: the whole local network on one machine.
+
+Kafka from its jars, intake, sessions, billing and outcomes for the sites north and south, outcomes in the
+network role, demo patients, and the URLs. Ctrl-C stops every process it started, services first, then Kafka.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from deploy.kafka.launcher import KafkaNode
+from deploy.processes import ROOT, ServiceProcess
+
+SITES = ("north", "south")
+SERVICES = ("intake", "sessions", "billing", "outcomes")
+DEMO_PATIENTS = {"north": 14, "south": 6}  # north passes the small-count threshold, south stays suppressed
+DEMO_GIVEN = ["Alex", "Sam", "Robin", "Jordan", "Casey", "Morgan", "Riley", "Quinn", "Avery", "Jamie"]
+DEMO_FAMILY = ["Rivera", "Okafor", "Nguyen", "Kowalski", "Haddad", "Silva", "Berg", "Tanaka"]
+
+
+def plan(port_base: int, kafka: str, var_dir: Path, publish_interval: float) -> list[ServiceProcess]:
+    """Ports: site i's services at base+100*(i+1)+1.. (north 8101-8104, south 8201-8204), network at base+300."""
+    common = {
+        "KAPNET_KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "KAPNET_VAR_DIR": str(var_dir),
+        "KAPNET_AGGREGATE_PUBLISH_INTERVAL_SECONDS": str(publish_interval),
+    }
+    processes = []
+    for i, site in enumerate(SITES):
+        for j, service in enumerate(SERVICES):
+            port = port_base + 100 * (i + 1) + j + 1
+            env = {**common, "KAPNET_SITE": site, "KAPNET_ROLE": "site"}
+            processes.append(ServiceProcess(service, port, env, var_dir / "logs" / f"{service}@{site}.log"))
+    network_env = {**common, "KAPNET_ROLE": "network"}
+    processes.append(
+        ServiceProcess("outcomes", port_base + 300, network_env, var_dir / "logs" / "outcomes@network.log")
+    )
+    return processes
+
+
+def planned_ports(port_base: int) -> list[int]:
+    return [port_base + 100 * (i + 1) + j + 1 for i in range(len(SITES)) for j in range(len(SERVICES))] + [
+        port_base + 300
+    ]
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def load_demo_patients(processes: list[ServiceProcess], var_dir: Path) -> None:
+    """Once per var/ folder: a restart keeps the patients it already has."""
+    marker = var_dir / "demo-patients-loaded"
+    if marker.exists():
+        return
+    for process in processes:
+        site = process.env.get("KAPNET_SITE")
+        if process.service != "intake" or site is None:
+            continue
+        for n in range(DEMO_PATIENTS[site]):
+            body = {
+                "given_name": DEMO_GIVEN[n % len(DEMO_GIVEN)],
+                "family_name": DEMO_FAMILY[(n * 3) % len(DEMO_FAMILY)],
+                "birth_date": f"{1960 + (n * 7) % 45}-{1 + n % 12:02d}-{1 + (n * 5) % 28:02d}",
+                "sex": ("female", "male", "other")[n % 3],
+            }
+            reply = httpx.post(f"{process.url}/patients", json=body, timeout=10)
+            reply.raise_for_status()
+    marker.write_text("demo patients registered\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.local_stack", description=__doc__)
+    parser.add_argument("--var-dir", type=Path, default=ROOT / "var")
+    parser.add_argument("--kafka-port", type=int, default=9092)
+    parser.add_argument("--port-base", type=int, default=8000)
+    parser.add_argument("--publish-interval", type=float, default=5.0, help="seconds between aggregate updates")
+    parser.add_argument("--no-demo", action="store_true", help="start without demo patients")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    var_dir: Path = args.var_dir.resolve()
+    # The controller port is fixed too, so that Kafka never takes a port the services are about to use.
+    kafka = KafkaNode(var_dir / "kafka", port=args.kafka_port, controller_port=args.kafka_port + 1)
+    processes: list[ServiceProcess] = []
+    busy = [p for p in [args.kafka_port, args.kafka_port + 1, *planned_ports(args.port_base)] if not port_free(p)]
+    if busy:
+        print(
+            f"ports already in use: {busy}; is another `make run` going? (--port-base/--kafka-port move them)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        print(f"starting Kafka on 127.0.0.1:{args.kafka_port} ...", flush=True)
+        kafka.start()
+        processes = plan(args.port_base, kafka.bootstrap_servers, var_dir, args.publish_interval)
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.wait_healthy()
+        if not args.no_demo:
+            load_demo_patients(processes, var_dir)
+        print_urls(kafka, processes, var_dir)
+        while not stop.wait(1.0):
+            dead = [p.name for p in processes if not p.is_running()]
+            if dead or not kafka.is_running():
+                print(f"stopped unexpectedly: {', '.join(dead) or 'kafka'}; see {var_dir / 'logs'}", file=sys.stderr)
+                return 1
+        return 0
+    except Exception as exc:  # a failed start still stops whatever did start
+        print(f"make run failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping ...", flush=True)
+        for process in processes:
+            process.stop()
+        kafka.stop()
+        print("stopped: no kapnet process left running", flush=True)
+
+
+def print_urls(kafka: KafkaNode, processes: list[ServiceProcess], var_dir: Path) -> None:
+    lines = [
+        "",
+        "kapnet is running. Ctrl-C stops everything.",
+        f"  Kafka            {kafka.bootstrap_servers}",
+    ]
+    for process in processes:
+        lines.append(f"  {process.name:<18} {process.url}/docs")
+    lines += [
+        f"  network aggregates: http://127.0.0.1:{processes[-1].port}/aggregates",
+        f"  logs: {var_dir / 'logs'}   data: {var_dir}",
+        "KAPNET_READY",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

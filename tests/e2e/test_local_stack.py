@@ -1,0 +1,114 @@
+"""``make run``'s launcher: everything comes up with demo data, and Ctrl-C leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.kafka.launcher import free_port
+from tests.harness import ROOT, wait_until
+
+pytestmark = pytest.mark.broker
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def free_port_base() -> int:
+    for _ in range(50):
+        base = random.randrange(10000, 30000, 1000)  # below the ephemeral range other tests draw from
+        ports = [base + 100 * s + n for s in (1, 2) for n in range(1, 5)] + [base + 300]
+        if all(port_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return [pid for pid in found if pid != os.getpid()]
+
+
+def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    base = free_port_base()
+    var_dir = tmp_path / "stack-var"
+    stack = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "deploy.local_stack",
+            "--var-dir",
+            str(var_dir),
+            "--kafka-port",
+            str(free_port()),
+            "--port-base",
+            str(base),
+            "--publish-interval",
+            "0.5",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        assert stack.stdout is not None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = stack.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if line.strip() == "KAPNET_READY":
+                break
+        assert output and output[-1].strip() == "KAPNET_READY", "".join(output)
+        printed = "".join(output)
+        urls = [word for word in printed.split() if word.startswith("http://") and word.endswith("/docs")]
+        assert len(urls) == 9
+        for url in urls:
+            assert httpx.get(url, timeout=5).status_code == 200
+        assert f"http://127.0.0.1:{base + 101}/docs" in urls and f"http://127.0.0.1:{base + 300}/docs" in urls
+
+        network = f"http://127.0.0.1:{base + 300}/aggregates"
+
+        def by_site() -> dict[str, dict[str, object]]:
+            return {a["site"]: a["total"] for a in httpx.get(network, timeout=5).json()}
+
+        wait_until(
+            lambda: by_site().get("north", {}).get("count") == 14 and by_site().get("south", {}).get("suppressed"),
+            timeout=60,
+            what="both sites' aggregates of the demo patients",
+        )
+        totals = by_site()
+        assert totals["north"] == {"period": "all", "count": 14, "suppressed": False}
+        assert totals["south"] == {"period": "all", "count": None, "suppressed": True}
+        assert processes_mentioning(str(var_dir))
+    finally:
+        stack.send_signal(signal.SIGINT)
+        try:
+            stack.wait(90)
+        except subprocess.TimeoutExpired:
+            stack.kill()
+            raise
+    assert stack.returncode == 0, "".join(output)
+    wait_until(lambda: not processes_mentioning(str(var_dir)), timeout=20, what="every child to be gone")
+    ports = [base + 100 * s + n for s in (1, 2) for n in range(1, 5)] + [base + 300]
+    assert all(port_free(p) for p in ports)
