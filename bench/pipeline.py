@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -43,7 +43,7 @@ from sqlmodel import select
 from services.outcomes.handlers import on_patient_registered
 from services.outcomes.models import Registration
 from shared.bus.consumer import ConsumerConfig, EventConsumer
-from shared.bus.kafka import TopicSpec, ensure_topics
+from shared.bus.kafka import TopicSpec, ensure_topics, start_with_timeout, stop_quietly
 from shared.bus.outbox import OutboxRelay
 from shared.db.database import Database
 from shared.db.migrate import upgrade_to_head
@@ -281,9 +281,19 @@ class PipelineResult:
 
 
 @dataclass
+class StageResult:
+    """Seconds for N events through each stage alone (writer, then relay, then consumer)."""
+
+    write: float
+    publish: float
+    consume: float
+
+
+@dataclass
 class Round:
     baseline: BaselineResult
     pipeline: PipelineResult
+    stages: StageResult
     events: int
 
     @property
@@ -361,11 +371,11 @@ async def run_baseline(infra: Infrastructure, topic: str, records: Sequence[Wire
         request_timeout_ms=int(settings.kafka_timeout_seconds * 1000),
     )
     consumer = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, enable_auto_commit=False)
-    await producer.start()
+    await start_with_timeout(producer, SETTINGS.kafka_timeout_seconds)
     try:
         # The new topic's leaders before the clock: a metadata wait is start-up (the relay's is warmed too).
         await producer.partitions_for(topic)
-        await consumer.start()
+        await start_with_timeout(consumer, SETTINGS.kafka_timeout_seconds)
         try:
             consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
             await consumer.seek_to_beginning()
@@ -402,137 +412,199 @@ async def run_baseline(infra: Infrastructure, topic: str, records: Sequence[Wire
                 sending.cancel()
                 await asyncio.gather(sending, return_exceptions=True)
         finally:
-            await consumer.stop()
+            await stop_quietly(consumer, SETTINGS.kafka_timeout_seconds)
     finally:
-        await producer.stop()
+        await stop_quietly(producer, SETTINGS.kafka_timeout_seconds)
     return BaselineResult(elapsed, produced_at)
 
 
-async def _wait_assigned(consumer: EventConsumer, within: float = 60.0) -> None:
-    """The group join is start-up, not throughput: wait for it before the clock starts. (EventConsumer has
-    no public readiness signal, so this looks at its client.)"""
+class Rig:
+    """One round's pipeline: intake's and outcomes' fresh databases (migrated as the services migrate
+    themselves), a fresh site topic, and a relay and a consumer configured as ServiceRuntime configures them
+    (shared/app.py). Running tasks are cancelled and the work is checked (N registrations, once) on exit."""
 
-    def assigned() -> bool:
-        client = consumer._consumer
-        return client is not None and bool(client.assignment())
+    def __init__(self, infra: Infrastructure, site: str, events: Sequence[PatientRegistered]) -> None:
+        self.infra = infra
+        self.site = site
+        self.events = events
+        self.topic = TopicSpec(topic_for(PatientRegistered, site), partitions=SETTINGS.kafka_site_topic_partitions)
+        self.dead_letter_topic = f"kapnet.{site}.outcomes.deadletter.v1"
+        self.urls: list[str] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.writer: asyncio.Task[None] | None = None
 
-    await _deadline_loop(assigned, within, lambda: f"{consumer.config.name} to be assigned its partitions")
+    async def __aenter__(self) -> Rig:
+        stem = self.site.replace("-", "_")
+        for name, migrations in (("intake", INTAKE_MIGRATIONS), ("outcomes", OUTCOMES_SITE_MIGRATIONS)):
+            url = await asyncio.to_thread(self.infra.fresh_database, f"{stem}_{name}")
+            self.urls.append(url)
+            await asyncio.to_thread(upgrade_to_head, url, migrations)
+        self.intake_db, self.outcomes_db = Database(self.urls[0]), Database(self.urls[1])
+        timeout = SETTINGS.kafka_timeout_seconds
+        await create_topic(self.infra.bootstrap, self.topic, timeout)
+        self.relay = OutboxRelay(
+            self.intake_db,
+            self.infra.bootstrap,
+            timeout_seconds=timeout,
+            poll_interval_seconds=SETTINGS.outbox_poll_interval_seconds,
+            batch_size=SETTINGS.outbox_batch_size,
+        )
+        self.consumer = EventConsumer(
+            self.outcomes_db,
+            ConsumerConfig(
+                name=f"outcomes@{self.site}",
+                topics=[self.topic],
+                dead_letter_topic=self.dead_letter_topic,
+                source=f"/kapnet/{self.site}/outcomes",
+                site=self.site,
+                bootstrap_servers=self.infra.bootstrap,
+                timeout_seconds=timeout,
+                max_attempts=SETTINGS.consumer_max_attempts,
+                retry_backoff_seconds=SETTINGS.consumer_retry_backoff_seconds,
+            ),
+            {PatientRegistered: on_patient_registered},
+        )
+        # One pooled connection per database before any clock, as the baseline's clients are connected.
+        await self.intake_db.ping()
+        await self.outcomes_db.ping()
+        return self
 
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        try:
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            if exc is None:
+                await self._check_work_done()
+        finally:
+            await self.intake_db.dispose()
+            await self.outcomes_db.dispose()
+            for url in self.urls:
+                await asyncio.to_thread(self.infra.drop_database, url)
 
-async def _write_outbox(
-    database: Database, source: str, site: str, events: Sequence[PatientRegistered], size: int
-) -> None:
-    for start in range(0, len(events), size):
-        # A span per transaction, as an API request would have: the outbox rows carry its traceparent.
-        with tracer.start_as_current_span("bench register", kind=SpanKind.SERVER):
-            async with UnitOfWork(database, source=source, site=site) as uow:
-                for event in events[start : start + size]:
-                    await uow.publish(event)
-                await uow.commit()
+    async def _check_work_done(self) -> None:
+        """The figures count only if the work was really done, once."""
+        n = len(self.events)
+        async with self.outcomes_db.sessions() as session:
+            rows = int((await session.exec(select(func.count()).select_from(Registration))).one())
+        c = self.consumer
+        if rows != n or c.duplicates_total or c.dead_lettered_total or c.processed_total != n:
+            raise RuntimeError(
+                f"the pipeline did not do the work once: {rows} registrations, {c.processed_total} processed, "
+                f"{c.duplicates_total} duplicates, {c.dead_lettered_total} dead-lettered, for {n} events"
+            )
+
+    async def start_consumer(self) -> None:
+        """Start the consumer and wait until it has joined its group: the join is start-up, not throughput.
+        (EventConsumer has no public readiness signal, so this looks at its client.)"""
+        self.tasks.append(asyncio.create_task(self.consumer.run()))
+
+        def assigned() -> bool:
+            client = self.consumer._consumer
+            return client is not None and bool(client.assignment())
+
+        await _deadline_loop(assigned, 60.0, lambda: f"{self.consumer.config.name} to be assigned its partitions")
+
+    async def warm_relay(self) -> None:
+        """Connect the relay's producer and fetch the topic's metadata before any clock: the baseline's
+        producer is warm too. (The relay has no public way to do it, so this calls its own lazy start.)"""
+        producer = await self.relay._ensure_producer()
+        await producer.partitions_for(self.topic.name)
+
+    def start_relay(self) -> None:
+        self.tasks.append(asyncio.create_task(self.relay.run()))
+
+    def start_writer(self, transaction_size: int) -> None:
+        self.writer = asyncio.create_task(self._write_outbox(transaction_size))
+        self.tasks.append(self.writer)
+
+    def writer_done(self) -> bool:
+        return self.writer is not None and self.writer.done()
+
+    async def _write_outbox(self, size: int) -> None:
+        for start in range(0, len(self.events), size):
+            # A span per transaction, as an API request would have: the outbox rows carry its traceparent.
+            with tracer.start_as_current_span("bench register", kind=SpanKind.SERVER):
+                async with UnitOfWork(self.intake_db, source=f"/kapnet/{self.site}/intake", site=self.site) as uow:
+                    for event in self.events[start : start + size]:
+                        await uow.publish(event)
+                    await uow.commit()
+
+    def progress(self) -> str:
+        return (
+            f"{self.site}: {self.relay.published_total} published (relay's last error: {self.relay.last_error}), "
+            f"{self.consumer.processed_total} of {len(self.events)} processed, "
+            f"{self.consumer.dead_lettered_total} dead-lettered"
+        )
+
+    def check_health(self) -> None:
+        for task in self.tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise RuntimeError(f"a pipeline task failed: {self.progress()}") from task.exception()
+        if self.consumer.dead_lettered_total:
+            raise RuntimeError(f"events were dead-lettered: {self.progress()}")
 
 
 async def run_pipeline(
-    infra: Infrastructure, site: str, events: Sequence[PatientRegistered], transaction_size: int
+    infra: Infrastructure, site: str, events: Sequence[PatientRegistered], size: int
 ) -> PipelineResult:
-    settings = SETTINGS
-    timeout = settings.kafka_timeout_seconds
-    topic = TopicSpec(topic_for(PatientRegistered, site), partitions=settings.kafka_site_topic_partitions)
-    stem = site.replace("-", "_")
-    intake_url = await asyncio.to_thread(infra.fresh_database, f"{stem}_intake")
-    outcomes_url = await asyncio.to_thread(infra.fresh_database, f"{stem}_outcomes")
-    # Separate databases, as intake and outcomes have; migrated as the services migrate themselves.
-    await asyncio.to_thread(upgrade_to_head, intake_url, INTAKE_MIGRATIONS)
-    await asyncio.to_thread(upgrade_to_head, outcomes_url, OUTCOMES_SITE_MIGRATIONS)
-    intake_db, outcomes_db = Database(intake_url), Database(outcomes_url)
-    await create_topic(infra.bootstrap, topic, timeout)
-    # Configured as ServiceRuntime configures them (shared/app.py), from the same settings' defaults.
-    relay = OutboxRelay(
-        intake_db,
-        infra.bootstrap,
-        timeout_seconds=timeout,
-        poll_interval_seconds=settings.outbox_poll_interval_seconds,
-        batch_size=settings.outbox_batch_size,
-    )
-    consumer = EventConsumer(
-        outcomes_db,
-        ConsumerConfig(
-            name=f"outcomes@{site}",
-            topics=[topic],
-            dead_letter_topic=f"kapnet.{site}.outcomes.deadletter.v1",
-            source=f"/kapnet/{site}/outcomes",
-            site=site,
-            bootstrap_servers=infra.bootstrap,
-            timeout_seconds=timeout,
-            max_attempts=settings.consumer_max_attempts,
-            retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
-        ),
-        {PatientRegistered: on_patient_registered},
-    )
-    tasks: list[asyncio.Task[None]] = []
+    """Writer, relay and consumer all at once, as in the running system."""
     n = len(events)
-    try:
-        tasks.append(asyncio.create_task(consumer.run()))
-        await _wait_assigned(consumer)
-        # Warm what the baseline has warm too: the producer connection and one pooled connection per database.
-        producer = await relay._ensure_producer()
-        await producer.partitions_for(topic.name)
-        await intake_db.ping()
-        await outcomes_db.ping()
-        tasks.append(asyncio.create_task(relay.run()))
+    async with Rig(infra, site, events) as rig:
+        await rig.start_consumer()
+        await rig.warm_relay()
+        rig.start_relay()
         await asyncio.sleep(0.05)  # the relay's first (empty) look at the outbox happens before the clock
-
         started = time.perf_counter()
-        writer = asyncio.create_task(_write_outbox(intake_db, f"/kapnet/{site}/intake", site, events, transaction_size))
-        tasks.append(writer)
+        rig.start_writer(size)
         written_at = published_at = first_processed_at = None
 
         def finished() -> bool:
             nonlocal written_at, published_at, first_processed_at
+            rig.check_health()
             now = time.perf_counter() - started
-            if writer.done():
-                if writer.exception() is not None:
-                    raise RuntimeError("writing the outbox failed") from writer.exception()
-                written_at = written_at if written_at is not None else now
-            if published_at is None and relay.published_total >= n:
+            if written_at is None and rig.writer_done():
+                written_at = now
+            if published_at is None and rig.relay.published_total >= n:
                 published_at = now
-            if first_processed_at is None and consumer.processed_total > 0:
+            if first_processed_at is None and rig.consumer.processed_total > 0:
                 first_processed_at = now
-            if consumer.dead_lettered_total:
-                raise RuntimeError(f"{consumer.dead_lettered_total} events were dead-lettered")
-            return consumer.processed_total >= n
+            return rig.consumer.processed_total >= n
 
-        def progress() -> str:
-            return (
-                f"pipeline: {relay.published_total} published (last error {relay.last_error}), "
-                f"{consumer.processed_total} of {n} processed"
-            )
-
-        await _deadline_loop(finished, _round_timeout(n), progress)
+        await _deadline_loop(finished, _round_timeout(n), rig.progress)
         elapsed = time.perf_counter() - started
-        assert written_at is not None and first_processed_at is not None
-        if published_at is None:  # the relay marks rows sent after the broker acks; the consumer can be first
-            await _deadline_loop(lambda: relay.published_total >= n, 30.0, progress)
+        if published_at is None:  # the relay marks rows sent after the acks: a fast consumer can finish first
+            await _deadline_loop(lambda: rig.relay.published_total >= n, 30.0, rig.progress)
             published_at = time.perf_counter() - started
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    try:
-        # The figures count only if the work was really done, once.
-        async with outcomes_db.sessions() as session:
-            rows = int((await session.exec(select(func.count()).select_from(Registration))).one())
-        if rows != n or consumer.duplicates_total or consumer.processed_total != n:
-            raise RuntimeError(
-                f"pipeline did not do the work once: {rows} registrations, {consumer.processed_total} processed, "
-                f"{consumer.duplicates_total} duplicates for {n} events"
-            )
-    finally:
-        await intake_db.dispose()
-        await outcomes_db.dispose()
-        for url in (intake_url, outcomes_url):
-            await asyncio.to_thread(infra.drop_database, url)
+        assert written_at is not None and first_processed_at is not None
     return PipelineResult(elapsed, written_at, published_at, first_processed_at)
+
+
+async def run_stages(infra: Infrastructure, site: str, events: Sequence[PatientRegistered], size: int) -> StageResult:
+    """Each stage alone, one after the other, on a pipeline of its own: what each costs without the others
+    competing for the event loop."""
+    n = len(events)
+
+    async def timed(done: Callable[[], bool], rig: Rig, start: Callable[[], object] = lambda: None) -> float:
+        started = time.perf_counter()
+        start()
+
+        def check() -> bool:
+            rig.check_health()
+            return done()
+
+        await _deadline_loop(check, _round_timeout(n), rig.progress)
+        return time.perf_counter() - started
+
+    async with Rig(infra, site, events) as rig:
+        write = await timed(rig.writer_done, rig, lambda: rig.start_writer(size))
+        await rig.warm_relay()
+        publish = await timed(lambda: rig.relay.published_total >= n, rig, rig.start_relay)
+        await rig.start_consumer()
+        # The consumer may have taken a few events between its join and the clock: scale to all N.
+        before = rig.consumer.processed_total
+        consume = await timed(lambda: rig.consumer.processed_total >= n, rig) * n / (n - before)
+    return StageResult(write, publish, consume)
 
 
 async def check_wire(infra: Infrastructure, topic: str, expected: Sequence[WireRecord]) -> WireCheck:
@@ -540,7 +612,7 @@ async def check_wire(infra: Infrastructure, topic: str, expected: Sequence[WireR
     by_key = {r.key: r for r in expected}
     partitions = SETTINGS.kafka_site_topic_partitions
     consumer = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    await start_with_timeout(consumer, SETTINGS.kafka_timeout_seconds)
     try:
         consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
         await consumer.seek_to_beginning()
@@ -550,7 +622,7 @@ async def check_wire(infra: Infrastructure, topic: str, expected: Sequence[WireR
             for batch in (await consumer.getmany(timeout_ms=500, max_records=20)).values():
                 sent.extend(batch)
     finally:
-        await consumer.stop()
+        await stop_quietly(consumer, SETTINGS.kafka_timeout_seconds)
     if not sent:
         raise RuntimeError(f"nothing to read back on {topic}")
     record = sent[0]
@@ -585,67 +657,84 @@ def _fmt_rate(rate: float) -> str:
     return f"{rate:,.0f} ev/s"
 
 
-def _round_line(label: str, r: Round) -> str:
+def _stage_line(events: int, stages: StageResult) -> str:
+    return (
+        f"outbox write {_fmt_rate(events / stages.write)} ({stages.write:.2f} s), "
+        f"relay {_fmt_rate(events / stages.publish)} ({stages.publish:.2f} s), "
+        f"consumer {_fmt_rate(events / stages.consume)} ({stages.consume:.2f} s)"
+    )
+
+
+def _round_lines(number: int, r: Round) -> str:
     p = r.pipeline
     return (
-        f"{label:<8} baseline {_fmt_rate(r.baseline_rate):>12} ({r.baseline.elapsed:6.2f} s) | "
-        f"pipeline {_fmt_rate(r.pipeline_rate):>10} ({p.elapsed:6.2f} s: outbox written {p.written_at:.2f} s, "
-        f"relay done {p.published_at:.2f} s, first registration {p.first_processed_at:.2f} s) | "
-        f"ratio {r.ratio:.3f}"
+        f"round {number}  baseline {_fmt_rate(r.baseline_rate):>12} ({r.baseline.elapsed:5.2f} s) | "
+        f"pipeline {_fmt_rate(r.pipeline_rate):>10} ({p.elapsed:5.2f} s) | ratio {r.ratio:.3f}\n"
+        f"         pipeline: outbox all written at {p.written_at:.2f} s, relay done at {p.published_at:.2f} s, "
+        f"first registration at {p.first_processed_at:.2f} s\n"
+        f"         each stage alone: {_stage_line(r.events, r.stages)}"
     )
 
 
 def gap_note(rounds: Sequence[Round], database: str, transaction_size: int) -> str:
+    """One line on what the gap consists of, from the stages measured alone."""
     n = rounds[0].events
-    written = statistics.median(r.pipeline.written_at for r in rounds)
-    published = statistics.median(r.pipeline.published_at for r in rounds)
-    elapsed = statistics.median(r.pipeline.elapsed for r in rounds)
-    # The consumer's own pace once events were arriving: the stage that sets the pace if it is the slowest.
-    consumer_rate = statistics.median(n / max(r.pipeline.elapsed - r.pipeline.first_processed_at, 1e-9) for r in rounds)
-    tail = elapsed - published
-    if tail >= max(written, published - written):
-        lead = (
-            f"mostly the consumer: one {database} transaction per event (inbox lookup, registration lookup, "
-            f"2 INSERTs, commit) runs at ~{consumer_rate:,.0f} ev/s, still busy {tail:.2f} s after the relay finished"
-        )
-    elif written >= published - written:
-        transactions = -(-n // transaction_size)
-        lead = f"mostly the outbox writes ({transactions} transactions of {transaction_size}: {written:.2f} s)"
-    else:
-        lead = f"mostly the relay (SELECT, send, UPDATE per batch): all published only at {published:.2f} s"
+    stages = {
+        "consumer": statistics.median(r.stages.consume for r in rounds),
+        "outbox write": statistics.median(r.stages.write for r in rounds),
+        "relay": statistics.median(r.stages.publish for r in rounds),
+    }
+    why = {
+        "consumer": f"one {database} transaction per event: pool pre-ping, inbox SELECT, registration SELECT, "
+        "2 INSERTs, COMMIT",
+        "outbox write": f"ORM INSERTs of the outbox rows, a COMMIT per {transaction_size} events"
+        + (", and an advisory-lock round trip per event" if database == "postgresql" else ""),
+        "relay": f"per batch of {SETTINGS.outbox_batch_size}: SELECT unsent rows, send, wait for acks, UPDATE sent_at",
+    }
+    slowest = max(stages, key=lambda s: stages[s])
+    total = sum(stages.values())
+    baseline = statistics.median(r.baseline.elapsed for r in rounds)
+    others = ", ".join(f"{name} {stages[name]:.2f} s" for name in stages if name != slowest)
     return (
-        f"gap: {lead}; outbox written by {written:.2f} s, relay done by {published:.2f} s, "
-        f"last registration at {elapsed:.2f} s (medians)"
+        f"gap: of {total:.2f} s for the stages alone (vs {baseline:.2f} s for raw Kafka), the {slowest} takes "
+        f"{stages[slowest]:.2f} s ({n / stages[slowest]:,.0f} ev/s; {why[slowest]}); {others}"
     )
 
 
 def print_summary(options: Options, infra: Infrastructure, rounds: Sequence[Round]) -> None:
-    baseline_rate = statistics.median(r.baseline_rate for r in rounds)
-    pipeline_rate = statistics.median(r.pipeline_rate for r in rounds)
-    ratio = statistics.median(r.ratio for r in rounds)
+    n = options.events
+
+    def median(values: Iterable[float]) -> float:
+        return statistics.median(list(values))
+
     print()
-    print(f"N = {options.events} events, database = {infra.database}, {len(rounds)} round(s), medians:")
+    print(f"N = {n} events, database = {infra.database}, {len(rounds)} round(s); medians:")
     print(
-        f"  baseline  {_fmt_rate(baseline_rate):>12}  "
-        f"{statistics.median(r.baseline.elapsed for r in rounds):.2f} s  (raw aiokafka, idempotent producer)"
+        f"  baseline  {_fmt_rate(median(r.baseline_rate for r in rounds)):>12}  "
+        f"{median(r.baseline.elapsed for r in rounds):6.2f} s  raw aiokafka: idempotent producer -> plain consumer"
     )
     print(
-        f"  pipeline  {_fmt_rate(pipeline_rate):>12}  "
-        f"{statistics.median(r.pipeline.elapsed for r in rounds):.2f} s  "
-        f"(outbox in transactions of {options.transaction_size} -> relay -> consumer + inbox)"
+        f"  pipeline  {_fmt_rate(median(r.pipeline_rate for r in rounds)):>12}  "
+        f"{median(r.pipeline.elapsed for r in rounds):6.2f} s  outbox (transactions of {options.transaction_size}) "
+        f"-> OutboxRelay -> EventConsumer + inbox"
     )
-    print(f"  ratio     {ratio:.3f}  (pipeline rate as a fraction of the baseline rate, median of rounds)")
+    print(f"  ratio     {median(r.ratio for r in rounds):12.3f}            pipeline rate / baseline rate")
+    stages = StageResult(
+        median(r.stages.write for r in rounds),
+        median(r.stages.publish for r in rounds),
+        median(r.stages.consume for r in rounds),
+    )
+    print(f"  stages alone: {_stage_line(n, stages)}")
     print(f"  {gap_note(rounds, infra.database, options.transaction_size)}")
 
 
 async def run(options: Options, infra: Infrastructure) -> list[Round]:
-    settings = SETTINGS
     print(f"kafka:    {infra.kafka_note}")
-    print(f"database: {infra.database_note}; intake and outcomes each a fresh database per round")
+    print(f"database: {infra.database_note}; intake and outcomes each get a fresh database per pass")
     print(
-        f"events:   {options.events} PatientRegistered per round, outbox in transactions of "
-        f"{options.transaction_size}; {settings.kafka_site_topic_partitions} partitions, relay batch "
-        f"{settings.outbox_batch_size}; everything in one asyncio event loop",
+        f"events:   {options.events} PatientRegistered per pass, outbox in transactions of "
+        f"{options.transaction_size}; {SETTINGS.kafka_site_topic_partitions} partitions, relay batch "
+        f"{SETTINGS.outbox_batch_size}; writer, relay and consumer share one asyncio event loop",
         flush=True,
     )
     run_id = uuid.uuid4().hex[:8]
@@ -662,41 +751,58 @@ async def run(options: Options, infra: Infrastructure) -> list[Round]:
     print(f"warm-up:  one baseline pass, not counted ({options.events / warm.elapsed:,.0f} ev/s)", flush=True)
     rounds: list[Round] = []
     for number in range(1, options.rounds + 1):
-        site = f"b{run_id}-r{number}"
+        # Fresh topics, databases and consumer groups for every pass: nothing left over is counted.
+        site, stage_site = f"b{run_id}-r{number}", f"b{run_id}-r{number}s"
         events = make_events(site, options.events)
         records = wire_records(events, f"/kapnet/{site}/intake")
-        pipeline_topic = topic_for(PatientRegistered, site)
         baseline_topic = f"kapnet.{site}.baseline.v1"
+        topics = [baseline_topic]
+        for s in (site, stage_site):
+            topics += [topic_for(PatientRegistered, s), f"kapnet.{s}.outcomes.deadletter.v1"]
         try:
             baseline = await run_baseline(infra, baseline_topic, records)
             pipeline = await run_pipeline(infra, site, events, options.transaction_size)
             if number == 1:
-                check = await check_wire(infra, pipeline_topic, records)
+                check = await check_wire(infra, topic_for(PatientRegistered, site), records)
                 verdict = "same" if check.same_value and check.same_header_names else "DIFFERENT"
                 print(
                     f"wire:     baseline records vs what the relay sent: {verdict} value bytes and header names "
                     f"(value {check.value_bytes} B, headers {check.header_bytes} B: {', '.join(check.header_names)})"
                 )
+            stages = await run_stages(
+                infra, stage_site, make_events(stage_site, options.events), options.transaction_size
+            )
         finally:
             if not infra.owns_broker:
-                await delete_topics(infra, [baseline_topic, pipeline_topic, f"kapnet.{site}.outcomes.deadletter.v1"])
-        result = Round(baseline, pipeline, options.events)
+                await delete_topics(infra, topics)
+        result = Round(baseline, pipeline, stages, options.events)
         rounds.append(result)
-        print(_round_line(f"round {number}", result), flush=True)
+        print(_round_lines(number, result), flush=True)
+    return rounds
+
+
+def benchmark(argv: Sequence[str] | None = None) -> list[Round]:
+    """Run the benchmark as the command line would, print its figures and return them (for a test's use:
+    ``benchmark(["--quick"])``; a test may check that it ran, never how fast)."""
+    options = parse_args(argv)
+    # As the services do (shared/app.py): real spans, so records carry traceparent as in production.
+    configure_tracing("bench@pipeline")
+    with infrastructure(options) as infra:
+        rounds = asyncio.run(run(options, infra))
+        print_summary(options, infra, rounds)
     return rounds
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # aiokafka warns about metadata for topics made a moment ago; ours are made on purpose right before use.
+    # aiokafka warns about metadata of topics made a moment ago; ours are made on purpose right before use.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    # As the services do (shared/app.py): real spans, so records carry traceparent as in production.
-    configure_tracing("bench@pipeline")
+    # A fresh broker has no offsets topic until the first group joins: that first join is retried, not an error.
+    logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(
+        lambda record: "GroupCoordinatorNotAvailable" not in record.getMessage()
+    )
     try:
-        with infrastructure(options) as infra:
-            rounds = asyncio.run(run(options, infra))
-            print_summary(options, infra, rounds)
+        benchmark(argv)
     except KeyboardInterrupt:
         return 130
     return 0

@@ -18,6 +18,8 @@ import httpx
 
 from deploy.kafka.launcher import KafkaNode
 from deploy.processes import ROOT, ServiceProcess
+from shared.auth.permissions import Role
+from shared.auth.tokens import mint_dev_token
 
 SITES = ("north", "south")
 SERVICES = ("intake", "sessions", "billing", "outcomes")
@@ -57,7 +59,21 @@ def port_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def load_demo_patients(processes: list[ServiceProcess], var_dir: Path) -> None:
+def dev_tokens(var_dir: Path) -> dict[tuple[str, str], str]:
+    """One ready development token per role and site (and the network admin's)."""
+    tokens = {
+        (site, role.value): mint_dev_token(var_dir / "auth", site=site, roles=[role.value])
+        for site in SITES
+        for role in Role
+        if role is not Role.network_admin
+    }
+    tokens["network", Role.network_admin.value] = mint_dev_token(
+        var_dir / "auth", site="network", roles=[Role.network_admin.value]
+    )
+    return tokens
+
+
+def load_demo_patients(processes: list[ServiceProcess], var_dir: Path, tokens: dict[tuple[str, str], str]) -> None:
     """Once per var/ folder: a restart keeps the patients it already has."""
     marker = var_dir / "demo-patients-loaded"
     if marker.exists():
@@ -73,7 +89,8 @@ def load_demo_patients(processes: list[ServiceProcess], var_dir: Path) -> None:
                 "birth_date": f"{1960 + (n * 7) % 45}-{1 + n % 12:02d}-{1 + (n * 5) % 28:02d}",
                 "sex": ("female", "male", "other")[n % 3],
             }
-            reply = httpx.post(f"{process.url}/patients", json=body, timeout=10)
+            headers = {"Authorization": f"Bearer {tokens[site, Role.front_desk.value]}"}
+            reply = httpx.post(f"{process.url}/patients", json=body, headers=headers, timeout=10)
             reply.raise_for_status()
     marker.write_text("demo patients registered\n")
 
@@ -109,13 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"starting Kafka on 127.0.0.1:{args.kafka_port} ...", flush=True)
         kafka.start()
+        tokens = dev_tokens(var_dir)  # also makes the development key before any service looks for it
         processes = plan(args.port_base, kafka.bootstrap_servers, var_dir, args.publish_interval)
         for process in processes:
             process.start()
         for process in processes:
             process.wait_healthy()
         if not args.no_demo:
-            load_demo_patients(processes, var_dir)
+            load_demo_patients(processes, var_dir, tokens)
+        print_tokens(tokens, var_dir)
         print_urls(kafka, processes, var_dir)
         while not stop.wait(1.0):
             dead = [p.name for p in processes if not p.is_running()]
@@ -132,6 +151,14 @@ def main(argv: list[str] | None = None) -> int:
             process.stop()
         kafka.stop()
         print("stopped: no kapnet process left running", flush=True)
+
+
+def print_tokens(tokens: dict[tuple[str, str], str], var_dir: Path) -> None:
+    """Paste one into a /docs page's Authorize button. Also written to var/dev-tokens.txt."""
+    lines = [f"{role}@{site}: {token}" for (site, role), token in tokens.items()]
+    (var_dir / "dev-tokens.txt").write_text("\n".join(lines) + "\n")
+    print("\nDevelopment tokens (12 h; `python -m shared.auth mint` makes more):", flush=True)
+    print("\n".join(f"  {line}" for line in lines), flush=True)
 
 
 def print_urls(kafka: KafkaNode, processes: list[ServiceProcess], var_dir: Path) -> None:

@@ -19,6 +19,8 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from shared.audit import audit_router
+from shared.auth.guard import build_verifier, declare_permissions
 from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler
 from shared.bus.kafka import TopicSpec, broker_answers, ensure_topics
 from shared.bus.outbox import OutboxRelay
@@ -152,9 +154,14 @@ def create_service_app(settings: ServiceSettings, definition: ServiceDefinition)
         lifespan=lifespan,
         telemetry=FASTAPI_TELEMETRY,  # type: ignore[arg-type]
     )
+    app.state.settings = settings
+    app.state.verifier = build_verifier(settings)
     app.include_router(_operations_router(settings))
     for router in definition.routers:
         app.include_router(router)
+    if settings.role == "site":
+        app.include_router(audit_router)
+    declare_permissions(app)
     return app
 
 

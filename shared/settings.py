@@ -34,6 +34,13 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = Field(default=500, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
+    # Bearer tokens. development: signed by the key in var_dir/auth (python -m shared.auth mint);
+    # oidc: the issuer's JWKS. The algorithm is pinned; issuer and audience are checked.
+    auth_mode: Literal["development", "oidc"] = "development"
+    auth_issuer: str = "kapnet-dev"
+    auth_audience: str = "kapnet"
+    auth_algorithm: Literal["RS256", "RS384", "RS512", "PS256", "ES256", "ES384"] = "RS256"
+    auth_jwks_url: str = ""
     # outcomes (site role): how often the site's aggregates are recomputed and, if changed, published.
     aggregate_publish_interval_seconds: float = Field(default=60.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -48,6 +55,10 @@ class ServiceSettings(BaseSettings):
             raise ValueError("the network role belongs to no site: leave KAPNET_SITE unset")
         if self.environment == "production" and not self.database_url:
             raise ValueError("KAPNET_DATABASE_URL is required in production")
+        if self.environment == "production" and self.auth_mode != "oidc":
+            raise ValueError("production trusts an OIDC issuer only: set KAPNET_AUTH_MODE=oidc")
+        if self.auth_mode == "oidc" and not self.auth_jwks_url:
+            raise ValueError("KAPNET_AUTH_JWKS_URL is required with KAPNET_AUTH_MODE=oidc")
         return self
 
     @property
@@ -59,6 +70,10 @@ class ServiceSettings(BaseSettings):
     def instance(self) -> str:
         """Who this process is, e.g. ``intake@north`` or ``outcomes@network``."""
         return f"{self.service}@{self.where}"
+
+    @property
+    def dev_key_dir(self) -> Path:
+        return self.var_dir / "auth"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from deploy.kafka.launcher import KafkaNode, free_port
 from deploy.postgres.launcher import PostgresServer
 from deploy.processes import ServiceProcess
+from shared.auth.tokens import mint_dev_token
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,3 +166,9 @@ async def app_in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             yield client
+
+
+def auth_headers(key_dir: Path, site: str, *roles: str, sub: str | None = None) -> dict[str, str]:
+    """A development bearer token from the key the services under test trust (their KAPNET_VAR_DIR/auth)."""
+    token = mint_dev_token(key_dir, site=site, roles=list(roles), sub=sub)
+    return {"Authorization": f"Bearer {token}"}

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
 from services.intake import service
 from services.intake.domain import PatientRegistration
 from services.intake.models import Patient
 from shared.app import ServiceRuntime
+from shared.auth.guard import Actor, record_not_found, require
+from shared.auth.permissions import Permission
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 
@@ -37,11 +40,16 @@ def _runtime(request: Request) -> ServiceRuntime:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PatientRead, summary="Register a patient")
-async def register_patient(body: PatientRegistration, request: Request, response: Response) -> PatientRead:
+async def register_patient(
+    body: PatientRegistration,
+    request: Request,
+    response: Response,
+    actor: Annotated[Actor, Depends(require(Permission.patient_register))],
+) -> PatientRead:
     runtime = _runtime(request)
     async with runtime.unit_of_work() as uow:
         try:
-            patient = await service.register_patient(uow, runtime.own_site, body)
+            patient = await service.register_patient(uow, actor, runtime.own_site, body)
         except service.DuplicateMrn as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, f"MRN {exc} is already used at this site") from None
     response.headers["Location"] = f"/patients/{patient.id}"
@@ -49,9 +57,11 @@ async def register_patient(body: PatientRegistration, request: Request, response
 
 
 @router.get("/{patient_id}", response_model=PatientRead, summary="One patient")
-async def get_patient(patient_id: uuid.UUID, request: Request) -> PatientRead:
+async def get_patient(
+    patient_id: uuid.UUID, request: Request, actor: Annotated[Actor, Depends(require(Permission.patient_read))]
+) -> PatientRead:
     async with _runtime(request).unit_of_work() as uow:
-        patient = await service.get_patient(uow, patient_id)
+        patient = await service.read_patient(uow, actor, patient_id)
     if patient is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such patient at this site")
+        raise record_not_found("patient")
     return PatientRead.of(patient)

@@ -8,6 +8,8 @@ from sqlalchemy.exc import IntegrityError
 
 from services.intake.domain import PatientRegistration, assign_mrn
 from services.intake.models import Patient
+from shared.audit import record_access
+from shared.auth.guard import Actor
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.intake import PatientRegistered
@@ -17,7 +19,7 @@ class DuplicateMrn(Exception):
     pass
 
 
-async def register_patient(uow: UnitOfWork, site: str, registration: PatientRegistration) -> Patient:
+async def register_patient(uow: UnitOfWork, actor: Actor, site: str, registration: PatientRegistration) -> Patient:
     patient_id = uuid.uuid4()
     patient = Patient(
         id=patient_id,
@@ -39,6 +41,7 @@ async def register_patient(uow: UnitOfWork, site: str, registration: PatientRegi
             registered_at=patient.registered_at,
         )
     )
+    record_access(uow, actor, "patient.register", patient.id, f"patients/{patient.id}")
     try:
         await uow.commit()
     except IntegrityError:
@@ -46,5 +49,9 @@ async def register_patient(uow: UnitOfWork, site: str, registration: PatientRegi
     return patient
 
 
-async def get_patient(uow: UnitOfWork, patient_id: uuid.UUID) -> Patient | None:
-    return await uow.session.get(Patient, patient_id)
+async def read_patient(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID) -> Patient | None:
+    patient = await uow.session.get(Patient, patient_id)
+    if patient is not None:
+        record_access(uow, actor, "patient.read", patient.id, f"patients/{patient.id}")
+        await uow.commit()
+    return patient

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from services.outcomes import service
 from services.outcomes.models import NetworkAggregate
 from shared.app import ServiceRuntime
+from shared.auth.guard import Actor, require
+from shared.auth.permissions import Permission
 from shared.events.outcomes import CohortAggregatePublished
 
 network_router = APIRouter(prefix="/aggregates", tags=["network aggregates"])
@@ -25,14 +27,24 @@ def _shown(row: NetworkAggregate) -> dict[str, Any]:
 
 
 @network_router.get("", summary="The latest aggregate of every (site, cohort)")
-async def list_aggregates(request: Request, site: str | None = None, cohort: str | None = None) -> list[dict[str, Any]]:
+async def list_aggregates(
+    request: Request,
+    actor: Annotated[Actor, Depends(require(Permission.network_aggregates_read))],
+    site: str | None = None,
+    cohort: str | None = None,
+) -> list[dict[str, Any]]:
     async with _runtime(request).unit_of_work() as uow:
         rows = await service.network_aggregates(uow)
     return [_shown(r) for r in rows if (site is None or r.site == site) and (cohort is None or r.cohort == cohort)]
 
 
 @network_router.get("/{site}/{cohort}", summary="The latest aggregate of one site's cohort")
-async def get_aggregate(site: str, cohort: str, request: Request) -> dict[str, Any]:
+async def get_aggregate(
+    site: str,
+    cohort: str,
+    request: Request,
+    actor: Annotated[Actor, Depends(require(Permission.network_aggregates_read))],
+) -> dict[str, Any]:
     async with _runtime(request).unit_of_work() as uow:
         row = await uow.session.get(NetworkAggregate, (site, cohort))
     if row is None:

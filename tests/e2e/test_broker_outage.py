@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from deploy.kafka.launcher import KafkaNode, free_port
-from tests.harness import running, service_process, wait_until
+from tests.harness import auth_headers, running, service_process, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -33,9 +33,9 @@ def rows(database: Path, sql: str) -> int:
             return 0
 
 
-def register(intake_url: str, n: int) -> None:
+def register(intake_url: str, n: int, headers: dict[str, str]) -> None:
     body = {"given_name": f"Outage{n}", "family_name": "Test", "birth_date": "1970-01-01", "sex": "other"}
-    reply = httpx.post(f"{intake_url}/patients", json=body, timeout=10)
+    reply = httpx.post(f"{intake_url}/patients", json=body, headers=headers, timeout=10)
     assert reply.status_code == 201, reply.text
 
 
@@ -52,14 +52,15 @@ def test_registrations_survive_a_broker_outage(own_broker: KafkaNode, tmp_path: 
     outcomes = service_process("outcomes", tmp_path, **env)
     intake_db = tmp_path / "var" / site / "intake.db"
     outcomes_db = tmp_path / "var" / site / "outcomes.db"
+    front_desk = auth_headers(tmp_path / "var" / "auth", site, "front_desk")
     with running(intake, outcomes):
         for n in range(5):
-            register(intake.url, n)
+            register(intake.url, n, front_desk)
         wait_until(lambda: rows(outcomes_db, "SELECT count(*) FROM registration") == 5, what="5 before the outage")
 
         own_broker.stop()
         for n in range(5, 25):
-            register(intake.url, n)  # intake keeps answering 201 with no broker at all
+            register(intake.url, n, front_desk)  # intake keeps answering 201 with no broker at all
         assert httpx.get(f"{intake.url}/readyz", timeout=10).status_code == 503
         assert rows(intake_db, "SELECT count(*) FROM outbox_message WHERE sent_at IS NULL") == 20
 

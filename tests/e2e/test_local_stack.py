@@ -89,8 +89,17 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
 
         network = f"http://127.0.0.1:{base + 300}/aggregates"
 
+        tokens = dict(
+            line.strip().split(": ", 1) for line in output if line.startswith("  ") and "@" in line and ": ey" in line
+        )
+        assert len(tokens) == 11  # five roles at each of two sites, and the network admin
+        admin = {"Authorization": f"Bearer {tokens['network_admin@network']}"}
+        assert httpx.get(network, timeout=5).status_code == 401
+        front_desk = {"Authorization": f"Bearer {tokens['front_desk@north']}"}
+        assert httpx.get(network, headers=front_desk, timeout=5).status_code == 403
+
         def by_site() -> dict[str, dict[str, object]]:
-            return {a["site"]: a["total"] for a in httpx.get(network, timeout=5).json()}
+            return {a["site"]: a["total"] for a in httpx.get(network, headers=admin, timeout=5).json()}
 
         wait_until(
             lambda: by_site().get("north", {}).get("count") == 14 and by_site().get("south", {}).get("suppressed"),

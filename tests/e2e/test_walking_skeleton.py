@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import read_topic, running, service_process, wait_until
+from tests.harness import auth_headers, read_topic, running, service_process, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -29,8 +29,8 @@ def patient(n: int) -> dict[str, Any]:
     }
 
 
-def network_aggregate(network_url: str, site: str) -> dict[str, Any] | None:
-    reply = httpx.get(f"{network_url}/aggregates/{site}/registrations", timeout=5)
+def network_aggregate(network_url: str, site: str, headers: dict[str, str]) -> dict[str, Any] | None:
+    reply = httpx.get(f"{network_url}/aggregates/{site}/registrations", headers=headers, timeout=5)
     return reply.json() if reply.status_code == 200 else None
 
 
@@ -44,10 +44,12 @@ def test_a_registration_reaches_the_network_as_a_suppressed_aggregate(kafka: str
     intake = service_process("intake", tmp_path, KAPNET_SITE=site, **common)
     outcomes = service_process("outcomes", tmp_path, KAPNET_SITE=site, **common)
     network = service_process("outcomes", tmp_path, KAPNET_ROLE="network", **common)
+    front_desk = auth_headers(tmp_path / "var" / "auth", site, "front_desk")
+    admin = auth_headers(tmp_path / "var" / "auth", "network", "network_admin")
     with running(intake, outcomes, network):
         # 1. POST a patient to intake.
         first = patient(0)
-        reply = httpx.post(f"{intake.url}/patients", json=first, timeout=10)
+        reply = httpx.post(f"{intake.url}/patients", json=first, headers=front_desk, timeout=10)
         assert reply.status_code == 201, reply.text
         patient_id = reply.json()["id"]
 
@@ -60,22 +62,24 @@ def test_a_registration_reaches_the_network_as_a_suppressed_aggregate(kafka: str
         assert json.loads(records[0].value)["patient_id"] == patient_id
 
         # 3-4. Outcomes publishes the site's aggregate; the network serves it. One patient: suppressed.
-        wait_until(lambda: network_aggregate(network.url, site) is not None, what="the first aggregate")
-        aggregate = network_aggregate(network.url, site)
+        wait_until(lambda: network_aggregate(network.url, site, admin) is not None, what="the first aggregate")
+        aggregate = network_aggregate(network.url, site, admin)
         assert aggregate is not None
         assert aggregate["total"] == {"period": "all", "count": None, "suppressed": True}
         assert all(cell["suppressed"] and cell["count"] is None for cell in aggregate["cells"])
 
         # Past ten registrations the month's count is shown.
         for n in range(1, 12):
-            assert httpx.post(f"{intake.url}/patients", json=patient(n), timeout=10).status_code == 201
+            assert (
+                httpx.post(f"{intake.url}/patients", json=patient(n), headers=front_desk, timeout=10).status_code == 201
+            )
         wait_until(
-            lambda: (network_aggregate(network.url, site) or {}).get("total", {}).get("count") == 12,
+            lambda: (network_aggregate(network.url, site, admin) or {}).get("total", {}).get("count") == 12,
             what="the aggregate of 12 registrations",
         )
-        aggregate = network_aggregate(network.url, site)
+        aggregate = network_aggregate(network.url, site, admin)
         assert aggregate is not None and [c["count"] for c in aggregate["cells"]] == [12]
-        listed = httpx.get(f"{network.url}/aggregates", params={"site": site}, timeout=5).json()
+        listed = httpx.get(f"{network.url}/aggregates", params={"site": site}, headers=admin, timeout=5).json()
         assert listed == [aggregate]
 
     # Nothing patient-level crossed: read the whole network topic.

@@ -17,7 +17,7 @@ from services.intake.models import Patient
 from shared.bus.tables import OutboxMessage
 from shared.db.database import Database
 from shared.settings import ServiceSettings
-from tests.harness import app_in_process
+from tests.harness import app_in_process, auth_headers
 
 ADA: dict[str, Any] = {"given_name": "Ada", "family_name": "Lovelace", "birth_date": "1985-12-10", "sex": "female"}
 
@@ -34,6 +34,7 @@ async def intake(database_url: str, tmp_path: Path) -> AsyncIterator[httpx.Async
         kafka_timeout_seconds=1,
     )
     async with app_in_process(create_app(settings)) as client:
+        client.headers.update(auth_headers(settings.dev_key_dir, "north", "front_desk"))
         yield client
 
 

@@ -19,7 +19,7 @@ from services.intake.app import create_app as create_intake
 from services.outcomes.app import create_app as create_outcomes
 from services.outcomes.models import Registration
 from shared.settings import ServiceSettings
-from tests.harness import app_in_process, eventually
+from tests.harness import app_in_process, auth_headers, eventually
 
 pytestmark = pytest.mark.broker
 
@@ -48,6 +48,7 @@ async def test_one_trace_from_http_request_to_consumer(spans: InMemorySpanExport
     async with app_in_process(intake) as intake_client, app_in_process(outcomes):
         reply = await intake_client.post(
             "/patients",
+            headers=auth_headers(tmp_path / "auth", site, "front_desk"),
             json={"given_name": "Trace", "family_name": "Test", "birth_date": "1990-05-05", "sex": "male"},
         )
         assert reply.status_code == 201

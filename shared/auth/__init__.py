@@ -1,0 +1,1 @@
+"""Who may do what: bearer tokens, site-scoped roles, one permission table."""
