@@ -11,7 +11,10 @@ write to the commit of the N-th registration.
 Baseline: the same N records (same value bytes, same header names) produced by an idempotent
 ``AIOKafkaProducer`` and read back by a plain ``AIOKafkaConsumer``. Clock: first send to N-th record read.
 
-Rounds alternate baseline and pipeline; medians are printed because the machine is shared and noisy.
+Stages: the same pipeline code on a pipeline of its own, each stage alone (write all, then publish all,
+then consume all), to show where the time goes without the stages taking turns on the one event loop.
+
+Each round runs baseline, pipeline, stages; medians are printed because the machine is shared and noisy.
 Figures only: nothing here asserts a timing.
 """
 
@@ -359,16 +362,15 @@ def _round_timeout(events: int) -> float:
 
 
 async def run_baseline(infra: Infrastructure, topic: str, records: Sequence[WireRecord]) -> BaselineResult:
-    settings = SETTINGS
-    partitions = settings.kafka_site_topic_partitions
-    await create_topic(infra.bootstrap, TopicSpec(topic, partitions=partitions), settings.kafka_timeout_seconds)
+    partitions = SETTINGS.kafka_site_topic_partitions
+    await create_topic(infra.bootstrap, TopicSpec(topic, partitions=partitions), SETTINGS.kafka_timeout_seconds)
     # The relay's producer settings (shared/bus/kafka.py reliable_producer), so the gap is not producer tuning.
     producer = AIOKafkaProducer(
         bootstrap_servers=infra.bootstrap,
         enable_idempotence=True,
         linger_ms=5,
         max_batch_size=256 * 1024,
-        request_timeout_ms=int(settings.kafka_timeout_seconds * 1000),
+        request_timeout_ms=int(SETTINGS.kafka_timeout_seconds * 1000),
     )
     consumer = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, enable_auto_commit=False)
     await start_with_timeout(producer, SETTINGS.kafka_timeout_seconds)
@@ -668,7 +670,8 @@ def _stage_line(events: int, stages: StageResult) -> str:
 def _round_lines(number: int, r: Round) -> str:
     p = r.pipeline
     return (
-        f"round {number}  baseline {_fmt_rate(r.baseline_rate):>12} ({r.baseline.elapsed:5.2f} s) | "
+        f"round {number}  baseline {_fmt_rate(r.baseline_rate):>12} ({r.baseline.elapsed:5.2f} s, "
+        f"all acked at {r.baseline.produced_at:.2f} s) | "
         f"pipeline {_fmt_rate(r.pipeline_rate):>10} ({p.elapsed:5.2f} s) | ratio {r.ratio:.3f}\n"
         f"         pipeline: outbox all written at {p.written_at:.2f} s, relay done at {p.published_at:.2f} s, "
         f"first registration at {p.first_processed_at:.2f} s\n"
@@ -685,8 +688,9 @@ def gap_note(rounds: Sequence[Round], database: str, transaction_size: int) -> s
         "relay": statistics.median(r.stages.publish for r in rounds),
     }
     why = {
-        "consumer": f"one {database} transaction per event: pool pre-ping, inbox SELECT, registration SELECT, "
-        "2 INSERTs, COMMIT",
+        "consumer": f"one {database} transaction per event: "
+        + ("pool pre-ping, " if database == "postgresql" else "")
+        + "inbox SELECT, registration SELECT, 2 INSERTs, COMMIT",
         "outbox write": f"ORM INSERTs of the outbox rows, a COMMIT per {transaction_size} events"
         + (", and an advisory-lock round trip per event" if database == "postgresql" else ""),
         "relay": f"per batch of {SETTINGS.outbox_batch_size}: SELECT unsent rows, send, wait for acks, UPDATE sent_at",

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from shared.audit import audit_router
 from shared.auth.guard import build_verifier, declare_permissions
 from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler
-from shared.bus.kafka import TopicSpec, broker_answers, ensure_topics
+from shared.bus.kafka import TopicSpec, broker_answers, ensure_topics, raise_if_cancelling
 from shared.bus.outbox import OutboxRelay
 from shared.db.database import Database
 from shared.db.migrate import upgrade_to_head
@@ -157,11 +157,9 @@ def create_service_app(settings: ServiceSettings, definition: ServiceDefinition)
     app.state.settings = settings
     app.state.verifier = build_verifier(settings)
     app.include_router(_operations_router(settings))
-    for router in definition.routers:
-        app.include_router(router)
-    if settings.role == "site":
-        app.include_router(audit_router)
-    declare_permissions(app)
+    routers = [*definition.routers, audit_router] if settings.role == "site" else list(definition.routers)
+    for router in routers:
+        app.include_router(declare_permissions(router))
     return app
 
 
@@ -177,6 +175,7 @@ async def _keep_trying(what: str, attempt: Callable[[], Coroutine[Any, Any, None
             await attempt()
             return
         except Exception as exc:
+            raise_if_cancelling()
             log.warning("%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.outcomes import handlers, service
 from services.outcomes.api import network_router
 from shared.app import ServiceDefinition, ServiceRuntime, create_service_app
+from shared.bus.kafka import raise_if_cancelling
 from shared.events.intake import PatientRegistered
 from shared.events.outcomes import CohortAggregatePublished
 from shared.settings import ServiceSettings
@@ -28,6 +29,7 @@ async def publish_aggregates(runtime: ServiceRuntime) -> None:
             async with runtime.unit_of_work() as uow:
                 await service.publish_site_aggregates(uow, runtime.own_site)
         except Exception as exc:
+            raise_if_cancelling()
             log.warning("aggregate publication failed: %s", type(exc).__name__)
         await asyncio.sleep(runtime.settings.aggregate_publish_interval_seconds)
 

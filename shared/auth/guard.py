@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from fastapi import FastAPI, HTTPException, Request, Security, status
+from fastapi import APIRouter, HTTPException, Request, Security, status
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -119,13 +119,14 @@ def route_permission(route: APIRoute) -> Permission | None:
     return search(route.dependant)
 
 
-def declare_permissions(app: FastAPI) -> None:
-    """Publish each route's permission in the OpenAPI document, and refuse to build an app with a route that
-    declares none: a new route cannot be forgotten."""
-    for route in app.routes:
+def declare_permissions(router: APIRouter) -> APIRouter:
+    """Publish each route's permission in the OpenAPI document, and refuse a router with a route that declares
+    none: a new route cannot be forgotten. Call it before the router is included in an app."""
+    for route in router.routes:
         if not isinstance(route, APIRoute) or route.path in PUBLIC_PATHS:
             continue
         permission = route_permission(route)
         if permission is None:
             raise RuntimeError(f"route {sorted(route.methods or ())} {route.path} declares no permission")
         route.openapi_extra = {**(route.openapi_extra or {}), PERMISSION_EXTENSION: permission.value}
+    return router

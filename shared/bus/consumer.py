@@ -17,12 +17,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import exc as sa_exc
 from sqlmodel import select
 
 from shared.bus.kafka import (
     TopicSpec,
     ensure_topics,
     manual_commit_consumer,
+    raise_if_cancelling,
     reliable_producer,
     start_with_timeout,
     stop_quietly,
@@ -37,6 +39,21 @@ from shared.telemetry import context_from_headers, span_in_context
 log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, DomainEvent, CloudEvent], Awaitable[None]]
+
+
+# Failures of the infrastructure, not of the event: the event is fine and will go through once the database
+# is back, so it is retried (the consumer restarts without committing) rather than dead-lettered.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class InfrastructureUnavailable(Exception):
+    """The database (or another dependency) kept failing: stop consuming, commit nothing, try again later."""
 
 
 class PoisonEvent(Exception):
@@ -93,6 +110,7 @@ class EventConsumer:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    raise_if_cancelling()
                     log.warning(
                         "%s: consumer stopped (%s: %s); restarting in %.1fs",
                         self.config.name,
@@ -180,6 +198,7 @@ class EventConsumer:
                     last_error = exc
                     break
                 except Exception as exc:
+                    raise_if_cancelling()
                     last_error = exc
                     log.warning(
                         "%s: event %s failed (attempt %d/%d): %s",
@@ -193,6 +212,8 @@ class EventConsumer:
                         await asyncio.sleep(self.config.retry_backoff_seconds * 2 ** (attempt - 1))
             assert last_error is not None
             span.set_status(Status(StatusCode.ERROR, type(last_error).__name__))
+            if isinstance(last_error, INFRASTRUCTURE_ERRORS):
+                raise InfrastructureUnavailable(f"event {envelope.id}: {type(last_error).__name__}") from last_error
             await self._dead_letter(record, envelope, last_error)
 
     async def _handle_once(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent, handler: Handler) -> None:

@@ -50,6 +50,14 @@ def manual_commit_consumer(
     )
 
 
+def raise_if_cancelling() -> None:
+    """aiokafka sometimes turns a cancellation into a connection error; a loop that catches errors and retries
+    would then outlive its own cancellation. Call this in such an ``except`` block."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def start_with_timeout(client: AIOKafkaProducer | AIOKafkaConsumer, timeout_seconds: float) -> None:
     """``start()`` raises at once when the broker is down and may hang when it dies mid-way: bound it and
     leave no half-started client behind."""
@@ -64,6 +72,7 @@ async def stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer, timeout_seco
     try:
         await asyncio.wait_for(client.stop(), timeout_seconds)
     except Exception as exc:  # a client that cannot stop cleanly is abandoned, not waited for forever
+        raise_if_cancelling()
         log.warning("kafka client did not stop cleanly: %s", type(exc).__name__)
 
 

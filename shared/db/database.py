@@ -34,7 +34,8 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
-        options: dict[str, Any] = {"pool_pre_ping": True}
+        # A server connection can go stale behind the pool's back; a SQLite file cannot, so no ping per checkout.
+        options: dict[str, Any] = {"pool_pre_ping": self.dialect != "sqlite"}
         if self.dialect == "sqlite":
             # Writers queue on SQLite's lock instead of failing at once.
             options["connect_args"] = {"timeout": 30}

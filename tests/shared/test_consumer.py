@@ -186,3 +186,22 @@ async def test_a_handler_that_keeps_failing_dead_letters_and_changes_nothing(sce
     assert await scenario.registrations() == 1
     parked = await read_topic(scenario.kafka, scenario.dead_letter, 2)
     assert all(b"cannot place this registration" in dict(r.headers)["kapnet_dlq_error"] for r in parked)
+
+
+async def test_a_database_outage_delays_the_event_and_never_dead_letters_it(scenario: Scenario) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    outage = {"failures_left": 5}  # more than the attempts per delivery: the consumer has to start over
+
+    async def database_down_for_a_while(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+        if outage["failures_left"]:
+            outage["failures_left"] -= 1
+            raise OperationalError("INSERT", {}, ConnectionRefusedError("database is down"))
+        await handlers.on_patient_registered(uow, event, envelope)
+
+    await scenario.produce(as_record(registration("north")))
+    async with consuming(scenario.consumer(database_down_for_a_while, attempts=2)) as consumer:
+        await eventually(lambda: consumer.processed_total == 1, within=60, what="the event after the outage")
+    assert outage["failures_left"] == 0 and consumer.dead_lettered_total == 0
+    assert await scenario.registrations() == 1
+    assert [e.outcome for e in await scenario.inbox()] == ["processed"]
