@@ -95,6 +95,14 @@ async def test_every_route_declares_a_permission(services: dict[str, RunningServ
     assert missing == []
 
 
+async def test_docs_offer_the_bearer_scheme_for_the_authorize_button(services: dict[str, RunningService]) -> None:
+    for service in services.values():
+        schemes = service.openapi["components"]["securitySchemes"]
+        assert {"type": "http", "scheme": "bearer"}.items() <= next(iter(schemes.values())).items()
+        for _method, path, operation in operations(service):
+            assert (path in PUBLIC_PATHS) != bool(operation.get("security")), path
+
+
 async def test_the_matrix(services: dict[str, RunningService]) -> None:
     patient_id = await a_registered_patient(services["intake@north"])
     outcomes: list[tuple[str, str, str, str, str, bool, int]] = []
