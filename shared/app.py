@@ -27,6 +27,7 @@ from shared.bus.outbox import OutboxRelay
 from shared.db.database import Database
 from shared.db.migrate import upgrade_to_head
 from shared.db.unit_of_work import UnitOfWork
+from shared.errors import install_error_replies
 from shared.events import NETWORK_AGGREGATES_TOPIC, asyncapi_document, json_schemas
 from shared.events.registry import SITE_CHANNEL, DomainEvent
 from shared.settings import ServiceSettings
@@ -154,6 +155,7 @@ def create_service_app(settings: ServiceSettings, definition: ServiceDefinition)
         lifespan=lifespan,
         telemetry=FASTAPI_TELEMETRY,  # type: ignore[arg-type]
     )
+    install_error_replies(app)
     app.state.settings = settings
     app.state.verifier = build_verifier(settings)
     app.include_router(_operations_router(settings))

@@ -41,6 +41,12 @@ class ServiceSettings(BaseSettings):
     auth_audience: str = "kapnet"
     auth_algorithm: Literal["RS256", "RS384", "RS512", "PS256", "ES256", "ES384"] = "RS256"
     auth_jwks_url: str = ""
+    # Clinical thresholds that are a clinic's choice rather than a published rule: one value per site.
+    # Blood pressure at screening above which a medical review is needed (issue: intake, default 140/90).
+    screening_bp_threshold_systolic: int = Field(default=140, ge=90, le=200)
+    screening_bp_threshold_diastolic: int = Field(default=90, ge=50, le=130)
+    # PCL-5 total at or above which a probable PTSD is reported (NCPTSD: 31-33 suggested; default 33).
+    pcl5_cutoff: int = Field(default=33, ge=0, le=80)
     # outcomes (site role): how often the site's aggregates are recomputed and, if changed, published.
     aggregate_publish_interval_seconds: float = Field(default=60.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

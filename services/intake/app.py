@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake.api import router
+from services.intake.api import ROUTERS
 from shared.app import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
 
@@ -14,7 +14,7 @@ DEFINITION = ServiceDefinition(
     title="intake",
     description="Patients, consent, eligibility screening and baseline measures of one site.",
     migrations=Path(__file__).parent / "migrations" / "versions",
-    routers=[router],
+    routers=ROUTERS,
     produces=lambda runtime: [runtime.site_topic("intake")],
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -18,7 +19,107 @@ class Patient(SQLModel, table=True):
     mrn: str = Field(sa_column=sa.Column(sa.String(40), nullable=False, unique=True))
     given_name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
     family_name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    preferred_name: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
     birth_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     sex: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    contact: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    address: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
+    emergency_contact: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
+    preferred_language: str = Field(default="en", sa_column=sa.Column(sa.String(20), nullable=False))
+    referral_source: str = Field(default="self", sa_column=sa.Column(sa.String(30), nullable=False))
+    referral_detail: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    coverage: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     active: bool = Field(default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.true()))
+    deactivated_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
+    deactivation_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     registered_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    # Optimistic concurrency: the ETag. SQLAlchemy bumps it on every update and refuses a stale one.
+    version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1"))
+
+    __mapper_args__ = {"version_id_col": version.sa_column}  # type: ignore[attr-defined]
+
+
+class ConsentDocument(SQLModel, table=True):
+    __tablename__ = "consent_document"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(sa_column=sa.Column(sa.String(40), nullable=False, unique=True))
+    title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    effective_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    created_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+
+
+class Consent(SQLModel, table=True):
+    __tablename__ = "consent"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    patient_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("patient.id"), nullable=False, index=True))
+    document_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("consent_document.id"), nullable=False))
+    document_version: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
+    signed_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    witnessed_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    informed_off_label_use: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    informed_adverse_reactions: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    informed_no_long_term_data: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    informed_expected_cost: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    expected_cost_note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    recorded_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    withdrawn_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
+    withdrawal_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    withdrawn_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+
+
+class Screening(SQLModel, table=True):
+    __tablename__ = "screening"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    patient_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("patient.id"), nullable=False, index=True))
+    screened_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    answers: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    systolic_mmhg: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    diastolic_mmhg: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    bp_threshold: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    outcome: str = Field(sa_column=sa.Column(sa.String(30), nullable=False))
+    reasons: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    recorded_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    review_decision: str | None = Field(default=None, sa_column=sa.Column(sa.String(20)))
+    review_rationale: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    reviewed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    reviewed_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
+
+
+class Assessment(SQLModel, table=True):
+    __tablename__ = "assessment"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    patient_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("patient.id"), nullable=False, index=True))
+    instrument: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    instrument_version: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    answers: list[int] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    total: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    severity: str | None = Field(default=None, sa_column=sa.Column(sa.String(40)))
+    clusters: dict[str, int] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
+    provisional_ptsd: bool | None = Field(default=None, sa_column=sa.Column(sa.Boolean))
+    cutoff: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    at_or_above_cutoff: bool | None = Field(default=None, sa_column=sa.Column(sa.Boolean))
+    context: str = Field(sa_column=sa.Column(sa.String(30), nullable=False))
+    administered_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    recorded_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+
+
+class SafetyFlag(SQLModel, table=True):
+    """Open until a clinician acknowledges it with a note; never closed by a later calm answer."""
+
+    __tablename__ = "safety_flag"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    patient_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("patient.id"), nullable=False, index=True))
+    assessment_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("assessment.id"), nullable=False))
+    reason: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    raised_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    status: str = Field(default="open", sa_column=sa.Column(sa.String(20), nullable=False))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
+    acknowledged_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    acknowledgement_note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))

@@ -100,12 +100,6 @@ def require(permission: Permission) -> Callable[..., Awaitable[Actor]]:
     return actor
 
 
-def record_not_found(kind: str) -> HTTPException:
-    """The one reply for a record that does not exist and one the caller may not see: the reply never tells
-    which (access control, point 3)."""
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"no such {kind} at this site")
-
-
 def route_permission(route: APIRoute) -> Permission | None:
     def search(dependant: Dependant) -> Permission | None:
         found = getattr(dependant.call, "kapnet_permission", None)

@@ -26,15 +26,48 @@ NETWORK_ROLES = frozenset({Role.network_admin})
 class Permission(StrEnum):
     patient_register = "patient.register"
     patient_read = "patient.read"
+    patient_update = "patient.update"
+    patient_deactivate = "patient.deactivate"
+    consent_document_manage = "consent_document.manage"
+    consent_document_read = "consent_document.read"
+    consent_record = "consent.record"
+    consent_read = "consent.read"
+    consent_withdraw = "consent.withdraw"
+    screening_record = "screening.record"
+    screening_read = "screening.read"
+    medical_review_decide = "medical_review.decide"
+    assessment_record = "assessment.record"
+    assessment_read = "assessment.read"
+    safety_flag_read = "safety_flag.read"
+    safety_flag_acknowledge = "safety_flag.acknowledge"
     audit_read = "audit.read"
     network_aggregates_read = "network.aggregates.read"
 
 
 _STAFF = frozenset({Role.front_desk, Role.clinician, Role.therapist, Role.billing, Role.site_admin})
 
+_CLINICAL = frozenset({Role.clinician, Role.therapist})
+_DESK = frozenset({Role.front_desk, Role.clinician, Role.site_admin})
+
 PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
-    Permission.patient_register: frozenset({Role.front_desk, Role.clinician, Role.site_admin}),
+    Permission.patient_register: _DESK,
     Permission.patient_read: _STAFF,
+    Permission.patient_update: _DESK,
+    Permission.patient_deactivate: frozenset({Role.front_desk, Role.site_admin}),
+    Permission.consent_document_manage: frozenset({Role.site_admin}),
+    Permission.consent_document_read: _STAFF,
+    # Consent is witnessed at the desk or by the clinician; billing reads it for the expected-cost disclosure.
+    Permission.consent_record: _DESK,
+    Permission.consent_read: _STAFF,
+    Permission.consent_withdraw: _DESK,
+    # Screening answers and measures are clinical: not for the desk or billing.
+    Permission.screening_record: _CLINICAL,
+    Permission.screening_read: _CLINICAL | {Role.site_admin},
+    Permission.medical_review_decide: frozenset({Role.clinician}),
+    Permission.assessment_record: _CLINICAL,
+    Permission.assessment_read: _CLINICAL,
+    Permission.safety_flag_read: _CLINICAL | {Role.site_admin},
+    Permission.safety_flag_acknowledge: frozenset({Role.clinician}),
     Permission.audit_read: frozenset({Role.site_admin}),
     Permission.network_aggregates_read: frozenset({Role.network_admin}),
 }

@@ -1,30 +1,152 @@
-"""Events intake publishes on its site topic (PHI allowed there, never beyond the site)."""
+"""Events intake publishes on its site topic (PHI allowed there, never beyond the site).
+
+Each carries what its consumers need (sessions: eligibility and consent; billing: coverage; outcomes:
+measures and demographics in bands) and nothing more: contact details and addresses stay in intake.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from shared.events.registry import DomainEvent, registered
 
 
-@registered
-class PatientRegistered(DomainEvent):
-    """A patient was registered at a site. Carries what downstream services need, not contact details."""
-
-    name = "patient.registered"
+class _PatientEvent(DomainEvent):
     producer = "intake"
-    summary = "A patient was registered at the site."
-
     patient_id: uuid.UUID
-    site: str
-    mrn: str
-    birth_date: date
-    sex: str
-    registered_at: datetime
 
     def partition_key(self) -> str:
         return str(self.patient_id)
 
     def subject(self) -> str:
         return f"patients/{self.patient_id}"
+
+
+class CoverageOnFile(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    self_pay: bool
+    payer: str | None = None
+    plan: str | None = None
+    member_id: str | None = None
+
+
+@registered
+class PatientRegistered(_PatientEvent):
+    """A patient was registered at a site."""
+
+    name = "patient.registered"
+    summary = "A patient was registered at the site."
+
+    site: str
+    mrn: str
+    birth_date: date
+    sex: str
+    registered_at: datetime
+    coverage: CoverageOnFile | None = None
+
+
+@registered
+class PatientUpdated(_PatientEvent):
+    """A patient's record changed. Names what changed; carries the new values only of what consumers use."""
+
+    name = "patient.updated"
+    summary = "A patient's record changed (the changed field names, and the new birth date, sex and coverage)."
+
+    record_version: int
+    changed: list[str]
+    birth_date: date
+    sex: str
+    coverage: CoverageOnFile
+    updated_at: datetime
+
+
+@registered
+class PatientDeactivated(_PatientEvent):
+    name = "patient.deactivated"
+    summary = "A patient's record was deactivated (records are never deleted)."
+
+    deactivated_at: datetime
+    reason: str
+
+
+@registered
+class ConsentSigned(_PatientEvent):
+    name = "consent.signed"
+    summary = "The patient signed a version of the site's informed-consent document."
+
+    consent_id: uuid.UUID
+    document_version: str
+    signed_at: datetime
+
+
+@registered
+class ConsentWithdrawn(_PatientEvent):
+    name = "consent.withdrawn"
+    summary = "The patient withdrew a consent: the patient is no longer consented."
+
+    consent_id: uuid.UUID
+    withdrawn_at: datetime
+
+
+@registered
+class ScreeningCompleted(_PatientEvent):
+    name = "screening.completed"
+    summary = "An eligibility screening was completed: eligible, needs medical review, or ineligible."
+
+    screening_id: uuid.UUID
+    outcome: Literal["eligible", "needs_medical_review", "ineligible"]
+    reason_codes: list[str]
+    screened_at: datetime
+
+
+@registered
+class MedicalReviewDecided(_PatientEvent):
+    name = "medical_review.decided"
+    summary = "A clinician approved or declined a screening that needed medical review."
+
+    screening_id: uuid.UUID
+    decision: Literal["approve", "decline"]
+    eligible: bool
+    decided_at: datetime
+
+
+@registered
+class AssessmentRecorded(_PatientEvent):
+    name = "assessment.recorded"
+    summary = "A PHQ-9, GAD-7 or PCL-5 was scored (totals, not item answers)."
+
+    assessment_id: uuid.UUID
+    instrument: Literal["phq9", "gad7", "pcl5"]
+    instrument_version: str
+    total: int
+    severity: str | None = None
+    clusters: dict[str, int] | None = None
+    provisional_ptsd: bool | None = None
+    context: str
+    administered_at: datetime
+
+
+@registered
+class SafetyFlagRaised(_PatientEvent):
+    name = "safety_flag.raised"
+    summary = "A safety flag was raised (PHQ-9 item 9 above 0); open until a clinician acknowledges it."
+
+    flag_id: uuid.UUID
+    assessment_id: uuid.UUID
+    reason: str
+    raised_at: datetime
+
+
+@registered
+class SafetyFlagAcknowledged(_PatientEvent):
+    name = "safety_flag.acknowledged"
+    summary = "A clinician acknowledged a safety flag with a note."
+
+    flag_id: uuid.UUID
+    acknowledged_at: datetime
+    acknowledged_by: str

@@ -27,20 +27,20 @@ class InvalidEventData(ValueError):
 
 class DomainEvent(BaseModel):
     """Base of every event. Unknown fields are ignored so producers may add fields without breaking readers;
-    a breaking change is a new ``version`` (a new model), never an edit of this one."""
+    a breaking change is a new ``event_version`` (a new model), never an edit of this one."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     name: ClassVar[str]
     producer: ClassVar[str]
-    version: ClassVar[int] = 1
+    event_version: ClassVar[int] = 1
     # "site": on the producing site's topic, may carry PHI. "network": crosses the privacy boundary.
     scope: ClassVar[Literal["site", "network"]] = "site"
     summary: ClassVar[str] = ""
 
     @classmethod
     def ce_type(cls) -> str:
-        return f"{TYPE_PREFIX}.{cls.producer}.{cls.name}.v{cls.version}"
+        return f"{TYPE_PREFIX}.{cls.producer}.{cls.name}.v{cls.event_version}"
 
     def partition_key(self) -> str:
         """Site topics keep per-patient order; the network topic is keyed by site and cohort."""

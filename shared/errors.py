@@ -1,0 +1,47 @@
+"""Errors a use case raises, and the HTTP reply each gets, the same in every service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+
+class RecordNotFound(Exception):
+    """No such record at this site, or one the caller may not see: both get the same 404, so the reply never
+    tells whether the record exists (access control, point 3)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class Conflict(Exception):
+    """The request clashes with the record's state."""
+
+
+class StaleVersion(Exception):
+    """The If-Match names an older version of the record than the one stored."""
+
+
+class PreconditionRequired(Exception):
+    """A change to a versioned record came without If-Match."""
+
+
+def install_error_replies(app: FastAPI) -> None:
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        kind = exc.kind if isinstance(exc, RecordNotFound) else "record"
+        return JSONResponse({"detail": f"no such {kind} at this site"}, status.HTTP_404_NOT_FOUND)
+
+    async def conflict(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status.HTTP_409_CONFLICT)
+
+    async def stale(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status.HTTP_412_PRECONDITION_FAILED)
+
+    async def precondition(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status.HTTP_428_PRECONDITION_REQUIRED)
+
+    app.add_exception_handler(RecordNotFound, not_found)
+    app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(StaleVersion, stale)
+    app.add_exception_handler(PreconditionRequired, precondition)
