@@ -1,4 +1,4 @@
-"""Sessions: the skeleton every service shares; its domain arrives with its own issue."""
+"""Sessions: treatment courses, dosing sessions under monitoring, adverse events, integration therapy."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.sessions.api import ROUTERS
+from services.sessions.handlers import HANDLERS
 from shared.app import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
 
@@ -13,7 +15,10 @@ DEFINITION = ServiceDefinition(
     title="sessions",
     description="Treatment courses, dosing sessions under monitoring, adverse events, integration therapy.",
     migrations=Path(__file__).parent / "migrations" / "versions",
+    routers=ROUTERS,
     produces=lambda runtime: [runtime.site_topic("sessions")],
+    # Eligibility and consent come from intake's events, into sessions' own read model: it never calls intake.
+    consumers=lambda runtime: [runtime.consumer([runtime.site_topic("intake")], HANDLERS)],
 )
 
 

@@ -40,6 +40,12 @@ class Permission(StrEnum):
     assessment_read = "assessment.read"
     safety_flag_read = "safety_flag.read"
     safety_flag_acknowledge = "safety_flag.acknowledge"
+    course_plan = "course.plan"
+    course_read = "course.read"
+    course_status_change = "course.status_change"
+    session_schedule = "session.schedule"
+    session_read = "session.read"
+    session_cancel = "session.cancel"
     audit_read = "audit.read"
     network_aggregates_read = "network.aggregates.read"
 
@@ -68,6 +74,13 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.assessment_read: _CLINICAL,
     Permission.safety_flag_read: _CLINICAL | {Role.site_admin},
     Permission.safety_flag_acknowledge: frozenset({Role.clinician}),
+    # Only a clinician prescribes: planning a course and changing its course are the prescriber's acts.
+    Permission.course_plan: frozenset({Role.clinician}),
+    Permission.course_read: _STAFF,
+    Permission.course_status_change: frozenset({Role.clinician}),
+    Permission.session_schedule: _DESK,
+    Permission.session_read: _STAFF,
+    Permission.session_cancel: _DESK,
     Permission.audit_read: frozenset({Role.site_admin}),
     Permission.network_aggregates_read: frozenset({Role.network_admin}),
 }

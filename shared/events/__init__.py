@@ -1,6 +1,6 @@
 """Event envelope and registry. Importing this package registers every event type."""
 
-from shared.events import intake, outcomes
+from shared.events import intake, outcomes, sessions
 from shared.events.envelope import CloudEvent, EnvelopeError, from_kafka, to_kafka
 from shared.events.registry import (
     NETWORK_AGGREGATES_TOPIC,
@@ -32,6 +32,7 @@ __all__ = [
     "model_for",
     "outcomes",
     "registered",
+    "sessions",
     "to_kafka",
     "topic_for",
 ]

@@ -1,0 +1,5 @@
+"""Sessions' HTTP routes: thin; they validate, call the service layer, and shape the reply."""
+
+from services.sessions.api.courses import router as courses_router
+
+ROUTERS = [courses_router]

@@ -1,0 +1,82 @@
+"""Events sessions publishes on its site topic."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from shared.events.registry import DomainEvent, registered
+from shared.treatment import CourseStatus, Indication, Route
+
+
+class _SessionsEvent(DomainEvent):
+    producer = "sessions"
+    patient_id: uuid.UUID
+
+    def partition_key(self) -> str:
+        return str(self.patient_id)
+
+    def subject(self) -> str:
+        return f"patients/{self.patient_id}"
+
+
+@registered
+class CoursePlanned(_SessionsEvent):
+    name = "course.planned"
+    summary = "A treatment course was planned for an eligible, consented patient."
+
+    course_id: uuid.UUID
+    indication: Indication
+    route: Route
+    planned_dosing_sessions: int
+    dosing_sessions_per_week: int
+    planned_integration_sessions: int
+    prescriber: str
+    planned_at: datetime
+
+
+@registered
+class CourseStatusChanged(_SessionsEvent):
+    name = "course.status_changed"
+    summary = "A course moved to another status (e.g. on hold after a consent withdrawal)."
+
+    course_id: uuid.UUID
+    previous_status: CourseStatus
+    status: CourseStatus
+    reason: str | None = None
+    changed_at: datetime
+
+
+@registered
+class SessionScheduled(_SessionsEvent):
+    name = "session.scheduled"
+    summary = "A dosing session was scheduled."
+
+    session_id: uuid.UUID
+    course_id: uuid.UUID
+    route: Route
+    starts_at: datetime
+    ends_at: datetime
+    weekly_cap_overridden: bool
+
+
+@registered
+class SessionCancelled(_SessionsEvent):
+    name = "session.cancelled"
+    summary = "A scheduled dosing session was cancelled, with the reason."
+
+    session_id: uuid.UUID
+    course_id: uuid.UUID
+    reason: str
+    cancelled_at: datetime
+
+
+@registered
+class SessionNoShow(_SessionsEvent):
+    name = "session.no_show"
+    summary = "The patient did not come to a scheduled dosing session."
+
+    session_id: uuid.UUID
+    course_id: uuid.UUID
+    reason: str
+    recorded_at: datetime
