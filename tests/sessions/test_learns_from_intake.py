@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -56,7 +57,7 @@ async def test_a_course_follows_intake_and_a_withdrawal_holds_it(kafka: str, tmp
             s = await status(patient["id"])
             return s is not None and s.eligible and (await plan()).status_code == 201
 
-        async def plan() -> object:
+        async def plan() -> httpx.Response:
             return await sessions.post(
                 "/courses",
                 headers=as_("clinician"),
