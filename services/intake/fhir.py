@@ -1,0 +1,378 @@
+"""Intake's records as FHIR R4 (4.0.1) resources: pure functions from our models to plain JSON dicts.
+
+No FHIR library at run time: the service emits dicts, and the tests validate them with a FHIR model library.
+Every element here exists in R4 with the same shape in R4B; none is R5-only (R5 reshaped Consent entirely).
+FHIR forbids empty elements ({} or []), so an element without a value is left out, never sent empty.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from services.intake.models import Assessment, Consent, ConsentDocument, Patient
+from shared.instruments import LOINC, LOINC_SYSTEM, InstrumentLoinc, LoincCode, parse_instrument
+from shared.instruments.pcl5 import CLUSTER_ITEMS
+from shared.instruments.scoring import Instrument
+
+FHIR_JSON = "application/fhir+json"
+
+# HL7 terminology (terminology.hl7.org) used below.
+OBSERVATION_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
+IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
+CONTACT_ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0131"
+CONSENT_SCOPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/consentscope"
+ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ACT_REASON_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
+# LOINC 59284-0, listed in R4's consent-category value set.
+CONSENT_DOCUMENT = LoincCode("59284-0", "Consent Document")
+
+# kapnet's own code systems, for what LOINC gives no confirmed code: the PCL-5 (its LOINC codes are not
+# verified, see shared/instruments/loinc.py), PCL-5 clusters and cutoff, and the severity bands.
+KAPNET_ASSESSMENT_SYSTEM = "urn:kapnet:codesystem:assessment"
+KAPNET_SEVERITY_SYSTEM = "urn:kapnet:codesystem:severity"
+
+INSTRUMENT_NAMES: dict[Instrument, str] = {
+    Instrument.phq9: "PHQ-9",
+    Instrument.gad7: "GAD-7",
+    Instrument.pcl5: "PCL-5",
+}
+PCL5_CLUSTER_NAMES: dict[str, str] = {
+    "B": "intrusion",
+    "C": "avoidance",
+    "D": "negative alterations in cognitions and mood",
+    "E": "alterations in arousal and reactivity",
+}
+
+
+def mrn_system(site: str) -> str:
+    """The identifier system of a site's medical record numbers: an MRN is unique within its site only."""
+    return f"urn:kapnet:{site}:mrn"
+
+
+def fhir_datetime(moment: datetime) -> str:
+    """A FHIR dateTime/instant: with a time it must carry a zone. Our columns hold aware UTC times."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat()
+
+
+def fhir_date(day: date) -> str:
+    return day.isoformat()
+
+
+def reference(resource_type: str, resource_id: object) -> dict[str, str]:
+    return {"reference": f"{resource_type}/{resource_id}"}
+
+
+def _coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
+    coding = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
+    return coding
+
+
+def _concept(*codings: dict[str, str], text: str | None = None) -> dict[str, Any]:
+    concept: dict[str, Any] = {}
+    if codings:
+        concept["coding"] = list(codings)
+    if text:
+        concept["text"] = text
+    return concept
+
+
+def _drop_empty(element: dict[str, Any]) -> dict[str, Any]:
+    """The element without keys whose value is None, "", [] or {}: FHIR allows no empty elements."""
+    return {key: value for key, value in element.items() if value not in (None, "", [], {})}
+
+
+# --- Patient --------------------------------------------------------------------------------------------------
+
+
+def patient_resource(patient: Patient, site: str) -> dict[str, Any]:
+    """A FHIR R4 Patient: the MRN under the site's identifier system, legal and preferred names, contact
+    details, the emergency contact and the preferred language. meta.versionId is our record version (the ETag)."""
+    names: list[dict[str, Any]] = [
+        {
+            "use": "official",
+            "text": f"{patient.given_name} {patient.family_name}",
+            "family": patient.family_name,
+            "given": [patient.given_name],
+        }
+    ]
+    if patient.preferred_name:
+        # The name the patient prefers to be called by; the legal family name is not repeated here.
+        names.append({"use": "usual", "given": [patient.preferred_name]})
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": str(patient.id),
+        "meta": {"versionId": str(patient.version)},
+        "identifier": [
+            {
+                "use": "usual",
+                "type": _concept(
+                    _coding(IDENTIFIER_TYPE_SYSTEM, "MR", "Medical record number"), text="Medical record number"
+                ),
+                "system": mrn_system(site),
+                "value": patient.mrn,
+            }
+        ],
+        "active": patient.active,
+        "name": names,
+        "telecom": _telecom(patient.contact or {}),
+        # Our sex values are FHIR's AdministrativeGender codes (services/intake/domain.py AdministrativeSex).
+        "gender": patient.sex,
+        "birthDate": fhir_date(patient.birth_date),
+        "address": [_address(patient.address)] if patient.address else None,
+        "contact": [_emergency_contact(patient.emergency_contact)] if patient.emergency_contact else None,
+        "communication": [
+            {
+                "language": _concept(_coding(LANGUAGE_SYSTEM, patient.preferred_language)),
+                "preferred": True,
+            }
+        ],
+    }
+    return _drop_empty(resource)
+
+
+def _telecom(contact: dict[str, Any]) -> list[dict[str, str]]:
+    points = []
+    if contact.get("phone"):
+        points.append({"system": "phone", "value": str(contact["phone"])})
+    if contact.get("email"):
+        points.append({"system": "email", "value": str(contact["email"])})
+    return points
+
+
+def _address(address: dict[str, Any]) -> dict[str, Any]:
+    return _drop_empty(
+        {
+            "line": [line for line in (address.get("line1"), address.get("line2")) if line],
+            "city": address.get("city"),
+            "state": address.get("region"),
+            "postalCode": address.get("postal_code"),
+            # ISO 3166-1 alpha-2, which FHIR's Address.country recommends.
+            "country": address.get("country"),
+        }
+    )
+
+
+def _emergency_contact(contact: dict[str, Any]) -> dict[str, Any]:
+    relationship = [_concept(_coding(CONTACT_ROLE_SYSTEM, "C", "Emergency Contact"))]
+    if contact.get("relationship"):
+        # Free text as the patient gave it ("friend", "mother"): no code is guessed for it.
+        relationship.append(_concept(text=str(contact["relationship"])))
+    return _drop_empty(
+        {
+            "relationship": relationship,
+            "name": {"text": str(contact["name"])} if contact.get("name") else None,
+            "telecom": [{"system": "phone", "value": str(contact["phone"])}] if contact.get("phone") else None,
+        }
+    )
+
+
+# --- Observation ------------------------------------------------------------------------------------------------
+
+
+def usable_loinc(instrument: Instrument) -> InstrumentLoinc | None:
+    """The instrument's LOINC codes if every one was confirmed; else None, and kapnet's own codes are used.
+    Sending an unconfirmed LOINC code to another system would be worse than sending a plainly local one."""
+    codes = LOINC.get(instrument)
+    return codes if codes is not None and codes.verified else None
+
+
+def observation_resource(assessment: Assessment) -> dict[str, Any]:
+    """One FHIR R4 Observation per completed form: the total as the value, one component per item answer,
+    and for the PCL-5 the cluster scores, the cutoff and the provisional-diagnosis result."""
+    instrument = parse_instrument(assessment.instrument)
+    name = INSTRUMENT_NAMES[instrument]
+    loinc = usable_loinc(instrument)
+    if loinc is not None and loinc.total is not None:
+        code = _concept(_coding(LOINC_SYSTEM, loinc.total.code, loinc.total.display), text=f"{name} total score")
+    else:
+        # PCL-5: LOINC 101698-9 is not verified (shared/instruments/loinc.py), so the total carries a kapnet
+        # code and its text only, until the LOINC codes are confirmed and marked verified there.
+        code = _concept(
+            _coding(KAPNET_ASSESSMENT_SYSTEM, f"{instrument.value}-total", f"{name} total score"),
+            text=f"{name} total score",
+        )
+    components = [*_item_components(instrument, name, loinc, assessment.answers), *_score_components(assessment)]
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": str(assessment.id),
+        "status": "final",
+        "category": [_concept(_coding(OBSERVATION_CATEGORY_SYSTEM, "survey", "Survey"))],
+        "code": code,
+        "subject": reference("Patient", assessment.patient_id),
+        "effectiveDateTime": fhir_datetime(assessment.administered_at),
+        "valueInteger": assessment.total,
+        # The severity band of the PHQ-9 and GAD-7 (the PCL-5 has none): a categorical reading of the total.
+        "interpretation": (
+            [_concept(_coding(KAPNET_SEVERITY_SYSTEM, assessment.severity), text=assessment.severity)]
+            if assessment.severity
+            else None
+        ),
+        # The published version the form was scored by, kept with every assessment.
+        "method": {"text": assessment.instrument_version},
+        "component": components,
+    }
+    return _drop_empty(resource)
+
+
+def observation_resources(assessments: Iterable[Assessment]) -> list[dict[str, Any]]:
+    return [observation_resource(a) for a in assessments]
+
+
+def _item_components(
+    instrument: Instrument, name: str, loinc: InstrumentLoinc | None, answers: Sequence[int]
+) -> list[dict[str, Any]]:
+    items = loinc.items if loinc is not None else None
+    components = []
+    for number, answer in enumerate(answers, start=1):
+        if items is not None and number <= len(items):
+            item_code = _coding(LOINC_SYSTEM, items[number - 1].code, items[number - 1].display)
+        else:
+            # No confirmed LOINC item code (PCL-5): the answer still goes out, under a kapnet code.
+            item_code = _coding(KAPNET_ASSESSMENT_SYSTEM, f"{instrument.value}-item-{number}", f"{name} item {number}")
+        components.append({"code": _concept(item_code, text=f"{name} item {number}"), "valueInteger": int(answer)})
+    return components
+
+
+def _score_components(assessment: Assessment) -> list[dict[str, Any]]:
+    def kapnet(code: str, display: str) -> dict[str, Any]:
+        return _concept(_coding(KAPNET_ASSESSMENT_SYSTEM, code, display), text=display)
+
+    prefix = assessment.instrument
+    name = INSTRUMENT_NAMES[parse_instrument(assessment.instrument)]
+    components: list[dict[str, Any]] = []
+    for cluster, score in sorted((assessment.clusters or {}).items()):
+        items = CLUSTER_ITEMS.get(cluster)
+        span = f", items {items.start}-{items.stop - 1}" if items else ""
+        display = f"{name} cluster {cluster} ({PCL5_CLUSTER_NAMES.get(cluster, cluster)}{span}) severity"
+        components.append({"code": kapnet(f"{prefix}-cluster-{cluster}", display), "valueInteger": int(score)})
+    if assessment.provisional_ptsd is not None:
+        components.append(
+            {
+                "code": kapnet(f"{prefix}-provisional-ptsd", f"{name} provisional PTSD by the DSM-5 cluster rule"),
+                "valueBoolean": assessment.provisional_ptsd,
+            }
+        )
+    if assessment.cutoff is not None:
+        components.append(
+            {"code": kapnet(f"{prefix}-cutoff", f"{name} cutoff used by this site"), "valueInteger": assessment.cutoff}
+        )
+    if assessment.at_or_above_cutoff is not None:
+        components.append(
+            {
+                "code": kapnet(f"{prefix}-at-or-above-cutoff", f"{name} total at or above the cutoff"),
+                "valueBoolean": assessment.at_or_above_cutoff,
+            }
+        )
+    return components
+
+
+# --- Consent ----------------------------------------------------------------------------------------------------
+
+
+def consent_resource(consent: Consent, document: ConsentDocument | None, site: str | None = None) -> dict[str, Any]:
+    """A FHIR R4 Consent to treatment: active while signed, inactive once withdrawn (the provision's period then
+    ends at the withdrawal). The signed document is named, with its version, in sourceAttachment.
+
+    R4 has no element for the witness or the disclosures the patient confirmed, so they are in the narrative.
+    """
+    withdrawn = consent.withdrawn_at is not None
+    version = document.version if document is not None else consent.document_version
+    title = f"{document.title} (version {version})" if document is not None else f"Consent document version {version}"
+    period = {"start": fhir_datetime(consent.signed_at)}
+    if consent.withdrawn_at is not None:
+        period["end"] = fhir_datetime(consent.withdrawn_at)
+    source: dict[str, Any] = {"contentType": "text/plain", "title": title}
+    if document is not None:
+        source["creation"] = fhir_datetime(document.created_at)
+    resource: dict[str, Any] = {
+        "resourceType": "Consent",
+        "id": str(consent.id),
+        "text": {"status": "generated", "div": _consent_narrative(consent, title)},
+        "status": "inactive" if withdrawn else "active",
+        "scope": _concept(_coding(CONSENT_SCOPE_SYSTEM, "treatment", "Treatment")),
+        "category": [_concept(_coding(LOINC_SYSTEM, CONSENT_DOCUMENT.code, CONSENT_DOCUMENT.display))],
+        "patient": reference("Patient", consent.patient_id),
+        "dateTime": fhir_datetime(consent.signed_at),
+        # The grantor: the patient who signed.
+        "performer": [reference("Patient", consent.patient_id)],
+        # The custodian: the site, named by identifier (intake serves no Organization resource).
+        "organization": (
+            [{"identifier": {"system": "urn:kapnet:site", "value": site}, "display": f"kapnet site {site}"}]
+            if site
+            else None
+        ),
+        "sourceAttachment": source,
+        # Opt-in to what the signed document describes (as in R4's own consent examples).
+        "policyRule": _concept(_coding(ACT_CODE_SYSTEM, "OPTIN", "opt-in"), text=title),
+        "provision": {
+            "type": "permit",
+            "period": period,
+            "purpose": [_coding(ACT_REASON_SYSTEM, "TREAT", "treatment")],
+        },
+    }
+    return _drop_empty(resource)
+
+
+def _consent_narrative(consent: Consent, title: str) -> str:
+    told = [
+        text
+        for flag, text in (
+            (consent.informed_off_label_use, "that ketamine is used off-label for this treatment"),
+            (consent.informed_adverse_reactions, "of the adverse reactions"),
+            (consent.informed_no_long_term_data, "that long-term data are lacking"),
+            (consent.informed_expected_cost, "of the expected cost"),
+        )
+        if flag
+    ]
+    lines = [
+        f"Consent to treatment under {title}, signed {fhir_datetime(consent.signed_at)}, "
+        f"witnessed by {consent.witnessed_by}.",
+    ]
+    if told:
+        lines.append("The patient confirmed being told " + "; ".join(told) + ".")
+    if consent.expected_cost_note:
+        lines.append(f"Expected cost: {consent.expected_cost_note}")
+    if consent.withdrawn_at is not None:
+        reason = f": {consent.withdrawal_reason}" if consent.withdrawal_reason else ""
+        lines.append(f"Withdrawn {fhir_datetime(consent.withdrawn_at)}{reason}")
+    paragraphs = "".join(f"<p>{html.escape(line, quote=False)}</p>" for line in lines)
+    return f'<div xmlns="http://www.w3.org/1999/xhtml">{paragraphs}</div>'
+
+
+# --- Bundle and OperationOutcome ----------------------------------------------------------------------------------
+
+
+def searchset(resources: Sequence[dict[str, Any]], *, base: str, self_url: str) -> dict[str, Any]:
+    """A FHIR searchset Bundle of every match (no paging: a patient has few of each). ``base`` is the FHIR base
+    URL (…/fhir), from which each entry's fullUrl is made."""
+    return _drop_empty(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(resources),
+            "link": [{"relation": "self", "url": self_url}],
+            "entry": [
+                {
+                    "fullUrl": f"{base.rstrip('/')}/{r['resourceType']}/{r['id']}",
+                    "resource": r,
+                    "search": {"mode": "match"},
+                }
+                for r in resources
+            ],
+        }
+    )
+
+
+def operation_outcome(code: str, diagnostics: str, severity: str = "error") -> dict[str, Any]:
+    """A FHIR OperationOutcome with one issue (``code`` from IssueType, e.g. not-found)."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+    }
