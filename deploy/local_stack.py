@@ -14,8 +14,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-import httpx
-
+from deploy.demo_data import DemoClinic
 from deploy.kafka.launcher import KafkaNode
 from deploy.processes import ROOT, ServiceProcess
 from shared.auth.permissions import Role
@@ -24,8 +23,6 @@ from shared.auth.tokens import mint_dev_token
 SITES = ("north", "south")
 SERVICES = ("intake", "sessions", "billing", "outcomes")
 DEMO_PATIENTS = {"north": 14, "south": 6}  # north passes the small-count threshold, south stays suppressed
-DEMO_GIVEN = ["Alex", "Sam", "Robin", "Jordan", "Casey", "Morgan", "Riley", "Quinn", "Avery", "Jamie"]
-DEMO_FAMILY = ["Rivera", "Okafor", "Nguyen", "Kowalski", "Haddad", "Silva", "Berg", "Tanaka"]
 
 
 def plan(port_base: int, kafka: str, var_dir: Path, publish_interval: float) -> list[ServiceProcess]:
@@ -73,26 +70,15 @@ def dev_tokens(var_dir: Path) -> dict[tuple[str, str], str]:
     return tokens
 
 
-def load_demo_patients(processes: list[ServiceProcess], var_dir: Path, tokens: dict[tuple[str, str], str]) -> None:
-    """Once per var/ folder: a restart keeps the patients it already has."""
-    marker = var_dir / "demo-patients-loaded"
+def load_demo_data(processes: list[ServiceProcess], var_dir: Path, tokens: dict[tuple[str, str], str]) -> None:
+    """Once per var/ folder: a restart keeps the data it already has."""
+    marker = var_dir / "demo-data-loaded"
     if marker.exists():
         return
-    for process in processes:
-        site = process.env.get("KAPNET_SITE")
-        if process.service != "intake" or site is None:
-            continue
-        for n in range(DEMO_PATIENTS[site]):
-            body = {
-                "given_name": DEMO_GIVEN[n % len(DEMO_GIVEN)],
-                "family_name": DEMO_FAMILY[(n * 3) % len(DEMO_FAMILY)],
-                "birth_date": f"{1960 + (n * 7) % 45}-{1 + n % 12:02d}-{1 + (n * 5) % 28:02d}",
-                "sex": ("female", "male", "other")[n % 3],
-            }
-            headers = {"Authorization": f"Bearer {tokens[site, Role.front_desk.value]}"}
-            reply = httpx.post(f"{process.url}/patients", json=body, headers=headers, timeout=10)
-            reply.raise_for_status()
-    marker.write_text("demo patients registered\n")
+    for site in SITES:
+        url = {p.service: p.url for p in processes if p.env.get("KAPNET_SITE") == site}
+        DemoClinic(site, url["intake"], url["sessions"], tokens).load(DEMO_PATIENTS[site])
+    marker.write_text("demo data loaded\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         for process in processes:
             process.wait_healthy()
         if not args.no_demo:
-            load_demo_patients(processes, var_dir, tokens)
+            load_demo_data(processes, var_dir, tokens)
         print_tokens(tokens, var_dir)
         print_urls(kafka, processes, var_dir)
         while not stop.wait(1.0):

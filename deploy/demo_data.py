@@ -1,0 +1,142 @@
+"""Demo data for ``make run``: invented patients taken through intake, and a few courses at sessions.
+
+Everything goes through the public APIs with development tokens, as a clinic's staff would enter it, so the
+events flow to sessions and outcomes the ordinary way. Names are invented; no real person is described.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+GIVEN = ["Alex", "Sam", "Robin", "Jordan", "Casey", "Morgan", "Riley", "Quinn", "Avery", "Jamie"]
+FAMILY = ["Rivera", "Okafor", "Nguyen", "Kowalski", "Haddad", "Silva", "Berg", "Tanaka"]
+CONSENT_TEXT = (
+    "Ketamine is approved by the FDA as an anaesthetic; esketamine nasal spray is approved for treatment-resistant "
+    "depression with an oral antidepressant. Their use here for depression, anxiety or PTSD is off-label. Common "
+    "effects during a session include nausea, vomiting, changes in perception and hallucinations, a rise in blood "
+    "pressure, and dissociation. Long-term data are limited. The expected cost of each session was explained."
+)
+NO_FLAGS: dict[str, Any] = {
+    "aneurysmal_vascular_disease_or_avm": False,
+    "intracerebral_haemorrhage_history": False,
+    "ketamine_hypersensitivity": False,
+    "pregnant": False,
+    "current_psychosis": False,
+    "breastfeeding": False,
+    "psychosis_or_mania_history": False,
+    "bipolar_disorder": False,
+    "mood_stabiliser": None,
+    "systolic_mmhg": 124,
+    "diastolic_mmhg": 80,
+    "substance_use_disorder": False,
+    "significant_liver_disease": False,
+    "raised_icp_or_glaucoma": False,
+    "seizure_in_last_year": False,
+    "cardiovascular_disease": False,
+    "takes_benzodiazepines": False,
+    "takes_stimulants": False,
+    "takes_maoi": False,
+}
+COURSES_PER_SITE = 3
+
+
+class DemoClinic:
+    def __init__(self, site: str, intake_url: str, sessions_url: str, tokens: dict[tuple[str, str], str]) -> None:
+        self.site = site
+        self.intake = intake_url
+        self.sessions = sessions_url
+        self.tokens = tokens
+
+    def _as(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[self.site, role]}"}
+
+    def _post(self, url: str, role: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = httpx.post(url, json=body, headers=self._as(role), timeout=10)
+        reply.raise_for_status()
+        result: dict[str, Any] = reply.json()
+        return result
+
+    def load(self, patients: int) -> None:
+        document = self._post(
+            f"{self.intake}/consent-documents",
+            "site_admin",
+            {
+                "version": "2026.1",
+                "title": "Informed consent: ketamine-assisted psychotherapy",
+                "text": CONSENT_TEXT,
+                "effective_date": "2026-01-01",
+            },
+        )
+        ready: list[str] = []
+        for n in range(patients):
+            patient = self._post(
+                f"{self.intake}/patients",
+                "front_desk",
+                {
+                    "given_name": GIVEN[n % len(GIVEN)],
+                    "family_name": FAMILY[(n * 3) % len(FAMILY)],
+                    "birth_date": f"{1960 + (n * 7) % 45}-{1 + n % 12:02d}-{1 + (n * 5) % 28:02d}",
+                    "sex": ("female", "male", "other")[n % 3],
+                    "coverage": {"self_pay": True}
+                    if n % 2
+                    else {"payer": "Demo Health", "plan": "Standard", "member_id": f"DH-{n:05d}"},
+                },
+            )
+            base = f"{self.intake}/patients/{patient['id']}"
+            answers = dict(NO_FLAGS)
+            if n % 7 == 3:
+                answers.update(systolic_mmhg=152, diastolic_mmhg=96)  # needs a medical review
+            if n % 11 == 5:
+                answers.update(pregnant=True)  # ineligible
+            screening = self._post(f"{base}/screenings", "clinician", answers)
+            if screening["outcome"] == "needs_medical_review":
+                self._post(
+                    f"{base}/screenings/{screening['id']}/medical-review",
+                    "clinician",
+                    {"decision": "approve", "rationale": "Repeat blood pressure 134/86 after rest; GP confirms."},
+                )
+            self._post(
+                f"{base}/assessments",
+                "clinician",
+                {"instrument": "phq9", "answers": [2, 2, 2, 1, 2, 1, 2, 1, 1 if n % 5 == 0 else 0]},
+            )
+            self._post(f"{base}/assessments", "clinician", {"instrument": "gad7", "answers": [2, 2, 1, 2, 1, 1, 2]})
+            if screening["outcome"] != "ineligible":
+                self._post(
+                    f"{base}/consents",
+                    "front_desk",
+                    {
+                        "document_id": document["id"],
+                        "witnessed_by": "Demo Nurse",
+                        "informed_off_label_use": True,
+                        "informed_adverse_reactions": True,
+                        "informed_no_long_term_data": True,
+                        "informed_expected_cost": True,
+                    },
+                )
+                ready.append(patient["id"])
+        for patient_id in ready[:COURSES_PER_SITE]:
+            self._plan_course(patient_id)
+
+    def _plan_course(self, patient_id: str, within: float = 30.0) -> None:
+        """Sessions learns eligibility and consent from intake's events: wait until it has."""
+        body = {
+            "patient_id": patient_id,
+            "indication": "treatment_resistant_depression",
+            "route": "iv_infusion",
+            "planned_dosing_sessions": 6,
+            "dosing_sessions_per_week": 2,
+            "planned_integration_sessions": 3,
+        }
+        deadline = time.monotonic() + within
+        while True:
+            reply = httpx.post(f"{self.sessions}/courses", json=body, headers=self._as("clinician"), timeout=10)
+            if reply.status_code == 201:
+                return
+            if reply.status_code != 409 or time.monotonic() > deadline:
+                reply.raise_for_status()
+                raise RuntimeError(f"demo course not planned: {reply.text}")
+            time.sleep(0.5)
