@@ -19,6 +19,10 @@ class Conflict(Exception):
     """The request clashes with the record's state."""
 
 
+class RuleRefused(Exception):
+    """The entry is well formed but a clinical rule refuses it (a dose out of range without an override): 422."""
+
+
 class StaleVersion(Exception):
     """The If-Match names an older version of the record than the one stored."""
 
@@ -42,6 +46,11 @@ def install_error_replies(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status.HTTP_428_PRECONDITION_REQUIRED)
 
     app.add_exception_handler(RecordNotFound, not_found)
+
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
     app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(RuleRefused, refused)
     app.add_exception_handler(StaleVersion, stale)
     app.add_exception_handler(PreconditionRequired, precondition)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,8 +47,9 @@ class ServiceSettings(BaseSettings):
     screening_bp_threshold_diastolic: int = Field(default=90, ge=50, le=130)
     # PCL-5 total at or above which a probable PTSD is reported (NCPTSD: 31-33 suggested; default 33).
     pcl5_cutoff: int = Field(default=33, ge=0, le=80)
-    # sessions: dosing sessions per ISO week beyond which a clinician must override with a reason (default 2).
-    weekly_dosing_session_cap: int = Field(default=2, ge=1, le=7)
+    # sessions: per-site overrides of the clinical rules' defaults (services/sessions/rules.py,
+    # SessionRuleSettings), as JSON, e.g. {"weekly_session_cap": 3}. Checked when the service starts.
+    session_rules: dict[str, Any] = Field(default_factory=dict)
     # outcomes (site role): how often the site's aggregates are recomputed and, if changed, published.
     aggregate_publish_interval_seconds: float = Field(default=60.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

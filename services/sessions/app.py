@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.sessions.api import ROUTERS
 from services.sessions.handlers import HANDLERS
+from services.sessions.rules import SessionRuleSettings
 from shared.app import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
 
@@ -23,4 +24,7 @@ DEFINITION = ServiceDefinition(
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
-    return create_service_app(settings, DEFINITION)
+    app = create_service_app(settings, DEFINITION)
+    # A site's overrides are checked now: a bad dose limit stops the service at start, not at the bedside.
+    app.state.session_rules = SessionRuleSettings(**settings.session_rules)
+    return app

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from services.sessions.models import ConsentRecord, Course, PatientStatus
-from services.sessions.service import put_open_courses_on_hold
+from services.sessions.service.courses import put_open_courses_on_hold
 from shared.bus.consumer import Handler
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork

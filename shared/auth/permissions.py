@@ -46,6 +46,9 @@ class Permission(StrEnum):
     session_schedule = "session.schedule"
     session_read = "session.read"
     session_cancel = "session.cancel"
+    session_monitor = "session.monitor"
+    dose_administer = "dose.administer"
+    session_discharge = "session.discharge"
     audit_read = "audit.read"
     network_aggregates_read = "network.aggregates.read"
 
@@ -81,6 +84,10 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.session_schedule: _DESK,
     Permission.session_read: _STAFF,
     Permission.session_cancel: _DESK,
+    # At the chair: checks, vitals, dissociation, adverse events, the therapist's record, signing, addenda.
+    Permission.session_monitor: _CLINICAL,
+    Permission.dose_administer: frozenset({Role.clinician}),
+    Permission.session_discharge: frozenset({Role.clinician}),
     Permission.audit_read: frozenset({Role.site_admin}),
     Permission.network_aggregates_read: frozenset({Role.network_admin}),
 }

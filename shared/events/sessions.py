@@ -80,3 +80,62 @@ class SessionNoShow(_SessionsEvent):
     course_id: uuid.UUID
     reason: str
     recorded_at: datetime
+
+
+@registered
+class DoseAdministered(_SessionsEvent):
+    name = "dose.administered"
+    summary = "A dose was given: route, mg and mg/kg, and any clinician override of the dose range."
+
+    session_id: uuid.UUID
+    course_id: uuid.UUID
+    route: Route
+    dose_mg: float
+    dose_mg_per_kg: float
+    within_range: bool
+    override_reason: str | None = None
+    administered_at: datetime
+
+
+@registered
+class VitalsAlertRaised(_SessionsEvent):
+    name = "vitals.alert_raised"
+    summary = "A vital sign crossed an alert threshold during a session."
+
+    session_id: uuid.UUID
+    code: str
+    value: int
+    threshold: int
+    message: str
+    taken_at: datetime
+
+
+@registered
+class AdverseEventReported(_SessionsEvent):
+    name = "adverse_event.reported"
+    summary = "An adverse event during a session, with severity, action taken, and whether it is serious."
+
+    session_id: uuid.UUID
+    adverse_event_id: uuid.UUID
+    type: str
+    severity: str
+    serious: bool
+    action_taken: str
+    occurred_at: datetime
+
+
+@registered
+class SessionCompleted(_SessionsEvent):
+    name = "session.completed"
+    summary = "A dosing session ended with discharge: route, dose, observation minutes, modalities, dissociation."
+
+    session_id: uuid.UUID
+    course_id: uuid.UUID
+    route: Route
+    dose_mg: float | None
+    dose_mg_per_kg: float | None
+    observation_minutes: int
+    modalities: list[str]
+    dissociation_score: int | None = None
+    dissociation_scale: str | None = None
+    discharged_at: datetime

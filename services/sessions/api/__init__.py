@@ -1,5 +1,6 @@
 """Sessions' HTTP routes: thin; they validate, call the service layer, and shape the reply."""
 
 from services.sessions.api.courses import router as courses_router
+from services.sessions.api.record import router as record_router
 
-ROUTERS = [courses_router]
+ROUTERS = [courses_router, record_router]

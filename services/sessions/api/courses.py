@@ -9,13 +9,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel
 
-from services.sessions import service
 from services.sessions.domain import CoursePlan, CourseStatusChange, SessionBooking, SessionOutcomeNote
+from services.sessions.rules import SessionRuleSettings
+from services.sessions.service import courses as service
 from shared.app import ServiceRuntime
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 
 router = APIRouter(tags=["courses and schedule"])
+
+
+def rules_of(request: Request) -> SessionRuleSettings:
+    rules: SessionRuleSettings = request.app.state.session_rules
+    return rules
 
 
 def runtime_of(request: Request) -> ServiceRuntime:
@@ -123,9 +129,7 @@ async def schedule_session(
 ) -> SessionRead:
     runtime = runtime_of(request)
     async with runtime.unit_of_work() as uow:
-        session = await service.schedule_session(
-            uow, actor, course_id, body, runtime.settings.weekly_dosing_session_cap
-        )
+        session = await service.schedule_session(uow, actor, course_id, body, rules_of(request).weekly_session_cap)
     return _session(session)
 
 

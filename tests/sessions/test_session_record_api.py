@@ -1,0 +1,229 @@
+"""A dosing session from check-in to signature, through the API on a real database."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from shared.bus.tables import OutboxMessage
+from tests.sessions.conftest import Sessions
+
+NOW = datetime.now(UTC)
+
+
+def at(minutes_ago: float) -> str:
+    return (NOW - timedelta(minutes=minutes_ago)).isoformat()
+
+
+def pre_dose(**changes: Any) -> dict[str, Any]:
+    return {
+        "weight_kg": 80,
+        "vitals": {
+            "taken_at": at(130),
+            "systolic_mmhg": 128,
+            "diastolic_mmhg": 82,
+            "heart_rate_bpm": 72,
+            "spo2_percent": 98,
+            "respiratory_rate_per_min": 14,
+        },
+        "fasting": True,
+        "takes_benzodiazepines": False,
+        "takes_stimulants": False,
+        "takes_maois": False,
+        "takes_opioids": False,
+        "escort_arranged": True,
+        **changes,
+    }
+
+
+def vitals(minutes_ago: float, **changes: Any) -> dict[str, Any]:
+    return {
+        "taken_at": at(minutes_ago),
+        "systolic_mmhg": 132,
+        "diastolic_mmhg": 84,
+        "heart_rate_bpm": 76,
+        "spo2_percent": 97,
+        **changes,
+    }
+
+
+async def a_session(sessions: Sessions, route: str = "iv_infusion") -> str:
+    course = (await sessions.plan(await sessions.ready_patient(), route=route)).json()
+    booked = await sessions.client.post(
+        f"/courses/{course['id']}/sessions",
+        headers=sessions.as_("front_desk"),
+        json={
+            "starts_at": at(140),
+            "duration_minutes": 240,
+            "room": f"R-{course['id'][:6]}",
+            "clinician": course["id"],
+            "therapist": course["id"] + "t",
+        },
+    )
+    assert booked.status_code == 201, booked.text
+    return str(booked.json()["id"])
+
+
+async def events(sessions: Sessions, suffix: str) -> list[dict[str, Any]]:
+    async with sessions.database.sessions() as s:
+        rows = (await s.exec(select(OutboxMessage))).all()
+    return [json.loads(r.payload) for r in rows if r.ce_type.endswith(suffix)]
+
+
+async def test_an_iv_session_from_check_in_to_addendum(sessions: Sessions) -> None:
+    session_id = await a_session(sessions)
+    url, nurse, doctor = f"/sessions/{session_id}", sessions.as_("therapist"), sessions.as_("clinician", sub="dr-k")
+    assert (await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=nurse)).status_code == 200
+    dose = await sessions.client.post(
+        f"{url}/dose",
+        headers=doctor,
+        json={
+            "mg_per_kg": 0.5,
+            "lot_number": "KET-2291",
+            "administration_start": at(110),
+            "administration_end": at(70),
+        },
+    )
+    assert dose.status_code == 200, dose.text
+    assert dose.json()["record"]["dose"]["dose_mg"] == 40.0  # 0.5 mg/kg x 80 kg
+    for minutes in (95, 80):
+        assert (await sessions.client.post(f"{url}/vitals", json=vitals(minutes), headers=nurse)).status_code == 201
+    alert = await sessions.client.post(f"{url}/vitals", json=vitals(65, spo2_percent=90), headers=nurse)
+    assert [a["code"] for a in alert.json()["alerts"]] == ["spo2_low"]
+    assert (
+        await sessions.client.post(
+            f"{url}/dissociation",
+            headers=nurse,
+            json={"cadss_subjective": [1] * 10 + [0] * 13, "moaa_s": 5, "assessed_at": at(60)},
+        )
+    ).status_code == 200
+    event = {
+        "event": {
+            "type": "nausea",
+            "severity": "mild",
+            "resulted_in_death": False,
+            "life_threatening": False,
+            "hospitalisation": False,
+            "persistent_disability": False,
+            "congenital_anomaly": False,
+            "important_medical_event": False,
+        },
+        "action_taken": "ondansetron 4 mg",
+        "occurred_at": at(85),
+    }
+    reported = await sessions.client.post(f"{url}/adverse-events", json=event, headers=nurse)
+    assert reported.status_code == 201 and reported.json()["serious"] is False
+    therapy = {
+        "modalities": ["mindfulness_meditation", "memory_processing"],
+        "notes": "Calm; revisited loss.",
+        "insights": "Felt separate from the grief for the first time.",
+    }
+    assert (await sessions.client.put(f"{url}/therapy-record", json=therapy, headers=nurse)).status_code == 200
+
+    # The last reading still alerts: not yet.
+    early = await sessions.client.post(f"{url}/discharge", json={"escort_present": True}, headers=doctor)
+    assert early.status_code == 409 and "vital" in early.json()["detail"].lower()
+    await sessions.client.post(f"{url}/vitals", json=vitals(3), headers=nurse)
+    no_escort = await sessions.client.post(f"{url}/discharge", json={"escort_present": False}, headers=doctor)
+    assert no_escort.status_code == 409 and "escort" in no_escort.json()["detail"]
+    done = await sessions.client.post(f"{url}/discharge", json={"escort_present": True}, headers=doctor)
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+
+    assert (await sessions.client.post(f"{url}/sign", headers=nurse)).status_code == 200
+    changed = await sessions.client.post(f"{url}/vitals", json=vitals(1), headers=nurse)
+    assert changed.status_code == 409 and "addendum" in changed.json()["detail"]
+    addendum = await sessions.client.post(
+        f"{url}/addenda", json={"text": "Patient phoned: home safely."}, headers=nurse
+    )
+    record = addendum.json()["record"]
+    assert record["addenda"][0]["text"] == "Patient phoned: home safely." and len(record["vitals"]) == 5
+
+    [completed] = await events(sessions, "session.completed.v1")
+    assert (completed["route"], completed["dose_mg"], completed["dose_mg_per_kg"]) == ("iv_infusion", 40.0, 0.5)
+    assert completed["modalities"] == ["mindfulness_meditation", "memory_processing"]
+    assert completed["dissociation_score"] == 10 and completed["observation_minutes"] >= 60
+    assert [e["code"] for e in await events(sessions, "vitals.alert_raised.v1")] == ["spo2_low"]
+    assert len(await events(sessions, "adverse_event.reported.v1")) == 1
+
+
+async def test_a_dose_out_of_range_needs_a_clinicians_override(sessions: Sessions) -> None:
+    session_id = await a_session(sessions)
+    url, doctor = f"/sessions/{session_id}", sessions.as_("clinician")
+    await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=doctor)
+    dose = {"mg_per_kg": 0.9, "lot_number": "L1", "administration_start": at(100), "administration_end": at(60)}
+    refused = await sessions.client.post(f"{url}/dose", json=dose, headers=doctor)
+    assert refused.status_code == 422 and "0.75 mg/kg" in refused.json()["detail"]
+    by_therapist = await sessions.client.post(f"{url}/dose", json=dose, headers=sessions.as_("therapist"))
+    assert by_therapist.status_code == 403
+    override = {"reason": "Partial response at 0.75 mg/kg; titrating per protocol."}
+    given = await sessions.client.post(f"{url}/dose", json={**dose, "override": override}, headers=doctor)
+    assert given.status_code == 200 and given.json()["record"]["dose"]["override_reason"] == override["reason"]
+    [administered] = await events(sessions, "dose.administered.v1")
+    assert (administered["within_range"], administered["override_reason"]) == (False, override["reason"])
+
+
+async def test_a_high_pre_dose_blood_pressure_needs_a_decision_to_proceed(sessions: Sessions) -> None:
+    session_id = await a_session(sessions)
+    url, doctor = f"/sessions/{session_id}", sessions.as_("clinician")
+    high = pre_dose(vitals={"taken_at": at(130), "systolic_mmhg": 152, "diastolic_mmhg": 94})
+    assert (await sessions.client.post(f"{url}/pre-dose-checks", json=high, headers=doctor)).status_code == 200
+    dose = {"mg_per_kg": 0.5, "lot_number": "L1", "administration_start": at(100), "administration_end": at(60)}
+    blocked = await sessions.client.post(f"{url}/dose", json=dose, headers=doctor)
+    assert blocked.status_code == 409 and "decision to proceed" in blocked.json()["detail"]
+    decision = {"proceed": True, "reason": "Repeat reading 138/88 after ten minutes of rest."}
+    by_therapist = await sessions.client.post(
+        f"{url}/pre-dose-checks", json={**high, "bp_decision": decision}, headers=sessions.as_("therapist")
+    )
+    assert by_therapist.status_code == 422 and "only a clinician" in by_therapist.json()["detail"]
+    assert (
+        await sessions.client.post(f"{url}/pre-dose-checks", json={**high, "bp_decision": decision}, headers=doctor)
+    ).status_code == 200
+    assert (await sessions.client.post(f"{url}/dose", json=dose, headers=doctor)).status_code == 200
+
+
+async def test_esketamine_is_whole_devices_and_observed_two_hours(sessions: Sessions) -> None:
+    session_id = await a_session(sessions, route="intranasal_esketamine")
+    url, doctor = f"/sessions/{session_id}", sessions.as_("clinician")
+    await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=doctor)
+    devices = [at(100), at(95)]
+    seventy = await sessions.client.post(
+        f"{url}/dose",
+        headers=doctor,
+        json={"dose_mg": 70, "lot_number": "SPR-1", "administration_start": at(100), "device_times": devices},
+    )
+    assert seventy.status_code == 422
+    too_quick = await sessions.client.post(
+        f"{url}/dose",
+        headers=doctor,
+        json={"dose_mg": 56, "lot_number": "SPR-1", "administration_start": at(100), "device_times": [at(100), at(98)]},
+    )
+    assert too_quick.status_code == 422 and "5 min" in too_quick.json()["detail"]
+    given = await sessions.client.post(
+        f"{url}/dose",
+        headers=doctor,
+        json={"dose_mg": 56, "lot_number": "SPR-1", "administration_start": at(100), "device_times": devices},
+    )
+    assert given.status_code == 200 and given.json()["record"]["dose"]["devices"] == 2
+    await sessions.client.post(f"{url}/vitals", json=vitals(2), headers=doctor)
+    early = await sessions.client.post(f"{url}/discharge", json={"escort_present": True}, headers=doctor)
+    assert early.status_code == 409 and "observ" in early.json()["detail"].lower()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"vitals": {"taken_at": "2026-01-01T10:00:00Z", "systolic_mmhg": 400, "diastolic_mmhg": 20}}, "systolic_mmhg"),
+        ({"weight_kg": 5}, "weight_kg"),
+        ({"vitals": {"taken_at": "2026-01-01T10:00:00Z", "heart_rate_bpm": 70}}, "blood pressure"),
+    ],
+)
+async def test_impossible_checks_are_422(sessions: Sessions, body: dict[str, Any], field: str) -> None:
+    session_id = await a_session(sessions)
+    reply = await sessions.client.post(
+        f"/sessions/{session_id}/pre-dose-checks", json=pre_dose(**body), headers=sessions.as_("clinician")
+    )
+    assert reply.status_code == 422 and field in reply.text
