@@ -90,36 +90,7 @@ class Screening(SQLModel, table=True):
     reviewed_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
 
 
-class Assessment(SQLModel, table=True):
-    __tablename__ = "assessment"
+# Measures and safety flags are one shared mechanism (shared/measures), used by intake and sessions alike.
+from shared.measures.models import Assessment, SafetyFlag  # noqa: E402
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    patient_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("patient.id"), nullable=False, index=True))
-    instrument: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
-    instrument_version: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
-    answers: list[int] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
-    total: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
-    severity: str | None = Field(default=None, sa_column=sa.Column(sa.String(40)))
-    clusters: dict[str, int] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
-    provisional_ptsd: bool | None = Field(default=None, sa_column=sa.Column(sa.Boolean))
-    cutoff: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
-    at_or_above_cutoff: bool | None = Field(default=None, sa_column=sa.Column(sa.Boolean))
-    context: str = Field(sa_column=sa.Column(sa.String(30), nullable=False))
-    administered_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
-    recorded_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
-
-
-class SafetyFlag(SQLModel, table=True):
-    """Open until a clinician acknowledges it with a note; never closed by a later calm answer."""
-
-    __tablename__ = "safety_flag"
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    patient_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("patient.id"), nullable=False, index=True))
-    assessment_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("assessment.id"), nullable=False))
-    reason: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
-    raised_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
-    status: str = Field(default="open", sa_column=sa.Column(sa.String(20), nullable=False))
-    acknowledged_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
-    acknowledged_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
-    acknowledgement_note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+__all__ = ["Assessment", "Consent", "ConsentDocument", "Patient", "SafetyFlag", "Screening"]

@@ -74,6 +74,25 @@ class DosingSession(SQLModel, table=True):
     record: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     signed_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
     signed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    # Esketamine: the REMS patient monitoring form, an administrative report kept apart from the clinical record
+    # (which signing freezes); due within 7 days of the session.
+    rems_form: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
+    rems_submitted_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
     version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1"))
 
     __mapper_args__ = {"version_id_col": version.sa_column}  # type: ignore[attr-defined]
+
+
+class IntegrationSession(SQLModel, table=True):
+    """A non-dosing psychotherapy session that helps the patient integrate what came up while dosing."""
+
+    __tablename__ = "integration_session"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    course_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("course.id"), nullable=False, index=True))
+    patient_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False, index=True))
+    held_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    modality: str = Field(sa_column=sa.Column(sa.String(60), nullable=False))
+    notes: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    duration_minutes: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    therapist: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))

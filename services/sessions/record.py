@@ -93,3 +93,46 @@ class Discharge(_Strict):
 
 class Addendum(_Strict):
     text: str = Field(min_length=3, max_length=20000)
+
+
+class BloodPressure(_Strict):
+    systolic_mmhg: int = Field(ge=50, le=300)
+    diastolic_mmhg: int = Field(ge=20, le=200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BloodPressure:
+        if self.systolic_mmhg <= self.diastolic_mmhg:
+            raise ValueError("diastolic_mmhg must be below systolic_mmhg")
+        return self
+
+
+class RemsMonitoringForm(_Strict):
+    """Every field of the Spravato REMS patient monitoring form, as structured data."""
+
+    concomitant_medications: list[str] = Field(default_factory=list, max_length=50)
+    dose_mg: int = Field(description="28, 56 or 84 mg (or the dose given)", ge=28, le=112)
+    lot_number: str = Field(min_length=1, max_length=60)
+    total_monitoring_minutes: int = Field(ge=0, le=24 * 60)
+    minutes_until_ready_to_leave: int = Field(ge=0, le=24 * 60, description="when the patient would have been ready")
+    bp_before_dosing: BloodPressure
+    bp_at_40_minutes: BloodPressure
+    bp_before_discharge: BloodPressure
+    sedation: bool
+    dissociation: bool
+    respiratory_depression: bool
+    serious_adverse_events: bool
+    serious_adverse_event_description: str | None = Field(default=None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _serious_described(self) -> RemsMonitoringForm:
+        if self.serious_adverse_events and not self.serious_adverse_event_description:
+            raise ValueError("serious_adverse_event_description: describe the serious adverse event")
+        return self
+
+
+class IntegrationSessionEntry(_Strict):
+    held_at: AwareDatetime
+    modality: Modality
+    other_modality: str | None = Field(default=None, max_length=200)
+    notes: str = Field(min_length=1, max_length=20000)
+    duration_minutes: int = Field(ge=10, le=240)

@@ -49,6 +49,8 @@ class Permission(StrEnum):
     session_monitor = "session.monitor"
     dose_administer = "dose.administer"
     session_discharge = "session.discharge"
+    integration_session_record = "integration_session.record"
+    rems_form_manage = "rems_form.manage"
     audit_read = "audit.read"
     network_aggregates_read = "network.aggregates.read"
 
@@ -88,6 +90,9 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.session_monitor: _CLINICAL,
     Permission.dose_administer: frozenset({Role.clinician}),
     Permission.session_discharge: frozenset({Role.clinician}),
+    Permission.integration_session_record: _CLINICAL,
+    # The esketamine REMS form is the prescriber's report; the site admin keeps track of what is due.
+    Permission.rems_form_manage: frozenset({Role.clinician, Role.site_admin}),
     Permission.audit_read: frozenset({Role.site_admin}),
     Permission.network_aggregates_read: frozenset({Role.network_admin}),
 }

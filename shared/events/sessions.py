@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from shared.events.intake import AssessmentRecorded, SafetyFlagAcknowledged, SafetyFlagRaised
 from shared.events.registry import DomainEvent, registered
 from shared.treatment import CourseStatus, Indication, Route
 
@@ -139,3 +140,32 @@ class SessionCompleted(_SessionsEvent):
     dissociation_score: int | None = None
     dissociation_scale: str | None = None
     discharged_at: datetime
+
+
+# Measures during the course: the same shapes as intake's, published on sessions' topic.
+@registered
+class InCourseAssessmentRecorded(AssessmentRecorded):
+    producer = "sessions"
+    summary = "A PHQ-9, GAD-7 or PCL-5 taken during the course was scored (totals, not item answers)."
+
+
+@registered
+class InCourseSafetyFlagRaised(SafetyFlagRaised):
+    producer = "sessions"
+
+
+@registered
+class InCourseSafetyFlagAcknowledged(SafetyFlagAcknowledged):
+    producer = "sessions"
+
+
+@registered
+class IntegrationSessionCompleted(_SessionsEvent):
+    name = "integration_session.completed"
+    summary = "A non-dosing integration psychotherapy session was held."
+
+    integration_session_id: uuid.UUID
+    course_id: uuid.UUID
+    modality: str
+    duration_minutes: int
+    held_at: datetime

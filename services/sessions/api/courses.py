@@ -61,6 +61,8 @@ class SessionRead(BaseModel):
     record: dict[str, Any]
     signed_at: datetime | None
     signed_by: str | None
+    rems_form: dict[str, Any] | None = None
+    rems_submitted_at: datetime | None = None
 
 
 def _course(course: object) -> CourseRead:

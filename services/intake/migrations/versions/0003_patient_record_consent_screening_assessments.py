@@ -7,6 +7,8 @@ Revises: intake_0002
 import sqlalchemy as sa
 from alembic import op
 
+from shared.measures.models import create_measure_tables, drop_measure_tables
+
 revision = "intake_0003"
 down_revision = "intake_0002"
 branch_labels = None
@@ -78,39 +80,12 @@ def upgrade() -> None:
         sa.Column("reviewed_by", sa.String(200)),
         sa.Column("reviewed_at", sa.DateTime(timezone=True)),
     )
-    op.create_table(
-        "assessment",
-        sa.Column("id", sa.Uuid, primary_key=True),
-        sa.Column("patient_id", sa.Uuid, sa.ForeignKey("patient.id"), nullable=False, index=True),
-        sa.Column("instrument", sa.String(20), nullable=False),
-        sa.Column("instrument_version", sa.String(200), nullable=False),
-        sa.Column("answers", sa.JSON, nullable=False),
-        sa.Column("total", sa.Integer, nullable=False),
-        sa.Column("severity", sa.String(40)),
-        sa.Column("clusters", sa.JSON),
-        sa.Column("provisional_ptsd", sa.Boolean),
-        sa.Column("cutoff", sa.Integer),
-        sa.Column("at_or_above_cutoff", sa.Boolean),
-        sa.Column("context", sa.String(30), nullable=False),
-        sa.Column("administered_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("recorded_by", sa.String(200), nullable=False),
-    )
-    op.create_table(
-        "safety_flag",
-        sa.Column("id", sa.Uuid, primary_key=True),
-        sa.Column("patient_id", sa.Uuid, sa.ForeignKey("patient.id"), nullable=False, index=True),
-        sa.Column("assessment_id", sa.Uuid, sa.ForeignKey("assessment.id"), nullable=False),
-        sa.Column("reason", sa.String(100), nullable=False),
-        sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("acknowledged_at", sa.DateTime(timezone=True)),
-        sa.Column("acknowledged_by", sa.String(200)),
-        sa.Column("acknowledgement_note", sa.Text),
-    )
+    create_measure_tables(op, patient_table="patient")
 
 
 def downgrade() -> None:
-    for table in ("safety_flag", "assessment", "screening", "consent", "consent_document"):
+    drop_measure_tables(op)
+    for table in ("screening", "consent", "consent_document"):
         op.drop_table(table)
     op.drop_index("ix_patient_birth_date", table_name="patient")
     op.drop_index("ix_patient_family_name", table_name="patient")
