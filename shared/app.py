@@ -108,6 +108,12 @@ class ServiceRuntime:
         return consumer
 
 
+def runtime_of(request: Request) -> ServiceRuntime:
+    """The running service behind a request (its database, settings and site)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
 BackgroundJob = Callable[[ServiceRuntime], Coroutine[Any, Any, None]]
 
 

@@ -10,16 +10,22 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from fastapi import FastAPI
+from sqlalchemy import func
+from sqlmodel import SQLModel, select
 
 from deploy.kafka.launcher import KafkaNode, free_port
 from deploy.postgres.launcher import PostgresServer
 from deploy.processes import ServiceProcess
+from shared.app import ServiceRuntime
 from shared.auth.tokens import mint_dev_token
+from shared.db.database import Database
+from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,3 +178,27 @@ def auth_headers(key_dir: Path, site: str, *roles: str, sub: str | None = None) 
     """A development bearer token from the key the services under test trust (their KAPNET_VAR_DIR/auth)."""
     token = mint_dev_token(key_dir, site=site, roles=list(roles), sub=sub)
     return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class ServiceUnderTest:
+    """An in-process service and what a test does with it: call it as a role of its site, look at its tables."""
+
+    client: httpx.AsyncClient
+    settings: ServiceSettings
+
+    def as_(self, role: str, sub: str | None = None) -> dict[str, str]:
+        return auth_headers(self.settings.dev_key_dir, self.settings.site or "network", role, sub=sub)
+
+    @property
+    def runtime(self) -> ServiceRuntime:
+        runtime: ServiceRuntime = self.client._transport.app.state.runtime  # type: ignore[attr-defined]
+        return runtime
+
+    @property
+    def database(self) -> Database:
+        return self.runtime.database
+
+    async def count(self, table: type[SQLModel]) -> int:
+        async with self.database.sessions() as session:
+            return int((await session.exec(select(func.count()).select_from(table))).one())

@@ -8,17 +8,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from services.outcomes import service
 from services.outcomes.models import NetworkAggregate
-from shared.app import ServiceRuntime
+from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 from shared.events.outcomes import CohortAggregatePublished
 
 network_router = APIRouter(prefix="/aggregates", tags=["network aggregates"])
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
 
 
 def _shown(row: NetworkAggregate) -> dict[str, Any]:
@@ -33,7 +28,7 @@ async def list_aggregates(
     site: str | None = None,
     cohort: str | None = None,
 ) -> list[dict[str, Any]]:
-    async with _runtime(request).unit_of_work() as uow:
+    async with runtime_of(request).unit_of_work() as uow:
         rows = await service.network_aggregates(uow)
     return [_shown(r) for r in rows if (site is None or r.site == site) and (cohort is None or r.cohort == cohort)]
 
@@ -45,7 +40,7 @@ async def get_aggregate(
     request: Request,
     actor: Annotated[Actor, Depends(require(Permission.network_aggregates_read))],
 ) -> dict[str, Any]:
-    async with _runtime(request).unit_of_work() as uow:
+    async with runtime_of(request).unit_of_work() as uow:
         row = await uow.session.get(NetworkAggregate, (site, cohort))
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no aggregate for site {site!r}, cohort {cohort!r}")

@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import func
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
 from services.intake.app import create_app
 from shared.bus.tables import OutboxMessage
-from shared.db.database import Database
 from shared.settings import ServiceSettings
-from tests.harness import app_in_process, auth_headers
+from tests.harness import ServiceUnderTest, app_in_process
 
 ADA: dict[str, Any] = {"given_name": "Ada", "family_name": "Lovelace", "birth_date": "1985-12-10", "sex": "female"}
 
 
-@dataclass
-class Intake:
-    client: httpx.AsyncClient
-    settings: ServiceSettings
-
-    def as_(self, role: str, sub: str | None = None) -> dict[str, str]:
-        return auth_headers(self.settings.dev_key_dir, "north", role, sub=sub)
-
-    @property
-    def database(self) -> Database:
-        database: Database = self.client._transport.app.state.runtime.database  # type: ignore[attr-defined]
-        return database
-
-    async def count(self, table: type[SQLModel]) -> int:
-        async with self.database.sessions() as session:
-            return int((await session.exec(select(func.count()).select_from(table))).one())
-
+class Intake(ServiceUnderTest):
     async def events(self, ce_type_suffix: str = "") -> list[OutboxMessage]:
         async with self.database.sessions() as session:
             rows = (await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all()  # type: ignore[arg-type]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,30 +13,16 @@ import pytest
 
 from services.sessions.app import create_app
 from services.sessions.handlers import HANDLERS
-from shared.db.database import Database
 from shared.events import CloudEvent, DomainEvent
 from shared.events.intake import ConsentSigned, PatientRegistered, ScreeningCompleted
 from shared.settings import ServiceSettings
-from tests.harness import app_in_process, auth_headers
+from tests.harness import ServiceUnderTest, app_in_process
 
 
-@dataclass
-class Sessions:
-    client: httpx.AsyncClient
-    settings: ServiceSettings
-
-    def as_(self, role: str, sub: str | None = None) -> dict[str, str]:
-        return auth_headers(self.settings.dev_key_dir, "north", role, sub=sub)
-
-    @property
-    def database(self) -> Database:
-        database: Database = self.client._transport.app.state.runtime.database  # type: ignore[attr-defined]
-        return database
-
+class Sessions(ServiceUnderTest):
     async def deliver(self, event: DomainEvent) -> None:
         """Run the real handler in a transaction, as the consumer runner would."""
-        runtime = self.client._transport.app.state.runtime  # type: ignore[attr-defined]
-        async with runtime.unit_of_work() as uow:
+        async with self.runtime.unit_of_work() as uow:
             envelope = CloudEvent(type=type(event).ce_type(), source="/test/intake", data={})
             await HANDLERS[type(event)](uow, event, envelope)
             await uow.commit()

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import re
 
-from fastapi import Request
-
-from shared.app import ServiceRuntime
 from shared.errors import PreconditionRequired, StaleVersion
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
 
 
 def etag(version: int) -> str:

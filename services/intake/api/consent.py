@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel
 
-from services.intake.api.common import runtime_of
 from services.intake.domain import ConsentDocumentDraft, ConsentSignature, ConsentWithdrawal
 from services.intake.service import consent as service
+from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from services.intake.api.common import etag, runtime_of
+from services.intake.api.common import etag
 from services.intake.fhir import (
     FHIR_JSON,
     consent_resource,
@@ -22,6 +22,7 @@ from services.intake.fhir import (
     searchset,
 )
 from services.intake.service import fhir as service
+from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 from shared.errors import RecordNotFound

@@ -9,11 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import BaseModel
 
-from services.intake.api.common import etag, expected_version, runtime_of
+from services.intake.api.common import etag, expected_version
 from services.intake.domain import Deactivation, PatientRegistration, PatientUpdate
 from services.intake.models import Patient
 from services.intake.service import consent as consent_service
 from services.intake.service import patients as service
+from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 

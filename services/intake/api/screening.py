@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel
 
-from services.intake.api.common import runtime_of
 from services.intake.models import Screening
 from services.intake.screening import BloodPressureThreshold, MedicalReviewDecision, ScreeningAnswers
 from services.intake.service import screening as service
+from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from services.sessions.domain import CoursePlan, CourseStatusChange, SessionBooking, SessionOutcomeNote
 from services.sessions.rules import SessionRuleSettings
 from services.sessions.service import courses as service
-from shared.app import ServiceRuntime
+from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 
@@ -22,11 +22,6 @@ router = APIRouter(tags=["courses and schedule"])
 def rules_of(request: Request) -> SessionRuleSettings:
     rules: SessionRuleSettings = request.app.state.session_rules
     return rules
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
 
 
 class CourseRead(BaseModel):

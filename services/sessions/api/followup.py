@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel
 
-from services.sessions.api.courses import SessionRead, runtime_of
+from services.sessions.api.courses import SessionRead
 from services.sessions.record import IntegrationSessionEntry, RemsMonitoringForm
 from services.sessions.rules import RemsStatus, rems_form_deadline
 from services.sessions.service import followup as service
+from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.sessions.api.courses import SessionRead, rules_of, runtime_of
+from services.sessions.api.courses import SessionRead, rules_of
 from services.sessions.record import Addendum, Discharge, DissociationEntry, DoseEntry, PreDoseChecks, TherapyRecord
 from services.sessions.rules import AdverseEvent, VitalsReading
 from services.sessions.service import record as service
+from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 
