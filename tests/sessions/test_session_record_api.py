@@ -227,3 +227,21 @@ async def test_impossible_checks_are_422(sessions: Sessions, body: dict[str, Any
         f"/sessions/{session_id}/pre-dose-checks", json=pre_dose(**body), headers=sessions.as_("clinician")
     )
     assert reply.status_code == 422 and field in reply.text
+
+
+async def test_monitoring_shows_gaps_alerts_and_what_discharge_waits_for(sessions: Sessions) -> None:
+    session_id = await a_session(sessions)
+    url, nurse, doctor = f"/sessions/{session_id}", sessions.as_("therapist"), sessions.as_("clinician")
+    await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=nurse)
+    await sessions.client.post(
+        f"{url}/dose",
+        headers=doctor,
+        json={"mg_per_kg": 0.5, "lot_number": "L", "administration_start": at(110), "administration_end": at(70)},
+    )
+    await sessions.client.post(f"{url}/vitals", json=vitals(100, systolic_mmhg=185, diastolic_mmhg=100), headers=nurse)
+    status = (await sessions.client.get(f"{url}/monitoring", headers=nurse)).json()
+    assert status["gaps"], "readings every 15 minutes and a blood pressure at 40 minutes are missing"
+    assert any("40" in gap for gap in status["gaps"])
+    assert [a["code"] for a in status["last_alerts"]] == ["systolic_high"]
+    assert status["discharge_unmet"]
+    assert (await sessions.client.get(f"{url}/monitoring", headers=sessions.as_("billing"))).status_code == 403

@@ -120,6 +120,16 @@ async def discharge(
         return _read(await service.discharge(uow, actor, session_id, body, rules_of(request)))
 
 
+@router.get(
+    "/monitoring",
+    response_model=dict[str, Any],
+    summary="Monitoring so far: gaps in the vitals timeline, the last alerts, what discharge waits for",
+)
+async def monitoring(session_id: uuid.UUID, request: Request, actor: Monitor) -> dict[str, Any]:
+    async with runtime_of(request).unit_of_work() as uow:
+        return await service.monitoring(uow, actor, session_id, rules_of(request))
+
+
 @router.post("/sign", response_model=SessionRead, summary="Sign the record: after this only addenda")
 async def sign(session_id: uuid.UUID, request: Request, actor: Monitor) -> SessionRead:
     async with runtime_of(request).unit_of_work() as uow:

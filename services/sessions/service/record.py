@@ -30,6 +30,7 @@ from services.sessions.rules import (
     dose_allowed,
     fixed_dose,
     is_serious,
+    monitoring_gaps,
     predose_bp_needs_decision,
     score_cadss,
     sedation_level,
@@ -296,12 +297,8 @@ async def discharge(
     if dose is None:
         raise Conflict("no dose is recorded: cancel the session or record the dose first")
     now = request.discharged_at or utcnow()
-    timeline = session.record.get("vitals", [])
-    last = (
-        VitalsReading.model_validate({k: v for k, v in timeline[-1].items() if k in VitalsReading.model_fields})
-        if timeline
-        else None
-    )
+    timeline = _timeline(session)
+    last = timeline[-1] if timeline else None
     ended = datetime.fromisoformat(dose["administration_end"])
     check = discharge_check(
         Route(course.route),
@@ -352,6 +349,51 @@ async def sign(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> DosingSe
         raise Conflict("sign the record after discharge")
     session.signed_at, session.signed_by = utcnow(), actor.sub
     return await _save(uow, actor, session, "session.sign")
+
+
+def _timeline(session: DosingSession) -> list[VitalsReading]:
+    return [
+        VitalsReading.model_validate({k: v for k, v in entry.items() if k in VitalsReading.model_fields})
+        for entry in session.record.get("vitals", [])
+    ]
+
+
+async def monitoring(
+    uow: UnitOfWork, actor: Actor, session_id: uuid.UUID, rules: SessionRuleSettings
+) -> dict[str, Any]:
+    """Where the monitoring stands: what the vitals timeline is missing (pre-dose reading, every 15 minutes,
+    blood pressure at about 40 minutes), the last reading's alerts, and what discharge still waits for."""
+    session = await session_or_404(uow, session_id)
+    course = await uow.session.get(Course, session.course_id)
+    assert course is not None
+    dose = session.record.get("dose")
+    now = utcnow()
+    timeline = _timeline(session)
+    status: dict[str, Any] = {
+        "session_id": str(session.id),
+        "status": session.status,
+        "dose_recorded": bool(dose),
+        "gaps": [],
+        "last_alerts": [],
+        "discharge_unmet": [],
+    }
+    if timeline:
+        status["last_alerts"] = session.record["vitals"][-1].get("alerts", [])
+    if dose and session.status == "in_progress":
+        start = datetime.fromisoformat(dose["administration_start"])
+        status["gaps"] = monitoring_gaps(start, timeline, now, rules)
+        check = discharge_check(
+            Route(course.route),
+            last_administration_end=datetime.fromisoformat(dose["administration_end"]),
+            now=now,
+            last_reading=timeline[-1] if timeline else None,
+            escort_present=bool((session.record.get("pre_dose") or {}).get("escort_arranged")),
+            settings=rules,
+        )
+        status["discharge_unmet"] = check.unmet
+    record_access(uow, actor, "session.monitoring", session.patient_id, f"sessions/{session.id}")
+    await uow.commit()
+    return status
 
 
 async def add_addendum(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID, addendum: Addendum) -> DosingSession:
