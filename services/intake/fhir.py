@@ -9,22 +9,27 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
 from typing import Any
 
 from services.intake.models import Assessment, Consent, ConsentDocument, Patient
+from shared.fhir import (
+    ACT_CODE_SYSTEM,
+    OBSERVATION_CATEGORY_SYSTEM,
+    coding,
+    concept,
+    drop_empty,
+    fhir_date,
+    fhir_datetime,
+    reference,
+)
 from shared.instruments import LOINC, LOINC_SYSTEM, InstrumentLoinc, LoincCode, parse_instrument
 from shared.instruments.pcl5 import CLUSTER_ITEMS
 from shared.instruments.scoring import Instrument
 
-FHIR_JSON = "application/fhir+json"
-
 # HL7 terminology (terminology.hl7.org) used below.
-OBSERVATION_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
 CONTACT_ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0131"
 CONSENT_SCOPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/consentscope"
-ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ACT_REASON_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
 # LOINC 59284-0, listed in R4's consent-category value set.
@@ -53,41 +58,6 @@ def mrn_system(site: str) -> str:
     return f"urn:kapnet:{site}:mrn"
 
 
-def fhir_datetime(moment: datetime) -> str:
-    """A FHIR dateTime/instant: with a time it must carry a zone. Our columns hold aware UTC times."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat()
-
-
-def fhir_date(day: date) -> str:
-    return day.isoformat()
-
-
-def reference(resource_type: str, resource_id: object) -> dict[str, str]:
-    return {"reference": f"{resource_type}/{resource_id}"}
-
-
-def _coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
-    coding = {"system": system, "code": code}
-    if display:
-        coding["display"] = display
-    return coding
-
-
-def _concept(*codings: dict[str, str], text: str | None = None) -> dict[str, Any]:
-    concept: dict[str, Any] = {}
-    if codings:
-        concept["coding"] = list(codings)
-    if text:
-        concept["text"] = text
-    return concept
-
-
-def _drop_empty(element: dict[str, Any]) -> dict[str, Any]:
-    """The element without keys whose value is None, "", [] or {}: FHIR allows no empty elements."""
-    return {key: value for key, value in element.items() if value not in (None, "", [], {})}
-
-
 # --- Patient --------------------------------------------------------------------------------------------------
 
 
@@ -112,8 +82,8 @@ def patient_resource(patient: Patient, site: str) -> dict[str, Any]:
         "identifier": [
             {
                 "use": "usual",
-                "type": _concept(
-                    _coding(IDENTIFIER_TYPE_SYSTEM, "MR", "Medical record number"), text="Medical record number"
+                "type": concept(
+                    coding(IDENTIFIER_TYPE_SYSTEM, "MR", "Medical record number"), text="Medical record number"
                 ),
                 "system": mrn_system(site),
                 "value": patient.mrn,
@@ -129,12 +99,12 @@ def patient_resource(patient: Patient, site: str) -> dict[str, Any]:
         "contact": [_emergency_contact(patient.emergency_contact)] if patient.emergency_contact else None,
         "communication": [
             {
-                "language": _concept(_coding(LANGUAGE_SYSTEM, patient.preferred_language)),
+                "language": concept(coding(LANGUAGE_SYSTEM, patient.preferred_language)),
                 "preferred": True,
             }
         ],
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 def _telecom(contact: dict[str, Any]) -> list[dict[str, str]]:
@@ -147,7 +117,7 @@ def _telecom(contact: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _address(address: dict[str, Any]) -> dict[str, Any]:
-    return _drop_empty(
+    return drop_empty(
         {
             "line": [line for line in (address.get("line1"), address.get("line2")) if line],
             "city": address.get("city"),
@@ -160,11 +130,11 @@ def _address(address: dict[str, Any]) -> dict[str, Any]:
 
 
 def _emergency_contact(contact: dict[str, Any]) -> dict[str, Any]:
-    relationship = [_concept(_coding(CONTACT_ROLE_SYSTEM, "C", "Emergency Contact"))]
+    relationship = [concept(coding(CONTACT_ROLE_SYSTEM, "C", "Emergency Contact"))]
     if contact.get("relationship"):
         # Free text as the patient gave it ("friend", "mother"): no code is guessed for it.
-        relationship.append(_concept(text=str(contact["relationship"])))
-    return _drop_empty(
+        relationship.append(concept(text=str(contact["relationship"])))
+    return drop_empty(
         {
             "relationship": relationship,
             "name": {"text": str(contact["name"])} if contact.get("name") else None,
@@ -190,12 +160,12 @@ def observation_resource(assessment: Assessment) -> dict[str, Any]:
     name = INSTRUMENT_NAMES[instrument]
     loinc = usable_loinc(instrument)
     if loinc is not None and loinc.total is not None:
-        code = _concept(_coding(LOINC_SYSTEM, loinc.total.code, loinc.total.display), text=f"{name} total score")
+        code = concept(coding(LOINC_SYSTEM, loinc.total.code, loinc.total.display), text=f"{name} total score")
     else:
         # PCL-5: LOINC 101698-9 is not verified (shared/instruments/loinc.py), so the total carries a kapnet
         # code and its text only, until the LOINC codes are confirmed and marked verified there.
-        code = _concept(
-            _coding(KAPNET_ASSESSMENT_SYSTEM, f"{instrument.value}-total", f"{name} total score"),
+        code = concept(
+            coding(KAPNET_ASSESSMENT_SYSTEM, f"{instrument.value}-total", f"{name} total score"),
             text=f"{name} total score",
         )
     components = [*_item_components(instrument, name, loinc, assessment.answers), *_score_components(assessment)]
@@ -203,14 +173,14 @@ def observation_resource(assessment: Assessment) -> dict[str, Any]:
         "resourceType": "Observation",
         "id": str(assessment.id),
         "status": "final",
-        "category": [_concept(_coding(OBSERVATION_CATEGORY_SYSTEM, "survey", "Survey"))],
+        "category": [concept(coding(OBSERVATION_CATEGORY_SYSTEM, "survey", "Survey"))],
         "code": code,
         "subject": reference("Patient", assessment.patient_id),
         "effectiveDateTime": fhir_datetime(assessment.administered_at),
         "valueInteger": assessment.total,
         # The severity band of the PHQ-9 and GAD-7 (the PCL-5 has none): a categorical reading of the total.
         "interpretation": (
-            [_concept(_coding(KAPNET_SEVERITY_SYSTEM, assessment.severity), text=assessment.severity)]
+            [concept(coding(KAPNET_SEVERITY_SYSTEM, assessment.severity), text=assessment.severity)]
             if assessment.severity
             else None
         ),
@@ -218,7 +188,7 @@ def observation_resource(assessment: Assessment) -> dict[str, Any]:
         "method": {"text": assessment.instrument_version},
         "component": components,
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 def observation_resources(assessments: Iterable[Assessment]) -> list[dict[str, Any]]:
@@ -232,17 +202,17 @@ def _item_components(
     components = []
     for number, answer in enumerate(answers, start=1):
         if items is not None and number <= len(items):
-            item_code = _coding(LOINC_SYSTEM, items[number - 1].code, items[number - 1].display)
+            item_code = coding(LOINC_SYSTEM, items[number - 1].code, items[number - 1].display)
         else:
             # No confirmed LOINC item code (PCL-5): the answer still goes out, under a kapnet code.
-            item_code = _coding(KAPNET_ASSESSMENT_SYSTEM, f"{instrument.value}-item-{number}", f"{name} item {number}")
-        components.append({"code": _concept(item_code, text=f"{name} item {number}"), "valueInteger": int(answer)})
+            item_code = coding(KAPNET_ASSESSMENT_SYSTEM, f"{instrument.value}-item-{number}", f"{name} item {number}")
+        components.append({"code": concept(item_code, text=f"{name} item {number}"), "valueInteger": int(answer)})
     return components
 
 
 def _score_components(assessment: Assessment) -> list[dict[str, Any]]:
     def kapnet(code: str, display: str) -> dict[str, Any]:
-        return _concept(_coding(KAPNET_ASSESSMENT_SYSTEM, code, display), text=display)
+        return concept(coding(KAPNET_ASSESSMENT_SYSTEM, code, display), text=display)
 
     prefix = assessment.instrument
     name = INSTRUMENT_NAMES[parse_instrument(assessment.instrument)]
@@ -296,8 +266,8 @@ def consent_resource(consent: Consent, document: ConsentDocument | None, site: s
         "id": str(consent.id),
         "text": {"status": "generated", "div": _consent_narrative(consent, title)},
         "status": "inactive" if withdrawn else "active",
-        "scope": _concept(_coding(CONSENT_SCOPE_SYSTEM, "treatment", "Treatment")),
-        "category": [_concept(_coding(LOINC_SYSTEM, CONSENT_DOCUMENT.code, CONSENT_DOCUMENT.display))],
+        "scope": concept(coding(CONSENT_SCOPE_SYSTEM, "treatment", "Treatment")),
+        "category": [concept(coding(LOINC_SYSTEM, CONSENT_DOCUMENT.code, CONSENT_DOCUMENT.display))],
         "patient": reference("Patient", consent.patient_id),
         "dateTime": fhir_datetime(consent.signed_at),
         # The grantor: the patient who signed.
@@ -310,14 +280,14 @@ def consent_resource(consent: Consent, document: ConsentDocument | None, site: s
         ),
         "sourceAttachment": source,
         # Opt-in to what the signed document describes (as in R4's own consent examples).
-        "policyRule": _concept(_coding(ACT_CODE_SYSTEM, "OPTIN", "opt-in"), text=title),
+        "policyRule": concept(coding(ACT_CODE_SYSTEM, "OPTIN", "opt-in"), text=title),
         "provision": {
             "type": "permit",
             "period": period,
-            "purpose": [_coding(ACT_REASON_SYSTEM, "TREAT", "treatment")],
+            "purpose": [coding(ACT_REASON_SYSTEM, "TREAT", "treatment")],
         },
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 def _consent_narrative(consent: Consent, title: str) -> str:
@@ -347,32 +317,3 @@ def _consent_narrative(consent: Consent, title: str) -> str:
 
 
 # --- Bundle and OperationOutcome ----------------------------------------------------------------------------------
-
-
-def searchset(resources: Sequence[dict[str, Any]], *, base: str, self_url: str) -> dict[str, Any]:
-    """A FHIR searchset Bundle of every match (no paging: a patient has few of each). ``base`` is the FHIR base
-    URL (…/fhir), from which each entry's fullUrl is made."""
-    return _drop_empty(
-        {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(resources),
-            "link": [{"relation": "self", "url": self_url}],
-            "entry": [
-                {
-                    "fullUrl": f"{base.rstrip('/')}/{r['resourceType']}/{r['id']}",
-                    "resource": r,
-                    "search": {"mode": "match"},
-                }
-                for r in resources
-            ],
-        }
-    )
-
-
-def operation_outcome(code: str, diagnostics: str, severity: str = "error") -> dict[str, Any]:
-    """A FHIR OperationOutcome with one issue (``code`` from IssueType, e.g. not-found)."""
-    return {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
-    }

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from fhir.resources.R4B import get_fhir_model_class
 from sqlmodel import col, select
 
 from services.intake.api import ROUTERS
 from services.intake.api.fhir import router as fhir_router
 from services.intake.fhir import (
-    FHIR_JSON,
     KAPNET_ASSESSMENT_SYSTEM,
     consent_resource,
     observation_resource,
@@ -30,7 +27,9 @@ from services.intake.fhir import (
 from services.intake.models import Assessment, Consent, ConsentDocument, Patient
 from shared.audit import AuditEntry
 from shared.auth.guard import declare_permissions
+from shared.fhir import FHIR_JSON
 from shared.instruments import LOINC, Instrument, score
+from tests.fhir_validation import assert_valid_r4, codings
 from tests.harness import auth_headers
 from tests.intake.conftest import ADA, Intake
 
@@ -72,83 +71,6 @@ SIGNATURE = {
 # --- R4 checks the model library does not make ----------------------------------------------------------------
 
 # Required bindings (R4 4.0.1) of the coded elements we send: path -> allowed codes.
-REQUIRED_CODES: dict[tuple[str, ...], frozenset[str]] = {
-    ("Patient", "gender"): frozenset({"male", "female", "other", "unknown"}),
-    ("Patient", "name", "use"): frozenset({"usual", "official", "temp", "nickname", "anonymous", "old", "maiden"}),
-    ("Patient", "identifier", "use"): frozenset({"usual", "official", "temp", "secondary", "old"}),
-    ("Patient", "telecom", "system"): frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"}),
-    ("Patient", "contact", "telecom", "system"): frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"}),
-    ("Observation", "status"): frozenset(
-        {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"}
-    ),
-    ("Consent", "status"): frozenset({"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"}),
-    ("Consent", "provision", "type"): frozenset({"deny", "permit"}),
-    ("Consent", "text", "status"): frozenset({"generated", "extensions", "additional", "empty"}),
-    ("Bundle", "type"): frozenset(
-        {"document", "message", "transaction", "transaction-response", "batch", "batch-response", "history"}
-        | {"searchset", "collection"}
-    ),
-    ("Bundle", "entry", "search", "mode"): frozenset({"match", "include", "outcome"}),
-    ("OperationOutcome", "issue", "severity"): frozenset({"fatal", "error", "warning", "information"}),
-    ("OperationOutcome", "issue", "code"): frozenset({"invalid", "not-found", "forbidden", "exception", "processing"}),
-}
-
-
-def _values(node: Any, path: tuple[str, ...]) -> Iterator[Any]:
-    if not path:
-        yield node
-        return
-    if isinstance(node, list):
-        for item in node:
-            yield from _values(item, path)
-    elif isinstance(node, dict) and path[0] in node:
-        yield from _values(node[path[0]], path[1:])
-
-
-def _no_empty_elements(node: Any, where: str) -> None:
-    assert node not in ("", [], {}), f"FHIR forbids the empty element {where}"
-    if isinstance(node, dict):
-        for key, value in node.items():
-            _no_empty_elements(value, f"{where}.{key}")
-    elif isinstance(node, list):
-        for n, value in enumerate(node):
-            _no_empty_elements(value, f"{where}[{n}]")
-
-
-def _codings(concept: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(c["system"], c["code"]) for c in concept.get("coding", [])}
-
-
-def assert_valid_r4(resource: dict[str, Any]) -> None:
-    kind = resource["resourceType"]
-    get_fhir_model_class(kind).model_validate(resource)  # raises pydantic.ValidationError
-    _no_empty_elements(resource, kind)
-    for (resource_type, *path), allowed in REQUIRED_CODES.items():
-        if resource_type == kind:
-            for value in _values(resource, tuple(path)):
-                assert value in allowed, f"{kind}.{'.'.join(path)} = {value!r} is not in the required value set"
-    if kind == "Patient":
-        # pat-1: a contact names a person, a telecom, an address or an organization.
-        for contact in resource.get("contact", []):
-            assert {"name", "telecom", "address", "organization"} & contact.keys(), "pat-1"
-    if kind == "Observation":
-        # obs-7: a component with a value never repeats the Observation's own code.
-        for component in resource.get("component", []):
-            assert not _codings(component["code"]) & _codings(resource["code"]), "obs-7"
-        assert "dataAbsentReason" not in resource, "obs-6: there is always a value"
-    if kind == "Consent":
-        assert "policy" in resource or "policyRule" in resource, "ppc-1"
-        assert "patient" in resource, "ppc-2..5: a treatment consent names its patient"
-        assert "sourceAttachment" not in resource or "sourceReference" not in resource, "source[x] is one element"
-        assert resource["text"]["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">'), "txt-1"
-    if kind == "Bundle":
-        full_urls = [e["fullUrl"] for e in resource.get("entry", [])]
-        assert len(full_urls) == len(set(full_urls)), "bdl-7"
-        assert resource["type"] == "searchset" or "total" not in resource, "bdl-1"
-        for entry in resource.get("entry", []):
-            assert_valid_r4(entry["resource"])
-
-
 # --- the mappers on model objects -------------------------------------------------------------------------------
 
 PATIENT_ID = uuid.UUID("6f1c0d1e-6a4e-4a53-9a53-2b1f1d2c3e4f")
@@ -343,7 +265,7 @@ def test_a_signed_consent_is_an_active_r4_treatment_consent() -> None:
             }
         ]
     }
-    assert _codings(resource["category"][0]) == {(LOINC_SYSTEM, "59284-0")}
+    assert codings(resource["category"][0]) == {(LOINC_SYSTEM, "59284-0")}
     assert resource["patient"] == {"reference": f"Patient/{PATIENT_ID}"}
     assert datetime.fromisoformat(resource["dateTime"]) == AT
     assert resource["sourceAttachment"]["title"] == f"{DOCUMENT['title']} (version 2026.1)"

@@ -10,28 +10,17 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from fastapi.responses import JSONResponse
 
-from services.intake.api.common import etag
-from services.intake.fhir import (
-    FHIR_JSON,
-    consent_resource,
-    observation_resource,
-    operation_outcome,
-    patient_resource,
-    searchset,
-)
+from services.intake.fhir import consent_resource, observation_resource, patient_resource
 from services.intake.service import fhir as service
 from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
+from shared.concurrency import etag
 from shared.errors import RecordNotFound
+from shared.fhir import FHIR_JSON, FhirJSONResponse, operation_outcome, searchset
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
-
-
-class FhirJSONResponse(JSONResponse):
-    media_type = FHIR_JSON
 
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {

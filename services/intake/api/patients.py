@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import BaseModel
 
-from services.intake.api.common import etag, expected_version
 from services.intake.domain import Deactivation, PatientRegistration, PatientUpdate
 from services.intake.models import Patient
 from services.intake.service import consent as consent_service
@@ -17,6 +16,7 @@ from services.intake.service import patients as service
 from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
+from shared.concurrency import etag, expected_version
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 

@@ -1,4 +1,4 @@
-"""What every intake route needs: the runtime and the ETag helpers."""
+"""Optimistic concurrency over HTTP: ETags from a record's version, and If-Match (RFC 9110 section 13.1.1)."""
 
 from __future__ import annotations
 
