@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
 
 
 class RecordNotFound(Exception):
@@ -50,7 +51,14 @@ def install_error_replies(app: FastAPI) -> None:
     async def refused(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
+    async def collided(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "someone else changed this record at the same moment: read it again and retry"},
+            status.HTTP_409_CONFLICT,
+        )
+
     app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(StaleDataError, collided)
     app.add_exception_handler(RuleRefused, refused)
     app.add_exception_handler(StaleVersion, stale)
     app.add_exception_handler(PreconditionRequired, precondition)

@@ -118,7 +118,7 @@ class PatientUpdate(_Strict):
     contact: Contact | None = None
     address: Address | None = None
     emergency_contact: EmergencyContact | None = None
-    preferred_language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    preferred_language: str | None = Field(default=None, max_length=20, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     referral_source: ReferralSource | None = None
     referral_detail: str | None = Field(default=None, max_length=500)
     coverage: Coverage | None = None
@@ -132,7 +132,16 @@ class PatientUpdate(_Strict):
     def _something_to_change(self) -> PatientUpdate:
         if not self.model_fields_set:
             raise ValueError("the update changes nothing: send at least one field")
-        for name in ("given_name", "family_name", "birth_date", "sex", "preferred_language", "coverage"):
+        for name in (
+            "given_name",
+            "family_name",
+            "birth_date",
+            "sex",
+            "preferred_language",
+            "coverage",
+            "contact",
+            "referral_source",
+        ):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be removed, only changed")
         return self

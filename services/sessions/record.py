@@ -133,6 +133,6 @@ class RemsMonitoringForm(_Strict):
 class IntegrationSessionEntry(_Strict):
     held_at: AwareDatetime
     modality: Modality
-    other_modality: str | None = Field(default=None, max_length=200)
+    other_modality: str | None = Field(default=None, max_length=60)
     notes: str = Field(min_length=1, max_length=20000)
     duration_minutes: int = Field(ge=10, le=240)

@@ -45,6 +45,7 @@ class Permission(StrEnum):
     course_status_change = "course.status_change"
     session_schedule = "session.schedule"
     session_read = "session.read"
+    session_record_read = "session_record.read"
     session_cancel = "session.cancel"
     session_monitor = "session.monitor"
     dose_administer = "dose.administer"
@@ -84,7 +85,10 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.course_read: _STAFF,
     Permission.course_status_change: frozenset({Role.clinician}),
     Permission.session_schedule: _DESK,
+    # The slot (when, where, who) is for everyone who books; the clinical record is for clinicians and
+    # therapists only, like screenings and measures (found in review: desk and billing could read notes).
     Permission.session_read: _STAFF,
+    Permission.session_record_read: _CLINICAL,
     Permission.session_cancel: _DESK,
     # At the chair: checks, vitals, dissociation, adverse events, the therapist's record, signing, addenda.
     Permission.session_monitor: _CLINICAL,

@@ -35,7 +35,8 @@ class Database:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
         # A server connection can go stale behind the pool's back; a SQLite file cannot, so no ping per checkout.
-        options: dict[str, Any] = {"pool_pre_ping": self.dialect != "sqlite"}
+        # hide_parameters: an error's message must never carry a patient's values into a log line.
+        options: dict[str, Any] = {"pool_pre_ping": self.dialect != "sqlite", "hide_parameters": True}
         if self.dialect == "sqlite":
             # Writers queue on SQLite's lock instead of failing at once.
             options["connect_args"] = {"timeout": 30}

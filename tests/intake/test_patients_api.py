@@ -71,7 +71,16 @@ async def test_an_update_needs_the_current_etag(intake: Intake) -> None:
 async def test_bad_updates_are_422_and_change_nothing(intake: Intake) -> None:
     patient = await intake.register()
     url, desk = f"/patients/{patient['id']}", {**intake.as_("front_desk"), "If-Match": 'W/"1"'}
-    for body in ({}, {"birth_date": "2999-01-01"}, {"sex": None}, {"mrn": "NEW-1"}, {"coverage": {"payer": "X"}}):
+    for body in (
+        {},
+        {"birth_date": "2999-01-01"},
+        {"sex": None},
+        {"mrn": "NEW-1"},
+        {"coverage": {"payer": "X"}},
+        {"contact": None},
+        {"referral_source": None},
+        {"preferred_language": "en-" + "abcdefgh-" * 3 + "x"},
+    ):
         reply = await intake.client.patch(url, json=body, headers=desk)
         assert reply.status_code == 422, body
     assert (await intake.client.get(url, headers=desk)).headers["etag"] == 'W/"1"'

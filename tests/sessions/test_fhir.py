@@ -436,7 +436,7 @@ async def test_an_iv_session_reads_as_encounter_dose_vital_signs_and_adverse_eve
     session_id = await a_session(fhir)
     url, nurse, doctor = f"/sessions/{session_id}", fhir.as_("therapist"), fhir.as_("clinician", sub="dr-k")
     booked = (await fhir.client.get(url, headers=nurse)).json()
-    billing = fhir.as_("billing")
+    billing = fhir.as_("therapist")  # the clinical record is for clinicians and therapists
     encounter = {"encounter": session_id}
 
     await post(fhir, f"{url}/pre-dose-checks", pre_dose(), nurse)
@@ -627,7 +627,8 @@ async def test_cancelled_and_missed_sessions_are_cancelled_encounters_searchable
     await post(fhir, f"/sessions/{booked[0]['id']}/cancel", {"reason": "patient unwell"}, desk)
     await post(fhir, f"/sessions/{booked[1]['id']}/no-show", {"reason": "did not attend"}, desk)
 
-    cancelled, missed = await search(fhir, "Encounter", desk, patient=str(patient))
+    therapist = fhir.as_("therapist")
+    cancelled, missed = await search(fhir, "Encounter", therapist, patient=str(patient))
     assert [cancelled["id"], missed["id"]] == [booked[0]["id"], booked[1]["id"]]
     assert cancelled["status"] == missed["status"] == "cancelled"
     assert (cancelled["contained"][0]["status"], cancelled["contained"][0]["cancelationReason"]["text"]) == (
@@ -638,9 +639,9 @@ async def test_cancelled_and_missed_sessions_are_cancelled_encounters_searchable
         "noshow",
         "did not attend",
     )
-    assert await search(fhir, "Encounter", desk, subject=f"Patient/{patient}") == [cancelled, missed]
+    assert await search(fhir, "Encounter", therapist, subject=f"Patient/{patient}") == [cancelled, missed]
     for kind in ("MedicationAdministration", "Observation", "AdverseEvent"):
-        assert await search(fhir, kind, desk, patient=str(patient)) == []
+        assert await search(fhir, kind, therapist, patient=str(patient)) == []
     assert [action for action, _ in await audit_actions(fhir)] == [
         "fhir.encounter.search",
         "fhir.encounter.search",
@@ -676,7 +677,7 @@ async def test_searches_that_name_nothing_are_empty_and_unaudited(fhir: Sessions
     assert await audit_actions(fhir) == [("fhir.observation.search", f"fhir/Observation?encounter={session_id}")]
 
 
-async def test_the_fhir_routes_need_session_read_at_this_site(fhir: Sessions) -> None:
+async def test_the_fhir_routes_need_session_record_read_at_this_site(fhir: Sessions) -> None:
     session_id = await a_session(fhir)
     assert (await fhir.client.get(f"/fhir/Encounter/{session_id}")).status_code == 401
     south = auth_headers(fhir.settings.dev_key_dir, "south", "clinician")
@@ -684,9 +685,12 @@ async def test_the_fhir_routes_need_session_read_at_this_site(fhir: Sessions) ->
     network = auth_headers(fhir.settings.dev_key_dir, "north", "network_admin")
     params = {"encounter": session_id}
     assert (await fhir.client.get("/fhir/Observation", params=params, headers=network)).status_code == 403
-    for role in ("front_desk", "clinician", "therapist", "billing", "site_admin"):
+    for role in ("clinician", "therapist"):
         reply = await fhir.client.get("/fhir/AdverseEvent", params=params, headers=fhir.as_(role))
         assert reply.status_code == 200, role
+    for role in ("front_desk", "billing", "site_admin"):
+        reply = await fhir.client.get("/fhir/AdverseEvent", params=params, headers=fhir.as_(role))
+        assert reply.status_code == 403, role
     openapi = (await fhir.client.get("/openapi.json")).json()
     for path in (
         "/fhir/Encounter/{session_id}",
@@ -696,5 +700,5 @@ async def test_the_fhir_routes_need_session_read_at_this_site(fhir: Sessions) ->
         "/fhir/AdverseEvent",
     ):
         operation = openapi["paths"][path]["get"]
-        assert operation["x-kapnet-permission"] == "session.read", path
+        assert operation["x-kapnet-permission"] == "session_record.read", path
         assert FHIR_JSON in operation["responses"]["200"]["content"], path

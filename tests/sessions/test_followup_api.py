@@ -80,7 +80,8 @@ async def test_integration_sessions_link_to_the_course(sessions: Sessions) -> No
     assert (
         await sessions.client.post(url, json={**entry, "duration_minutes": 5}, headers=therapist)
     ).status_code == 422
-    listed = (await sessions.client.get(url, headers=sessions.as_("billing"))).json()
+    assert (await sessions.client.get(url, headers=sessions.as_("billing"))).status_code == 403
+    listed = (await sessions.client.get(url, headers=sessions.as_("clinician"))).json()
     assert [e["modality"] for e in listed] == ["emotional_processing"]
     [event] = await events(sessions, "integration_session.completed.v1")
     assert event["duration_minutes"] == 50

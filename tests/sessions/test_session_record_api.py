@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -245,3 +246,66 @@ async def test_monitoring_shows_gaps_alerts_and_what_discharge_waits_for(session
     assert [a["code"] for a in status["last_alerts"]] == ["systolic_high"]
     assert status["discharge_unmet"]
     assert (await sessions.client.get(f"{url}/monitoring", headers=sessions.as_("billing"))).status_code == 403
+
+
+# --- found in review ---------------------------------------------------------------------------------------
+
+
+async def test_no_dose_after_consent_is_withdrawn_even_in_a_session_booked_before(sessions: Sessions) -> None:
+    from shared.events.intake import ConsentSigned, ConsentWithdrawn
+
+    patient = await sessions.ready_patient(consented=False)
+    consent_id = uuid.uuid4()
+    await sessions.deliver(
+        ConsentSigned(patient_id=patient, consent_id=consent_id, document_version="1", signed_at=NOW)
+    )
+    course = (await sessions.plan(patient)).json()
+    booked = (
+        await sessions.client.post(
+            f"/courses/{course['id']}/sessions",
+            headers=sessions.as_("front_desk"),
+            json={"starts_at": at(140), "duration_minutes": 240, "room": "W", "clinician": "c-w", "therapist": "t-w"},
+        )
+    ).json()
+    await sessions.deliver(ConsentWithdrawn(patient_id=patient, consent_id=consent_id, withdrawn_at=NOW))
+    reply = await sessions.client.post(
+        f"/sessions/{booked['id']}/pre-dose-checks", json=pre_dose(), headers=sessions.as_("clinician")
+    )
+    assert reply.status_code == 409 and "on hold" in reply.json()["detail"]
+
+
+async def test_a_sedated_patient_is_not_discharged(sessions: Sessions) -> None:
+    session_id = await a_session(sessions)
+    url, doctor = f"/sessions/{session_id}", sessions.as_("clinician")
+    await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=doctor)
+    await sessions.client.post(
+        f"{url}/dose",
+        headers=doctor,
+        json={"mg_per_kg": 0.5, "lot_number": "L", "administration_start": at(110), "administration_end": at(70)},
+    )
+    await sessions.client.post(
+        f"{url}/dissociation", headers=doctor, json={"cadss_subjective": [0] * 23, "moaa_s": 1, "assessed_at": at(5)}
+    )
+    await sessions.client.post(f"{url}/vitals", json=vitals(2), headers=doctor)
+    reply = await sessions.client.post(f"{url}/discharge", json={"escort_present": True}, headers=doctor)
+    assert reply.status_code == 409 and "sedat" in reply.json()["detail"].lower()
+
+
+async def test_times_ahead_of_the_clock_are_refused(sessions: Sessions) -> None:
+    session_id = await a_session(sessions)
+    url, doctor = f"/sessions/{session_id}", sessions.as_("clinician")
+    await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=doctor)
+    future = await sessions.client.post(f"{url}/vitals", json=vitals(-179), headers=doctor)
+    assert future.status_code == 422 and "future" in future.json()["detail"]
+
+
+async def test_a_session_begun_but_never_dosed_can_be_called_off(sessions: Sessions) -> None:
+    session_id = await a_session(sessions)
+    await sessions.client.post(
+        f"/sessions/{session_id}/pre-dose-checks", json=pre_dose(), headers=sessions.as_("clinician")
+    )
+    reply = await sessions.client.post(
+        f"/sessions/{session_id}/cancel", json={"reason": "felt unwell at check-in"}, headers=sessions.as_("front_desk")
+    )
+    assert reply.status_code == 200 and reply.json()["status"] == "cancelled"
+    assert "record" not in reply.json(), "the desk's view of a session holds no clinical record"

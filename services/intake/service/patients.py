@@ -124,7 +124,10 @@ async def update_patient(
     for name in changed:
         setattr(patient, name, changes[name])
     if not changed:
-        return patient  # nothing differs: no new version, no event
+        # Nothing differs: no new version, no event; the caller still read the record.
+        record_access(uow, actor, "patient.read", patient.id, f"patients/{patient.id}")
+        await uow.commit()
+        return patient
     uow.session.add(patient)
     try:
         await uow.session.flush()  # the version check happens here: UPDATE ... WHERE version = :expected

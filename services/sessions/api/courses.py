@@ -41,7 +41,9 @@ class CourseRead(BaseModel):
     status_changed_at: datetime
 
 
-class SessionRead(BaseModel):
+class SessionSlot(BaseModel):
+    """A booked dosing session as the schedule sees it: when, where, who, and whether it happened."""
+
     id: uuid.UUID
     course_id: uuid.UUID
     patient_id: uuid.UUID
@@ -53,6 +55,11 @@ class SessionRead(BaseModel):
     status: str
     status_reason: str | None
     weekly_cap_override: str | None
+
+
+class SessionRead(SessionSlot):
+    """The session with its clinical record: for clinicians and therapists."""
+
     record: dict[str, Any]
     signed_at: datetime | None
     signed_by: str | None
@@ -64,8 +71,8 @@ def _course(course: object) -> CourseRead:
     return CourseRead.model_validate(course, from_attributes=True)
 
 
-def _session(session: object) -> SessionRead:
-    return SessionRead.model_validate(session, from_attributes=True)
+def _slot(session: object) -> SessionSlot:
+    return SessionSlot.model_validate(session, from_attributes=True)
 
 
 @router.post(
@@ -115,7 +122,7 @@ async def change_course_status(
 @router.post(
     "/courses/{course_id}/sessions",
     status_code=status.HTTP_201_CREATED,
-    response_model=SessionRead,
+    response_model=SessionSlot,
     summary="Schedule a dosing session (no double booking; the site's weekly cap)",
 )
 async def schedule_session(
@@ -123,38 +130,40 @@ async def schedule_session(
     body: SessionBooking,
     request: Request,
     actor: Annotated[Actor, Depends(require(Permission.session_schedule))],
-) -> SessionRead:
+) -> SessionSlot:
     runtime = runtime_of(request)
     async with runtime.unit_of_work() as uow:
         session = await service.schedule_session(uow, actor, course_id, body, rules_of(request).weekly_session_cap)
-    return _session(session)
+    return _slot(session)
 
 
-@router.get("/sessions/{session_id}", response_model=SessionRead, summary="One dosing session")
+@router.get("/sessions/{session_id}", response_model=SessionRead, summary="One dosing session, with its record")
 async def get_session(
-    session_id: uuid.UUID, request: Request, actor: Annotated[Actor, Depends(require(Permission.session_read))]
+    session_id: uuid.UUID,
+    request: Request,
+    actor: Annotated[Actor, Depends(require(Permission.session_record_read))],
 ) -> SessionRead:
     async with runtime_of(request).unit_of_work() as uow:
-        return _session(await service.read_session(uow, actor, session_id))
+        return SessionRead.model_validate(await service.read_session(uow, actor, session_id), from_attributes=True)
 
 
-@router.post("/sessions/{session_id}/cancel", response_model=SessionRead, summary="Cancel, with the reason")
+@router.post("/sessions/{session_id}/cancel", response_model=SessionSlot, summary="Cancel, with the reason")
 async def cancel_session(
     session_id: uuid.UUID,
     body: SessionOutcomeNote,
     request: Request,
     actor: Annotated[Actor, Depends(require(Permission.session_cancel))],
-) -> SessionRead:
+) -> SessionSlot:
     async with runtime_of(request).unit_of_work() as uow:
-        return _session(await service.close_unattended(uow, actor, session_id, body, "cancelled"))
+        return _slot(await service.close_unattended(uow, actor, session_id, body, "cancelled"))
 
 
-@router.post("/sessions/{session_id}/no-show", response_model=SessionRead, summary="Record a no-show, with the reason")
+@router.post("/sessions/{session_id}/no-show", response_model=SessionSlot, summary="Record a no-show, with the reason")
 async def record_no_show(
     session_id: uuid.UUID,
     body: SessionOutcomeNote,
     request: Request,
     actor: Annotated[Actor, Depends(require(Permission.session_cancel))],
-) -> SessionRead:
+) -> SessionSlot:
     async with runtime_of(request).unit_of_work() as uow:
-        return _session(await service.close_unattended(uow, actor, session_id, body, "no_show"))
+        return _slot(await service.close_unattended(uow, actor, session_id, body, "no_show"))

@@ -25,7 +25,7 @@ from shared.fhir import FHIR_JSON, FhirJSONResponse, operation_outcome, searchse
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 
-Reader = Annotated[Actor, Depends(require(Permission.session_read))]
+Reader = Annotated[Actor, Depends(require(Permission.session_record_read))]
 _REFERENCE = "a bare id, or a relative reference"
 EncounterParam = Annotated[
     str | None, Query(max_length=200, description=f"the dosing session: {_REFERENCE} Encounter/{{id}}")

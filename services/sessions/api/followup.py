@@ -66,7 +66,7 @@ async def record_integration_session(
     summary="A course's integration sessions",
 )
 async def integration_sessions(
-    course_id: uuid.UUID, request: Request, actor: Annotated[Actor, Depends(require(Permission.course_read))]
+    course_id: uuid.UUID, request: Request, actor: Annotated[Actor, Depends(require(Permission.session_record_read))]
 ) -> list[IntegrationSessionRead]:
     async with runtime_of(request).unit_of_work() as uow:
         rows = await service.integration_sessions(uow, actor, course_id)

@@ -119,7 +119,7 @@ async def change_course_status(
         blockers = course_blockers(await standing_of(uow, course.patient_id))
         if blockers:
             raise CourseNotAllowed("the course cannot resume: " + "; ".join(blockers))
-    await _move(uow, course, change.status, change.reason)
+    await move_course(uow, course, change.status, change.reason)
     record_access(uow, actor, "course.status", course.patient_id, f"courses/{course.id}")
     await uow.commit()
     return course
@@ -131,10 +131,10 @@ async def put_open_courses_on_hold(uow: UnitOfWork, patient_id: uuid.UUID, reaso
         select(Course).where(Course.patient_id == patient_id, col(Course.status).in_(list(OPEN_COURSE_STATUSES)))
     )
     for course in rows.all():
-        await _move(uow, course, CourseStatus.on_hold, reason)
+        await move_course(uow, course, CourseStatus.on_hold, reason)
 
 
-async def _move(uow: UnitOfWork, course: Course, status: CourseStatus, reason: str | None) -> None:
+async def move_course(uow: UnitOfWork, course: Course, status: CourseStatus, reason: str | None) -> None:
     previous = CourseStatus(course.status)
     now = utcnow()
     course.status, course.status_reason, course.status_changed_at = status.value, reason, now
@@ -179,8 +179,7 @@ async def schedule_session(
         ):
             if mine == theirs:
                 raise Conflict(
-                    f"{what} {mine} is already booked {other.starts_at:%Y-%m-%d %H:%M}-"
-                    f"{other.ends_at:%H:%M} UTC (session {other.id})"
+                    f"{what} {mine} is already booked {other.starts_at:%Y-%m-%d %H:%M}-{other.ends_at:%H:%M} UTC"
                 )
         if other.patient_id == course.patient_id:
             raise Conflict(f"the patient already has a session at {other.starts_at:%Y-%m-%d %H:%M} UTC")
@@ -255,8 +254,10 @@ async def close_unattended(
 ) -> DosingSession:
     """Cancellation or no-show: recorded with its reason, the slot freed."""
     session = await session_or_404(uow, session_id)
-    if session.status != "scheduled":
-        raise Conflict(f"the session is {session.status}; only a scheduled session can be {outcome}")
+    # A session begun (pre-dose checks) but never dosed can still be called off, or it would stay open forever.
+    undosed = session.status == "in_progress" and "dose" not in session.record
+    if session.status != "scheduled" and not undosed:
+        raise Conflict(f"the session is {session.status}; only a session not yet dosed can be {outcome}")
     now = utcnow()
     session.status, session.status_reason = outcome, note.reason
     uow.session.add(session)

@@ -4,11 +4,12 @@ record, discharge, signature and addenda. Each entry is checked against the site
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
+from services.sessions.domain import course_blockers
 from services.sessions.models import Course, DosingSession, PatientStatus
 from services.sessions.record import (
     Addendum,
@@ -21,6 +22,7 @@ from services.sessions.record import (
 from services.sessions.rules import (
     AdverseEvent,
     CadssAnswerError,
+    SedationLevel,
     SessionRuleSettings,
     VitalsReading,
     calculate_dose,
@@ -36,7 +38,7 @@ from services.sessions.rules import (
     sedation_level,
     vitals_alerts,
 )
-from services.sessions.service.courses import session_or_404
+from services.sessions.service.courses import move_course, session_or_404, standing_of
 from shared.audit import record_access
 from shared.auth.guard import Actor
 from shared.auth.permissions import Role
@@ -44,7 +46,7 @@ from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import Conflict, RuleRefused
 from shared.events.sessions import AdverseEventReported, DoseAdministered, SessionCompleted, VitalsAlertRaised
-from shared.treatment import Route
+from shared.treatment import OPEN_COURSE_STATUSES, CourseStatus, Route
 
 PER_KG_ROUTES = frozenset({Route.iv_infusion, Route.intramuscular, Route.subcutaneous})
 
@@ -62,6 +64,28 @@ async def _open_session(uow: UnitOfWork, session_id: uuid.UUID) -> tuple[DosingS
     course = await uow.session.get(Course, session.course_id)
     assert course is not None
     return session, course
+
+
+# Entries are made as things happen: a time ahead of the server's clock (beyond a little skew between devices)
+# would let a record claim observation time that has not passed (found in review).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _not_ahead(*moments: datetime | None) -> None:
+    latest = utcnow() + CLOCK_SKEW
+    for moment in moments:
+        if moment is not None and moment > latest:
+            raise RuleViolation(f"{moment.isoformat()} is in the future: record what has happened")
+
+
+async def _may_dose(uow: UnitOfWork, course: Course) -> None:
+    """The course must be open, and the patient still eligible and consented (a withdrawal holds the course,
+    and no dose may follow, even in a session booked before)."""
+    if CourseStatus(course.status) not in OPEN_COURSE_STATUSES:
+        raise Conflict(f"the course is {course.status.replace('_', ' ')}: no dose may be given")
+    blockers = course_blockers(await standing_of(uow, course.patient_id))
+    if blockers:
+        raise Conflict("no dose may be given: " + "; ".join(blockers))
 
 
 def _with(session: DosingSession, **sections: Any) -> None:
@@ -83,9 +107,11 @@ async def _save(uow: UnitOfWork, actor: Actor, session: DosingSession, action: s
 async def record_pre_dose_checks(
     uow: UnitOfWork, actor: Actor, session_id: uuid.UUID, checks: PreDoseChecks, rules: SessionRuleSettings
 ) -> DosingSession:
-    session, _ = await _open_session(uow, session_id)
+    session, course = await _open_session(uow, session_id)
     if "dose" in session.record:
         raise Conflict("the dose was already given; pre-dose checks cannot change")
+    await _may_dose(uow, course)
+    _not_ahead(checks.vitals.taken_at)
     vitals = checks.vitals
     assert vitals.systolic_mmhg is not None and vitals.diastolic_mmhg is not None
     needs_decision = predose_bp_needs_decision(vitals.systolic_mmhg, vitals.diastolic_mmhg, rules)
@@ -100,11 +126,8 @@ async def record_pre_dose_checks(
         "phase": "pre_dose",
         "alerts": [a.model_dump(mode="json") for a in vitals_alerts(vitals, rules)],
     }
-    _with(
-        session,
-        pre_dose=entry,
-        vitals=[reading, *session.record.get("vitals", [])[1:]] if session.record.get("vitals") else [reading],
-    )
+    later = [r for r in session.record.get("vitals", []) if r.get("phase") != "pre_dose"]
+    _with(session, pre_dose=entry, vitals=sorted([reading, *later], key=lambda r: str(r["taken_at"])))
     session.status = "in_progress"
     return await _save(uow, actor, session, "session.pre_dose")
 
@@ -120,6 +143,8 @@ async def record_dose(
         raise Conflict("the blood pressure is above the site threshold: a clinician's decision to proceed is needed")
     if "dose" in session.record:
         raise Conflict("a dose is already recorded for this session")
+    await _may_dose(uow, course)
+    _not_ahead(entry.administration_start, entry.administration_end, *(entry.device_times or []))
     route, weight = Route(course.route), float(pre_dose["weight_kg"])
     status = await uow.session.get(PatientStatus, session.patient_id)
     age = _age(status.birth_date if status else None, entry.administration_start.date())
@@ -189,6 +214,8 @@ async def record_dose(
             administered_at=entry.administration_start,
         )
     )
+    if CourseStatus(course.status) is CourseStatus.planned:
+        await move_course(uow, course, CourseStatus.active, "first dose given")
     return await _save(uow, actor, session, "dose.administer")
 
 
@@ -198,6 +225,7 @@ async def record_vitals(
     session, _ = await _open_session(uow, session_id)
     if "pre_dose" not in session.record:
         raise Conflict("record the pre-dose checks first (they include the first vitals)")
+    _not_ahead(reading.taken_at)
     alerts = vitals_alerts(reading, rules)
     entry = {
         **reading.model_dump(mode="json"),
@@ -229,6 +257,7 @@ async def record_dissociation(
 ) -> DosingSession:
     session, _ = await _open_session(uow, session_id)
     try:
+        _not_ahead(entry.assessed_at)
         score = score_cadss(entry.cadss_subjective, entry.cadss_observer)
     except CadssAnswerError as exc:
         raise RuleViolation(str(exc)) from None
@@ -255,6 +284,7 @@ async def report_adverse_event(
     occurred_at: datetime,
 ) -> tuple[DosingSession, dict[str, Any]]:
     session, _ = await _open_session(uow, session_id)
+    _not_ahead(occurred_at)
     serious = is_serious(event)
     entry = {
         **event.model_dump(mode="json"),
@@ -296,7 +326,9 @@ async def discharge(
     dose = session.record.get("dose")
     if dose is None:
         raise Conflict("no dose is recorded: cancel the session or record the dose first")
+    _not_ahead(request.discharged_at)
     now = request.discharged_at or utcnow()
+    dissociation = session.record.get("dissociation")
     timeline = _timeline(session)
     last = timeline[-1] if timeline else None
     ended = datetime.fromisoformat(dose["administration_end"])
@@ -307,6 +339,8 @@ async def discharge(
         last_reading=last,
         escort_present=request.escort_present,
         settings=rules,
+        # A patient still sedated stays: the REMS asks for monitoring until sedation has resolved.
+        sedation=SedationLevel(dissociation["sedation_level"]) if dissociation else None,
     )
     if not check.allowed:
         raise Conflict("discharge not yet allowed: " + "; ".join(check.unmet))
@@ -322,7 +356,6 @@ async def discharge(
     )
     session.status = "completed"
     uow.session.add(session)
-    dissociation = session.record.get("dissociation")
     await uow.publish(
         SessionCompleted(
             patient_id=session.patient_id,
