@@ -88,6 +88,10 @@ class Screening(SQLModel, table=True):
     review_rationale: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     reviewed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
     reviewed_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
+    # Two clinicians deciding the same review at once: the second is refused (409), not silently overwritten.
+    version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1"))
+
+    __mapper_args__ = {"version_id_col": version.sa_column}  # type: ignore[attr-defined]
 
 
 # Measures and safety flags are one shared mechanism (shared/measures), used by intake and sessions alike.

@@ -54,6 +54,10 @@ class Course(SQLModel, table=True):
     status_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     planned_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     status_changed_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    # A clinician's status change and a consent withdrawal's hold may meet: the later one is refused, not lost.
+    version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1"))
+
+    __mapper_args__ = {"version_id_col": version.sa_column}  # type: ignore[attr-defined]
 
 
 class DosingSession(SQLModel, table=True):

@@ -51,14 +51,21 @@ class UnitOfWork:
             self.database.outbox_written.set()
             self._wrote_outbox = False
 
+    async def lock(self, *keys: str) -> None:
+        """Hold these named locks until the transaction ends, so a check-then-write (a booking against the
+        schedule) cannot interleave with another on the same keys. PostgreSQL: advisory locks, taken in sorted
+        order so two transactions never wait on each other in a cycle; SQLite already runs one writer at a time."""
+        if self.database.dialect == "postgresql":
+            for key in sorted(set(keys)):
+                await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
+
     async def publish(self, event: DomainEvent) -> CloudEvent:
         """Add ``event`` to the outbox in this transaction."""
         model = type(event)
         key = event.partition_key()
-        if self.database.dialect == "postgresql":
-            # Same-key writers queue here until the earlier one commits, so their outbox sequence numbers
-            # follow commit order and the single relay keeps per-key order.
-            await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
+        # Same-key writers queue here until the earlier one commits, so their outbox sequence numbers follow
+        # commit order and the single relay keeps per-key order.
+        await self.lock(f"outbox:{key}")
         envelope = CloudEvent(
             type=model.ce_type(),
             source=self.source,

@@ -47,6 +47,10 @@ class SafetyFlag(SQLModel, table=True):
     acknowledged_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
     acknowledged_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
     acknowledgement_note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # Two acknowledgements at once: the second is refused (409), not silently overwritten.
+    version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1"))
+
+    __mapper_args__ = {"version_id_col": version.sa_column}  # type: ignore[attr-defined]
 
 
 def create_measure_tables(op: Any, *, patient_table: str | None) -> None:
@@ -86,6 +90,7 @@ def create_measure_tables(op: Any, *, patient_table: str | None) -> None:
         sa.Column("acknowledged_at", sa.DateTime(timezone=True)),
         sa.Column("acknowledged_by", sa.String(200)),
         sa.Column("acknowledgement_note", sa.Text),
+        sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     )
 
 

@@ -162,6 +162,13 @@ async def schedule_session(
         raise Conflict(f"the course is {course.status}: no session can be scheduled")
     starts_at = booking.starts_at
     ends_at = starts_at + timedelta(minutes=booking.duration_minutes)
+    # Two desks booking the same room or person at once: the second waits, then sees the first's booking.
+    await uow.lock(
+        f"room:{booking.room}",
+        f"staff:{booking.clinician}",
+        f"staff:{booking.therapist}",
+        f"patient:{course.patient_id}",
+    )
     clashes = (
         await uow.session.exec(
             select(DosingSession).where(
