@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -12,16 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from deploy.lifetime import die_with_parent
+
 ROOT = Path(__file__).resolve().parent.parent
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    # Linux: a service whose launcher is killed outright (SIGKILL) gets SIGTERM too, so none is left behind.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 class ServiceProcess:
@@ -55,7 +47,7 @@ class ServiceProcess:
                 stdin=subprocess.DEVNULL,
                 # Its own process group: a Ctrl-C reaches the launcher, which stops services in order.
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         return self
 

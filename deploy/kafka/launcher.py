@@ -27,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from deploy.lifetime import die_with_parent
+
 KAFKA_VERSION = "4.1.1"
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -335,6 +337,8 @@ class KafkaNode:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # atexit does not run when the owner is killed outright: then the kernel stops the broker.
+                preexec_fn=die_with_parent,
             )
         _LIVE_NODES.add(self)
 
