@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from services.sessions.models import ConsentRecord, Course, PatientStatus
+from services.sessions.models import ConsentRecord, PatientStatus
 from services.sessions.service.courses import put_open_courses_on_hold
 from shared.bus.consumer import Handler
 from shared.bus.tables import utcnow
@@ -118,5 +118,3 @@ HANDLERS: dict[type[DomainEvent], Handler] = {
     ConsentSigned: on_consent_signed,
     ConsentWithdrawn: on_consent_withdrawn,
 }
-
-__all__ = ["HANDLERS", "Course", "has_valid_consent"]

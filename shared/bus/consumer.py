@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy import exc as sa_exc
 from sqlmodel import select
 
@@ -169,19 +171,23 @@ class EventConsumer:
             # The group moved on; whoever owns the partition now will redeliver and the inbox absorbs it.
             log.warning("%s: commit refused after rebalance: %s", self.config.name, exc)
 
+    def _processing_span(
+        self, record: ConsumerRecord[bytes, bytes], headers: list[tuple[str, bytes]], batch_size: int = 1
+    ) -> AbstractContextManager[Span]:
+        """The consumer span of one record, a child of the producer's span carried in its headers."""
+        attributes: dict[str, Any] = {
+            "messaging.system": "kafka",
+            "messaging.destination.name": record.topic,
+            "messaging.kafka.offset": record.offset,
+            "messaging.consumer.group.name": self.config.name,
+        }
+        if batch_size > 1:
+            attributes["messaging.batch.message_count"] = batch_size
+        return span_in_context(f"{record.topic} process", context_from_headers(headers), SpanKind.CONSUMER, attributes)
+
     async def _take(self, record: ConsumerRecord[bytes, bytes]) -> None:
         headers = list(record.headers or [])
-        with span_in_context(
-            f"{record.topic} process",
-            context_from_headers(headers),
-            SpanKind.CONSUMER,
-            {
-                "messaging.system": "kafka",
-                "messaging.destination.name": record.topic,
-                "messaging.kafka.offset": record.offset,
-                "messaging.consumer.group.name": self.config.name,
-            },
-        ) as span:
+        with self._processing_span(record, headers) as span:
             try:
                 envelope = from_kafka(headers, record.value)
             except EnvelopeError as exc:
@@ -231,16 +237,7 @@ class EventConsumer:
             async with UnitOfWork(self.database, source=self.config.source, site=self.config.site) as uow:
                 for record in records:
                     headers = list(record.headers or [])
-                    attributes = {
-                        "messaging.system": "kafka",
-                        "messaging.destination.name": record.topic,
-                        "messaging.kafka.offset": record.offset,
-                        "messaging.consumer.group.name": self.config.name,
-                        "messaging.batch.message_count": len(records),
-                    }
-                    with span_in_context(
-                        f"{record.topic} process", context_from_headers(headers), SpanKind.CONSUMER, attributes
-                    ) as span:
+                    with self._processing_span(record, headers, len(records)) as span:
                         envelope = from_kafka(headers, record.value)
                         span.set_attribute("messaging.message.id", envelope.id)
                         handler = self.handlers.get(envelope.type)

@@ -12,18 +12,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.events.registry import DomainEvent, registered
+from shared.events.registry import PatientEvent, registered
 
 
-class _PatientEvent(DomainEvent):
+class _PatientEvent(PatientEvent):
     producer = "intake"
-    patient_id: uuid.UUID
-
-    def partition_key(self) -> str:
-        return str(self.patient_id)
-
-    def subject(self) -> str:
-        return f"patients/{self.patient_id}"
 
 
 class CoverageOnFile(BaseModel):

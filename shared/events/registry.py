@@ -6,6 +6,7 @@ AsyncAPI 3 document generated from the same models, so the contract and the code
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -48,6 +49,18 @@ class DomainEvent(BaseModel):
 
     def subject(self) -> str | None:
         return None
+
+
+class PatientEvent(DomainEvent):
+    """An event about one patient: keyed by patient id, so a patient's events keep their order on a site topic."""
+
+    patient_id: uuid.UUID
+
+    def partition_key(self) -> str:
+        return str(self.patient_id)
+
+    def subject(self) -> str:
+        return f"patients/{self.patient_id}"
 
 
 _REGISTRY: dict[str, type[DomainEvent]] = {}

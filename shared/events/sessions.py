@@ -6,19 +6,12 @@ import uuid
 from datetime import datetime
 
 from shared.events.intake import AssessmentRecorded, SafetyFlagAcknowledged, SafetyFlagRaised
-from shared.events.registry import DomainEvent, registered
+from shared.events.registry import PatientEvent, registered
 from shared.treatment import CourseStatus, Indication, Route
 
 
-class _SessionsEvent(DomainEvent):
+class _SessionsEvent(PatientEvent):
     producer = "sessions"
-    patient_id: uuid.UUID
-
-    def partition_key(self) -> str:
-        return str(self.patient_id)
-
-    def subject(self) -> str:
-        return f"patients/{self.patient_id}"
 
 
 @registered
