@@ -10,6 +10,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+# How long a SQLite writer waits for another process's write lock (the API, the relay and the consumer of one
+# service share one process, and so one connection; another process is a migration or an operator's tool).
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
 
 def sync_url(url: str) -> str:
     """The driver Alembic uses (synchronous)."""
@@ -38,11 +42,19 @@ class Database:
         # hide_parameters: an error's message must never carry a patient's values into a log line.
         options: dict[str, Any] = {"pool_pre_ping": self.dialect != "sqlite", "hide_parameters": True}
         if self.dialect == "sqlite":
-            # Writers queue on SQLite's lock instead of failing at once.
-            options["connect_args"] = {"timeout": 30}
+            # SQLite runs one writer at a time. One connection per process makes that queue an asyncio one (fair,
+            # and nothing spins on the file lock), and every transaction begins IMMEDIATE (below), so a check
+            # followed by a write (a booking against the schedule) is serialised: no two can both pass the check.
+            options.update(
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+            )
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
         # Set when a transaction that wrote to the outbox commits; the relay waits on it.
         self.outbox_written = asyncio.Event()
@@ -56,9 +68,18 @@ class Database:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling would BEGIN (deferred) only before the first write, after the reads
+    # a check makes; kapnet begins its transactions itself (_sqlite_begin_immediate). SQLAlchemy's aiosqlite
+    # recipe: https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # WAL lets the API read while the relay writes; foreign keys are off by default in SQLite.
+    # WAL lets another process read while this one writes; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # IMMEDIATE takes the write lock at the start, so the transaction's reads see what it will write against.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -54,7 +54,8 @@ class UnitOfWork:
     async def lock(self, *keys: str) -> None:
         """Hold these named locks until the transaction ends, so a check-then-write (a booking against the
         schedule) cannot interleave with another on the same keys. PostgreSQL: advisory locks, taken in sorted
-        order so two transactions never wait on each other in a cycle; SQLite already runs one writer at a time."""
+        order so two transactions never wait on each other in a cycle. SQLite needs none: every transaction there
+        begins IMMEDIATE on the process's one connection (shared.db.database), so it already runs alone."""
         if self.database.dialect == "postgresql":
             for key in sorted(set(keys)):
                 await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
