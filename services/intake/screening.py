@@ -5,9 +5,16 @@ reviewer can override it. A *caution* sends the screening to a medical review, w
 separately (`MedicalReviewDecision`). Every finding is listed, never just the first, so a reviewer sees the
 whole picture at once.
 
+A re-screening that no longer finds a contraindication an earlier screening found is not eligible outright:
+it needs a clinician to confirm the contraindication has resolved (`contraindication_cleared`), see
+`cleared_contraindications`.
+
 Sources cited below:
-- [Spravato PI]: SPRAVATO (esketamine) nasal spray, US prescribing information, Janssen: section 4
-  (Contraindications), 5 (Warnings and Precautions), 7 (Drug Interactions), 8 (Use in Specific Populations).
+- [Spravato PI]: SPRAVATO (esketamine) nasal spray, US prescribing information, Janssen: boxed warning,
+  section 4 (Contraindications), 5 (Warnings and Precautions), 7 (Drug Interactions), 8 (Use in Specific
+  Populations).
+- [Spravato SmPC]: Spravato 28 mg nasal spray, EU summary of product characteristics, Janssen-Cilag
+  International: 4.3 (Contraindications) and 4.4 (Special warnings and precautions for use).
 - [Ketalar PI]: KETALAR (ketamine hydrochloride) injection, US prescribing information, Par: Contraindications
   ("patients in whom a significant elevation of blood pressure would constitute a serious hazard") and
   Precautions (raised cerebrospinal fluid pressure).
@@ -17,12 +24,16 @@ Sources cited below:
   systolic >= 140 or diastolic >= 90 mmHg).
 - [Miller]: Miller's Anesthesia, "Nonbarbiturate intravenous anesthetics", ketamine contraindications (raised
   intracranial pressure; raised intraocular pressure would be harmful).
+- [Shahani 2007]: Shahani R, et al., "Ketamine-associated ulcerative cystitis: a new clinical entity", Urology
+  2007;69(5):810-812 (ketamine-associated uropathy).
 Which findings are absolute and which need review is this network's clinical policy; where it is stricter than
-a label (pregnancy, current psychosis) the comment on the rule says so.
+a label (pregnancy, current psychosis, suicidal intent that needs a higher level of care) the comment on the rule
+says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from typing import Self
@@ -41,6 +52,10 @@ from shared.blood_pressure import (
 
 # Spravato PI 1 (adults only) and 8.4 (not approved in paediatric patients): under 18 is off any label.
 ADULT_AGE_YEARS = 18
+# Spravato SmPC 4.4: "sleep apnoea with morbid obesity (BMI >= 35)"; 35 itself counts.
+SLEEP_APNOEA_BMI_KG_M2 = 35.0
+# Plausible adult body-mass indices: outside these the number is a typing error, not a patient.
+BMI_MIN, BMI_MAX = 10.0, 100.0
 
 
 class ReasonKind(StrEnum):
@@ -54,10 +69,13 @@ class ReasonCode(StrEnum):
     # contraindications
     aneurysmal_vascular_disease_or_avm = "aneurysmal_vascular_disease_or_avm"
     intracerebral_haemorrhage_history = "intracerebral_haemorrhage_history"
+    cardiovascular_event_in_last_6_weeks = "cardiovascular_event_in_last_6_weeks"
     ketamine_hypersensitivity = "ketamine_hypersensitivity"
     pregnancy = "pregnancy"
     current_psychosis = "current_psychosis"
+    suicidal_intent_needs_higher_care = "suicidal_intent_needs_higher_care"
     # cautions
+    contraindication_cleared = "contraindication_cleared"
     under_18 = "under_18"
     breastfeeding = "breastfeeding"
     psychosis_or_mania_history = "psychosis_or_mania_history"
@@ -68,7 +86,17 @@ class ReasonCode(StrEnum):
     raised_icp_or_glaucoma = "raised_icp_or_glaucoma"
     seizure_in_last_year = "seizure_in_last_year"
     cardiovascular_disease = "cardiovascular_disease"
+    hypertensive_encephalopathy_history = "hypertensive_encephalopathy_history"
+    stroke_history = "stroke_history"
+    cerebrovascular_disease = "cerebrovascular_disease"
+    untreated_hyperthyroidism = "untreated_hyperthyroidism"
+    copd_or_pulmonary_insufficiency = "copd_or_pulmonary_insufficiency"
+    sleep_apnoea_with_obesity = "sleep_apnoea_with_obesity"
+    cystitis_or_urinary_symptoms = "cystitis_or_urinary_symptoms"
     benzodiazepines = "benzodiazepines"
+    opioids = "opioids"
+    other_sedatives = "other_sedatives"
+    alcohol = "alcohol"
     stimulants = "stimulants"
     maoi = "maoi"
 
@@ -77,9 +105,11 @@ _CONTRAINDICATIONS = frozenset(
     {
         ReasonCode.aneurysmal_vascular_disease_or_avm,
         ReasonCode.intracerebral_haemorrhage_history,
+        ReasonCode.cardiovascular_event_in_last_6_weeks,
         ReasonCode.ketamine_hypersensitivity,
         ReasonCode.pregnancy,
         ReasonCode.current_psychosis,
+        ReasonCode.suicidal_intent_needs_higher_care,
     }
 )
 
@@ -110,9 +140,16 @@ class ScreeningAnswers(BaseModel):
         "or an arteriovenous malformation"
     )
     intracerebral_haemorrhage_history: bool = Field(description="any past intracerebral haemorrhage")
+    cardiovascular_event_in_last_6_weeks: bool = Field(
+        description="a cardiovascular event, such as a myocardial infarction, in the last 6 weeks"
+    )
     ketamine_hypersensitivity: bool = Field(description="hypersensitivity to ketamine, esketamine or an excipient")
     pregnant: bool
     current_psychosis: bool = Field(description="psychotic symptoms now")
+    suicidal_intent_needs_higher_care: bool = Field(
+        description="active suicidal intent that needs a higher level of care (such as inpatient) than an "
+        "outpatient clinic gives"
+    )
 
     # --- cautions ---
     breastfeeding: bool
@@ -131,7 +168,30 @@ class ScreeningAnswers(BaseModel):
     raised_icp_or_glaucoma: bool = Field(description="raised intracranial pressure, or glaucoma")
     seizure_in_last_year: bool
     cardiovascular_disease: bool
+    hypertensive_encephalopathy_history: bool = Field(description="any past hypertensive encephalopathy")
+    stroke_history: bool = Field(description="any past stroke, ischaemic or haemorrhagic")
+    cerebrovascular_disease: bool = Field(
+        description="cerebrovascular disease, such as a transient ischaemic attack or carotid or intracranial "
+        "arterial stenosis"
+    )
+    untreated_hyperthyroidism: bool = Field(description="hyperthyroidism that is untreated or not sufficiently treated")
+    copd_or_pulmonary_insufficiency: bool = Field(
+        description="chronic obstructive pulmonary disease or other significant pulmonary insufficiency"
+    )
+    sleep_apnoea: bool = Field(description="obstructive or central sleep apnoea, diagnosed or suspected")
+    bmi_kg_m2: float = Field(
+        ge=BMI_MIN, le=BMI_MAX, allow_inf_nan=False, description="body-mass index at screening, kg/m²"
+    )
+    cystitis_or_urinary_symptoms: bool = Field(
+        description="cystitis, or other lower urinary-tract symptoms (frequency, urgency, pain, blood in the urine)"
+    )
     takes_benzodiazepines: bool
+    takes_opioids: bool = Field(description="any opioid, prescribed or not, including opioid maintenance therapy")
+    takes_other_sedatives: bool = Field(
+        description="a CNS depressant other than a benzodiazepine or an opioid (such as a z-drug, barbiturate, "
+        "gabapentinoid or sedating antihistamine)"
+    )
+    drinks_alcohol: bool = Field(description="drinks alcohol currently, in any amount")
     takes_stimulants: bool
     takes_maoi: bool
 
@@ -209,9 +269,14 @@ def screen(
     *,
     birth_date: date,
     screened_on: date,
+    earlier: Sequence[EarlierScreening],
     bp_threshold: BloodPressureThreshold = DEFAULT_BP_THRESHOLD,
 ) -> ScreeningResult:
-    """Applies every rule and lists every finding, contraindications first, in a fixed order."""
+    """Applies every rule and lists every finding, contraindications first, in a fixed order.
+
+    `earlier` is the patient's earlier screenings, newest first (empty for a first screening). It has no
+    default, so a caller cannot forget it and let a re-screening clear a contraindication unreviewed.
+    """
     reasons: list[ScreeningReason] = []
     add = reasons.append
 
@@ -224,6 +289,15 @@ def screen(
     # Spravato PI 4: contraindicated with a history of intracerebral hemorrhage.
     if answers.intracerebral_haemorrhage_history:
         add(_reason(ReasonCode.intracerebral_haemorrhage_history, "history of intracerebral haemorrhage"))
+    # Spravato SmPC 4.3: contraindicated after a "recent (within 6 weeks) cardiovascular event, including
+    # myocardial infarction (MI)".
+    if answers.cardiovascular_event_in_last_6_weeks:
+        add(
+            _reason(
+                ReasonCode.cardiovascular_event_in_last_6_weeks,
+                "cardiovascular event (such as a myocardial infarction) in the last 6 weeks",
+            )
+        )
     # Spravato PI 4 and Ketalar PI Contraindications: hypersensitivity to esketamine, ketamine or an excipient.
     if answers.ketamine_hypersensitivity:
         add(_reason(ReasonCode.ketamine_hypersensitivity, "hypersensitivity to ketamine or esketamine"))
@@ -236,8 +310,26 @@ def screen(
     # psychosis is absolute here by policy, stricter than the label.
     if answers.current_psychosis:
         add(_reason(ReasonCode.current_psychosis, "current psychosis"))
+    # Spravato PI boxed warning and 5 (Suicidal Thoughts and Behaviors): monitor for suicidal thoughts; the
+    # label also says esketamine does not preclude hospitalisation where clinically warranted. Clinic policy:
+    # an outpatient KAP clinic cannot give the level of care (constant observation, inpatient admission) that
+    # active suicidal intent needs, so it is absolute here; the patient is referred to crisis or inpatient care
+    # and re-screened afterwards. Suicidal thoughts without such intent are not this question.
+    if answers.suicidal_intent_needs_higher_care:
+        add(
+            _reason(
+                ReasonCode.suicidal_intent_needs_higher_care,
+                "active suicidal intent needing a higher level of care than outpatient treatment",
+            )
+        )
 
     # --- cautions: need a medical review ---
+
+    # Clinic policy (see cleared_contraindications): a contraindication that an earlier screening found and this
+    # one does not must be confirmed resolved by a clinician before treatment. First, since it frames the rest.
+    cleared = cleared_contraindications(earlier, reasons)
+    if cleared is not None:
+        add(cleared)
 
     # Spravato PI 1 and 8.4: adults only; safety and effectiveness not established in paediatric patients.
     age = age_on(birth_date, screened_on)
@@ -284,9 +376,52 @@ def screen(
     # Contraindications; Sanacora 2017 (cardiovascular disease).
     if answers.cardiovascular_disease:
         add(_reason(ReasonCode.cardiovascular_disease, "cardiovascular disease"))
+    # Spravato PI 5 (Increases in Blood Pressure): with a history of hypertensive encephalopathy even a small
+    # rise in blood pressure risks encephalopathy, so monitor more intensively; Spravato SmPC 4.4.
+    if answers.hypertensive_encephalopathy_history:
+        add(_reason(ReasonCode.hypertensive_encephalopathy_history, "history of hypertensive encephalopathy"))
+    # Spravato PI 5 (Increases in Blood Pressure: assess patients with cardiovascular and cerebrovascular
+    # conditions for benefit and risk before prescribing); Spravato SmPC 4.4.
+    if answers.stroke_history:
+        add(_reason(ReasonCode.stroke_history, "history of stroke"))
+    # Spravato PI 5 (Increases in Blood Pressure: cardiovascular and cerebrovascular conditions); Spravato SmPC
+    # 4.4. Asked apart from a past stroke so that a reviewer sees which it is.
+    if answers.cerebrovascular_disease:
+        add(_reason(ReasonCode.cerebrovascular_disease, "cerebrovascular disease"))
+    # Spravato SmPC 4.4: hyperthyroidism that has not been sufficiently treated; treat only if the benefit
+    # outweighs the risk (a rise in blood pressure and heart rate weighs more there).
+    if answers.untreated_hyperthyroidism:
+        add(_reason(ReasonCode.untreated_hyperthyroidism, "untreated or insufficiently treated hyperthyroidism"))
+    # Spravato SmPC 4.4: significant pulmonary insufficiency, including COPD (respiratory depression; also
+    # Spravato PI 5, Respiratory Depression).
+    if answers.copd_or_pulmonary_insufficiency:
+        add(_reason(ReasonCode.copd_or_pulmonary_insufficiency, "COPD or significant pulmonary insufficiency"))
+    # Spravato SmPC 4.4: sleep apnoea with morbid obesity (BMI >= 35). Sleep apnoea at a lower BMI, and a high
+    # BMI without sleep apnoea, are not this rule.
+    if answers.sleep_apnoea and answers.bmi_kg_m2 >= SLEEP_APNOEA_BMI_KG_M2:
+        add(
+            _reason(
+                ReasonCode.sleep_apnoea_with_obesity,
+                f"sleep apnoea with a BMI of {answers.bmi_kg_m2:g} kg/m², at or above {SLEEP_APNOEA_BMI_KG_M2:g}",
+            )
+        )
+    # Spravato PI 5 (Ulcerative or Interstitial Cystitis: monitor urinary-tract and bladder symptoms); Shahani
+    # 2007 (ketamine-associated uropathy). Existing symptoms need a baseline and a plan before treatment.
+    if answers.cystitis_or_urinary_symptoms:
+        add(_reason(ReasonCode.cystitis_or_urinary_symptoms, "cystitis or other urinary-tract symptoms"))
     # Spravato PI 7 (CNS depressants): more sedation; monitor closely.
     if answers.takes_benzodiazepines:
         add(_reason(ReasonCode.benzodiazepines, "takes a benzodiazepine"))
+    # Spravato PI 7 (CNS depressants, which names opioids): more sedation; and 5 (Respiratory Depression).
+    if answers.takes_opioids:
+        add(_reason(ReasonCode.opioids, "takes an opioid"))
+    # Spravato PI 7 (CNS depressants): more sedation; monitor closely. The benzodiazepine and opioid questions
+    # are asked on their own.
+    if answers.takes_other_sedatives:
+        add(_reason(ReasonCode.other_sedatives, "takes another sedative (a CNS depressant)"))
+    # Spravato PI 7 (CNS depressants, which names alcohol): more sedation; monitor closely.
+    if answers.drinks_alcohol:
+        add(_reason(ReasonCode.alcohol, "drinks alcohol"))
     # Spravato PI 7 (Psychostimulants): blood pressure rises further; monitor closely.
     if answers.takes_stimulants:
         add(_reason(ReasonCode.stimulants, "takes a stimulant"))
@@ -349,3 +484,56 @@ def eligibility_after_review(result: ScreeningResult, decision: MedicalReviewDec
         case ScreeningOutcome.needs_medical_review:
             # No decision yet means not yet: a pending review never lets treatment start.
             return decision is not None and decision.decision is ReviewDecision.approve
+
+
+# --- re-screening ---
+
+
+class EarlierScreening(BaseModel):
+    """What the re-screening rule needs to know of one of the patient's earlier screenings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    screened_on: date
+    result: ScreeningResult
+    # Its medical review, if one was decided.
+    decision: MedicalReviewDecision | None
+
+
+def cleared_contraindications(
+    earlier: Sequence[EarlierScreening], found_now: Sequence[ScreeningReason]
+) -> ScreeningReason | None:
+    """The `contraindication_cleared` caution, when a re-screening no longer finds an earlier contraindication.
+
+    Clinic policy: a contraindication does not clear itself by being answered "no" the next time; a clinician
+    confirms it has resolved, so the new screening needs a medical review instead of being eligible outright.
+
+    `earlier` is newest first. The latest earlier screening decides: its contraindications that are not found
+    now are the cleared ones. When that screening was itself a clearance that no clinician approved (its review
+    is pending or was declined), the contraindications it was clearing are still unconfirmed, so the walk goes
+    on to the screening before it; otherwise a second screening would make the patient eligible without the
+    review. A clearance that a clinician approved ends the walk, and so does a screening that found no
+    contraindication and cleared none: such a screening's successor is unaffected.
+    """
+    # code -> date of the newest earlier screening that found it
+    found_before: dict[ReasonCode, date] = {}
+    for screening in earlier:
+        codes = [r.code for r in screening.result.reasons]
+        for code in codes:
+            if kind_of(code) is ReasonKind.contraindication:
+                found_before.setdefault(code, screening.screened_on)
+        approved = screening.decision is not None and screening.decision.decision is ReviewDecision.approve
+        if ReasonCode.contraindication_cleared not in codes or approved:
+            break
+    now = {r.code for r in found_now}
+    cleared = {code: on for code, on in found_before.items() if code not in now}
+    if not cleared:
+        return None
+    # In the fixed order of the codes, so the same history always reads the same.
+    named = ", ".join(
+        f"{code.value} (screening of {cleared[code].isoformat()})" for code in ReasonCode if code in cleared
+    )
+    return _reason(
+        ReasonCode.contraindication_cleared,
+        f"no longer found, a clinician must confirm it has resolved: {named}",
+    )

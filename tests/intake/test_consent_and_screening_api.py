@@ -28,9 +28,11 @@ SIGNATURE = {
 NO_FLAGS: dict[str, Any] = {
     "aneurysmal_vascular_disease_or_avm": False,
     "intracerebral_haemorrhage_history": False,
+    "cardiovascular_event_in_last_6_weeks": False,
     "ketamine_hypersensitivity": False,
     "pregnant": False,
     "current_psychosis": False,
+    "suicidal_intent_needs_higher_care": False,
     "breastfeeding": False,
     "psychosis_or_mania_history": False,
     "bipolar_disorder": False,
@@ -42,7 +44,18 @@ NO_FLAGS: dict[str, Any] = {
     "raised_icp_or_glaucoma": False,
     "seizure_in_last_year": False,
     "cardiovascular_disease": False,
+    "hypertensive_encephalopathy_history": False,
+    "stroke_history": False,
+    "cerebrovascular_disease": False,
+    "untreated_hyperthyroidism": False,
+    "copd_or_pulmonary_insufficiency": False,
+    "sleep_apnoea": False,
+    "bmi_kg_m2": 26.1,
+    "cystitis_or_urinary_symptoms": False,
     "takes_benzodiazepines": False,
+    "takes_opioids": False,
+    "takes_other_sedatives": False,
+    "drinks_alcohol": False,
     "takes_stimulants": False,
     "takes_maoi": False,
 }
@@ -177,6 +190,8 @@ async def test_screening_outcomes_and_the_medical_review(intake: Intake) -> None
         ({"systolic_mmhg": 120, "diastolic_mmhg": 130}, "diastolic_mmhg"),
         ({"bipolar_disorder": True, "mood_stabiliser": None}, "mood_stabiliser"),
         ({"pregnant": None}, "pregnant"),
+        ({"stroke_history": None}, "stroke_history"),
+        ({"bmi_kg_m2": 7.5}, "bmi_kg_m2"),
     ],
 )
 async def test_impossible_screening_answers_are_422_naming_the_field(
@@ -189,6 +204,103 @@ async def test_impossible_screening_answers_are_422_naming_the_field(
     assert reply.status_code == 422
     assert field in json.dumps(reply.json()["detail"])
     assert await intake.count(Screening) == 0
+
+
+async def test_every_new_question_left_out_is_422_naming_it(intake: Intake) -> None:
+    patient = await intake.register()
+    new_questions = [
+        "cardiovascular_event_in_last_6_weeks",
+        "suicidal_intent_needs_higher_care",
+        "hypertensive_encephalopathy_history",
+        "stroke_history",
+        "cerebrovascular_disease",
+        "untreated_hyperthyroidism",
+        "copd_or_pulmonary_insufficiency",
+        "sleep_apnoea",
+        "bmi_kg_m2",
+        "cystitis_or_urinary_symptoms",
+        "takes_opioids",
+        "takes_other_sedatives",
+        "drinks_alcohol",
+    ]
+    for field in new_questions:
+        body = {name: value for name, value in NO_FLAGS.items() if name != field}
+        reply = await intake.client.post(
+            f"/patients/{patient['id']}/screenings", json=body, headers=intake.as_("clinician")
+        )
+        assert reply.status_code == 422, field
+        [error] = reply.json()["detail"]
+        assert error["type"] == "missing" and error["loc"][-1] == field
+    assert await intake.count(Screening) == 0
+
+
+async def test_new_findings_through_the_api(intake: Intake) -> None:
+    patient = await intake.register()
+    base, clinician = f"/patients/{patient['id']}/screenings", intake.as_("clinician")
+    answers = {**NO_FLAGS, "suicidal_intent_needs_higher_care": True, "takes_opioids": True, "sleep_apnoea": True}
+    reply = await intake.client.post(base, json={**answers, "bmi_kg_m2": 36.4}, headers=clinician)
+    assert reply.status_code == 201, reply.text
+    screening = reply.json()
+    assert screening["outcome"] == "ineligible"
+    assert [(r["code"], r["kind"]) for r in screening["reasons"]] == [
+        ("suicidal_intent_needs_higher_care", "contraindication"),
+        ("sleep_apnoea_with_obesity", "caution"),
+        ("opioids", "caution"),
+    ]
+    assert screening["answers"]["bmi_kg_m2"] == 36.4
+
+
+async def test_a_rescreening_that_clears_a_contraindication_needs_a_clinicians_review(intake: Intake) -> None:
+    patient, other = await intake.register(mrn="P-1"), await intake.register(mrn="P-2")
+    base, nurse = f"/patients/{patient['id']}/screenings", intake.as_("therapist")
+    review = {"decision": "approve", "rationale": "Pregnancy ended 2026-02; postpartum check done, not breastfeeding."}
+
+    pregnant = (await intake.client.post(base, json={**NO_FLAGS, "pregnant": True}, headers=nurse)).json()
+    assert pregnant["outcome"] == "ineligible"
+    # Another patient's contraindication is not this patient's: the other one's screening is eligible.
+    elsewhere = await intake.client.post(f"/patients/{other['id']}/screenings", json=NO_FLAGS, headers=nurse)
+    assert elsewhere.json()["outcome"] == "eligible"
+
+    cleared = (await intake.client.post(base, json=NO_FLAGS, headers=nurse)).json()
+    assert cleared["outcome"] == "needs_medical_review" and cleared["eligible"] is False
+    [reason] = cleared["reasons"]
+    first_day = datetime.fromisoformat(pregnant["screened_at"]).date().isoformat()
+    assert reason == {
+        "code": "contraindication_cleared",
+        "kind": "caution",
+        "detail": f"no longer found, a clinician must confirm it has resolved: pregnancy (screening of {first_day})",
+    }
+
+    # Screening again while that review is pending does not make the patient eligible outright.
+    again = (await intake.client.post(base, json=NO_FLAGS, headers=nurse)).json()
+    assert again["outcome"] == "needs_medical_review"
+    assert again["reasons"] == cleared["reasons"]
+
+    approved = await intake.client.post(
+        f"{base}/{again['id']}/medical-review", json=review, headers=intake.as_("clinician")
+    )
+    assert approved.status_code == 200 and approved.json()["eligible"] is True
+    # Once a clinician has approved the clearance, the next screening stands on its own answers.
+    after = (await intake.client.post(base, json=NO_FLAGS, headers=nurse)).json()
+    assert after["outcome"] == "eligible" and after["reasons"] == []
+
+    completed = [json.loads(e.payload) for e in await intake.events("screening.completed.v1")]
+    mine = [e for e in completed if e["patient_id"] == patient["id"]]
+    assert [e["reason_codes"] for e in mine] == [
+        ["pregnancy"],
+        ["contraindication_cleared"],
+        ["contraindication_cleared"],
+        [],
+    ]
+
+
+async def test_a_rescreening_after_a_screening_without_contraindication_is_unaffected(intake: Intake) -> None:
+    patient = await intake.register()
+    base, nurse = f"/patients/{patient['id']}/screenings", intake.as_("therapist")
+    first = await intake.client.post(base, json={**NO_FLAGS, "systolic_mmhg": 150}, headers=nurse)
+    assert first.json()["outcome"] == "needs_medical_review"
+    second = await intake.client.post(base, json=NO_FLAGS, headers=nurse)
+    assert second.json()["outcome"] == "eligible" and second.json()["reasons"] == []
 
 
 async def test_a_screening_of_another_patient_is_the_same_404_as_a_missing_one(intake: Intake) -> None:

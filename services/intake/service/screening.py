@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from services.intake.models import Screening
 from services.intake.screening import (
     BloodPressureThreshold,
+    EarlierScreening,
     MedicalReviewDecision,
     ReviewNotAllowed,
     ScreeningAnswers,
@@ -42,6 +43,20 @@ def is_eligible(screening: Screening) -> bool:
     return eligibility_after_review(result_of(screening), decision_of(screening))
 
 
+def earlier_of(screening: Screening) -> EarlierScreening:
+    return EarlierScreening(
+        screened_on=screening.screened_at.date(), result=result_of(screening), decision=decision_of(screening)
+    )
+
+
+async def _earlier_screenings(uow: UnitOfWork, patient_id: uuid.UUID) -> list[EarlierScreening]:
+    """The patient's screenings so far, newest first: the re-screening rule reads back from the latest."""
+    rows = await uow.session.exec(
+        select(Screening).where(Screening.patient_id == patient_id).order_by(col(Screening.screened_at).desc())
+    )
+    return [earlier_of(row) for row in rows.all()]
+
+
 async def record_screening(
     uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, answers: ScreeningAnswers, threshold: BloodPressureThreshold
 ) -> Screening:
@@ -49,7 +64,10 @@ async def record_screening(
     if not patient.active:
         raise Conflict("the patient is deactivated")
     now = utcnow()
-    result = screen(answers, birth_date=patient.birth_date, screened_on=now.date(), bp_threshold=threshold)
+    earlier = await _earlier_screenings(uow, patient.id)
+    result = screen(
+        answers, birth_date=patient.birth_date, screened_on=now.date(), earlier=earlier, bp_threshold=threshold
+    )
     screening = Screening(
         patient_id=patient.id,
         screened_at=now,
