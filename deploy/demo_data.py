@@ -22,9 +22,11 @@ CONSENT_TEXT = (
 NO_FLAGS: dict[str, Any] = {
     "aneurysmal_vascular_disease_or_avm": False,
     "intracerebral_haemorrhage_history": False,
+    "cardiovascular_event_in_last_6_weeks": False,
     "ketamine_hypersensitivity": False,
     "pregnant": False,
     "current_psychosis": False,
+    "suicidal_intent_needs_higher_care": False,
     "breastfeeding": False,
     "psychosis_or_mania_history": False,
     "bipolar_disorder": False,
@@ -36,7 +38,18 @@ NO_FLAGS: dict[str, Any] = {
     "raised_icp_or_glaucoma": False,
     "seizure_in_last_year": False,
     "cardiovascular_disease": False,
+    "hypertensive_encephalopathy_history": False,
+    "stroke_history": False,
+    "cerebrovascular_disease": False,
+    "untreated_hyperthyroidism": False,
+    "copd_or_pulmonary_insufficiency": False,
+    "sleep_apnoea": False,
+    "bmi_kg_m2": 25.3,
+    "cystitis_or_urinary_symptoms": False,
     "takes_benzodiazepines": False,
+    "takes_opioids": False,
+    "takes_other_sedatives": False,
+    "drinks_alcohol": False,
     "takes_stimulants": False,
     "takes_maoi": False,
 }
@@ -98,11 +111,18 @@ class DemoClinic:
                     "clinician",
                     {"decision": "approve", "rationale": "Repeat blood pressure 134/86 after rest; GP confirms."},
                 )
-            self._post(
+            phq9 = self._post(
                 f"{base}/assessments",
                 "clinician",
                 {"instrument": "phq9", "answers": [2, 2, 2, 1, 2, 1, 2, 1, 1 if n % 5 == 0 else 0]},
             )
+            if phq9.get("safety_flag"):
+                # An item-9 answer above 0 holds treatment until a clinician has assessed the risk.
+                self._post(
+                    f"{base}/safety-flags/{phq9['safety_flag']['id']}/acknowledge",
+                    "clinician",
+                    {"note": "Passive thoughts, no plan or intent; safety plan agreed with the patient."},
+                )
             self._post(f"{base}/assessments", "clinician", {"instrument": "gad7", "answers": [2, 2, 1, 2, 1, 1, 2]})
             if screening["outcome"] != "ineligible":
                 self._post(

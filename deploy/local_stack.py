@@ -22,7 +22,12 @@ from shared.auth.tokens import mint_dev_token
 
 SITES = ("north", "south")
 SERVICES = ("intake", "sessions", "billing", "outcomes")
-DEMO_PATIENTS = {"north": 14, "south": 6}  # north passes the small-count threshold, south stays suppressed
+DEMO_PATIENTS = {"north": 14, "south": 6}
+# Each demo site's calendar (REMS deadlines, the weekly cap's ISO week, a patient's age on the day).
+TIME_ZONES = {
+    "north": "America/New_York",
+    "south": "America/Chicago",
+}  # north passes the small-count threshold, south stays suppressed
 
 
 def plan(port_base: int, kafka: str, var_dir: Path, publish_interval: float) -> list[ServiceProcess]:
@@ -36,7 +41,7 @@ def plan(port_base: int, kafka: str, var_dir: Path, publish_interval: float) -> 
     for i, site in enumerate(SITES):
         for j, service in enumerate(SERVICES):
             port = port_base + 100 * (i + 1) + j + 1
-            env = {**common, "KAPNET_SITE": site, "KAPNET_ROLE": "site"}
+            env = {**common, "KAPNET_SITE": site, "KAPNET_ROLE": "site", "KAPNET_TIME_ZONE": TIME_ZONES[site]}
             processes.append(ServiceProcess(service, port, env, var_dir / "logs" / f"{service}@{site}.log"))
     network_env = {**common, "KAPNET_ROLE": "network"}
     processes.append(

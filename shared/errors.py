@@ -24,6 +24,11 @@ class RuleRefused(Exception):
     """The entry is well formed but a clinical rule refuses it (a dose out of range without an override): 422."""
 
 
+class NotPermitted(Exception):
+    """The caller's role may reach the route but not take this decision (an override only a clinician may give):
+    403, as for a route the role may not reach at all."""
+
+
 class StaleVersion(Exception):
     """The If-Match names an older version of the record than the one stored."""
 
@@ -57,7 +62,11 @@ def install_error_replies(app: FastAPI) -> None:
             status.HTTP_409_CONFLICT,
         )
 
+    async def not_permitted(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status.HTTP_403_FORBIDDEN)
+
     app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(NotPermitted, not_permitted)
     app.add_exception_handler(StaleDataError, collided)
     app.add_exception_handler(RuleRefused, refused)
     app.add_exception_handler(StaleVersion, stale)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.instants import site_zone
 
 SERVICES = ("intake", "sessions", "billing", "outcomes")
 
@@ -47,12 +50,21 @@ class ServiceSettings(BaseSettings):
     screening_bp_threshold_diastolic: int = Field(default=90, ge=50, le=130)
     # PCL-5 total at or above which a probable PTSD is reported (NCPTSD: 31-33 suggested; default 33).
     pcl5_cutoff: int = Field(default=33, ge=0, le=80)
+    # The site's IANA time zone: its calendar days (the REMS form's 7 days, the ISO week of the weekly cap, a
+    # patient's age on the day) are counted here. Checked at start.
+    time_zone: str = "UTC"
     # sessions: per-site overrides of the clinical rules' defaults (services/sessions/rules.py,
     # SessionRuleSettings), as JSON, e.g. {"weekly_session_cap": 3}. Checked when the service starts.
     session_rules: dict[str, Any] = Field(default_factory=dict)
     # outcomes (site role): how often the site's aggregates are recomputed and, if changed, published.
     aggregate_publish_interval_seconds: float = Field(default=60.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        site_zone(value)
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> ServiceSettings:
@@ -79,6 +91,10 @@ class ServiceSettings(BaseSettings):
     def instance(self) -> str:
         """Who this process is, e.g. ``intake@north`` or ``outcomes@network``."""
         return f"{self.service}@{self.where}"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return site_zone(self.time_zone)
 
     @property
     def dev_key_dir(self) -> Path:

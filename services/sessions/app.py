@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.sessions.api import ROUTERS
+from services.sessions.domain.settings import SessionRuleSettings
 from services.sessions.handlers import HANDLERS
-from services.sessions.rules import SessionRuleSettings
 from shared.app import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
 

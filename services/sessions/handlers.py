@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from services.sessions.models import ConsentRecord, PatientStatus
-from services.sessions.service.courses import put_open_courses_on_hold
+from services.sessions.models import ConsentRecord, PatientSafetyFlag, PatientStatus
+from services.sessions.service.courses import hold_open_courses
 from shared.bus.consumer import Handler
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
@@ -20,6 +20,8 @@ from shared.events.intake import (
     PatientDeactivated,
     PatientRegistered,
     PatientUpdated,
+    SafetyFlagAcknowledged,
+    SafetyFlagRaised,
     ScreeningCompleted,
 )
 from shared.events.registry import DomainEvent
@@ -53,7 +55,7 @@ async def on_patient_deactivated(uow: UnitOfWork, event: DomainEvent, _: CloudEv
     status = await _status(uow, event.patient_id)
     status.active, status.updated_at = False, utcnow()
     uow.session.add(status)
-    await put_open_courses_on_hold(uow, event.patient_id, "the patient's record was deactivated at intake")
+    await hold_open_courses(uow, event.patient_id, "the patient's record was deactivated at intake")
 
 
 async def on_screening_completed(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
@@ -95,7 +97,26 @@ async def on_consent_withdrawn(uow: UnitOfWork, event: DomainEvent, _: CloudEven
     uow.session.add(record)
     await uow.session.flush()
     if not await has_valid_consent(uow, event.patient_id):
-        await put_open_courses_on_hold(uow, event.patient_id, "consent was withdrawn")
+        await hold_open_courses(uow, event.patient_id, "consent was withdrawn")
+
+
+async def on_safety_flag_raised(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
+    """A PHQ-9 item-9 flag raised at intake blocks course planning and dosing here until acknowledged."""
+    assert isinstance(event, SafetyFlagRaised)
+    if await uow.session.get(PatientSafetyFlag, event.flag_id) is None:
+        uow.session.add(
+            PatientSafetyFlag(flag_id=event.flag_id, patient_id=event.patient_id, raised_at=event.raised_at)
+        )
+
+
+async def on_safety_flag_acknowledged(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
+    assert isinstance(event, SafetyFlagAcknowledged)
+    flag = await uow.session.get(PatientSafetyFlag, event.flag_id)
+    if flag is None:
+        # Acknowledged before sessions learnt it was raised (a truncated topic): it is not open either way.
+        flag = PatientSafetyFlag(flag_id=event.flag_id, patient_id=event.patient_id, raised_at=event.acknowledged_at)
+    flag.acknowledged_at = event.acknowledged_at
+    uow.session.add(flag)
 
 
 async def has_valid_consent(uow: UnitOfWork, patient_id: uuid.UUID) -> bool:
@@ -117,4 +138,6 @@ HANDLERS: dict[type[DomainEvent], Handler] = {
     MedicalReviewDecided: on_medical_review_decided,
     ConsentSigned: on_consent_signed,
     ConsentWithdrawn: on_consent_withdrawn,
+    SafetyFlagRaised: on_safety_flag_raised,
+    SafetyFlagAcknowledged: on_safety_flag_acknowledged,
 }

@@ -74,8 +74,15 @@ class DosingSession(SQLModel, table=True):
     status: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
     status_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     weekly_cap_override: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    # The record of the session, filled in as it happens; signed at the end, then only addenda.
+    # The record of the session (domain.session_record.SessionRecord as JSON), filled in as it happens; signed at
+    # the end, then only addenda. Read and written through the repository only, never by key.
     record: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    # From the record, as columns, so a patient's dose and weight history is a query: the first esketamine dose,
+    # the minimum interval between doses, and the change from the last weight.
+    dose_route: str | None = Field(default=None, sa_column=sa.Column(sa.String(40)))
+    dosed_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
+    weight_kg: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
+    weighed_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
     signed_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
     signed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
     # Esketamine: the REMS patient monitoring form, an administrative report kept apart from the clinical record
@@ -85,6 +92,18 @@ class DosingSession(SQLModel, table=True):
     version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1"))
 
     __mapper_args__ = {"version_id_col": version.sa_column}  # type: ignore[attr-defined]
+
+
+class PatientSafetyFlag(SQLModel, table=True):
+    """A PHQ-9 item-9 safety flag raised at intake, as learnt from intake's events: open until acknowledged.
+    (Flags raised by sessions' own measures are in shared.measures' safety_flag table.)"""
+
+    __tablename__ = "patient_safety_flag"
+
+    flag_id: uuid.UUID = Field(primary_key=True)
+    patient_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False, index=True))
+    raised_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
 
 
 class IntegrationSession(SQLModel, table=True):

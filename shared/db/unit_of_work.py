@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from types import TracebackType
 
 from sqlalchemy import text
@@ -59,6 +60,11 @@ class UnitOfWork:
         if self.database.dialect == "postgresql":
             for key in sorted(set(keys)):
                 await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
+
+    async def publish_all(self, events: Iterable[DomainEvent]) -> None:
+        """Add every event an aggregate returned, in order."""
+        for event in events:
+            await self.publish(event)
 
     async def publish(self, event: DomainEvent) -> CloudEvent:
         """Add ``event`` to the outbox in this transaction."""

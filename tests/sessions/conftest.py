@@ -27,7 +27,14 @@ class Sessions(ServiceUnderTest):
             await HANDLERS[type(event)](uow, event, envelope)
             await uow.commit()
 
-    async def ready_patient(self, *, eligible: bool = True, consented: bool = True) -> uuid.UUID:
+    async def ready_patient(
+        self,
+        *,
+        eligible: bool = True,
+        consented: bool = True,
+        birth_date: date = date(1980, 1, 1),
+        screened_at: datetime | None = None,
+    ) -> uuid.UUID:
         patient_id = uuid.uuid4()
         now = datetime.now(UTC)
         await self.deliver(
@@ -35,7 +42,7 @@ class Sessions(ServiceUnderTest):
                 patient_id=patient_id,
                 site="north",
                 mrn="M",
-                birth_date=date(1980, 1, 1),
+                birth_date=birth_date,
                 sex="female",
                 registered_at=now,
             )
@@ -46,7 +53,7 @@ class Sessions(ServiceUnderTest):
                 screening_id=uuid.uuid4(),
                 outcome="eligible" if eligible else "ineligible",
                 reason_codes=[] if eligible else ["pregnancy"],
-                screened_at=now,
+                screened_at=screened_at or now,
             )
         )
         if consented:
@@ -68,15 +75,28 @@ class Sessions(ServiceUnderTest):
         return await self.client.post("/courses", json=body, headers=self.as_("clinician", sub="dr-k"))
 
 
-@pytest.fixture
-async def sessions(database_url: str, tmp_path: Path) -> AsyncIterator[Sessions]:
-    settings = ServiceSettings(
+def sessions_settings(database_url: str, var_dir: Path, **changes: Any) -> ServiceSettings:
+    return ServiceSettings(
         service="sessions",
         site="north",
         database_url=database_url,
-        var_dir=tmp_path,
+        var_dir=var_dir,
         kafka_bootstrap_servers="127.0.0.1:1",
         kafka_timeout_seconds=1,
+        **changes,
     )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clock() -> None:
+    """Each test's times count back from its own start, so a long run does not age them past a rule's window."""
+    import tests.sessions.test_session_record_api as record_api
+
+    record_api.NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+async def sessions(database_url: str, tmp_path: Path) -> AsyncIterator[Sessions]:
+    settings = sessions_settings(database_url, tmp_path)
     async with app_in_process(create_app(settings)) as client:
         yield Sessions(client, settings)

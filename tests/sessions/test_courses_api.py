@@ -7,12 +7,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.sessions.domain import PatientStanding, course_blockers
+from services.sessions.domain.eligibility import PatientStanding, ScreeningOutcome, treatment_blockers
+from services.sessions.domain.settings import DEFAULT_SETTINGS
 from shared.events.intake import ConsentWithdrawn, MedicalReviewDecided, ScreeningCompleted
 from tests.sessions.conftest import Sessions
 
+NOW = datetime.now(UTC)
 READY = PatientStanding(
-    known=True, active=True, eligible=True, screening_outcome="eligible", consented=True, ever_consented=True
+    known=True,
+    active=True,
+    eligible=True,
+    screening_outcome=ScreeningOutcome.eligible,
+    screened_at=NOW,
+    consented=True,
+    ever_consented=True,
 )
 
 
@@ -22,15 +30,17 @@ READY = PatientStanding(
         ({"known": False}, "has not learnt of this patient"),
         ({"active": False}, "deactivated"),
         ({"eligible": False, "screening_outcome": None}, "not been screened"),
-        ({"eligible": False, "screening_outcome": "needs_medical_review"}, "medical review"),
-        ({"eligible": False, "screening_outcome": "ineligible"}, "absolute contraindication"),
+        ({"eligible": False, "screening_outcome": ScreeningOutcome.needs_medical_review}, "medical review"),
+        ({"eligible": False, "screening_outcome": ScreeningOutcome.ineligible}, "absolute contraindication"),
+        ({"screened_at": NOW - timedelta(days=181)}, "older than the site's 180 days"),
+        ({"open_safety_flags": 1}, "safety flag"),
         ({"consented": False, "ever_consented": False}, "no signed consent"),
         ({"consented": False}, "consent was withdrawn"),
     ],
 )
 def test_what_blocks_a_course(change: dict[str, object], blocker: str) -> None:
-    assert course_blockers(READY) == []
-    blockers = course_blockers(READY.model_copy(update=change))
+    assert treatment_blockers(READY, NOW, DEFAULT_SETTINGS) == []
+    blockers = treatment_blockers(READY.model_copy(update=change), NOW, DEFAULT_SETTINGS)
     assert len(blockers) == 1 and blocker in blockers[0]
 
 
@@ -105,6 +115,12 @@ async def test_a_bad_course_is_422(sessions: Sessions, change: dict[str, object]
     assert reply.status_code == 422 and field in reply.text
 
 
+def a_monday_ahead(weeks: int) -> datetime:
+    """09:00 UTC on an ISO week's Monday a few weeks from now (bookings are taken up to 400 days ahead)."""
+    today = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    return today + timedelta(days=7 * weeks - today.weekday())
+
+
 def booking(start: datetime, **changes: object) -> dict[str, object]:
     return {
         "starts_at": start.isoformat(),
@@ -120,7 +136,7 @@ async def test_double_booking_and_the_weekly_cap(sessions: Sessions) -> None:
     course = (await sessions.plan(await sessions.ready_patient())).json()
     other = (await sessions.plan(await sessions.ready_patient())).json()
     url, desk = f"/courses/{course['id']}/sessions", sessions.as_("front_desk")
-    monday = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)  # an ISO week's Monday
+    monday = a_monday_ahead(weeks=4)
     assert (await sessions.client.post(url, json=booking(monday), headers=desk)).status_code == 201
 
     clash = await sessions.client.post(
@@ -142,10 +158,10 @@ async def test_double_booking_and_the_weekly_cap(sessions: Sessions) -> None:
 
     assert (await sessions.client.post(url, json=booking(monday + timedelta(days=2)), headers=desk)).status_code == 201
     third = await sessions.client.post(url, json=booking(monday + timedelta(days=4)), headers=desk)
-    assert third.status_code == 409 and "cap is 2" in third.json()["detail"]
-    reason = {"weekly_cap_override": "Loading phase agreed with the patient's psychiatrist."}
+    assert third.status_code == 409 and "cap of 2" in third.json()["detail"]
+    reason = {"weekly_cap_override": {"reason": "Loading phase agreed with the patient's psychiatrist."}}
     by_desk = await sessions.client.post(url, json=booking(monday + timedelta(days=4), **reason), headers=desk)
-    assert by_desk.status_code == 409 and "only a clinician" in by_desk.json()["detail"]
+    assert by_desk.status_code == 403 and "only a clinician" in by_desk.json()["detail"]
     by_clinician = await sessions.client.post(
         url, json=booking(monday + timedelta(days=4), **reason), headers=sessions.as_("clinician")
     )
@@ -157,7 +173,7 @@ async def test_double_booking_and_the_weekly_cap(sessions: Sessions) -> None:
 async def test_cancellations_and_no_shows_are_recorded_with_a_reason(sessions: Sessions) -> None:
     course = (await sessions.plan(await sessions.ready_patient())).json()
     desk = sessions.as_("front_desk")
-    start = datetime(2030, 2, 4, 9, 0, tzinfo=UTC)
+    start = a_monday_ahead(weeks=6)
     first = (await sessions.client.post(f"/courses/{course['id']}/sessions", json=booking(start), headers=desk)).json()
     cancelled = await sessions.client.post(
         f"/sessions/{first['id']}/cancel", json={"reason": "patient unwell"}, headers=desk

@@ -20,7 +20,7 @@ from shared.settings import ServiceSettings
 from tests.harness import app_in_process, eventually
 from tests.intake.test_event_contracts import consumer_db  # noqa: F401 - a fixture
 from tests.sessions.conftest import Sessions
-from tests.sessions.test_session_record_api import a_session, at, pre_dose, vitals
+from tests.sessions.test_session_record_api import a_session, at, pre_dose, ready_to_discharge, vitals
 
 pytestmark = pytest.mark.broker
 
@@ -53,7 +53,7 @@ async def drive_every_sessions_event(sessions: Sessions) -> None:
         "occurred_at": at(80),
     }
     await sessions.client.post(f"{url}/adverse-events", json=event, headers=nurse)
-    await sessions.client.post(f"{url}/vitals", json=vitals(2), headers=nurse)
+    await ready_to_discharge(sessions, session_id)
     done = await sessions.client.post(f"{url}/discharge", json={"escort_present": True}, headers=doctor)
     assert done.status_code == 200, done.text
     patient, course_id = done.json()["patient_id"], done.json()["course_id"]
@@ -79,7 +79,7 @@ async def drive_every_sessions_event(sessions: Sessions) -> None:
     third = await sessions.client.post(
         f"/courses/{course_id}/sessions",
         headers=desk,
-        json={"starts_at": at(-60 * 24 * 9), "duration_minutes": 120, "room": "Z", "clinician": "c", "therapist": "t"},
+        json={"starts_at": at(-60 * 24 * 11), "duration_minutes": 120, "room": "Z", "clinician": "c", "therapist": "t"},
     )
     await sessions.client.post(f"/sessions/{second.json()['id']}/cancel", json={"reason": "unwell"}, headers=desk)
     await sessions.client.post(f"/sessions/{third.json()['id']}/no-show", json={"reason": "absent"}, headers=desk)

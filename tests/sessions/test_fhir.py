@@ -20,19 +20,21 @@ from sqlmodel import col, select
 
 from services.sessions.api import ROUTERS
 from services.sessions.api.fhir import router as fhir_router
+from services.sessions.domain.course import TreatmentCourse
+from services.sessions.domain.session_record import AdverseEventRecord, DosingSessionChart, SessionRecord, SessionStatus
 from services.sessions.fhir import (
     adverse_event_resource,
     encounter_resource,
     medication_administration_resource,
     vitals_observations,
 )
-from services.sessions.models import Course, DosingSession
 from shared.audit import AuditEntry
 from shared.auth.guard import declare_permissions
+from shared.treatment import CourseStatus, Indication, Route
 from tests.fhir_validation import assert_valid_r4, values
 from tests.harness import auth_headers
 from tests.sessions.conftest import Sessions
-from tests.sessions.test_session_record_api import a_session, at, pre_dose, vitals
+from tests.sessions.test_session_record_api import a_session, at, pre_dose, ready_to_discharge, vitals
 
 FHIR_JSON = "application/fhir+json"
 # Written out here rather than read from services/sessions/fhir.py, so the test checks the codes themselves.
@@ -156,36 +158,42 @@ PATIENT_ID = uuid.UUID("6f1c0d1e-6a4e-4a53-9a53-2b1f1d2c3e4f")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def a_course(route: str = "iv_infusion") -> Course:
-    return Course(
+def a_course(route: str = "iv_infusion") -> TreatmentCourse:
+    return TreatmentCourse(
+        id=uuid.uuid4(),
         patient_id=PATIENT_ID,
-        indication="treatment_resistant_depression",
-        route=route,
+        indication=Indication.treatment_resistant_depression,
+        indication_other=None,
+        route=Route(route),
         planned_dosing_sessions=6,
         dosing_sessions_per_week=2,
         planned_integration_sessions=3,
         prescriber="dr-k",
         prescriber_name="Dr K",
-        status="active",
+        status=CourseStatus.active,
+        status_reason=None,
         planned_at=START - timedelta(days=7),
         status_changed_at=START - timedelta(days=7),
     )
 
 
-def a_dosing_session(course: Course, **changes: Any) -> DosingSession:
+def a_dosing_session(course: TreatmentCourse, **changes: Any) -> DosingSessionChart:
     fields: dict[str, Any] = {
+        "id": uuid.uuid4(),
         "course_id": course.id,
+        "route": course.route,
+        "indication": course.indication,
         "patient_id": PATIENT_ID,
         "starts_at": START,
         "ends_at": START + timedelta(hours=4),
         "room": "Room 2",
         "clinician": "dr-k",
         "therapist": "t-1",
-        "status": "scheduled",
-        "record": {},
-        "version": 1,
+        "status": SessionStatus.scheduled,
     }
-    return DosingSession(**{**fields, **changes})
+    merged = {**fields, **changes}
+    merged["record"] = SessionRecord.model_validate(merged.get("record", {}))
+    return DosingSessionChart(**merged)
 
 
 def a_dose(route: str, **changes: Any) -> dict[str, Any]:
@@ -194,6 +202,8 @@ def a_dose(route: str, **changes: Any) -> dict[str, Any]:
         "dose_mg": 40.0,
         "mg_per_kg": 0.5,
         "weight_kg": 80.0,
+        "age_years": 45,
+        "first_dose": False,
         "within_range": True,
         "problems": [],
         "devices": None,
@@ -203,6 +213,7 @@ def a_dose(route: str, **changes: Any) -> dict[str, Any]:
         "administration_end": (START + timedelta(minutes=60)).isoformat(),
         "device_times": [],
         "recorded_by": "dr-k",
+        "recorded_at": (START + timedelta(minutes=20)).isoformat(),
         **changes,
     }
 
@@ -210,7 +221,7 @@ def a_dose(route: str, **changes: Any) -> dict[str, Any]:
 def test_a_scheduled_session_is_a_planned_ambulatory_encounter_over_its_booking() -> None:
     course = a_course()
     session = a_dosing_session(course)
-    resource = encounter_resource(session, course, "north")
+    resource = encounter_resource(session, course, "north", 1)
     assert_valid_session_r4(resource)
     assert (resource["id"], resource["status"]) == (str(session.id), "planned")
     assert resource["class"] == {
@@ -238,12 +249,15 @@ def test_a_cancelled_or_missed_session_is_a_cancelled_encounter_with_its_appoint
     status: str, appointment: str
 ) -> None:
     course = a_course()
-    resource = encounter_resource(a_dosing_session(course, status=status, status_reason="<unwell>"), course, "north")
+    resource = encounter_resource(a_dosing_session(course, status=status, status_reason="<unwell>"), course, "north", 1)
     assert_valid_session_r4(resource)
     assert resource["status"] == "cancelled", "R4's EncounterStatus has no no-show"
     [contained] = resource["contained"]
     assert (contained["resourceType"], contained["status"]) == ("Appointment", appointment)
-    assert contained["cancelationReason"] == {"text": "<unwell>"}
+    if status == "cancelled":
+        assert contained["cancelationReason"] == {"text": "<unwell>"}
+    else:  # R4's app-4 allows cancelationReason only with a status R4 does not have ("no-show")
+        assert "cancelationReason" not in contained and contained["comment"] == "No-show: <unwell>"
     assert resource["appointment"] == [{"reference": "#appointment"}]
     assert "period" not in resource, "it never began; the booking is the Appointment's start and end"
 
@@ -251,8 +265,15 @@ def test_a_cancelled_or_missed_session_is_a_cancelled_encounter_with_its_appoint
 def test_an_encounter_under_way_has_no_end_and_starts_at_the_first_reading_if_earlier() -> None:
     course = a_course()
     early = START - timedelta(minutes=10)
-    record = {"vitals": [{"taken_at": early.isoformat(), "heart_rate_bpm": 70, "phase": "pre_dose", "alerts": []}]}
-    resource = encounter_resource(a_dosing_session(course, status="in_progress", record=record), course, "north")
+    reading = {
+        "taken_at": early.isoformat(),
+        "heart_rate_bpm": 70,
+        "phase": "pre_dose",
+        "alerts": [],
+        "recorded_by": "t",
+    }
+    record = {"vitals": [reading]}
+    resource = encounter_resource(a_dosing_session(course, status="in_progress", record=record), course, "north", 1)
     assert_valid_session_r4(resource)
     assert (resource["status"], resource["period"]) == ("in-progress", {"start": early.isoformat()})
 
@@ -347,7 +368,7 @@ def test_an_adverse_event_of_grade_4_is_severe_serious_and_named_in_its_text() -
         "reported_by": "dr-k",
     }
     session = a_dosing_session(course, status="in_progress", record={"dose": a_dose("iv_infusion")})
-    resource = adverse_event_resource(session, entry)
+    resource = adverse_event_resource(session, AdverseEventRecord.model_validate(entry))
     assert_valid_session_r4(resource)
     assert resource["event"]["text"] == "Laryngospasm"
     assert codes(resource["severity"], SEVERITY) == {"severe"} and "grade 4" in resource["severity"]["text"]
@@ -360,7 +381,8 @@ def test_an_adverse_event_of_grade_4_is_severe_serious_and_named_in_its_text() -
     assert "outcome" not in resource
     death = {**entry, "severity": "death", "resulted_in_death": True}
     assert codes(
-        adverse_event_resource(session, death)["outcome"], "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
+        adverse_event_resource(session, AdverseEventRecord.model_validate(death))["outcome"],
+        "http://terminology.hl7.org/CodeSystem/adverse-event-outcome",
     ) == {"fatal"}
 
 
@@ -457,13 +479,13 @@ async def test_an_iv_session_reads_as_encounter_dose_vital_signs_and_adverse_eve
     await post(fhir, f"{url}/vitals", vitals(88), nurse)  # entered late, taken between two earlier readings
     after = await search(fhir, "Observation", nurse, **encounter)
     assert all(observation in after for observation in before), "ids and contents stay as they were"
-    assert len(after) == len(before) + 3
+    assert len(after) == len(before) + 4
 
     await post(fhir, f"{url}/vitals", vitals(65, spo2_percent=90), nurse)
     await post(fhir, f"{url}/adverse-events", an_event("nausea", "mild", 85), nurse)
     serious = an_event("respiratory_depression", "severe", 64, important_medical_event=True)
     await post(fhir, f"{url}/adverse-events", serious, nurse)
-    await post(fhir, f"{url}/vitals", vitals(3), nurse)
+    await ready_to_discharge(fhir, session_id)
     discharged = await post(fhir, f"{url}/discharge", {"escort_present": True}, doctor)
     await post(fhir, f"{url}/sign", {}, nurse)
 
@@ -504,9 +526,9 @@ async def test_an_iv_session_reads_as_encounter_dose_vital_signs_and_adverse_eve
     by_patient = await search(fhir, "MedicationAdministration", billing, patient=f"Patient/{booked['patient_id']}")
     assert as_context == by_patient == [administration]
 
-    # Observation: the weight, then per entry a BP panel, heart rate, SpO2 (and the pre-dose respiratory rate)
+    # Observation: the weight, then per entry a BP panel, heart rate, SpO2 and respiratory rate
     observations = await search(fhir, "Observation", billing, **encounter)
-    assert len(observations) == 1 + 4 + 3 * 5
+    assert len(observations) == 1 + 4 + 4 * 5
     assert len({o["id"] for o in observations}) == len(observations)
     for observation in observations:
         measure = observation["id"][37:].split("-")[0]
@@ -599,14 +621,14 @@ async def test_a_dose_given_on_an_override_carries_the_reason(fhir: Sessions) ->
     session_id = await a_session(fhir, route="sublingual_oral")
     url, doctor = f"/sessions/{session_id}", fhir.as_("clinician", sub="dr-o")
     await post(fhir, f"{url}/pre-dose-checks", pre_dose(), doctor)
-    reason = "Partial response at 300 mg; titrating per protocol."
-    body = {"dose_mg": 325, "lot_number": "TRO-7", "administration_start": at(90), "override": {"reason": reason}}
+    reason = "Sensitive to side effects at 50 mg; starting lower per protocol."
+    body = {"dose_mg": 40, "lot_number": "TRO-7", "administration_start": at(110), "override": {"reason": reason}}
     await post(fhir, f"{url}/dose", body, doctor)
     [administration] = await search(fhir, "MedicationAdministration", doctor, encounter=session_id)
     [note] = administration["note"]
-    assert note["text"].endswith(reason) and "300 mg" in note["text"]
+    assert note["text"].endswith(reason) and "minimum of 50 mg" in note["text"]
     assert note["authorReference"]["identifier"] == {"system": STAFF, "value": "dr-o"}
-    assert same_moment(administration["effectiveDateTime"], at(90))
+    assert same_moment(administration["effectiveDateTime"], at(110))
     assert codes(administration["dosage"]["route"], SNOMED) == set()
 
 
@@ -615,7 +637,7 @@ async def test_cancelled_and_missed_sessions_are_cancelled_encounters_searchable
     course = (await fhir.plan(patient)).json()
     desk = fhir.as_("front_desk")
     booked = []
-    for days in (1, 2):
+    for days in (1, 3):  # the site keeps 44 hours between a patient's dosing sessions
         booking = {
             "starts_at": (datetime.now(UTC) + timedelta(days=days)).isoformat(),
             "duration_minutes": 120,
@@ -635,9 +657,9 @@ async def test_cancelled_and_missed_sessions_are_cancelled_encounters_searchable
         "cancelled",
         "patient unwell",
     )
-    assert (missed["contained"][0]["status"], missed["contained"][0]["cancelationReason"]["text"]) == (
+    assert (missed["contained"][0]["status"], missed["contained"][0]["comment"]) == (
         "noshow",
-        "did not attend",
+        "No-show: did not attend",
     )
     assert await search(fhir, "Encounter", therapist, subject=f"Patient/{patient}") == [cancelled, missed]
     for kind in ("MedicationAdministration", "Observation", "AdverseEvent"):

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.sessions.conftest import Sessions
-from tests.sessions.test_session_record_api import a_session, at, events, pre_dose, vitals
-
-REMS_FORM: dict[str, Any] = {
-    "concomitant_medications": ["sertraline 100 mg"],
-    "dose_mg": 56,
-    "lot_number": "SPR-1",
-    "total_monitoring_minutes": 125,
-    "minutes_until_ready_to_leave": 110,
-    "bp_before_dosing": {"systolic_mmhg": 128, "diastolic_mmhg": 82},
-    "bp_at_40_minutes": {"systolic_mmhg": 138, "diastolic_mmhg": 88},
-    "bp_before_discharge": {"systolic_mmhg": 126, "diastolic_mmhg": 80},
-    "sedation": True,
-    "dissociation": True,
-    "respiratory_depression": False,
-    "serious_adverse_events": False,
-}
+from tests.sessions.test_session_record_api import (
+    a_session,
+    at,
+    events,
+    pre_dose,
+    ready_to_discharge,
+    recovered,
+    vitals,
+)
 
 
-async def test_an_esketamine_session_owes_a_rems_form_until_submitted(sessions: Sessions) -> None:
+async def an_esketamine_session_discharged(sessions: Sessions) -> str:
     session_id = await a_session(sessions, route="intranasal_esketamine")
     url, doctor = f"/sessions/{session_id}", sessions.as_("clinician")
     await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=doctor)
@@ -33,23 +24,51 @@ async def test_an_esketamine_session_owes_a_rems_form_until_submitted(sessions: 
         json={
             "dose_mg": 56,
             "lot_number": "SPR-1",
-            "administration_start": at(135),
-            "device_times": [at(135), at(130)],
+            "administration_start": at(125),
+            "device_times": [at(125), at(120)],
         },
     )
     assert given.status_code == 200, given.text
-    await sessions.client.post(f"{url}/vitals", json=vitals(2), headers=doctor)
+    # The label's blood pressure at about 40 minutes after the first device.
+    at_40 = vitals(85, systolic_mmhg=138, diastolic_mmhg=88)
+    assert (await sessions.client.post(f"{url}/vitals", json=at_40, headers=doctor)).status_code == 201
+    await sessions.client.post(f"{url}/dissociation", json=recovered(80, dissociation_present=True), headers=doctor)
+    await ready_to_discharge(sessions, session_id)
     done = await sessions.client.post(f"{url}/discharge", json={"escort_present": True}, headers=doctor)
     assert done.status_code == 200, done.text
+    return session_id
+
+
+async def test_an_esketamine_session_owes_a_rems_form_filled_from_its_record(sessions: Sessions) -> None:
+    session_id = await an_esketamine_session_discharged(sessions)
+    url, doctor = f"/sessions/{session_id}", sessions.as_("clinician")
 
     due = (await sessions.client.get("/rems-forms", headers=doctor)).json()
     assert [(d["session_id"], d["status"]) for d in due] == [(session_id, "due")]
     assert (await sessions.client.post(f"{url}/rems-form/submit", headers=doctor)).status_code == 409
-    bad = await sessions.client.put(
-        f"{url}/rems-form", json={**REMS_FORM, "serious_adverse_events": True}, headers=doctor
+
+    form = (await sessions.client.get(f"{url}/rems-form", headers=doctor)).json()
+    assert (form["dose_mg"], form["lot_number"]) == (56, "SPR-1")
+    assert form["bp_before_dosing"] == {"systolic_mmhg": 128, "diastolic_mmhg": 82}
+    assert form["bp_at_40_minutes"] == {"systolic_mmhg": 138, "diastolic_mmhg": 88}
+    assert form["bp_before_discharge"] == {"systolic_mmhg": 132, "diastolic_mmhg": 84}
+    assert (form["sedation"], form["dissociation"], form["respiratory_depression"]) == (False, True, False)
+    assert form["serious_adverse_events"] is False and form["total_monitoring_minutes"] >= 125
+
+    contradicts = await sessions.client.put(
+        f"{url}/rems-form", json={"dose_mg": 84, "dissociation": False}, headers=doctor
     )
-    assert bad.status_code == 422 and "serious_adverse_event_description" in bad.text
-    assert (await sessions.client.put(f"{url}/rems-form", json=REMS_FORM, headers=doctor)).status_code == 200
+    assert contradicts.status_code == 422
+    assert "dose_mg" in contradicts.json()["detail"] and "dissociation" in contradicts.json()["detail"]
+    completed = await sessions.client.put(
+        f"{url}/rems-form",
+        json={"concomitant_medications": ["sertraline 100 mg"], "dose_mg": 56, "minutes_until_ready_to_leave": 110},
+        headers=doctor,
+    )
+    assert completed.status_code == 200, completed.text
+    saved = completed.json()["rems_form"]
+    assert (saved["concomitant_medications"], saved["minutes_until_ready_to_leave"]) == (["sertraline 100 mg"], 110)
+    assert saved["completed_by"] and saved["bp_at_40_minutes"] == form["bp_at_40_minutes"]
     submitted = await sessions.client.post(f"{url}/rems-form/submit", headers=doctor)
     assert submitted.status_code == 200 and submitted.json()["rems_submitted_at"]
     assert (await sessions.client.get("/rems-forms", headers=doctor)).json() == []
@@ -58,9 +77,7 @@ async def test_an_esketamine_session_owes_a_rems_form_until_submitted(sessions: 
 
 async def test_a_rems_form_is_for_esketamine_only(sessions: Sessions) -> None:
     session_id = await a_session(sessions)
-    reply = await sessions.client.put(
-        f"/sessions/{session_id}/rems-form", json=REMS_FORM, headers=sessions.as_("clinician")
-    )
+    reply = await sessions.client.put(f"/sessions/{session_id}/rems-form", json={}, headers=sessions.as_("clinician"))
     assert reply.status_code == 409 and "esketamine" in reply.json()["detail"]
 
 
@@ -76,7 +93,7 @@ async def test_integration_sessions_link_to_the_course(sessions: Sessions) -> No
     created = await sessions.client.post(url, json=entry, headers=therapist)
     assert created.status_code == 201 and created.json()["therapist"] == "th-5"
     future = await sessions.client.post(url, json={**entry, "held_at": at(-60)}, headers=therapist)
-    assert future.status_code == 409
+    assert future.status_code == 422
     assert (
         await sessions.client.post(url, json={**entry, "duration_minutes": 5}, headers=therapist)
     ).status_code == 422

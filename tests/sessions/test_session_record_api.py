@@ -1,9 +1,8 @@
-"""A dosing session from check-in to signature, through the API on a real database."""
+"""A dosing session from check-in to signature, through the API on a real database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ def at(minutes_ago: float) -> str:
 
 def pre_dose(**changes: Any) -> dict[str, Any]:
     return {
-        "weight_kg": 80,
+        "weight": {"value": 80, "unit": "kg"},
         "vitals": {
             "taken_at": at(130),
             "systolic_mmhg": 128,
@@ -42,12 +41,36 @@ def pre_dose(**changes: Any) -> dict[str, Any]:
 
 
 def vitals(minutes_ago: float, **changes: Any) -> dict[str, Any]:
+    """A full set: blood pressure, heart rate, SpO2 and respiratory rate, all within the discharge criteria."""
     return {
         "taken_at": at(minutes_ago),
         "systolic_mmhg": 132,
         "diastolic_mmhg": 84,
         "heart_rate_bpm": 76,
         "spo2_percent": 97,
+        "respiratory_rate_per_min": 14,
+        **changes,
+    }
+
+
+def recovered(minutes_ago: float, **changes: Any) -> dict[str, Any]:
+    """A sedation and dissociation check that finds both resolved."""
+    return {
+        "assessed_at": at(minutes_ago),
+        "moaa_s": 5,
+        "dissociation_present": False,
+        "respiratory_depression_present": False,
+        **changes,
+    }
+
+
+def iv_dose(**changes: Any) -> dict[str, Any]:
+    """0.5 mg/kg over 40 minutes, started 110 minutes ago."""
+    return {
+        "mg_per_kg": 0.5,
+        "lot_number": "KET-2291",
+        "administration_start": at(110),
+        "administration_end": at(70),
         **changes,
     }
 
@@ -69,6 +92,13 @@ async def a_session(sessions: Sessions, route: str = "iv_infusion") -> str:
     return str(booked.json()["id"])
 
 
+async def ready_to_discharge(sessions: Sessions, session_id: str) -> None:
+    """A recent full set of vital signs and a recent check that sedation and dissociation have resolved."""
+    url, nurse = f"/sessions/{session_id}", sessions.as_("therapist")
+    assert (await sessions.client.post(f"{url}/vitals", json=vitals(3), headers=nurse)).status_code == 201
+    assert (await sessions.client.post(f"{url}/dissociation", json=recovered(2), headers=nurse)).status_code == 200
+
+
 async def events(sessions: Sessions, suffix: str) -> list[dict[str, Any]]:
     async with sessions.database.sessions() as s:
         rows = (await s.exec(select(OutboxMessage))).all()
@@ -78,30 +108,22 @@ async def events(sessions: Sessions, suffix: str) -> list[dict[str, Any]]:
 async def test_an_iv_session_from_check_in_to_addendum(sessions: Sessions) -> None:
     session_id = await a_session(sessions)
     url, nurse, doctor = f"/sessions/{session_id}", sessions.as_("therapist"), sessions.as_("clinician", sub="dr-k")
-    assert (await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=nurse)).status_code == 200
-    dose = await sessions.client.post(
-        f"{url}/dose",
-        headers=doctor,
-        json={
-            "mg_per_kg": 0.5,
-            "lot_number": "KET-2291",
-            "administration_start": at(110),
-            "administration_end": at(70),
-        },
-    )
+    checked = await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=nurse)
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["status"] == "in_progress"
+    dose = await sessions.client.post(f"{url}/dose", headers=doctor, json=iv_dose())
     assert dose.status_code == 200, dose.text
-    assert dose.json()["record"]["dose"]["dose_mg"] == 40.0  # 0.5 mg/kg x 80 kg
+    given = dose.json()["record"]["dose"]
+    assert (given["dose_mg"], given["within_range"], given["first_dose"]) == (40.0, True, False)  # 0.5 mg/kg x 80 kg
     for minutes in (95, 80):
         assert (await sessions.client.post(f"{url}/vitals", json=vitals(minutes), headers=nurse)).status_code == 201
     alert = await sessions.client.post(f"{url}/vitals", json=vitals(65, spo2_percent=90), headers=nurse)
     assert [a["code"] for a in alert.json()["alerts"]] == ["spo2_low"]
-    assert (
-        await sessions.client.post(
-            f"{url}/dissociation",
-            headers=nurse,
-            json={"cadss_subjective": [1] * 10 + [0] * 13, "moaa_s": 5, "assessed_at": at(60)},
-        )
-    ).status_code == 200
+    cadss = {"cadss_subjective": [1] * 10 + [0] * 13, "cadss_observer": [0] * 5}
+    check = await sessions.client.post(
+        f"{url}/dissociation", headers=nurse, json=recovered(60, dissociation_present=True, **cadss)
+    )
+    assert check.status_code == 200, check.text
     event = {
         "event": {
             "type": "nausea",
@@ -125,14 +147,16 @@ async def test_an_iv_session_from_check_in_to_addendum(sessions: Sessions) -> No
     }
     assert (await sessions.client.put(f"{url}/therapy-record", json=therapy, headers=nurse)).status_code == 200
 
-    # The last reading still alerts: not yet.
+    # The last SpO2 alerts and dissociation has not resolved: not yet.
     early = await sessions.client.post(f"{url}/discharge", json={"escort_present": True}, headers=doctor)
-    assert early.status_code == 409 and "vital" in early.json()["detail"].lower()
-    await sessions.client.post(f"{url}/vitals", json=vitals(3), headers=nurse)
+    assert early.status_code == 409
+    assert "SpO2 90 %" in early.json()["detail"] and "dissociation has not resolved" in early.json()["detail"]
+    await ready_to_discharge(sessions, session_id)
     no_escort = await sessions.client.post(f"{url}/discharge", json={"escort_present": False}, headers=doctor)
     assert no_escort.status_code == 409 and "escort" in no_escort.json()["detail"]
     done = await sessions.client.post(f"{url}/discharge", json={"escort_present": True}, headers=doctor)
-    assert done.status_code == 200 and done.json()["status"] == "completed"
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed"
 
     assert (await sessions.client.post(f"{url}/sign", headers=nurse)).status_code == 200
     changed = await sessions.client.post(f"{url}/vitals", json=vitals(1), headers=nurse)
@@ -155,7 +179,7 @@ async def test_a_dose_out_of_range_needs_a_clinicians_override(sessions: Session
     session_id = await a_session(sessions)
     url, doctor = f"/sessions/{session_id}", sessions.as_("clinician")
     await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=doctor)
-    dose = {"mg_per_kg": 0.9, "lot_number": "L1", "administration_start": at(100), "administration_end": at(60)}
+    dose = iv_dose(mg_per_kg=0.9)
     refused = await sessions.client.post(f"{url}/dose", json=dose, headers=doctor)
     assert refused.status_code == 422 and "0.75 mg/kg" in refused.json()["detail"]
     by_therapist = await sessions.client.post(f"{url}/dose", json=dose, headers=sessions.as_("therapist"))
@@ -172,18 +196,17 @@ async def test_a_high_pre_dose_blood_pressure_needs_a_decision_to_proceed(sessio
     url, doctor = f"/sessions/{session_id}", sessions.as_("clinician")
     high = pre_dose(vitals={"taken_at": at(130), "systolic_mmhg": 152, "diastolic_mmhg": 94})
     assert (await sessions.client.post(f"{url}/pre-dose-checks", json=high, headers=doctor)).status_code == 200
-    dose = {"mg_per_kg": 0.5, "lot_number": "L1", "administration_start": at(100), "administration_end": at(60)}
-    blocked = await sessions.client.post(f"{url}/dose", json=dose, headers=doctor)
+    blocked = await sessions.client.post(f"{url}/dose", json=iv_dose(), headers=doctor)
     assert blocked.status_code == 409 and "decision to proceed" in blocked.json()["detail"]
     decision = {"proceed": True, "reason": "Repeat reading 138/88 after ten minutes of rest."}
     by_therapist = await sessions.client.post(
-        f"{url}/pre-dose-checks", json={**high, "bp_decision": decision}, headers=sessions.as_("therapist")
+        f"{url}/pre-dose-checks", json={**high, "decision": decision}, headers=sessions.as_("therapist")
     )
-    assert by_therapist.status_code == 422 and "only a clinician" in by_therapist.json()["detail"]
+    assert by_therapist.status_code == 403 and "only a clinician" in by_therapist.json()["detail"]
     assert (
-        await sessions.client.post(f"{url}/pre-dose-checks", json={**high, "bp_decision": decision}, headers=doctor)
+        await sessions.client.post(f"{url}/pre-dose-checks", json={**high, "decision": decision}, headers=doctor)
     ).status_code == 200
-    assert (await sessions.client.post(f"{url}/dose", json=dose, headers=doctor)).status_code == 200
+    assert (await sessions.client.post(f"{url}/dose", json=iv_dose(), headers=doctor)).status_code == 200
 
 
 async def test_esketamine_is_whole_devices_and_observed_two_hours(sessions: Sessions) -> None:
@@ -202,23 +225,25 @@ async def test_esketamine_is_whole_devices_and_observed_two_hours(sessions: Sess
         headers=doctor,
         json={"dose_mg": 56, "lot_number": "SPR-1", "administration_start": at(100), "device_times": [at(100), at(98)]},
     )
-    assert too_quick.status_code == 422 and "5 min" in too_quick.json()["detail"]
+    assert too_quick.status_code == 422 and "2 min" in too_quick.json()["detail"]
     given = await sessions.client.post(
         f"{url}/dose",
         headers=doctor,
         json={"dose_mg": 56, "lot_number": "SPR-1", "administration_start": at(100), "device_times": devices},
     )
-    assert given.status_code == 200 and given.json()["record"]["dose"]["devices"] == 2
-    await sessions.client.post(f"{url}/vitals", json=vitals(2), headers=doctor)
+    assert given.status_code == 200, given.text
+    assert (given.json()["record"]["dose"]["devices"], given.json()["record"]["dose"]["first_dose"]) == (2, True)
+    await ready_to_discharge(sessions, session_id)
     early = await sessions.client.post(f"{url}/discharge", json={"escort_present": True}, headers=doctor)
-    assert early.status_code == 409 and "observ" in early.json()["detail"].lower()
+    assert early.status_code == 409 and "observation not complete" in early.json()["detail"]
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"vitals": {"taken_at": "2026-01-01T10:00:00Z", "systolic_mmhg": 400, "diastolic_mmhg": 20}}, "systolic_mmhg"),
-        ({"weight_kg": 5}, "weight_kg"),
+        ({"weight": {"value": 5, "unit": "kg"}}, "weight"),
+        ({"weight": 80}, "weight"),
         ({"vitals": {"taken_at": "2026-01-01T10:00:00Z", "heart_rate_bpm": 70}}, "blood pressure"),
     ],
 )
@@ -234,11 +259,7 @@ async def test_monitoring_shows_gaps_alerts_and_what_discharge_waits_for(session
     session_id = await a_session(sessions)
     url, nurse, doctor = f"/sessions/{session_id}", sessions.as_("therapist"), sessions.as_("clinician")
     await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=nurse)
-    await sessions.client.post(
-        f"{url}/dose",
-        headers=doctor,
-        json={"mg_per_kg": 0.5, "lot_number": "L", "administration_start": at(110), "administration_end": at(70)},
-    )
+    await sessions.client.post(f"{url}/dose", headers=doctor, json=iv_dose())
     await sessions.client.post(f"{url}/vitals", json=vitals(100, systolic_mmhg=185, diastolic_mmhg=100), headers=nurse)
     status = (await sessions.client.get(f"{url}/monitoring", headers=nurse)).json()
     assert status["gaps"], "readings every 15 minutes and a blood pressure at 40 minutes are missing"
@@ -252,6 +273,8 @@ async def test_monitoring_shows_gaps_alerts_and_what_discharge_waits_for(session
 
 
 async def test_no_dose_after_consent_is_withdrawn_even_in_a_session_booked_before(sessions: Sessions) -> None:
+    import uuid
+
     from shared.events.intake import ConsentSigned, ConsentWithdrawn
 
     patient = await sessions.ready_patient(consented=False)
@@ -278,17 +301,11 @@ async def test_a_sedated_patient_is_not_discharged(sessions: Sessions) -> None:
     session_id = await a_session(sessions)
     url, doctor = f"/sessions/{session_id}", sessions.as_("clinician")
     await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=doctor)
-    await sessions.client.post(
-        f"{url}/dose",
-        headers=doctor,
-        json={"mg_per_kg": 0.5, "lot_number": "L", "administration_start": at(110), "administration_end": at(70)},
-    )
-    await sessions.client.post(
-        f"{url}/dissociation", headers=doctor, json={"cadss_subjective": [0] * 23, "moaa_s": 1, "assessed_at": at(5)}
-    )
+    await sessions.client.post(f"{url}/dose", headers=doctor, json=iv_dose())
     await sessions.client.post(f"{url}/vitals", json=vitals(2), headers=doctor)
+    await sessions.client.post(f"{url}/dissociation", headers=doctor, json=recovered(1, moaa_s=1))
     reply = await sessions.client.post(f"{url}/discharge", json={"escort_present": True}, headers=doctor)
-    assert reply.status_code == 409 and "sedat" in reply.json()["detail"].lower()
+    assert reply.status_code == 409 and "still sedated (MOAA/S 1 of 5)" in reply.json()["detail"]
 
 
 async def test_times_ahead_of_the_clock_are_refused(sessions: Sessions) -> None:

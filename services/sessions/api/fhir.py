@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from services.sessions.api.courses import runtime_of
 from services.sessions.fhir import encounter_resource, session_resources
 from services.sessions.service import fhir as service
+from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 from shared.concurrency import etag
@@ -90,8 +90,12 @@ async def _search(
             found = await service.search_sessions(
                 uow, actor, resource_type, session_id=session_id, patient_id=patient_id
             )
-        for session, course in found:
-            resources.extend(session_resources(resource_type, session, course, runtime.own_site))
+        for loaded in found:
+            resources.extend(
+                session_resources(
+                    resource_type, loaded.chart, loaded.course.course, runtime.own_site, loaded.row.version
+                )
+            )
     base = f"{str(request.base_url).rstrip('/')}{router.prefix}"
     return FhirJSONResponse(searchset(resources, base=base, self_url=str(request.url)))
 
@@ -108,11 +112,12 @@ async def read_encounter(session_id: str, request: Request, actor: Reader) -> Fh
         return _not_found("encounter")
     async with runtime.unit_of_work() as uow:
         try:
-            session, course = await service.read_encounter(uow, actor, key)
+            loaded = await service.read_encounter(uow, actor, key)
         except RecordNotFound:
             return _not_found("encounter")
     return FhirJSONResponse(
-        encounter_resource(session, course, runtime.own_site), headers={"ETag": etag(session.version)}
+        encounter_resource(loaded.chart, loaded.course.course, runtime.own_site, loaded.row.version),
+        headers={"ETag": etag(loaded.row.version)},
     )
 
 

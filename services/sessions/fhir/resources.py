@@ -21,11 +21,20 @@ from __future__ import annotations
 import html
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from services.sessions.models import Course, DosingSession
-from services.sessions.rules import ESKETAMINE_DEVICE_MG, AdverseEventSeverity, AdverseEventType, VitalsAlertCode
+from services.sessions.domain.adverse_events import AdverseEventSeverity, AdverseEventType
+from services.sessions.domain.course import TreatmentCourse
+from services.sessions.domain.session_record import (
+    AdverseEventRecord,
+    DoseRecord,
+    DosingSessionChart,
+    PreDoseCheck,
+    RecordedVitals,
+    SessionStatus,
+)
+from services.sessions.domain.settings import ESKETAMINE_DEVICE_MG
+from services.sessions.domain.vitals import VitalsAlert, VitalsAlertCode
 from shared.fhir import (
     ACT_CODE_SYSTEM,
     OBSERVATION_CATEGORY_SYSTEM,
@@ -36,7 +45,7 @@ from shared.fhir import (
     reference,
 )
 from shared.instruments import LOINC_SYSTEM, LoincCode
-from shared.treatment import Indication, Route
+from shared.treatment import Route
 
 UCUM_SYSTEM = "http://unitsofmeasure.org"
 SNOMED_SYSTEM = "http://snomed.info/sct"
@@ -104,25 +113,28 @@ PULSE_OXIMETRY = LoincCode("59408-5", "Oxygen saturation in Arterial blood by Pu
 # an alert carry no interpretation: no reference range is kept, so "normal" would be a guess.
 CRITICAL_HIGH = ("HH", "Critical high")
 CRITICAL_LOW = ("LL", "Critical low")
-ALERT_INTERPRETATION: dict[str, tuple[str, str]] = {
-    VitalsAlertCode.systolic_high.value: CRITICAL_HIGH,
-    VitalsAlertCode.diastolic_high.value: CRITICAL_HIGH,
-    VitalsAlertCode.heart_rate_high.value: CRITICAL_HIGH,
-    VitalsAlertCode.heart_rate_low.value: CRITICAL_LOW,
-    VitalsAlertCode.spo2_low.value: CRITICAL_LOW,
+ALERT_INTERPRETATION: dict[VitalsAlertCode, tuple[str, str]] = {
+    VitalsAlertCode.systolic_high: CRITICAL_HIGH,
+    VitalsAlertCode.diastolic_high: CRITICAL_HIGH,
+    VitalsAlertCode.systolic_low: CRITICAL_LOW,
+    VitalsAlertCode.heart_rate_high: CRITICAL_HIGH,
+    VitalsAlertCode.heart_rate_low: CRITICAL_LOW,
+    VitalsAlertCode.spo2_low: CRITICAL_LOW,
+    VitalsAlertCode.respiratory_rate_high: CRITICAL_HIGH,
+    VitalsAlertCode.respiratory_rate_low: CRITICAL_LOW,
 }
 
 # --- the encounter ---
 # R4's EncounterStatus (required binding) has no "no show": a no-show is an encounter that ended before it
 # began, i.e. cancelled, and the contained Appointment says which (Appointment.status has noshow).
-ENCOUNTER_STATUS: dict[str, str] = {
-    "scheduled": "planned",
-    "in_progress": "in-progress",
-    "completed": "finished",
-    "cancelled": "cancelled",
-    "no_show": "cancelled",
+ENCOUNTER_STATUS: dict[SessionStatus, str] = {
+    SessionStatus.scheduled: "planned",
+    SessionStatus.in_progress: "in-progress",
+    SessionStatus.completed: "finished",
+    SessionStatus.cancelled: "cancelled",
+    SessionStatus.no_show: "cancelled",
 }
-APPOINTMENT_STATUS: dict[str, str] = {"cancelled": "cancelled", "no_show": "noshow"}
+APPOINTMENT_STATUS: dict[SessionStatus, str] = {SessionStatus.cancelled: "cancelled", SessionStatus.no_show: "noshow"}
 
 # --- adverse events ---
 AE_DISPLAY: dict[AdverseEventType, str] = {
@@ -155,15 +167,6 @@ SERIOUSNESS_CRITERIA: dict[str, str] = {
 }
 
 
-def _moment(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-def _instant(value: str) -> str:
-    """A time kept in the record (ISO 8601 text) as a FHIR dateTime in UTC, as intake sends them."""
-    return fhir_datetime(_moment(value))
-
-
 def _number(value: float) -> str:
     return f"{value:g}"
 
@@ -190,25 +193,25 @@ def medicine_name(route: Route) -> str:
 # --- Encounter --------------------------------------------------------------------------------------------------
 
 
-def encounter_resource(session: DosingSession, course: Course, site: str) -> dict[str, Any]:
+def encounter_resource(session: DosingSessionChart, course: TreatmentCourse, site: str, version: int) -> dict[str, Any]:
     """A FHIR R4 Encounter for a dosing session: ambulatory, with the patient, the clinician and the therapist,
     the room, the course (as an identifier-only EpisodeOfCare) and its indication. meta.versionId is the
     session's version; a cancelled or missed session contains the Appointment it was, with the reason."""
     closed = session.status in APPOINTMENT_STATUS
-    route = Route(course.route)
+    route = session.route
     participants = [
         _participant("ATND", "attender", "clinician", session.clinician),
         _participant("PPRF", "primary performer", "therapist", session.therapist),
     ]
-    discharge = session.record.get("discharge") or {}
-    if discharge.get("by"):
-        participants.append(_participant("DIS", "discharger", "discharging clinician", discharge["by"]))
+    discharge = session.record.discharge
+    if discharge is not None:
+        participants.append(_participant("DIS", "discharger", "discharging clinician", discharge.by))
     resource: dict[str, Any] = {
         "resourceType": "Encounter",
         "id": str(session.id),
-        "meta": {"versionId": str(session.version)},
+        "meta": {"versionId": str(version)},
         "contained": [_appointment(session)] if closed else None,
-        "status": ENCOUNTER_STATUS.get(session.status, "unknown"),
+        "status": ENCOUNTER_STATUS[session.status],
         "class": coding(ACT_CODE_SYSTEM, "AMB", "ambulatory"),
         "type": [
             concept(
@@ -241,39 +244,42 @@ def _participant(code: str, display: str, role: str, sub: str) -> dict[str, Any]
     }
 
 
-def _period(session: DosingSession) -> dict[str, str]:
+def _period(session: DosingSessionChart) -> dict[str, str]:
     """Planned: the booking. Under way or finished: from the booked start, or the first thing recorded if that
     was earlier (so every reading falls in the encounter), to the discharge."""
     record = session.record
-    if session.status == "scheduled":
+    if session.status is SessionStatus.scheduled:
         return {"start": fhir_datetime(session.starts_at), "end": fhir_datetime(session.ends_at)}
-    recorded = [_moment(r["taken_at"]) for r in record.get("vitals", [])]
-    if record.get("dose"):
-        recorded.append(_moment(record["dose"]["administration_start"]))
+    recorded = [r.taken_at for r in record.vitals]
+    if record.dose is not None:
+        recorded.append(record.dose.administration_start)
     period = {"start": fhir_datetime(min([session.starts_at, *recorded]))}
-    discharged = (record.get("discharge") or {}).get("discharged_at")
-    if session.status == "completed":
-        period["end"] = _instant(discharged) if discharged else fhir_datetime(session.ends_at)
+    if session.status is SessionStatus.completed:
+        period["end"] = fhir_datetime(record.discharge.discharged_at if record.discharge else session.ends_at)
     return period
 
 
-def _indication(course: Course) -> dict[str, Any]:
-    words = Indication(course.indication).value.replace("_", " ")
+def _indication(course: TreatmentCourse) -> dict[str, Any]:
+    words = course.indication.value.replace("_", " ")
     return concept(
-        coding(KAPNET_INDICATION_SYSTEM, course.indication, words),
+        coding(KAPNET_INDICATION_SYSTEM, course.indication.value, words),
         text=course.indication_other if course.indication_other else words,
     )
 
 
-def _appointment(session: DosingSession) -> dict[str, Any]:
+def _appointment(session: DosingSessionChart) -> dict[str, Any]:
     """The booking a cancelled or missed session was: R4's Appointment has the status Encounter lacks
-    (noshow) and the reason (cancelationReason)."""
+    (noshow). A cancellation's reason is its cancelationReason; a no-show's goes in the comment, because R4's
+    invariant app-4 allows cancelationReason only with the status "no-show", a code R4 does not have."""
+    cancelled = session.status is SessionStatus.cancelled
+    reason = session.status_reason
     return drop_empty(
         {
             "resourceType": "Appointment",
             "id": "appointment",
             "status": APPOINTMENT_STATUS[session.status],
-            "cancelationReason": {"text": session.status_reason} if session.status_reason else None,
+            "cancelationReason": {"text": reason} if reason and cancelled else None,
+            "comment": f"No-show: {reason}" if reason and not cancelled else None,
             "start": fhir_datetime(session.starts_at),
             "end": fhir_datetime(session.ends_at),
             "participant": [{"actor": reference("Patient", session.patient_id), "status": "accepted"}],
@@ -284,21 +290,24 @@ def _appointment(session: DosingSession) -> dict[str, Any]:
 # --- MedicationAdministration -------------------------------------------------------------------------------------
 
 
-def medication_administration_resource(session: DosingSession) -> dict[str, Any] | None:
+def medication_administration_resource(session: DosingSessionChart) -> dict[str, Any] | None:
     """The session's dose as a FHIR R4 MedicationAdministration, or None before a dose is recorded.
 
     The medicine is a contained Medication (RxNorm code, batch.lotNumber); the dose is a UCUM Quantity in mg
     with the route in SNOMED CT; an override of the site's dose range is a note, with its reason."""
-    dose = session.record.get("dose")
-    if not dose:
+    dose = session.record.dose
+    if dose is None:
         return None
-    route = Route(dose["route"])
+    route = dose.route
     code, display = medicine(route)
-    start, end = dose["administration_start"], dose["administration_end"]
+    start, end = dose.administration_start, dose.administration_end
+    # An infusion still running has a period without an end.
     effective: dict[str, Any] = (
-        {"effectivePeriod": {"start": _instant(start), "end": _instant(end)}}
-        if _moment(end) != _moment(start)
-        else {"effectiveDateTime": _instant(start)}
+        {"effectiveDateTime": fhir_datetime(start)}
+        if end == start
+        else {
+            "effectivePeriod": drop_empty({"start": fhir_datetime(start), "end": fhir_datetime(end) if end else None})
+        }
     )
     resource: dict[str, Any] = {
         "resourceType": "MedicationAdministration",
@@ -308,10 +317,10 @@ def medication_administration_resource(session: DosingSession) -> dict[str, Any]
                 "resourceType": "Medication",
                 "id": "medication",
                 "code": concept(coding(RXNORM_SYSTEM, code, display), text=display),
-                "batch": {"lotNumber": dose["lot_number"]},
+                "batch": {"lotNumber": dose.lot_number},
             }
         ],
-        "status": "completed",
+        "status": "completed" if end is not None else "in-progress",
         "medicationReference": {"reference": "#medication", "display": display},
         "subject": reference("Patient", session.patient_id),
         "context": reference("Encounter", session.id),
@@ -319,14 +328,14 @@ def medication_administration_resource(session: DosingSession) -> dict[str, Any]
         "performer": [
             {
                 "function": concept(coding(ADMIN_PERFORM_FUNCTION_SYSTEM, "performer", "Performer")),
-                "actor": staff(dose["recorded_by"]),
+                "actor": staff(dose.recorded_by),
             }
         ],
         "note": _dose_notes(dose),
         "dosage": {
             "text": _dose_text(route, dose),
             "route": _route_concept(route),
-            "dose": {"value": dose["dose_mg"], "unit": "mg", "system": UCUM_SYSTEM, "code": "mg"},
+            "dose": {"value": dose.dose_mg, "unit": "mg", "system": UCUM_SYSTEM, "code": "mg"},
         },
     }
     return drop_empty(resource)
@@ -339,30 +348,29 @@ def _route_concept(route: Route) -> dict[str, Any]:
     return concept(coding(KAPNET_ROUTE_SYSTEM, route.value, ROUTE_TEXT[route]), text=ROUTE_TEXT[route])
 
 
-def _dose_text(route: Route, dose: dict[str, Any]) -> str:
-    mg = _number(dose["dose_mg"])
+def _dose_text(route: Route, dose: DoseRecord) -> str:
+    mg = _number(dose.dose_mg)
     if route in (Route.iv_infusion, Route.intramuscular, Route.subcutaneous):
-        text = f"{_number(dose['mg_per_kg'])} mg/kg for {_number(dose['weight_kg'])} kg: {mg} mg"
+        text = f"{_number(dose.mg_per_kg)} mg/kg for {_number(dose.weight_kg)} kg: {mg} mg"
     else:
-        text = f"{mg} mg ({_number(dose['mg_per_kg'])} mg/kg for {_number(dose['weight_kg'])} kg)"
-    if dose.get("devices"):
-        text += f", {dose['devices']} devices of {ESKETAMINE_DEVICE_MG} mg"
+        text = f"{mg} mg ({_number(dose.mg_per_kg)} mg/kg for {_number(dose.weight_kg)} kg)"
+    if dose.devices:
+        text += f", {dose.devices} devices of {ESKETAMINE_DEVICE_MG} mg"
     return f"{text}, {ROUTE_TEXT[route]}"
 
 
-def _dose_notes(dose: dict[str, Any]) -> list[dict[str, Any]]:
+def _dose_notes(dose: DoseRecord) -> list[dict[str, Any]]:
     notes = []
-    if dose.get("override_reason"):
-        problems = "; ".join(dose.get("problems") or []) or "outside the site's dose range"
+    if dose.override_reason:
+        problems = "; ".join(dose.problems) or "outside the site's dose range"
         notes.append(
             {
-                "authorReference": staff(dose["recorded_by"]),
-                "text": f"Given on a clinician's override of the site's dose range ({problems}): "
-                f"{dose['override_reason']}",
+                "authorReference": staff(dose.recorded_by),
+                "text": f"Given on a clinician's override ({problems}): {dose.override_reason}",
             }
         )
-    if dose.get("device_times"):
-        times = ", ".join(_instant(t) for t in dose["device_times"])
+    if dose.device_times:
+        times = ", ".join(fhir_datetime(t) for t in dose.device_times)
         notes.append({"text": f"Nasal spray devices given at {times}"})
     return notes
 
@@ -370,7 +378,7 @@ def _dose_notes(dose: dict[str, Any]) -> list[dict[str, Any]]:
 # --- Observation (vital signs) ----------------------------------------------------------------------------------
 
 
-def vitals_observations(session: DosingSession) -> list[dict[str, Any]]:
+def vitals_observations(session: DosingSessionChart) -> list[dict[str, Any]]:
     """The session's vital signs as FHIR R4 Observations in the style of R4's vital signs profiles: the
     pre-dose body weight, then for each entry of the vitals timeline one Observation per measure taken (a blood
     pressure panel, heart rate, SpO2, respiratory rate). An alert raised on a measure is its interpretation.
@@ -378,24 +386,20 @@ def vitals_observations(session: DosingSession) -> list[dict[str, Any]]:
     Ids are stable: {session id}-{measure}-{epoch seconds of taken_at}, with ".n" for a second entry taken in
     the same second."""
     record = session.record
-    pre_dose = record.get("pre_dose") or {}
     observations = []
-    if pre_dose.get("weight_kg") is not None:
-        observations.append(_body_weight(session, pre_dose))
+    if record.pre_dose is not None:
+        observations.append(_body_weight(session, record.pre_dose))
     seen: Counter[int] = Counter()
-    for reading in record.get("vitals", []):
-        second = int(_moment(reading["taken_at"]).timestamp())
+    for reading in record.vitals:
+        second = int(reading.taken_at.timestamp())
         suffix = f"{second}" + (f".{seen[second]}" if seen[second] else "")
         seen[second] += 1
-        performer = reading.get("recorded_by") or (
-            pre_dose.get("recorded_by") if reading.get("phase") == "pre_dose" else None
-        )
-        observations.extend(_reading(session, reading, suffix, performer))
+        observations.extend(_reading(session, reading, suffix, reading.recorded_by))
     return observations
 
 
 def _vital_sign(
-    session: DosingSession,
+    session: DosingSessionChart,
     observation_id: str,
     profile: str,
     code: dict[str, Any],
@@ -428,35 +432,37 @@ def _quantity(value: float, unit: str, code: str) -> dict[str, Any]:
     return {"value": value, "unit": unit, "system": UCUM_SYSTEM, "code": code}
 
 
-def _interpretation(alert: dict[str, Any] | None) -> list[dict[str, Any]] | None:
-    if alert is None or alert["code"] not in ALERT_INTERPRETATION:
+def _interpretation(alert: VitalsAlert | None) -> list[dict[str, Any]] | None:
+    if alert is None:
         return None
-    code, display = ALERT_INTERPRETATION[alert["code"]]
-    return [concept(coding(INTERPRETATION_SYSTEM, code, display), text=alert["message"])]
+    code, display = ALERT_INTERPRETATION[alert.code]
+    return [concept(coding(INTERPRETATION_SYSTEM, code, display), text=alert.message)]
 
 
-def _body_weight(session: DosingSession, pre_dose: dict[str, Any]) -> dict[str, Any]:
+def _body_weight(session: DosingSessionChart, pre_dose: PreDoseCheck) -> dict[str, Any]:
     # Weighed at the pre-dose check: its time is when that check was recorded.
     return _vital_sign(
         session,
         f"{session.id}-weight",
         "bodyweight",
         _loinc(BODY_WEIGHT, text="Body weight"),
-        _instant(pre_dose["recorded_at"]),
-        pre_dose.get("recorded_by"),
-        valueQuantity=_quantity(pre_dose["weight_kg"], "kg", "kg"),
+        fhir_datetime(pre_dose.recorded_at),
+        pre_dose.recorded_by,
+        valueQuantity=_quantity(pre_dose.weight_kg, "kg", "kg"),
     )
 
 
 def _reading(
-    session: DosingSession, reading: dict[str, Any], suffix: str, performer: str | None
+    session: DosingSessionChart, reading: RecordedVitals, suffix: str, performer: str | None
 ) -> list[dict[str, Any]]:
-    effective = _instant(reading["taken_at"])
-    alerts = {alert["code"]: alert for alert in reading.get("alerts", [])}
+    effective = fhir_datetime(reading.taken_at)
+    alerts = {alert.code: alert for alert in reading.alerts}
     observations = []
 
-    def single(measure: str, profile: str, code: dict[str, Any], value: dict[str, Any], alert: str | None) -> None:
-        raised = [alerts[a] for a in (alert,) if a in alerts]
+    def single(
+        measure: str, profile: str, code: dict[str, Any], value: dict[str, Any], *watched: VitalsAlertCode
+    ) -> None:
+        raised = [alerts[a] for a in watched if a in alerts]
         observations.append(
             _vital_sign(
                 session,
@@ -467,12 +473,13 @@ def _reading(
                 performer,
                 valueQuantity=value,
                 interpretation=_interpretation(raised[0] if raised else None),
-                note=[{"text": a["message"]} for a in raised],
+                note=[{"text": a.message} for a in raised],
             )
         )
 
-    if reading.get("systolic_mmhg") is not None and reading.get("diastolic_mmhg") is not None:
-        systolic, diastolic = alerts.get("systolic_high"), alerts.get("diastolic_high")
+    if reading.systolic_mmhg is not None and reading.diastolic_mmhg is not None:
+        systolic = alerts.get(VitalsAlertCode.systolic_high) or alerts.get(VitalsAlertCode.systolic_low)
+        diastolic = alerts.get(VitalsAlertCode.diastolic_high)
         raised = [a for a in (systolic, diastolic) if a is not None]
         observations.append(
             _vital_sign(
@@ -483,49 +490,50 @@ def _reading(
                 effective,
                 performer,
                 interpretation=_interpretation(raised[0] if raised else None),
-                note=[{"text": a["message"]} for a in raised],
+                note=[{"text": a.message} for a in raised],
                 component=[
                     drop_empty(
                         {
                             "code": _loinc(SYSTOLIC, text="Systolic blood pressure"),
-                            "valueQuantity": _quantity(reading["systolic_mmhg"], "mmHg", "mm[Hg]"),
+                            "valueQuantity": _quantity(reading.systolic_mmhg, "mmHg", "mm[Hg]"),
                             "interpretation": _interpretation(systolic),
                         }
                     ),
                     drop_empty(
                         {
                             "code": _loinc(DIASTOLIC, text="Diastolic blood pressure"),
-                            "valueQuantity": _quantity(reading["diastolic_mmhg"], "mmHg", "mm[Hg]"),
+                            "valueQuantity": _quantity(reading.diastolic_mmhg, "mmHg", "mm[Hg]"),
                             "interpretation": _interpretation(diastolic),
                         }
                     ),
                 ],
             )
         )
-    if reading.get("heart_rate_bpm") is not None:
-        high, low = alerts.get("heart_rate_high"), alerts.get("heart_rate_low")
+    if reading.heart_rate_bpm is not None:
         single(
             "hr",
             "heartrate",
             _loinc(HEART_RATE, text="Heart rate"),
-            _quantity(reading["heart_rate_bpm"], "beats/minute", "/min"),
-            "heart_rate_high" if high else ("heart_rate_low" if low else None),
+            _quantity(reading.heart_rate_bpm, "beats/minute", "/min"),
+            VitalsAlertCode.heart_rate_high,
+            VitalsAlertCode.heart_rate_low,
         )
-    if reading.get("spo2_percent") is not None:
+    if reading.spo2_percent is not None:
         single(
             "spo2",
             "oxygensat",
             _loinc(OXYGEN_SATURATION, PULSE_OXIMETRY, text="SpO2 by pulse oximetry"),
-            _quantity(reading["spo2_percent"], "%", "%"),
-            "spo2_low",
+            _quantity(reading.spo2_percent, "%", "%"),
+            VitalsAlertCode.spo2_low,
         )
-    if reading.get("respiratory_rate_per_min") is not None:
+    if reading.respiratory_rate_per_min is not None:
         single(
             "rr",
             "resprate",
             _loinc(RESPIRATORY_RATE, text="Respiratory rate"),
-            _quantity(reading["respiratory_rate_per_min"], "breaths/minute", "/min"),
-            None,
+            _quantity(reading.respiratory_rate_per_min, "breaths/minute", "/min"),
+            VitalsAlertCode.respiratory_rate_high,
+            VitalsAlertCode.respiratory_rate_low,
         )
     return observations
 
@@ -533,40 +541,40 @@ def _reading(
 # --- AdverseEvent -----------------------------------------------------------------------------------------------
 
 
-def adverse_event_resources(session: DosingSession) -> list[dict[str, Any]]:
-    return [adverse_event_resource(session, entry) for entry in session.record.get("adverse_events", [])]
+def adverse_event_resources(session: DosingSessionChart) -> list[dict[str, Any]]:
+    return [adverse_event_resource(session, entry) for entry in session.record.adverse_events]
 
 
-def adverse_event_resource(session: DosingSession, entry: dict[str, Any]) -> dict[str, Any]:
+def adverse_event_resource(session: DosingSessionChart, entry: AdverseEventRecord) -> dict[str, Any]:
     """One adverse event as a FHIR R4 AdverseEvent: the event by kapnet's code and its text, R4's seriousness
     and severity, fatal outcome when it resulted in death, and the session's dose as the suspect when the event
     came after it. R4's AdverseEvent has no note and no element for the action taken or the seriousness
     criteria, so these are in the narrative (and the criteria in seriousness.text)."""
-    kind = AdverseEventType(entry["type"])
-    severity = AdverseEventSeverity(entry["severity"])
+    kind: AdverseEventType = entry.type
+    severity: AdverseEventSeverity = entry.severity
     severity_code, severity_display, grade = AE_SEVERITY[severity]
-    criteria = [words for key, words in SERIOUSNESS_CRITERIA.items() if entry.get(key)]
-    serious = bool(entry["serious"])
+    criteria = [words for key, words in SERIOUSNESS_CRITERIA.items() if getattr(entry, key)]
+    serious = entry.serious
     # R4 (4.0.1) codes; later terminology releases spell them "serious" and "non-serious".
     seriousness = ("Serious", "Serious") if serious else ("Non-serious", "Non-serious")
-    event_text = _event_text(kind, entry.get("description"))
+    event_text = _event_text(kind, entry.description)
     severity_text = f"{severity.value.replace('_', '-')} (CTCAE grade {grade})"
     resource: dict[str, Any] = {
         "resourceType": "AdverseEvent",
-        "id": entry["id"],
+        "id": str(entry.id),
         "text": _narrative(_adverse_event_lines(entry, event_text, severity_text, criteria, serious)),
         "actuality": "actual",
         "event": concept(coding(KAPNET_ADVERSE_EVENT_SYSTEM, kind.value, AE_DISPLAY[kind]), text=event_text),
         "subject": reference("Patient", session.patient_id),
         "encounter": reference("Encounter", session.id),
-        "date": _instant(entry["occurred_at"]),
+        "date": fhir_datetime(entry.occurred_at),
         "seriousness": concept(
             coding(AE_SERIOUSNESS_SYSTEM, *seriousness),
             text=("Serious: " + "; ".join(criteria)) if serious and criteria else seriousness[1],
         ),
         "severity": concept(coding(AE_SEVERITY_SYSTEM, severity_code, severity_display), text=severity_text),
-        "outcome": concept(coding(AE_OUTCOME_SYSTEM, "fatal", "Fatal")) if entry.get("resulted_in_death") else None,
-        "recorder": staff(entry["reported_by"]) if entry.get("reported_by") else None,
+        "outcome": concept(coding(AE_OUTCOME_SYSTEM, "fatal", "Fatal")) if entry.resulted_in_death else None,
+        "recorder": staff(entry.reported_by),
         "suspectEntity": _suspect(session, entry),
     }
     return drop_empty(resource)
@@ -579,41 +587,43 @@ def _event_text(kind: AdverseEventType, description: str | None) -> str:
 
 
 def _adverse_event_lines(
-    entry: dict[str, Any], event_text: str, severity_text: str, criteria: list[str], serious: bool
+    entry: AdverseEventRecord, event_text: str, severity_text: str, criteria: list[str], serious: bool
 ) -> list[str]:
-    lines = [f"Adverse event: {event_text}, {severity_text}, at {_instant(entry['occurred_at'])}."]
+    lines = [f"Adverse event: {event_text}, {severity_text}, at {fhir_datetime(entry.occurred_at)}."]
     if serious:
         lines.append(
             "Serious (21 CFR 312.32): "
             + ("; ".join(criteria) if criteria else "by its severity")
-            + (". Flagged for reporting." if entry.get("flagged_for_reporting") else ".")
+            + (". Flagged for reporting." if entry.flagged_for_reporting else ".")
         )
     else:
         lines.append("Not serious: no criterion of 21 CFR 312.32 met.")
-    lines.append(f"Action taken: {entry['action_taken']}")
+    lines.append(f"Action taken: {entry.action_taken}")
     return lines
 
 
-def _suspect(session: DosingSession, entry: dict[str, Any]) -> list[dict[str, Any]] | None:
-    dose = session.record.get("dose")
-    if not dose or _moment(entry["occurred_at"]) < _moment(dose["administration_start"]):
+def _suspect(session: DosingSessionChart, entry: AdverseEventRecord) -> list[dict[str, Any]] | None:
+    dose = session.record.dose
+    if dose is None or entry.occurred_at < dose.administration_start:
         return None
-    name = medicine_name(Route(dose["route"]))
+    name = medicine_name(dose.route)
     return [
         {
             "instance": {
                 "reference": f"MedicationAdministration/{session.id}",
-                "display": f"{name} {_number(dose['dose_mg'])} mg",
+                "display": f"{name} {_number(dose.dose_mg)} mg",
             }
         }
     ]
 
 
-def session_resources(kind: str, session: DosingSession, course: Course, site: str) -> list[dict[str, Any]]:
+def session_resources(
+    kind: str, session: DosingSessionChart, course: TreatmentCourse, site: str, version: int
+) -> list[dict[str, Any]]:
     """Every resource of one type a session gives, in record order."""
     match kind:
         case "Encounter":
-            return [encounter_resource(session, course, site)]
+            return [encounter_resource(session, course, site, version)]
         case "MedicationAdministration":
             administration = medication_administration_resource(session)
             return [administration] if administration is not None else []

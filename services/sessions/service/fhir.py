@@ -8,12 +8,10 @@ import uuid
 from sqlmodel import col, select
 
 from services.sessions.models import Course, DosingSession, PatientStatus
-from services.sessions.service.courses import session_or_404
+from services.sessions.service import store
 from shared.audit import record_access
 from shared.auth.guard import Actor
 from shared.db.unit_of_work import UnitOfWork
-
-SessionWithCourse = tuple[DosingSession, Course]
 
 # The audit action of each resource type's search: fhir.<name>.search.
 AUDIT_NAMES: dict[str, str] = {
@@ -24,18 +22,15 @@ AUDIT_NAMES: dict[str, str] = {
 }
 
 
-async def _course(uow: UnitOfWork, session: DosingSession) -> Course:
-    course = await uow.session.get(Course, session.course_id)
-    assert course is not None  # a foreign key
-    return course
+def _loaded(row: DosingSession, course: Course) -> store.LoadedChart:
+    return store.LoadedChart(row, store.chart_of(row, course), store.LoadedCourse(course, store.course_of(course)))
 
 
-async def read_encounter(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> SessionWithCourse:
-    session = await session_or_404(uow, session_id)
-    course = await _course(uow, session)
-    record_access(uow, actor, "fhir.encounter.read", session.patient_id, f"fhir/Encounter/{session.id}")
+async def read_encounter(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> store.LoadedChart:
+    loaded = await store.load_chart(uow, session_id)
+    record_access(uow, actor, "fhir.encounter.read", loaded.chart.patient_id, f"fhir/Encounter/{session_id}")
     await uow.commit()
-    return session, course
+    return loaded
 
 
 async def search_sessions(
@@ -45,7 +40,7 @@ async def search_sessions(
     *,
     session_id: uuid.UUID | None,
     patient_id: uuid.UUID | None,
-) -> list[SessionWithCourse]:
+) -> list[store.LoadedChart]:
     """The sessions a search of ``resource_type`` by encounter (a session) and/or patient matches, oldest first.
 
     As in intake, a FHIR search that matches nothing is an empty Bundle, not an error: an unknown session or
@@ -56,24 +51,16 @@ async def search_sessions(
     query = "&".join(
         f"{name}={value}" for name, value in (("encounter", session_id), ("patient", patient_id)) if value is not None
     )
+    statement = select(DosingSession, Course).join(Course, col(Course.id) == col(DosingSession.course_id))
     if session_id is not None:
-        session = await uow.session.get(DosingSession, session_id)
-        if session is None or (patient_id is not None and session.patient_id != patient_id):
-            return []
-        found = [(session, await _course(uow, session))]
-        audited_patient = session.patient_id
-    else:
-        assert patient_id is not None
-        rows = await uow.session.exec(
-            select(DosingSession, Course)
-            .join(Course, col(Course.id) == col(DosingSession.course_id))
-            .where(DosingSession.patient_id == patient_id)
-            .order_by(col(DosingSession.starts_at), col(DosingSession.id))
-        )
-        found = [(session, course) for session, course in rows.all()]
-        if not found and await uow.session.get(PatientStatus, patient_id) is None:
-            return []
-        audited_patient = patient_id
+        statement = statement.where(DosingSession.id == session_id)
+    if patient_id is not None:
+        statement = statement.where(DosingSession.patient_id == patient_id)
+    rows = await uow.session.exec(statement.order_by(col(DosingSession.starts_at), col(DosingSession.id)))
+    found = [_loaded(row, course) for row, course in rows.all()]
+    if not found and (session_id is not None or await uow.session.get(PatientStatus, patient_id) is None):
+        return []
+    audited_patient = found[0].chart.patient_id if found else patient_id
     action = f"fhir.{AUDIT_NAMES[resource_type]}.search"
     record_access(uow, actor, action, audited_patient, f"fhir/{resource_type}?{query}")
     await uow.commit()

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-from services.sessions.models import DosingSession, IntegrationSession
-from services.sessions.rules import RemsStatus, rems_form_due
-from services.sessions.service.courses import course_or_404, session_or_404
+from services.sessions.domain.rems import RemsMonitoringForm, RemsStatus, rems_form_due
+from services.sessions.domain.session_record import RemsFormEntry, SessionStatus
+from services.sessions.domain.settings import SessionRuleSettings
+from services.sessions.models import Course, DosingSession, IntegrationSession
+from services.sessions.service import store
 from shared.audit import record_access
 from shared.auth.guard import Actor
-from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
-from shared.errors import Conflict
+from shared.errors import Conflict, RuleRefused
 from shared.events.sessions import IntegrationSessionCompleted
+from shared.instants import utcnow
 from shared.treatment import CourseStatus, Route
+
+# An integration session is recorded after it happened: not ahead of the clock, and not years back (a typing
+# error in the year).
+INTEGRATION_RECORD_WINDOW = timedelta(days=90)
 
 
 async def record_integration_session(
@@ -30,11 +37,15 @@ async def record_integration_session(
     notes: str,
     duration_minutes: int,
 ) -> IntegrationSession:
-    course = await course_or_404(uow, course_id)
-    if CourseStatus(course.status) is CourseStatus.discontinued:
+    loaded = await store.load_course(uow, course_id)
+    course = loaded.course
+    if course.status is CourseStatus.discontinued:
         raise Conflict("the course was discontinued")
-    if held_at > utcnow():
-        raise Conflict("held_at is in the future: record an integration session once it has happened")
+    now = utcnow()
+    if held_at > now:
+        raise RuleRefused("held_at is in the future: record an integration session once it has happened")
+    if held_at < now - INTEGRATION_RECORD_WINDOW:
+        raise RuleRefused(f"held_at is more than {INTEGRATION_RECORD_WINDOW.days} days ago: check the date")
     entry = IntegrationSession(
         course_id=course.id,
         patient_id=course.patient_id,
@@ -61,71 +72,83 @@ async def record_integration_session(
 
 
 async def integration_sessions(uow: UnitOfWork, actor: Actor, course_id: uuid.UUID) -> Sequence[IntegrationSession]:
-    course = await course_or_404(uow, course_id)
+    loaded = await store.load_course(uow, course_id)
     rows = await uow.session.exec(
         select(IntegrationSession)
         .where(IntegrationSession.course_id == course_id)
         .order_by(col(IntegrationSession.held_at))
     )
-    record_access(uow, actor, "integration_session.read", course.patient_id, f"courses/{course_id}")
+    record_access(uow, actor, "integration_session.read", loaded.course.patient_id, f"courses/{course_id}")
     await uow.commit()
     return rows.all()
 
 
-async def _esketamine_session(uow: UnitOfWork, session_id: uuid.UUID) -> DosingSession:
-    session = await session_or_404(uow, session_id)
-    dose = session.record.get("dose") or {}
-    if dose.get("route") != Route.intranasal_esketamine.value:
-        raise Conflict("the REMS monitoring form is for esketamine sessions only")
-    if session.status != "completed":
-        raise Conflict("fill in the REMS form once the patient is discharged")
-    return session
-
-
-async def save_rems_form(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID, form: dict[str, Any]) -> DosingSession:
-    session = await _esketamine_session(uow, session_id)
-    if session.rems_submitted_at is not None:
-        raise Conflict("the REMS form was already submitted")
-    session.rems_form = {**form, "completed_by": actor.sub}
-    uow.session.add(session)
-    record_access(uow, actor, "rems_form.save", session.patient_id, f"sessions/{session.id}/rems-form")
+async def rems_form_from_record(
+    uow: UnitOfWork, actor: Actor, session_id: uuid.UUID, rules: SessionRuleSettings
+) -> RemsMonitoringForm:
+    """The form as the session record fills it, for the nurse to check and complete."""
+    loaded = await store.load_chart(uow, session_id)
+    form = loaded.chart.rems_form or loaded.chart.rems_form_from_record(rules)
+    record_access(uow, actor, "rems_form.read", loaded.chart.patient_id, f"sessions/{session_id}/rems-form")
     await uow.commit()
-    return session
+    return form
 
 
-async def submit_rems_form(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> DosingSession:
-    session = await _esketamine_session(uow, session_id)
-    if session.rems_form is None:
-        raise Conflict("fill in the REMS form before submitting it")
-    if session.rems_submitted_at is not None:
-        raise Conflict("the REMS form was already submitted")
-    session.rems_submitted_at = utcnow()
-    uow.session.add(session)
-    record_access(uow, actor, "rems_form.submit", session.patient_id, f"sessions/{session.id}/rems-form")
+async def save_rems_form(
+    uow: UnitOfWork, actor: Actor, session_id: uuid.UUID, entry: RemsFormEntry, rules: SessionRuleSettings
+) -> store.LoadedChart:
+    loaded = await store.load_chart(uow, session_id)
+    loaded.chart.save_rems_form(entry, store.staff(actor), rules)
+    store.save_chart(uow, loaded)
+    record_access(uow, actor, "rems_form.save", loaded.chart.patient_id, f"sessions/{session_id}/rems-form")
     await uow.commit()
-    return session
+    return loaded
 
 
-def discharged_at(session: DosingSession) -> datetime:
-    discharge = session.record.get("discharge") or {}
-    return datetime.fromisoformat(discharge["discharged_at"]) if discharge else session.ends_at
+async def submit_rems_form(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> store.LoadedChart:
+    loaded = await store.load_chart(uow, session_id)
+    loaded.chart.submit_rems_form(utcnow())
+    store.save_chart(uow, loaded)
+    record_access(uow, actor, "rems_form.submit", loaded.chart.patient_id, f"sessions/{session_id}/rems-form")
+    await uow.commit()
+    return loaded
+
+
+@dataclass(frozen=True)
+class OutstandingForm:
+    session: store.LoadedChart
+    discharged_at: datetime
+    status: RemsStatus
 
 
 async def rems_forms_outstanding(
-    uow: UnitOfWork, actor: Actor, wanted: set[RemsStatus]
-) -> list[tuple[DosingSession, RemsStatus]]:
-    """Esketamine sessions whose form is due or overdue (7 days from the session, Spravato REMS)."""
+    uow: UnitOfWork, actor: Actor, wanted: set[RemsStatus], zone: ZoneInfo
+) -> list[OutstandingForm]:
+    """Esketamine sessions whose form is due or overdue: 7 days from the session, on the site's calendar."""
     rows = await uow.session.exec(
-        select(DosingSession).where(DosingSession.status == "completed", col(DosingSession.rems_submitted_at).is_(None))
+        select(DosingSession, Course)
+        .join(Course, col(Course.id) == col(DosingSession.course_id))
+        .where(
+            DosingSession.status == SessionStatus.completed.value,
+            col(DosingSession.rems_submitted_at).is_(None),
+            DosingSession.dose_route == Route.intranasal_esketamine.value,
+        )
     )
     now = utcnow()
     found = []
-    for session in rows.all():
-        if (session.record.get("dose") or {}).get("route") != Route.intranasal_esketamine.value:
-            continue
-        status = rems_form_due(discharged_at(session), submitted=False, now=now)
+    for row, course in rows.all():
+        chart = store.chart_of(row, course)
+        discharge = chart.record.discharge
+        discharged_at = discharge.discharged_at if discharge else chart.ends_at
+        status = rems_form_due(discharged_at, submitted=False, now=now, zone=zone)
         if status in wanted:
-            found.append((session, status))
-            record_access(uow, actor, "rems_form.list", session.patient_id, f"sessions/{session.id}/rems-form")
+            found.append(
+                OutstandingForm(
+                    store.LoadedChart(row, chart, store.LoadedCourse(course, store.course_of(course))),
+                    discharged_at,
+                    status,
+                )
+            )
+            record_access(uow, actor, "rems_form.list", chart.patient_id, f"sessions/{chart.id}/rems-form")
     await uow.commit()
-    return sorted(found, key=lambda pair: discharged_at(pair[0]))
+    return sorted(found, key=lambda f: f.discharged_at)
