@@ -11,6 +11,9 @@ import signal
 import socket
 import sys
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -23,6 +26,7 @@ from shared.auth.tokens import mint_dev_token
 SITES = ("north", "south")
 SERVICES = ("intake", "sessions", "billing", "outcomes")
 DEMO_PATIENTS = {"north": 14, "south": 6}
+FIRST_RESTART_SECONDS, MAX_RESTART_SECONDS, HEALTHY_RUN_SECONDS = 1.0, 60.0, 60.0
 # Each demo site's calendar (REMS deadlines, the weekly cap's ISO week, a patient's age on the day).
 TIME_ZONES = {
     "north": "America/New_York",
@@ -127,11 +131,9 @@ def main(argv: list[str] | None = None) -> int:
             load_demo_data(processes, var_dir, tokens)
         print_tokens(tokens, var_dir)
         print_urls(kafka, processes, var_dir)
+        keeper = Keeper(kafka, processes, var_dir)
         while not stop.wait(1.0):
-            dead = [p.name for p in processes if not p.is_running()]
-            if dead or not kafka.is_running():
-                print(f"stopped unexpectedly: {', '.join(dead) or 'kafka'}; see {var_dir / 'logs'}", file=sys.stderr)
-                return 1
+            keeper.check()
         return 0
     except Exception as exc:  # a failed start still stops whatever did start
         print(f"make run failed: {exc}", file=sys.stderr)
@@ -142,6 +144,55 @@ def main(argv: list[str] | None = None) -> int:
             process.stop()
         kafka.stop()
         print("stopped: no kapnet process left running", flush=True)
+
+
+@dataclass
+class Restarts:
+    backoff: float = FIRST_RESTART_SECONDS
+    due: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class Keeper:
+    """Keeps the network up: a process that exits is started again after a backoff (1 s, doubling to a minute;
+    back to 1 s once it has run a minute), and the console says so. Only Ctrl-C stops the network."""
+
+    def __init__(self, kafka: KafkaNode, processes: list[ServiceProcess], var_dir: Path) -> None:
+        self.kafka = kafka
+        self.processes = processes
+        self.logs = var_dir / "logs"
+        self.state: dict[str, Restarts] = {name: Restarts() for name in ["kafka", *(p.name for p in processes)]}
+
+    def check(self) -> None:
+        self._keep("kafka", self.kafka.is_running, self.kafka.start, None)
+        for process in self.processes:
+            self._keep(process.name, process.is_running, process.start, process)
+
+    def _keep(
+        self, name: str, running: Callable[[], bool], start: Callable[[], object], process: ServiceProcess | None
+    ) -> None:
+        state, now = self.state[name], time.monotonic()
+        if running():
+            if now - state.started > HEALTHY_RUN_SECONDS:
+                state.backoff = FIRST_RESTART_SECONDS
+            return
+        if state.due is None:
+            code = process.returncode if process is not None else None
+            why = f"exited with code {code}" if code is not None else "stopped"
+            log = self.logs / f"{name}.log" if process is not None else self.logs
+            print(f"{name} {why}; restarting it in {state.backoff:.0f} s (see {log})", file=sys.stderr, flush=True)
+            state.due = now + state.backoff
+            return
+        if now < state.due:
+            return
+        try:
+            start()
+        except Exception as exc:
+            print(f"{name} did not start again ({exc}); trying again", file=sys.stderr, flush=True)
+        else:
+            print(f"{name} restarted", flush=True)
+        state.due, state.started = None, time.monotonic()
+        state.backoff = min(state.backoff * 2, MAX_RESTART_SECONDS)
 
 
 def print_tokens(tokens: dict[tuple[str, str], str], var_dir: Path) -> None:

@@ -64,6 +64,10 @@ class ServiceProcess:
             time.sleep(0.2)
         raise TimeoutError(f"{self.name} did not answer /healthz within {timeout}s:\n{self.log_tail()}")
 
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

@@ -12,12 +12,13 @@ import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from shared.audit import audit_router
 from shared.auth.guard import build_verifier, declare_permissions
@@ -30,7 +31,9 @@ from shared.db.unit_of_work import UnitOfWork
 from shared.errors import install_error_replies
 from shared.events import NETWORK_AGGREGATES_TOPIC, asyncapi_document, json_schemas
 from shared.events.registry import SITE_CHANNEL, DomainEvent
+from shared.logs import configure_logging
 from shared.settings import ServiceSettings
+from shared.supervision import Supervisor
 from shared.telemetry import FASTAPI_TELEMETRY, configure_tracing
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class ServiceRuntime:
             batch_size=settings.outbox_batch_size,
         )
         self.consumers: list[EventConsumer] = []
+        self.supervisor = Supervisor()
 
     @property
     def site(self) -> str | None:
@@ -108,6 +112,59 @@ class ServiceRuntime:
         return consumer
 
 
+async def service_metrics(runtime: ServiceRuntime) -> str:
+    """Counts only, never a patient's data, so the endpoint is public like /healthz."""
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+        lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"])
+        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+
+    healths = [c.health for c in runtime.consumers]
+    metric(
+        "kapnet_consumer_running",
+        "gauge",
+        "1 while the consumer is connected and consuming.",
+        [(f'{{consumer="{h.name}"}}', 1.0 if h.running else 0.0) for h in healths],
+    )
+    metric(
+        "kapnet_consumer_lag",
+        "gauge",
+        "Records on the consumer's partitions not yet processed (-1: unknown).",
+        [(f'{{consumer="{h.name}"}}', float(h.lag if h.lag is not None else -1)) for h in healths],
+    )
+    metric(
+        "kapnet_consumer_seconds_since_progress",
+        "gauge",
+        "Seconds since the consumer last processed a record or had nothing left to process.",
+        [(f'{{consumer="{h.name}"}}', h.seconds_since_progress or 0.0) for h in healths],
+    )
+    metric(
+        "kapnet_consumer_restarts_total",
+        "counter",
+        "Times the consumer reconnected after losing the broker.",
+        [(f'{{consumer="{h.name}"}}', float(h.restarts)) for h in healths],
+    )
+    metric(
+        "kapnet_consumer_processed_total",
+        "counter",
+        "Events processed (duplicates and dead letters not counted).",
+        [(f'{{consumer="{c.config.name}"}}', float(c.processed_total)) for c in runtime.consumers],
+    )
+    try:
+        pending = float(await asyncio.wait_for(runtime.relay.pending_count(), READINESS_TIMEOUT_SECONDS))
+    except Exception:
+        pending = -1.0
+    metric("kapnet_outbox_pending", "gauge", "Events written but not yet published (-1: unknown).", [("", pending)])
+    metric(
+        "kapnet_background_task_restarts_total",
+        "counter",
+        "Times a background task ended unexpectedly and was started again.",
+        [(f'{{task="{name}"}}', float(n)) for name, n in sorted(runtime.supervisor.restarts.items())],
+    )
+    return "\n".join(lines) + "\n"
+
+
 def runtime_of(request: Request) -> ServiceRuntime:
     """The running service behind a request (its database, settings and site)."""
     runtime: ServiceRuntime = request.app.state.runtime
@@ -138,11 +195,17 @@ def create_service_app(settings: ServiceSettings, definition: ServiceDefinition)
         await asyncio.to_thread(upgrade_to_head, url, definition.migrations)
         runtime = ServiceRuntime(settings)
         app.state.runtime = runtime
+        supervisor = runtime.supervisor
+        consumers = definition.consumers(runtime)
         jobs: list[Coroutine[Any, Any, None]] = [
-            _keep_trying("create topics", lambda: _create_topics(runtime, definition.produces(runtime))),
-            runtime.relay.run(),
-            *(consumer.run() for consumer in definition.consumers(runtime)),
-            *(job(runtime) for job in definition.background),
+            supervisor.keep_running(
+                "create topics",
+                lambda: _keep_trying("create topics", lambda: _create_topics(runtime, definition.produces(runtime))),
+                restart_when_done=False,
+            ),
+            supervisor.keep_running("outbox relay", runtime.relay.run),
+            *(supervisor.keep_running(f"consumer {c.config.name}", c.run) for c in consumers),
+            *(supervisor.keep_running(job.__name__, partial(job, runtime)) for job in definition.background),
         ]
         tasks = [asyncio.create_task(job) for job in jobs]
         log.info("%s started", settings.instance)
@@ -196,7 +259,10 @@ def _operations_router(settings: ServiceSettings) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": settings.instance}
 
-    @router.get("/readyz", summary="The database and the broker are reachable")
+    @router.get(
+        "/readyz",
+        summary="The database and the broker answer, and every consumer is running and keeping up (else 503)",
+    )
     async def readyz(request: Request) -> JSONResponse:
         runtime: ServiceRuntime = request.app.state.runtime
         checks: dict[str, str] = {}
@@ -207,8 +273,31 @@ def _operations_router(settings: ServiceSettings) -> APIRouter:
             checks["database"] = f"unreachable: {type(exc).__name__}"
         reachable = await broker_answers(settings.kafka_bootstrap_servers, READINESS_TIMEOUT_SECONDS)
         checks["broker"] = "ok" if reachable else "unreachable"
+        consumers = []
+        for consumer in runtime.consumers:
+            health = consumer.health
+            checks[f"consumer {health.name}"] = health.problem() or "ok"
+            consumers.append(
+                {
+                    "name": health.name,
+                    "running": health.running,
+                    "lag": health.lag,
+                    "seconds_since_progress": health.seconds_since_progress,
+                    "restarts": health.restarts,
+                }
+            )
         ready = all(v == "ok" for v in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        body = {"ready": ready, "checks": checks, "consumers": consumers}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get(
+        "/metrics",
+        summary="Prometheus text: consumer lag and progress, outbox backlog, background task restarts",
+        response_class=PlainTextResponse,
+    )
+    async def metrics(request: Request) -> PlainTextResponse:
+        runtime: ServiceRuntime = request.app.state.runtime
+        return PlainTextResponse(await service_metrics(runtime), media_type="text/plain; version=0.0.4")
 
     @router.get("/asyncapi.json", summary="AsyncAPI 3 document of the events this service publishes")
     async def asyncapi() -> dict[str, Any]:
@@ -239,10 +328,7 @@ def serve(service: str, create_app: Callable[[ServiceSettings], FastAPI]) -> Non
         settings = ServiceSettings()
     except ValueError as exc:
         parser.error(str(exc))
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s %(levelname)s {settings.instance} %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.instance)
     # No access log: paths and query strings (a search by name, a patient id) are patient data.
     uvicorn.run(
         create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False

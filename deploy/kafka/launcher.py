@@ -389,6 +389,19 @@ class KafkaNode:
             self._proc = None
             _LIVE_NODES.discard(self)
 
+    def kill(self) -> None:
+        """SIGKILL the node: a crash, with nothing flushed (fault tests)."""
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10.0)
+        finally:
+            self._proc = None
+            _LIVE_NODES.discard(self)
+
     def __enter__(self) -> KafkaNode:
         self.start()
         return self

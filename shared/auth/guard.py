@@ -21,6 +21,7 @@ PUBLIC_PATHS = frozenset(
     {
         "/healthz",
         "/readyz",
+        "/metrics",
         "/asyncapi.json",
         "/events/schemas",
         "/docs",

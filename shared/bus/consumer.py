@@ -22,12 +22,14 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy import exc as sa_exc
 from sqlmodel import select
 
+from shared.bus.health import ConsumerHealth
 from shared.bus.kafka import (
     TopicSpec,
     ensure_topics,
     manual_commit_consumer,
     raise_if_cancelling,
     reliable_producer,
+    reraise_unless_recoverable,
     start_with_timeout,
     stop_quietly,
 )
@@ -52,6 +54,10 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
 )
+
+
+# A broker outage of any length: the consumer tries again at most this long after the last try.
+MAX_RESTART_BACKOFF_SECONDS = 30.0
 
 
 class InfrastructureUnavailable(Exception):
@@ -99,20 +105,22 @@ class EventConsumer:
         self.processed_total = 0
         self.duplicates_total = 0
         self.dead_lettered_total = 0
+        self.health = ConsumerHealth(config.name)
 
     async def run(self) -> None:
-        """Consume until cancelled; a lost broker restarts the client after a backoff."""
+        """Consume until cancelled; a lost broker restarts the client after a backoff, however long it is gone.
+        One log line per backoff step: the steps double up to 30 s."""
         backoff = 0.5
         try:
             while True:
                 try:
                     await self._start()
+                    self.health.started()
                     backoff = 0.5
                     await self._consume()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    raise_if_cancelling()
+                except BaseException as exc:
+                    reraise_unless_recoverable(exc)
+                    self.health.stopped(f"{type(exc).__name__}: {exc}"[:300])
                     log.warning(
                         "%s: consumer stopped (%s: %s); restarting in %.1fs",
                         self.config.name,
@@ -122,8 +130,9 @@ class EventConsumer:
                     )
                     await self._stop()
                     await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    backoff = min(backoff * 2, MAX_RESTART_BACKOFF_SECONDS)
         finally:
+            self.health.stopped("stopped")
             await self._stop()
 
     async def _start(self) -> None:
@@ -149,9 +158,10 @@ class EventConsumer:
         self._processed.clear()
 
     async def _consume(self) -> None:
-        assert self._consumer is not None
+        consumer = self._consumer
+        assert consumer is not None
         while True:
-            batches = await self._consumer.getmany(timeout_ms=500, max_records=200)
+            batches = await consumer.getmany(timeout_ms=500, max_records=200)
             for tp, records in batches.items():
                 if await self._take_together(records):
                     self._processed[tp] = records[-1].offset + 1
@@ -160,6 +170,17 @@ class EventConsumer:
                         await self._take(record)
                         self._processed[tp] = record.offset + 1
                 await self.commit_processed([tp])
+            self.health.polled(await self._lag(consumer), processed=any(batches.values()))
+
+    async def _lag(self, consumer: AIOKafkaConsumer) -> int | None:
+        """Records on this member's partitions not yet processed; None while the broker has not said how many."""
+        total = 0
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                return None
+            total += max(high - await consumer.position(tp), 0)
+        return total
 
     async def commit_processed(self, partitions: list[TopicPartition]) -> None:
         offsets = {tp: self._processed.pop(tp) for tp in partitions if tp in self._processed}

@@ -50,12 +50,30 @@ def manual_commit_consumer(
     )
 
 
+def cancelled_from_outside() -> bool:
+    """Whether someone asked this task to stop. A CancelledError can also escape from inside aiokafka when
+    nobody did (see stop_quietly); only this tells the two apart."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def raise_if_cancelling() -> None:
     """aiokafka sometimes turns a cancellation into a connection error; a loop that catches errors and retries
     would then outlive its own cancellation. Call this in such an ``except`` block."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if cancelled_from_outside():
         raise asyncio.CancelledError
+
+
+def reraise_unless_recoverable(exc: BaseException) -> None:
+    """For a loop that retries what went wrong: re-raise a real cancellation of this task and anything that is not
+    an error (KeyboardInterrupt, SystemExit); let the loop retry the rest, a stray CancelledError included."""
+    if isinstance(exc, asyncio.CancelledError):
+        if cancelled_from_outside():
+            raise exc
+        return
+    if not isinstance(exc, Exception):
+        raise exc
+    raise_if_cancelling()
 
 
 async def start_with_timeout(client: AIOKafkaProducer | AIOKafkaConsumer, timeout_seconds: float) -> None:
@@ -71,6 +89,13 @@ async def start_with_timeout(client: AIOKafkaProducer | AIOKafkaConsumer, timeou
 async def stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer, timeout_seconds: float) -> None:
     try:
         await asyncio.wait_for(client.stop(), timeout_seconds)
+    except asyncio.CancelledError:
+        # aiokafka's stop() cancels its fetch tasks and awaits them; one asleep in its retry backoff after a broker
+        # outage re-raises that CancelledError here, though nobody cancelled this task. Left to escape, it ended
+        # the consumer's task for good, without a log line.
+        if cancelled_from_outside():
+            raise
+        log.warning("kafka client stopped with a stray cancellation from its own tasks")
     except Exception as exc:  # a client that cannot stop cleanly is abandoned, not waited for forever
         raise_if_cancelling()
         log.warning("kafka client did not stop cleanly: %s", type(exc).__name__)

@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
-from shared.bus.kafka import raise_if_cancelling, reliable_producer, start_with_timeout, stop_quietly
+from shared.bus.kafka import reliable_producer, reraise_unless_recoverable, start_with_timeout, stop_quietly
 from shared.bus.tables import OutboxMessage, utcnow
 from shared.db.database import Database
 from shared.telemetry import TRACE_HEADERS, context_from_headers, span_in_context, trace_headers
@@ -56,15 +56,13 @@ class OutboxRelay:
                     if published >= self.batch_size:
                         continue  # more may be waiting: do not sleep
                     await self._wait_for_work()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    raise_if_cancelling()
+                except BaseException as exc:
+                    reraise_unless_recoverable(exc)
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     log.warning("outbox relay: publish failed (%s); retrying in %.1fs", self.last_error, backoff)
                     await self._drop_producer()
                     await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    backoff = min(backoff * 2, 30.0)
         finally:
             await self._drop_producer()
 

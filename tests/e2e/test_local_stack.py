@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import queue
 import random
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +48,62 @@ def processes_mentioning(text: str) -> list[int]:
     return [pid for pid in found if pid != os.getpid()]
 
 
+def service_pids(var_dir: Path, service: str, site: str) -> list[int]:
+    """The pids of one service of the stack, told apart by their environment (the command line is the same)."""
+    wanted = {f"KAPNET_VAR_DIR={var_dir}", f"KAPNET_SERVICE={service}", f"KAPNET_SITE={site}"}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environment = set((entry / "environ").read_bytes().decode(errors="replace").split("\0"))
+            except OSError:
+                continue
+            if wanted <= environment and b"services." in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+    return found
+
+
+class Console:
+    """The launcher's output, read line by line on a thread, so a test can wait for a line with a deadline."""
+
+    def __init__(self, stack: subprocess.Popen[str]) -> None:
+        assert stack.stdout is not None
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        stdout = stack.stdout
+
+        def pump() -> None:
+            for line in stdout:
+                self.lines.put(line)
+            self.lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def until(self, text: str, within: float) -> str:
+        """The lines up to the first that says ``text``."""
+        deadline = time.monotonic() + within
+        said: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            said.append(line)
+            self.output.append(line)
+            if text in line:
+                return "".join(said)
+        raise TimeoutError(f"the console did not say {text!r} within {within}s: {''.join(said)}")
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     base = free_port_base()
     var_dir = tmp_path / "stack-var"
@@ -68,18 +126,10 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
         stderr=subprocess.STDOUT,
         text=True,
     )
-    output: list[str] = []
+    console = Console(stack)
+    output = console.output
     try:
-        assert stack.stdout is not None
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            line = stack.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if line.strip() == "KAPNET_READY":
-                break
-        assert output and output[-1].strip() == "KAPNET_READY", "".join(output)
+        console.until("KAPNET_READY", within=180)
         printed = "".join(output)
         urls = [word for word in printed.split() if word.startswith("http://") and word.endswith("/docs")]
         assert len(urls) == 9
@@ -110,6 +160,14 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
         assert totals["north"] == {"period": "all", "count": 14, "suppressed": False}
         assert totals["south"] == {"period": "all", "count": None, "suppressed": True}
         assert processes_mentioning(str(var_dir))
+
+        # A service that dies is started again; the console says so, and the network goes on.
+        [intake] = service_pids(var_dir, "intake", "north")
+        os.kill(intake, signal.SIGKILL)
+        said = console.until("intake@north restarted", within=60)
+        assert "intake@north exited with code -9; restarting it in 1 s" in said, said
+        wait_until(lambda: healthy(f"http://127.0.0.1:{base + 101}/healthz"), timeout=60, what="intake@north back")
+        assert service_pids(var_dir, "intake", "north") != [intake]
     finally:
         stack.send_signal(signal.SIGINT)
         try:
