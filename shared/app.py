@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from shared.audit import audit_router
-from shared.auth.guard import build_verifier, declare_permissions
+from shared.auth.guard import PUBLIC_PATHS, build_verifier, declare_permissions
 from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler
 from shared.bus.kafka import TopicSpec, broker_answers, ensure_topics, raise_if_cancelling
 from shared.bus.outbox import OutboxRelay
@@ -32,6 +32,8 @@ from shared.errors import install_error_replies
 from shared.events import NETWORK_AGGREGATES_TOPIC, asyncapi_document, json_schemas
 from shared.events.registry import SITE_CHANNEL, DomainEvent
 from shared.logs import configure_logging
+from shared.openapi import honest_openapi
+from shared.request_hygiene import refuse_unclean_requests
 from shared.settings import ServiceSettings
 from shared.supervision import Supervisor
 from shared.telemetry import FASTAPI_TELEMETRY, configure_tracing
@@ -223,8 +225,10 @@ def create_service_app(settings: ServiceSettings, definition: ServiceDefinition)
         version="0.1.0",
         lifespan=lifespan,
         telemetry=FASTAPI_TELEMETRY,  # type: ignore[arg-type]
+        dependencies=[Depends(refuse_unclean_requests)],
     )
     install_error_replies(app)
+    honest_openapi(app, PUBLIC_PATHS)
     app.state.settings = settings
     app.state.verifier = build_verifier(settings)
     app.include_router(_operations_router(settings))

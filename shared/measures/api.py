@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
+from shared.errors import InvalidRequest
 from shared.instruments import AnswerError, Instrument
 from shared.measures import service
 from shared.measures.models import Assessment, SafetyFlag
@@ -90,16 +90,8 @@ def measures_router(
     ) -> AssessmentRead:
         context = body.context or contexts[0]
         if context not in contexts:
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "literal_error",
-                        "loc": ["body", "context"],
-                        "input": context,
-                        "msg": f"context must be one of {', '.join(contexts)} here",
-                    }
-                ]
-            )
+            message = f"context must be one of {', '.join(contexts)} here"
+            raise InvalidRequest(message, [("/body/context", message)])
         runtime = runtime_of(request)
         async with runtime.unit_of_work() as uow:
             try:
@@ -115,10 +107,8 @@ def measures_router(
                     events=events,
                 )
             except AnswerError as exc:
-                where = ["body", "answers"] if exc.item is None else ["body", "answers", exc.item - 1]
-                raise RequestValidationError(
-                    [{"type": "value_error", "loc": where, "msg": str(exc), "input": body.answers}]
-                ) from None
+                where = "/body/answers" if exc.item is None else f"/body/answers/{exc.item - 1}"
+                raise InvalidRequest(str(exc), [(where, str(exc))]) from None
         return AssessmentRead.of(assessment, flag)
 
     @router.get("/assessments", response_model=list[AssessmentRead], summary="A patient's measures, oldest first")

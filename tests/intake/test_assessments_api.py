@@ -91,8 +91,8 @@ async def test_a_wrong_answer_is_422_naming_the_item_and_nothing_is_written(
     patient = await intake.register()
     reply = await submit(intake, patient, instrument, answers)
     assert reply.status_code == 422
-    [error] = reply.json()["detail"]
-    assert error["loc"] == where and words in error["msg"]
+    [error] = reply.json()["errors"]
+    assert error["pointer"] == "".join(f"/{part}" for part in where) and words in error["message"]
     assert await intake.count(Assessment) == 0 and await intake.count(SafetyFlag) == 0
     assert await intake.events("assessment.recorded.v1") == []
 
