@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.events.registry import PatientEvent, registered
+from shared.instruments.scoring import Severity
 
 
 class _PatientEvent(PatientEvent):
@@ -109,15 +110,42 @@ class MedicalReviewDecided(_PatientEvent):
 
 
 @registered
-class AssessmentRecorded(_PatientEvent):
+class AssessmentRecordedV1(_PatientEvent):
+    """Version 1, still read: its PHQ-9 severity was "moderately severe", with a space. Producers send v2."""
+
     name = "assessment.recorded"
-    summary = "A PHQ-9, GAD-7 or PCL-5 was scored (totals, not item answers)."
+    summary = "A PHQ-9, GAD-7 or PCL-5 was scored (totals, not item answers). Superseded by v2."
+    superseded = True
 
     assessment_id: uuid.UUID
     instrument: Literal["phq9", "gad7", "pcl5"]
     instrument_version: str
     total: int
     severity: str | None = None
+    clusters: dict[str, int] | None = None
+    provisional_ptsd: bool | None = None
+    context: str
+    administered_at: datetime
+
+    def upgraded(self) -> AssessmentRecorded:
+        """The same assessment as v2, so a consumer handles one shape whichever version it read."""
+        data = self.model_dump()
+        if data["severity"] is not None:
+            data["severity"] = Severity(str(data["severity"]).replace(" ", "_"))
+        return AssessmentRecorded(**data)
+
+
+@registered
+class AssessmentRecorded(_PatientEvent):
+    name = "assessment.recorded"
+    event_version = 2
+    summary = "A PHQ-9, GAD-7 or PCL-5 was scored (totals, not item answers); severity codes are snake_case."
+
+    assessment_id: uuid.UUID
+    instrument: Literal["phq9", "gad7", "pcl5"]
+    instrument_version: str
+    total: int
+    severity: Severity | None = None
     clusters: dict[str, int] | None = None
     provisional_ptsd: bool | None = None
     context: str

@@ -38,6 +38,8 @@ class DomainEvent(BaseModel):
     # "site": on the producing site's topic, may carry PHI. "network": crosses the privacy boundary.
     scope: ClassVar[Literal["site", "network"]] = "site"
     summary: ClassVar[str] = ""
+    # An older version still registered so consumers can read what is already on a topic; nobody produces it.
+    superseded: ClassVar[bool] = False
 
     @classmethod
     def ce_type(cls) -> str:
@@ -75,8 +77,9 @@ def registered(model: _Model) -> _Model:
     return model
 
 
-def event_types() -> dict[str, type[DomainEvent]]:
-    return dict(_REGISTRY)
+def event_types(*, produced_only: bool = False) -> dict[str, type[DomainEvent]]:
+    """Every registered type; with ``produced_only``, without the superseded versions nobody sends any more."""
+    return {t: m for t, m in _REGISTRY.items() if not (produced_only and m.superseded)}
 
 
 def model_for(ce_type: str) -> type[DomainEvent]:
@@ -114,11 +117,15 @@ def _schema(model: type[DomainEvent]) -> dict[str, Any]:
 
 
 def asyncapi_document(producer: str | None = None) -> dict[str, Any]:
-    """AsyncAPI 3.0 document of the channels ``producer`` sends on (all producers when None)."""
+    """AsyncAPI 3.0 document of the channels ``producer`` sends on (all producers when None).
+
+    A payload's nested schemas go into components.schemas and are referred to there: a "#/$defs/X" inside a
+    message would resolve against the document's root, where the AsyncAPI parser finds nothing."""
     models = [m for m in _REGISTRY.values() if producer is None or m.producer == producer]
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {"CloudEventHeaders": _CLOUD_EVENT_HEADERS}
     for model in sorted(models, key=lambda m: m.ce_type()):
         channel_id = "network-aggregates" if model.scope == "network" else f"{model.producer}-site"
         if channel_id not in channels:
@@ -135,7 +142,7 @@ def asyncapi_document(producer: str | None = None) -> dict[str, Any]:
             "summary": model.summary or (model.__doc__ or "").strip(),
             "contentType": "application/json",
             "headers": {"$ref": "#/components/schemas/CloudEventHeaders"},
-            "payload": _schema(model),
+            "payload": _component_schema(model, schemas),
             "bindings": {"kafka": {"key": {"type": "string"}, "bindingVersion": "0.5.0"}},
         }
         channels[channel_id]["messages"][message_id] = {"$ref": f"#/components/messages/{message_id}"}
@@ -151,8 +158,18 @@ def asyncapi_document(producer: str | None = None) -> dict[str, Any]:
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": {"CloudEventHeaders": _CLOUD_EVENT_HEADERS}},
+        "components": {"messages": messages, "schemas": schemas},
     }
+
+
+def _component_schema(model: type[DomainEvent], schemas: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        if schemas.setdefault(name, definition) != definition:
+            raise ValueError(f"two event types define the schema {name} differently")
+    schema["$id"] = f"urn:{model.ce_type()}"
+    schema["description"] = model.summary or (model.__doc__ or "").strip()
+    return schema
 
 
 def _channel(model: type[DomainEvent]) -> dict[str, Any]:

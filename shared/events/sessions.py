@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from shared.events.intake import AssessmentRecorded, SafetyFlagAcknowledged, SafetyFlagRaised
+from shared.events.intake import AssessmentRecorded, AssessmentRecordedV1, SafetyFlagAcknowledged, SafetyFlagRaised
 from shared.events.registry import PatientEvent, registered
 from shared.treatment import CourseStatus, Indication, Route
 
@@ -136,6 +136,15 @@ class SessionCompleted(_SessionsEvent):
 
 
 # Measures during the course: the same shapes as intake's, published on sessions' topic.
+@registered
+class InCourseAssessmentRecordedV1(AssessmentRecordedV1):
+    producer = "sessions"
+    summary = "A measure taken during the course was scored. Superseded by v2."
+
+    def upgraded(self) -> InCourseAssessmentRecorded:
+        return InCourseAssessmentRecorded(**super().upgraded().model_dump())
+
+
 @registered
 class InCourseAssessmentRecorded(AssessmentRecorded):
     producer = "sessions"

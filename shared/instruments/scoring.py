@@ -30,7 +30,8 @@ class Severity(StrEnum):
     minimal = "minimal"
     mild = "mild"
     moderate = "moderate"
-    moderately_severe = "moderately severe"
+    # snake_case like every other code (was "moderately severe" before assessment.recorded v2).
+    moderately_severe = "moderately_severe"
     severe = "severe"
 
 

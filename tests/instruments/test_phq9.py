@@ -53,7 +53,7 @@ def test_every_band_boundary(total: int, severity: Severity) -> None:
 
 
 def test_severity_compares_as_its_label() -> None:
-    assert score("phq9", with_total(17)).severity == "moderately severe"
+    assert score("phq9", with_total(17)).severity == "moderately_severe"
 
 
 def test_item_9_of_0_raises_no_flag_even_with_a_severe_total() -> None:

@@ -26,7 +26,7 @@ from tests.intake.test_consent_and_screening_api import DOCUMENT, NO_FLAGS, SIGN
 
 pytestmark = pytest.mark.broker
 
-INTAKE_EVENTS = {t for t in event_types() if t.startswith("org.kapnet.intake.")}
+INTAKE_EVENTS = {t for t in event_types(produced_only=True) if t.startswith("org.kapnet.intake.")}
 
 
 @pytest.fixture

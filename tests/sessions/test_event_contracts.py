@@ -24,7 +24,7 @@ from tests.sessions.test_session_record_api import a_session, at, pre_dose, read
 
 pytestmark = pytest.mark.broker
 
-SESSIONS_EVENTS = {t for t in event_types() if t.startswith("org.kapnet.sessions.")}
+SESSIONS_EVENTS = {t for t in event_types(produced_only=True) if t.startswith("org.kapnet.sessions.")}
 
 
 async def drive_every_sessions_event(sessions: Sessions) -> None:

@@ -61,3 +61,28 @@ def test_asyncapi_document_describes_each_producers_channel() -> None:
     network = asyncapi_document("outcomes")["channels"]["network-aggregates"]
     assert network["address"] == "kapnet.network.aggregates.v1"
     assert network["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
+
+
+def test_assessment_recorded_v1_is_still_read_and_upgrades_to_v2() -> None:
+    """v2 spells the PHQ-9 severity in snake_case; what v1 put on a topic is still decoded, and reads as v2."""
+    from shared.events.intake import AssessmentRecorded, AssessmentRecordedV1
+    from shared.events.registry import decode
+    from shared.instruments.scoring import Severity
+
+    data = {
+        "patient_id": "6f1c0d1e-6a4e-4a53-9a53-2b1f1d2c3e4f",
+        "assessment_id": "7f1c0d1e-6a4e-4a53-9a53-2b1f1d2c3e4f",
+        "instrument": "phq9",
+        "instrument_version": "PHQ-9",
+        "total": 17,
+        "severity": "moderately severe",
+        "context": "baseline",
+        "administered_at": "2026-03-04T10:00:00Z",
+    }
+    old = decode(CloudEvent(type="org.kapnet.intake.assessment.recorded.v1", source="/t", data=data))
+    assert isinstance(old, AssessmentRecordedV1)
+    current = old.upgraded()
+    assert isinstance(current, AssessmentRecorded) and current.severity is Severity.moderately_severe
+    assert AssessmentRecorded.ce_type() == "org.kapnet.intake.assessment.recorded.v2"
+    schema = json_schemas()[AssessmentRecorded.ce_type()]
+    assert "moderately_severe" in str(schema) and "moderately severe" not in str(schema)
