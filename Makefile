@@ -17,6 +17,7 @@ $(INSTALLED): pyproject.toml
 prerequisites: $(INSTALLED)
 	bash deploy/postgres/install.sh
 	$(PY) -m deploy.kafka fetch
+	[ deploy/tools/asyncapi/node_modules/.package-lock.json -nt deploy/tools/asyncapi/package-lock.json ] || npm ci --prefix deploy/tools/asyncapi --no-audit --no-fund --silent --ignore-scripts
 
 install: prerequisites
 

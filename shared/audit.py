@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlmodel import Field, SQLModel, col, select
 
 from shared.auth.guard import Actor, require
@@ -20,6 +20,7 @@ from shared.auth.permissions import Permission
 from shared.bus.tables import utcnow
 from shared.db.types import UtcDateTime
 from shared.db.unit_of_work import UnitOfWork
+from shared.instants import MAX_ROW_ID, UtcInstant
 from shared.telemetry import current_trace_id
 
 
@@ -127,9 +128,11 @@ async def read_audit_log(
     actor: Annotated[Actor, Depends(require(Permission.audit_read))],
     patient_id: uuid.UUID | None = None,
     user: Annotated[str | None, Query(description="the actor's sub")] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
-    before_id: Annotated[int | None, Query(description="the next_before_id of the previous page")] = None,
+    since: UtcInstant | None = None,
+    until: UtcInstant | None = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ROW_ID, description="the next_before_id of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit + 1)

@@ -6,7 +6,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from shared.instants import MAX_ROW_ID, PlausibleDate, UtcInstant
 
 # Oldest documented human age is 122; anything older is a typing error, not a patient.
 MAX_AGE_YEARS = 125
@@ -163,15 +165,15 @@ class ConsentDocumentDraft(_Strict):
     version: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")
     title: str = Field(min_length=1, max_length=200)
     text: str = Field(min_length=50, description="the full text the patient reads and signs")
-    effective_date: date
+    effective_date: PlausibleDate
 
 
 class ConsentSignature(_Strict):
     """What the clinic must have told the patient before they sign (informed consent for off-label ketamine):
     every disclosure must be confirmed true, or there is no valid consent to record."""
 
-    document_id: int
-    signed_at: AwareDatetime | None = Field(default=None, description="defaults to now")
+    document_id: int = Field(ge=1, le=MAX_ROW_ID)
+    signed_at: UtcInstant | None = Field(default=None, description="defaults to now")
     witnessed_by: str = Field(min_length=1, max_length=200, description="name of the staff member who witnessed")
     # Ketamine is FDA-approved as an anaesthetic and esketamine for TRD with an oral antidepressant only; use for
     # these indications is off-label (Spravato and Ketalar US prescribing information).
@@ -188,7 +190,7 @@ class ConsentSignature(_Strict):
 
 class ConsentWithdrawal(_Strict):
     reason: str = Field(min_length=3, max_length=500)
-    withdrawn_at: AwareDatetime | None = None
+    withdrawn_at: UtcInstant | None = None
 
 
 class ConsentNotValid(ValueError):

@@ -49,6 +49,7 @@ from shared.blood_pressure import (
     BloodPressureThreshold,
     bp_above,
 )
+from shared.instants import age_on
 
 # Spravato PI 1 (adults only) and 8.4 (not approved in paediatric patients): under 18 is off any label.
 ADULT_AGE_YEARS = 18
@@ -250,14 +251,6 @@ class ScreeningResult(BaseModel):
         if self.outcome != expected:
             raise ValueError(f"outcome {self.outcome} does not match its reasons, which give {expected}")
         return self
-
-
-def age_on(birth_date: date, on: date) -> int:
-    """Age in completed years. Someone born on 29 February turns a year older on 1 March in common years."""
-    if birth_date > on:
-        raise ValueError(f"date of birth {birth_date} is after the screening date {on}")
-    had_birthday = (on.month, on.day) >= (birth_date.month, birth_date.day)
-    return on.year - birth_date.year - (0 if had_birthday else 1)
 
 
 def _reason(code: ReasonCode, detail: str) -> ScreeningReason:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from shared.auth.permissions import Role
@@ -21,8 +22,9 @@ def main() -> None:
     mint.add_argument(
         "--key-dir",
         type=Path,
-        default=Path("var") / "auth",
-        help="where the development key lives (KAPNET_VAR_DIR/auth of the services)",
+        # The services' own: KAPNET_VAR_DIR/auth, so a token minted here is one they trust.
+        default=Path(os.environ.get("KAPNET_VAR_DIR", "var")) / "auth",
+        help="where the development key lives (default: $KAPNET_VAR_DIR/auth, else var/auth)",
     )
     args = parser.parse_args()
     print(mint_dev_token(args.key_dir, site=args.site, roles=args.role, sub=args.sub, name=args.name, hours=args.hours))

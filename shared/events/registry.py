@@ -167,7 +167,7 @@ def _component_schema(model: type[DomainEvent], schemas: dict[str, Any]) -> dict
     for name, definition in schema.pop("$defs", {}).items():
         if schemas.setdefault(name, definition) != definition:
             raise ValueError(f"two event types define the schema {name} differently")
-    schema["$id"] = f"urn:{model.ce_type()}"
+    # No $id here: a strict JSON Schema tool would resolve the payload's $refs against it, not the document.
     schema["description"] = model.summary or (model.__doc__ or "").strip()
     return schema
 

@@ -36,7 +36,7 @@ async def test_phq9_gad7_and_pcl5_are_scored_and_stored_item_by_item(intake: Int
     assert (pcl["total"], pcl["cutoff"], pcl["at_or_above_cutoff"]) == (12, 33, False)
     stored = (await intake.client.get(f"/patients/{patient['id']}/assessments", headers=intake.as_("therapist"))).json()
     assert [a["instrument"] for a in stored] == ["phq9", "gad7", "pcl5"]
-    events = [json.loads(e.payload) for e in await intake.events("assessment.recorded.v1")]
+    events = [json.loads(e.payload) for e in await intake.events("assessment.recorded.v2")]
     assert [(e["instrument"], e["total"]) for e in events] == [("phq9", 11), ("gad7", 15), ("pcl5", 12)]
     assert all("answers" not in e for e in events), "item answers stay in intake"
 
@@ -94,7 +94,7 @@ async def test_a_wrong_answer_is_422_naming_the_item_and_nothing_is_written(
     [error] = reply.json()["errors"]
     assert error["pointer"] == "".join(f"/{part}" for part in where) and words in error["message"]
     assert await intake.count(Assessment) == 0 and await intake.count(SafetyFlag) == 0
-    assert await intake.events("assessment.recorded.v1") == []
+    assert await intake.events("assessment.recorded.v2") == []
 
 
 async def test_an_assessment_of_an_unknown_patient_is_404(intake: Intake) -> None:

@@ -34,7 +34,7 @@ async def test_an_in_course_phq9_is_scored_and_item_9_raises_the_flag(sessions: 
     assert unknown.status_code == 404
     async with sessions.database.sessions() as s:
         types = [r.ce_type for r in (await s.exec(select(OutboxMessage))).all()]
-    assert "org.kapnet.sessions.assessment.recorded.v1" in types
+    assert "org.kapnet.sessions.assessment.recorded.v2" in types
     assert "org.kapnet.sessions.safety_flag.raised.v1" in types
     flags = (await sessions.client.get(f"/patients/{patient}/safety-flags", headers=nurse)).json()
     assert [f["status"] for f in flags] == ["open"]

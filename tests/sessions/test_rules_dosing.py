@@ -19,7 +19,6 @@ from services.sessions.domain.dosing import (
     DoseNotAllowed,
     RecordedWeight,
     WeightUnit,
-    age_on,
     calculate_dose,
     check_device_times,
     check_dose,
@@ -38,6 +37,7 @@ from services.sessions.domain.settings import (
     MinutesRange,
     SessionRuleSettings,
 )
+from shared.instants import age_on
 from shared.treatment import Indication, Route
 
 S = DEFAULT_SETTINGS

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Path, Request, status
 from pydantic import BaseModel
 
 from services.intake.domain import ConsentDocumentDraft, ConsentSignature, ConsentWithdrawal
@@ -14,6 +14,7 @@ from services.intake.service import consent as service
 from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
+from shared.instants import MAX_ROW_ID
 
 router = APIRouter(tags=["consent"])
 
@@ -81,7 +82,7 @@ async def list_consent_documents(
 
 @router.get("/consent-documents/{document_id}", response_model=ConsentDocumentRead, summary="One consent document")
 async def get_consent_document(
-    document_id: int,
+    document_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
     request: Request,
     actor: Annotated[Actor, Depends(require(Permission.consent_document_read))],
 ) -> ConsentDocumentRead:

@@ -17,6 +17,10 @@ from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 from shared.concurrency import etag, expected_version
+from shared.instants import PlausibleDate
+
+# How far a page may start: a search with more matches than this is too broad to page through.
+MAX_OFFSET = 100_000
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 
@@ -41,13 +45,12 @@ class PatientRead(BaseModel):
     deactivation_reason: str | None
     registered_at: datetime
     version: int
-    consented: bool | None = None
+    consented: bool
 
     @classmethod
-    def of(cls, patient: Patient, consented: bool | None = None) -> PatientRead:
-        read = cls.model_validate(patient, from_attributes=True)
-        read.consented = consented
-        return read
+    def of(cls, patient: Patient, consented: bool) -> PatientRead:
+        fields = {name: getattr(patient, name) for name in cls.model_fields if name != "consented"}
+        return cls.model_validate({**fields, "consented": consented})
 
 
 class PatientPage(BaseModel):
@@ -77,11 +80,11 @@ async def search_patients(
     request: Request,
     actor: Annotated[Actor, Depends(require(Permission.patient_read))],
     name: Annotated[str | None, Query(min_length=2, max_length=100, description="part of a name")] = None,
-    birth_date: date | None = None,
+    birth_date: PlausibleDate | None = None,
     mrn: Annotated[str | None, Query(max_length=40)] = None,
     include_inactive: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> PatientPage:
     async with runtime_of(request).unit_of_work() as uow:
         patients, total = await service.search_patients(
@@ -94,7 +97,10 @@ async def search_patients(
             limit=limit,
             offset=offset,
         )
-    return PatientPage(patients=[PatientRead.of(p) for p in patients], total=total, limit=limit, offset=offset)
+        consented = await consent_service.consent_statuses(uow, [p.id for p in patients])
+    # The same patient looks the same in a list and in a read, consent included.
+    listed = [PatientRead.of(p, consented[p.id]) for p in patients]
+    return PatientPage(patients=listed, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{patient_id}", response_model=PatientRead, summary="One patient, with its ETag")
@@ -123,8 +129,9 @@ async def update_patient(
     version = expected_version(if_match)
     async with runtime_of(request).unit_of_work() as uow:
         patient = await service.update_patient(uow, actor, patient_id, version, body)
+        consented = await consent_service.consent_status(uow, patient_id)
     response.headers["ETag"] = etag(patient.version)
-    return PatientRead.of(patient)
+    return PatientRead.of(patient, consented)
 
 
 @router.post("/{patient_id}/deactivate", response_model=PatientRead, summary="Deactivate (records are never deleted)")
@@ -137,5 +144,6 @@ async def deactivate_patient(
 ) -> PatientRead:
     async with runtime_of(request).unit_of_work() as uow:
         patient = await service.deactivate_patient(uow, actor, patient_id, body)
+        consented = await consent_service.consent_status(uow, patient_id)
     response.headers["ETag"] = etag(patient.version)
-    return PatientRead.of(patient)
+    return PatientRead.of(patient, consented)

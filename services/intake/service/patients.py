@@ -80,12 +80,14 @@ async def search_patients(
 ) -> tuple[list[Patient], int]:
     query = select(Patient)
     if name:
-        pattern = f"%{name.lower()}%"
+        # The name is matched literally: a % or _ in it is a character, not a wildcard.
+        escaped = name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
         query = query.where(
             or_(
-                func.lower(Patient.family_name).like(pattern),
-                func.lower(Patient.given_name).like(pattern),
-                func.lower(col(Patient.preferred_name)).like(pattern),
+                func.lower(Patient.family_name).like(pattern, escape="\\"),
+                func.lower(Patient.given_name).like(pattern, escape="\\"),
+                func.lower(col(Patient.preferred_name)).like(pattern, escape="\\"),
             )
         )
     if birth_date is not None:

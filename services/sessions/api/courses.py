@@ -15,6 +15,7 @@ from services.sessions.api.deps import (
     RulesDep,
     Scheduler,
     SiteZone,
+    SlotReader,
     UnitOfWorkDep,
 )
 from services.sessions.api.schemas import CourseStatusChange, SessionOutcomeNote, SessionRead, SessionSlot, course_read
@@ -71,6 +72,24 @@ async def schedule_session(
     zone: SiteZone,
 ) -> SessionSlot:
     return SessionSlot.of(await service.schedule_session(uow, actor, course_id, body, rules, zone))
+
+
+@router.get(
+    "/courses/{course_id}/sessions",
+    response_model=list[SessionSlot],
+    summary="A course's dosing sessions as the schedule sees them (no clinical record)",
+)
+async def course_sessions(course_id: uuid.UUID, actor: SlotReader, uow: UnitOfWorkDep) -> list[SessionSlot]:
+    return [SessionSlot.of(s) for s in await service.course_sessions(uow, actor, course_id)]
+
+
+@router.get(
+    "/sessions/{session_id}/booking",
+    response_model=SessionSlot,
+    summary="One dosing session as booked: when, where, who, and whether it happened (no clinical record)",
+)
+async def get_booking(session_id: uuid.UUID, actor: SlotReader, uow: UnitOfWorkDep) -> SessionSlot:
+    return SessionSlot.of(await service.read_session(uow, actor, session_id))
 
 
 @router.get("/sessions/{session_id}", response_model=SessionRead, summary="One dosing session, with its record")

@@ -8,7 +8,7 @@ Sources (full references in docs/clinical-rules.md): [Andrade 2017], [Andrade 20
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Self
@@ -288,11 +288,6 @@ def dose_allowed(problems: Sequence[str], refusals: Sequence[str], override: Dos
         return
     if override is None:
         raise DoseNotAllowed("; ".join(problems) + "; a clinician may override with a reason")
-
-
-def age_on(birth_date: date, on: date) -> int:
-    """Age in completed years on a day (29 February birthdays turn on 1 March in common years)."""
-    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
 
 
 # --- esketamine devices -------------------------------------------------------------------------------------

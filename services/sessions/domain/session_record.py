@@ -24,7 +24,6 @@ from services.sessions.domain.dosing import (
     BodyWeight,
     DoseNotAllowed,
     RecordedWeight,
-    age_on,
     calculate_dose,
     check_device_times,
     check_dose,
@@ -70,7 +69,7 @@ from shared.events.sessions import (
     SessionScheduled,
     VitalsAlertRaised,
 )
-from shared.instants import UtcInstant, local_date
+from shared.instants import UtcInstant, age_on, local_date
 from shared.treatment import OPEN_COURSE_STATUSES, CourseStatus, Indication, Route
 
 # --- status ---------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from services.sessions.domain.course import CoursePlan, TreatmentCourse
 from services.sessions.domain.session_record import DosingSessionChart, SessionBooking, SessionStatus
 from services.sessions.domain.settings import SessionRuleSettings
-from services.sessions.models import Course
+from services.sessions.models import Course, DosingSession
 from services.sessions.service import store
 from shared.audit import record_access
 from shared.auth.guard import Actor
@@ -39,6 +39,7 @@ async def read_course(uow: UnitOfWork, actor: Actor, course_id: uuid.UUID) -> Co
 
 
 async def patient_courses(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID) -> Sequence[Course]:
+    await store.known_patient_or_404(uow, patient_id)
     rows = await uow.session.exec(
         select(Course).where(Course.patient_id == patient_id).order_by(col(Course.planned_at).desc())
     )
@@ -110,6 +111,20 @@ async def schedule_session(
     record_access(uow, actor, "session.schedule", course.patient_id, f"sessions/{chart.id}")
     await uow.commit()
     return store.LoadedChart(row, chart, loaded)
+
+
+async def course_sessions(uow: UnitOfWork, actor: Actor, course_id: uuid.UUID) -> list[store.LoadedChart]:
+    """A course's dosing sessions, in the order they are booked."""
+    loaded = await store.load_course(uow, course_id)
+    rows = await uow.session.exec(
+        select(DosingSession)
+        .where(DosingSession.course_id == course_id)
+        .order_by(col(DosingSession.starts_at), col(DosingSession.id))
+    )
+    found = [store.LoadedChart(row, store.chart_of(row, loaded.row), loaded) for row in rows.all()]
+    record_access(uow, actor, "session.list", loaded.row.patient_id, f"courses/{course_id}/sessions")
+    await uow.commit()
+    return found
 
 
 async def read_session(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> store.LoadedChart:
