@@ -20,7 +20,7 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "401": "No bearer token, or one that is expired, tampered with or from another issuer",
     "403": "The token's role or site may not do this",
     "404": "No such record at this site",
-    "409": "The record's state does not allow this, or someone changed it at the same moment",
+    "409": "The record's state does not allow this (yet), or someone changed it at the same moment",
     "412": "If-Match names an older version of the record",
     "422": "The request does not validate, names an unknown query parameter, or a clinical rule refuses it",
     "428": "A change to a versioned record needs If-Match",
@@ -69,7 +69,9 @@ def _document_errors(path: str, method: str, operation: dict[str, Any], content:
         codes += ["401", "403"]
     if "{" in path:
         codes.append("404")
-    if method in WRITE_METHODS:
+    # A change can clash with the record's state; so can a read of what the state has not made yet (a REMS form
+    # of a session that has not ended).
+    if method in WRITE_METHODS or "{" in path:
         codes.append("409")
     if any(p.get("in") == "header" and p["name"].lower() == "if-match" for p in parameters):
         codes += ["412", "428"]
