@@ -34,6 +34,7 @@ lint: $(INSTALLED)
 
 bench: install
 	$(PY) -m bench.pipeline
+	$(PY) -m bench.sqlite_writers
 
 clean:
 	rm -rf var
