@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlmodel import Field, SQLModel, col, select
 
 from shared.auth.guard import Actor, require
-from shared.auth.permissions import Permission
+from shared.auth.permissions import Permission, Role
 from shared.bus.tables import utcnow
 from shared.db.types import UtcDateTime
 from shared.db.unit_of_work import UnitOfWork
@@ -106,7 +106,7 @@ class AuditEntryRead(BaseModel):
     recorded_at: datetime
     actor: str
     actor_name: str
-    role: str
+    role: Role
     site: str
     action: str
     patient_id: uuid.UUID | None

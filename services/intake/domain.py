@@ -8,19 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from shared.demographics import AdministrativeSex as AdministrativeSex
 from shared.instants import MAX_ROW_ID, PlausibleDate, UtcInstant
 
 # Oldest documented human age is 122; anything older is a typing error, not a patient.
 MAX_AGE_YEARS = 125
-
-
-class AdministrativeSex(StrEnum):
-    """FHIR R4 AdministrativeGender, so a patient maps onto a FHIR Patient unchanged."""
-
-    female = "female"
-    male = "male"
-    other = "other"
-    unknown = "unknown"
 
 
 class ReferralSource(StrEnum):

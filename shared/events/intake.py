@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.demographics import AdministrativeSex
 from shared.events.registry import PatientEvent, registered
 from shared.instruments.scoring import Severity
 
@@ -39,7 +40,7 @@ class PatientRegistered(_PatientEvent):
     site: str
     mrn: str
     birth_date: date
-    sex: str
+    sex: AdministrativeSex
     registered_at: datetime
     coverage: CoverageOnFile | None = None
 
@@ -54,7 +55,7 @@ class PatientUpdated(_PatientEvent):
     record_version: int
     changed: list[str]
     birth_date: date
-    sex: str
+    sex: AdministrativeSex
     coverage: CoverageOnFile
     updated_at: datetime
 

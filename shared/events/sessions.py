@@ -7,7 +7,14 @@ from datetime import datetime
 
 from shared.events.intake import AssessmentRecorded, AssessmentRecordedV1, SafetyFlagAcknowledged, SafetyFlagRaised
 from shared.events.registry import PatientEvent, registered
-from shared.treatment import CourseStatus, Indication, Route
+from shared.treatment import (
+    AdverseEventSeverity,
+    AdverseEventType,
+    CourseStatus,
+    Indication,
+    Route,
+    VitalsAlertCode,
+)
 
 
 class _SessionsEvent(PatientEvent):
@@ -97,7 +104,7 @@ class VitalsAlertRaised(_SessionsEvent):
     summary = "A vital sign crossed an alert threshold during a session."
 
     session_id: uuid.UUID
-    code: str
+    code: VitalsAlertCode
     value: int
     threshold: int
     message: str
@@ -111,8 +118,8 @@ class AdverseEventReported(_SessionsEvent):
 
     session_id: uuid.UUID
     adverse_event_id: uuid.UUID
-    type: str
-    severity: str
+    type: AdverseEventType
+    severity: AdverseEventSeverity
     serious: bool
     action_taken: str
     occurred_at: datetime

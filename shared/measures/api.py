@@ -14,8 +14,9 @@ from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 from shared.errors import InvalidRequest
 from shared.instruments import AnswerError, Instrument
+from shared.instruments.scoring import Severity
 from shared.measures import service
-from shared.measures.models import Assessment, SafetyFlag
+from shared.measures.models import Assessment, MeasureContext, SafetyFlag
 from shared.measures.service import MeasureEvents, PatientCheck
 
 
@@ -31,7 +32,7 @@ class AssessmentSubmission(BaseModel):
 class SafetyFlagRead(BaseModel):
     id: uuid.UUID
     assessment_id: uuid.UUID
-    reason: str
+    reason: Literal["phq9_item9_above_zero"]
     raised_at: datetime
     status: Literal["open", "acknowledged"]
     acknowledged_at: datetime | None
@@ -42,16 +43,16 @@ class SafetyFlagRead(BaseModel):
 class AssessmentRead(BaseModel):
     id: uuid.UUID
     patient_id: uuid.UUID
-    instrument: str
+    instrument: Instrument
     instrument_version: str
     answers: list[int]
     total: int
-    severity: str | None
+    severity: Severity | None
     clusters: dict[str, int] | None
     provisional_ptsd: bool | None
     cutoff: int | None
     at_or_above_cutoff: bool | None
-    context: str
+    context: MeasureContext
     administered_at: datetime
     # The flag this assessment raised. None means "this form raised none", never "cleared": an earlier open
     # flag stays open until a clinician acknowledges it.

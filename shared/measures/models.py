@@ -6,12 +6,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from shared.db.types import UtcDateTime
+
+
+class MeasureContext(StrEnum):
+    """When a measure was taken: at intake (baseline), during the course, before a session, or at a follow-up."""
+
+    baseline = "baseline"
+    in_course = "in_course"
+    pre_session = "pre_session"
+    follow_up = "follow_up"
 
 
 class Assessment(SQLModel, table=True):

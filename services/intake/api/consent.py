@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, status
 from pydantic import BaseModel
@@ -42,7 +42,7 @@ class ConsentRead(BaseModel):
     expected_cost_note: str | None
     withdrawn_at: datetime | None
     withdrawal_reason: str | None
-    status: str
+    status: Literal["signed", "withdrawn"]
 
     @classmethod
     def of(cls, consent: object) -> ConsentRead:

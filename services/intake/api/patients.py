@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import BaseModel
 
-from services.intake.domain import Deactivation, PatientRegistration, PatientUpdate
+from services.intake.domain import AdministrativeSex, Deactivation, PatientRegistration, PatientUpdate
 from services.intake.models import Patient
 from services.intake.service import consent as consent_service
 from services.intake.service import patients as service
@@ -32,7 +32,7 @@ class PatientRead(BaseModel):
     family_name: str
     preferred_name: str | None
     birth_date: date
-    sex: str
+    sex: AdministrativeSex
     contact: dict[str, Any]
     address: dict[str, Any] | None
     emergency_contact: dict[str, Any] | None

@@ -10,7 +10,12 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel
 
 from services.intake.models import Screening
-from services.intake.screening import BloodPressureThreshold, MedicalReviewDecision, ScreeningAnswers
+from services.intake.screening import (
+    BloodPressureThreshold,
+    MedicalReviewDecision,
+    ScreeningAnswers,
+    ScreeningOutcome,
+)
 from services.intake.service import screening as service
 from shared.app import runtime_of
 from shared.auth.guard import Actor, require
@@ -27,7 +32,7 @@ class ScreeningRead(BaseModel):
     systolic_mmhg: int
     diastolic_mmhg: int
     bp_threshold: str
-    outcome: str
+    outcome: ScreeningOutcome
     reasons: list[dict[str, Any]]
     review_decision: str | None
     review_rationale: str | None

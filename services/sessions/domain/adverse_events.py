@@ -5,32 +5,12 @@ Sources (docs/clinical-rules.md): [CTCAE v5], [21 CFR 312.32].
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-
-class AdverseEventType(StrEnum):
-    nausea = "nausea"
-    vomiting = "vomiting"
-    hallucinations = "hallucinations"
-    hypertension = "hypertension"
-    sedation = "sedation"
-    agitation = "agitation"
-    respiratory_depression = "respiratory_depression"
-    other = "other"
-
-
-class AdverseEventSeverity(StrEnum):
-    """[CTCAE v5] grades 1-5. Severity is how intense; seriousness (`is_serious`) is what it led to."""
-
-    mild = "mild"
-    moderate = "moderate"
-    severe = "severe"
-    life_threatening = "life_threatening"
-    death = "death"
-
+from shared.treatment import AdverseEventSeverity as AdverseEventSeverity
+from shared.treatment import AdverseEventType as AdverseEventType
 
 CTCAE_GRADE: dict[AdverseEventSeverity, int] = {
     AdverseEventSeverity.mild: 1,

@@ -18,6 +18,7 @@ from services.sessions.domain.settings import SessionRuleSettings
 from services.sessions.domain.wording import duration
 from shared.blood_pressure import DIASTOLIC_MAX, DIASTOLIC_MIN, SYSTOLIC_MAX, SYSTOLIC_MIN, bp_above
 from shared.instants import UtcInstant
+from shared.treatment import VitalsAlertCode as VitalsAlertCode
 
 # Plausibility (typing errors, not patients): blood pressure limits are intake's, so both services agree.
 HEART_RATE_MIN, HEART_RATE_MAX = 20, 250
@@ -78,19 +79,6 @@ def measures_in(reading: VitalsReading) -> set[VitalSign]:
     if reading.respiratory_rate_per_min is not None:
         found.add(VitalSign.respiratory_rate)
     return found
-
-
-class VitalsAlertCode(StrEnum):
-    """Stable codes: stored and sent in events, so never rename one."""
-
-    systolic_high = "systolic_high"
-    diastolic_high = "diastolic_high"
-    systolic_low = "systolic_low"
-    spo2_low = "spo2_low"
-    heart_rate_low = "heart_rate_low"
-    heart_rate_high = "heart_rate_high"
-    respiratory_rate_low = "respiratory_rate_low"
-    respiratory_rate_high = "respiratory_rate_high"
 
 
 # The alerts of the blood pressure: before a dose, a high one is refused outright (no override passes it).
