@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.sessions.conftest import Sessions
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from services.sessions.app import create_app
+from tests.harness import app_in_process
+from tests.sessions.conftest import Sessions, sessions_settings
 from tests.sessions.test_session_record_api import (
     a_session,
     at,
@@ -102,3 +108,17 @@ async def test_integration_sessions_link_to_the_course(sessions: Sessions) -> No
     assert [e["modality"] for e in listed] == ["emotional_processing"]
     [event] = await events(sessions, "integration_session.completed.v1")
     assert event["duration_minutes"] == 50
+
+
+async def test_the_rems_deadline_is_counted_on_the_sites_calendar(database_url: str, tmp_path: Path) -> None:
+    """A zone whose calendar day differs from UTC's right now: the deadline is 7 days after the local day."""
+    zone = "Pacific/Kiritimati" if datetime.now(UTC).hour >= 10 else "Etc/GMT+12"  # UTC+14 or UTC-12
+    settings = sessions_settings(database_url, tmp_path, time_zone=zone)
+    async with app_in_process(create_app(settings)) as client:
+        site = Sessions(client, settings)
+        session_id = await an_esketamine_session_discharged(site)
+        [due] = (await client.get("/rems-forms", headers=site.as_("clinician"))).json()
+    discharged = datetime.fromisoformat(due["discharged_at"])
+    local_day = discharged.astimezone(ZoneInfo(zone)).date()
+    assert local_day != discharged.astimezone(UTC).date(), "the test needs a zone on another calendar day"
+    assert (due["session_id"], due["deadline"]) == (session_id, (local_day + timedelta(days=7)).isoformat())
