@@ -18,6 +18,7 @@ prerequisites: $(INSTALLED)
 	bash deploy/postgres/install.sh
 	$(PY) -m deploy.kafka fetch
 	[ deploy/tools/asyncapi/node_modules/.package-lock.json -nt deploy/tools/asyncapi/package-lock.json ] || npm ci --prefix deploy/tools/asyncapi --no-audit --no-fund --silent --ignore-scripts
+	[ -f deploy/tools/fhir-validator/target/fhir-validator.jar ] && [ -z "$$(find deploy/tools/fhir-validator/pom.xml deploy/tools/fhir-validator/src -newer deploy/tools/fhir-validator/target/fhir-validator.jar)" ] || mvn -q -B -f deploy/tools/fhir-validator/pom.xml package -DskipTests
 
 install: prerequisites
 

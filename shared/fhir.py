@@ -5,7 +5,8 @@ Services emit plain dicts (no FHIR library at run time); tests validate them aga
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,6 +16,15 @@ FHIR_JSON = "application/fhir+json"
 # HL7 terminology (terminology.hl7.org), as published with R4 4.0.1.
 OBSERVATION_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+# kapnet's own code systems, for what no standard terminology gives a confirmed code: each is a FHIR CodeSystem
+# served by the service that uses it (GET /fhir/CodeSystem/{id}), and this canonical URL, its url, is the system
+# of its codes. The canonical names the code system; it need not resolve (".example" is reserved, RFC 2606).
+KAPNET_CODE_SYSTEM_BASE = "https://kapnet.example/fhir/CodeSystem/"
+KAPNET_PUBLISHER = "kapnet"
+# A member of staff is known to the services by their token's subject (sub) only.
+STAFF_SYSTEM = "urn:kapnet:staff"
+XHTML_NAMESPACE = "http://www.w3.org/1999/xhtml"
 
 
 class FhirJSONResponse(JSONResponse):
@@ -51,6 +61,28 @@ def concept(*codings: dict[str, str], text: str | None = None) -> dict[str, Any]
     return concept
 
 
+def staff(sub: str) -> dict[str, Any]:
+    """A member of staff, known by their token subject only: an identifier-only Practitioner reference."""
+    return {"type": "Practitioner", "identifier": {"system": STAFF_SYSTEM, "value": sub}}
+
+
+def narrative(
+    lines: Iterable[str], *, table: Sequence[Sequence[str]] = (), header: Sequence[str] = ()
+) -> dict[str, str]:
+    """A generated narrative (Resource.text): one XHTML paragraph per line, then an optional table, every text
+    escaped. FHIR's narrative XHTML allows no script, no event attribute and no external reference (txt-1, txt-2);
+    this writes only div, p, table, tr, th and td with no attribute but the namespace."""
+
+    def cells(tag: str, row: Sequence[str]) -> str:
+        return "<tr>" + "".join(f"<{tag}>{html.escape(cell, quote=False)}</{tag}>" for cell in row) + "</tr>"
+
+    body = "".join(f"<p>{html.escape(line, quote=False)}</p>" for line in lines if line)
+    if table:
+        head = cells("th", header) if header else ""
+        body += "<table>" + head + "".join(cells("td", row) for row in table) + "</table>"
+    return {"status": "generated", "div": f'<div xmlns="{XHTML_NAMESPACE}">{body}</div>'}
+
+
 def drop_empty(element: dict[str, Any]) -> dict[str, Any]:
     """The element without keys whose value is None, "", [] or {}: FHIR allows no empty elements."""
     return {key: value for key, value in element.items() if value not in (None, "", [], {})}
@@ -81,5 +113,76 @@ def operation_outcome(code: str, diagnostics: str, severity: str = "error") -> d
     """A FHIR OperationOutcome with one issue (``code`` from IssueType, e.g. not-found)."""
     return {
         "resourceType": "OperationOutcome",
+        "text": narrative([f"{severity.capitalize()} ({code}): {diagnostics}"]),
         "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
     }
+
+
+# --- kapnet's CodeSystems -------------------------------------------------------------------------------------
+
+
+def kapnet_code_system_url(code_system_id: str) -> str:
+    """The canonical URL of a kapnet CodeSystem, which is also the system of its codes."""
+    return KAPNET_CODE_SYSTEM_BASE + code_system_id
+
+
+def code_system(
+    code_system_id: str,
+    *,
+    name: str,
+    title: str,
+    description: str,
+    concepts: Sequence[tuple[str, str, str]],
+    version: str = "1",
+) -> dict[str, Any]:
+    """A FHIR R4 CodeSystem of kapnet's own: active, complete (every code kapnet sends is here), case-sensitive,
+    each concept as (code, display, definition). ``name`` is the computable name (PascalCase, cnl-0)."""
+    codes = [code for code, _, _ in concepts]
+    if len(set(codes)) != len(codes):
+        raise ValueError(f"CodeSystem {code_system_id} repeats a code")
+    url = kapnet_code_system_url(code_system_id)
+    return {
+        "resourceType": "CodeSystem",
+        "id": code_system_id,
+        "text": narrative(
+            [f"{title} ({url}), version {version}: {description}"],
+            header=("Code", "Display", "Definition"),
+            table=concepts,
+        ),
+        "url": url,
+        "version": version,
+        "name": name,
+        "title": title,
+        "status": "active",
+        "experimental": False,
+        "publisher": KAPNET_PUBLISHER,
+        "description": description,
+        "caseSensitive": True,
+        "content": "complete",
+        "count": len(concepts),
+        "concept": [
+            {"code": code, "display": display, "definition": definition} for code, display, definition in concepts
+        ],
+    }
+
+
+def code_systems_matching(code_systems: Iterable[dict[str, Any]], url: str | None) -> list[dict[str, Any]]:
+    """The CodeSystems a search by ``url`` (a canonical, optionally ``|version``) matches; all without one."""
+    if url is None:
+        return list(code_systems)
+    canonical, _, version = url.partition("|")
+    return [cs for cs in code_systems if cs["url"] == canonical and (not version or cs.get("version") == version)]
+
+
+def code_system_codes(resource: dict[str, Any]) -> dict[str, str]:
+    """code -> display of a CodeSystem made by code_system()."""
+    return {concept["code"]: concept["display"] for concept in resource["concept"]}
+
+
+def kapnet_coding(resource: dict[str, Any], code: str) -> dict[str, str]:
+    """A coding of one of kapnet's CodeSystems, with its display; a code the CodeSystem lacks is a bug here, so it
+    raises rather than send a code no one can look up."""
+    displays = code_system_codes(resource)
+    if code not in displays:
+        raise KeyError(f"{code!r} is not a code of {resource['url']}")
+    return coding(resource["url"], code, displays[code])

@@ -1,6 +1,7 @@
 """Validation of FHIR R4 output for every service's tests: fhir.resources' R4B models (identical to R4 for the
 resources we emit; the R4-only releases need pydantic 1), plus the required value sets and invariants the
-models do not check."""
+models do not check, and a generated narrative on every resource (dom-6). HL7's own validator runs over every
+resource type served in tests/test_fhir_hl7_validator.py."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ REQUIRED_CODES: dict[tuple[str, ...], frozenset[str]] = {
     ),
     ("Consent", "status"): frozenset({"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"}),
     ("Consent", "provision", "type"): frozenset({"deny", "permit"}),
-    ("Consent", "text", "status"): frozenset({"generated", "extensions", "additional", "empty"}),
+    ("CodeSystem", "status"): frozenset({"draft", "active", "retired", "unknown"}),
+    ("CodeSystem", "content"): frozenset({"not-present", "example", "fragment", "complete", "supplement"}),
     ("Bundle", "type"): frozenset(
         {"document", "message", "transaction", "transaction-response", "batch", "batch-response", "history"}
         | {"searchset", "collection"}
@@ -60,6 +62,11 @@ def assert_valid_r4(resource: dict[str, Any]) -> None:
     kind = resource["resourceType"]
     get_fhir_model_class(kind).model_validate(resource)  # raises pydantic.ValidationError
     _no_empty_elements(resource, kind)
+    if kind != "Bundle":
+        # dom-6: a resource should have a narrative; ours is generated from its elements, in XHTML (txt-1).
+        assert resource.get("text", {}).get("status") == "generated", f"{kind} has no generated narrative (dom-6)"
+        assert resource["text"]["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">'), "txt-1"
+        assert resource["text"]["div"].endswith("</div>"), "txt-1"
     for (resource_type, *path), allowed in REQUIRED_CODES.items():
         if resource_type == kind:
             for value in values(resource, tuple(path)):
@@ -77,7 +84,11 @@ def assert_valid_r4(resource: dict[str, Any]) -> None:
         assert "policy" in resource or "policyRule" in resource, "ppc-1"
         assert "patient" in resource, "ppc-2..5: a treatment consent names its patient"
         assert "sourceAttachment" not in resource or "sourceReference" not in resource, "source[x] is one element"
-        assert resource["text"]["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">'), "txt-1"
+    if kind == "CodeSystem":
+        codes = [c["code"] for c in resource["concept"]]
+        assert len(codes) == len(set(codes)), "csd-1: codes are unique"
+        assert resource.get("count") == len(codes) and resource["content"] == "complete"
+        assert all(c.get("display") and c.get("definition") for c in resource["concept"])
     if kind == "Bundle":
         full_urls = [e["fullUrl"] for e in resource.get("entry", [])]
         assert len(full_urls) == len(set(full_urls)), "bdl-7"

@@ -7,7 +7,6 @@ FHIR forbids empty elements ({} or []), so an element without a value is left ou
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -15,14 +14,31 @@ from services.intake.models import Assessment, Consent, ConsentDocument, Patient
 from shared.fhir import (
     ACT_CODE_SYSTEM,
     OBSERVATION_CATEGORY_SYSTEM,
+    code_system,
     coding,
     concept,
     drop_empty,
     fhir_date,
     fhir_datetime,
+    kapnet_code_system_url,
+    kapnet_coding,
+    narrative,
     reference,
+    staff,
 )
-from shared.instruments import LOINC, LOINC_SYSTEM, InstrumentLoinc, LoincCode, parse_instrument
+from shared.instruments import (
+    INSTRUMENT_VERSIONS,
+    LOINC,
+    LOINC_SYSTEM,
+    SPECS,
+    InstrumentLoinc,
+    LoincCode,
+    Severity,
+    gad7,
+    parse_instrument,
+    pcl5,
+    phq9,
+)
 from shared.instruments.pcl5 import CLUSTER_ITEMS
 from shared.instruments.scoring import Instrument
 
@@ -36,9 +52,10 @@ LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
 CONSENT_DOCUMENT = LoincCode("59284-0", "Consent Document")
 
 # kapnet's own code systems, for what LOINC gives no confirmed code: the PCL-5 (its LOINC codes are not
-# verified, see shared/instruments/loinc.py), PCL-5 clusters and cutoff, and the severity bands.
-KAPNET_ASSESSMENT_SYSTEM = "urn:kapnet:codesystem:assessment"
-KAPNET_SEVERITY_SYSTEM = "urn:kapnet:codesystem:severity"
+# verified, see shared/instruments/loinc.py), PCL-5 clusters and cutoff, and the severity bands. Each is a FHIR
+# CodeSystem that intake serves (CODE_SYSTEMS, at GET /fhir/CodeSystem/{id}); the system is its canonical URL.
+KAPNET_ASSESSMENT_SYSTEM = kapnet_code_system_url("assessment")
+KAPNET_SEVERITY_SYSTEM = kapnet_code_system_url("severity")
 
 INSTRUMENT_NAMES: dict[Instrument, str] = {
     Instrument.phq9: "PHQ-9",
@@ -51,6 +68,123 @@ PCL5_CLUSTER_NAMES: dict[str, str] = {
     "D": "negative alterations in cognitions and mood",
     "E": "alterations in arousal and reactivity",
 }
+
+
+# --- CodeSystems --------------------------------------------------------------------------------------------------
+
+
+def _assessment_concepts() -> list[tuple[str, str, str]]:
+    """Every code of the assessment CodeSystem: each instrument's total and items (used while its LOINC codes
+    are unverified), and the PCL-5's cluster scores, provisional diagnosis and cutoff."""
+    concepts = []
+    for instrument, name in INSTRUMENT_NAMES.items():
+        spec = SPECS[instrument]
+        concepts.append(
+            (
+                f"{instrument.value}-total",
+                f"{name} total score",
+                f"The total score of the {INSTRUMENT_VERSIONS[instrument]}: the sum of its "
+                f"{spec.item_count} item ratings, 0-{spec.max_total}.",
+            )
+        )
+        concepts.extend(
+            (
+                f"{instrument.value}-item-{number}",
+                f"{name} item {number}",
+                f"The patient's rating of item {number} of the {name}, {spec.item_min}-{spec.item_max}.",
+            )
+            for number in range(1, spec.item_count + 1)
+        )
+    name = INSTRUMENT_NAMES[Instrument.pcl5]
+    for cluster, items in CLUSTER_ITEMS.items():
+        concepts.append(
+            (
+                f"pcl5-cluster-{cluster}",
+                _cluster_display(cluster),
+                f"The sum of the ratings of {name} items {items.start}-{items.stop - 1}, DSM-5 symptom cluster "
+                f"{cluster} ({PCL5_CLUSTER_NAMES[cluster]}).",
+            )
+        )
+    rule = ", ".join(f"{count} {cluster}" for cluster, count in pcl5.CLUSTER_MINIMUM.items())
+    concepts += [
+        (
+            "pcl5-provisional-ptsd",
+            f"{name} provisional PTSD by the DSM-5 cluster rule",
+            f"Whether the answers meet the DSM-5 rule for a provisional PTSD diagnosis: at least {rule} items rated "
+            f"{pcl5.ENDORSED_AT} (moderately) or higher (National Center for PTSD, Using the PCL-5).",
+        ),
+        (
+            "pcl5-cutoff",
+            f"{name} cutoff used by this site",
+            f"The {name} total at or above which the site takes PTSD to be probable, a per-site setting (the "
+            f"National Center for PTSD suggests 31-33; {pcl5.DEFAULT_CUTOFF} unless the site sets another).",
+        ),
+        (
+            "pcl5-at-or-above-cutoff",
+            f"{name} total at or above the cutoff",
+            f"Whether the {name} total is at or above the site's cutoff.",
+        ),
+    ]
+    return concepts
+
+
+def _cluster_display(cluster: str) -> str:
+    items = CLUSTER_ITEMS[cluster]
+    name = INSTRUMENT_NAMES[Instrument.pcl5]
+    return f"{name} cluster {cluster} ({PCL5_CLUSTER_NAMES[cluster]}, items {items.start}-{items.stop - 1}) severity"
+
+
+SEVERITY_DISPLAY: dict[Severity, str] = {
+    Severity.minimal: "Minimal",
+    Severity.mild: "Mild",
+    Severity.moderate: "Moderate",
+    Severity.moderately_severe: "Moderately severe",
+    Severity.severe: "Severe",
+}
+
+
+def _severity_concepts() -> list[tuple[str, str, str]]:
+    """The severity bands, each defined by the totals it covers on the instruments that have it."""
+    ranges: dict[Severity, list[str]] = {severity: [] for severity in Severity}
+    for instrument, bands in ((Instrument.phq9, phq9.SEVERITY_BANDS), (Instrument.gad7, gad7.SEVERITY_BANDS)):
+        tops = [lowest - 1 for lowest, _ in bands[1:]] + [SPECS[instrument].max_total]
+        for (lowest, severity), top in zip(bands, tops, strict=True):
+            ranges[severity].append(f"{INSTRUMENT_NAMES[instrument]} total {lowest}-{top}")
+    display = {
+        severity: SEVERITY_DISPLAY.get(severity, severity.value.replace("_", " ").capitalize()) for severity in Severity
+    }
+    return [
+        (
+            severity.value,
+            display[severity],
+            f"{display[severity]} symptoms: a {' or a '.join(ranges[severity])} "
+            "(Kroenke et al. 2001; Spitzer et al. 2006).",
+        )
+        for severity in Severity
+        if ranges[severity]
+    ]
+
+
+ASSESSMENT_CODE_SYSTEM = code_system(
+    "assessment",
+    name="KapnetAssessment",
+    title="kapnet assessment codes",
+    description=(
+        "Codes of the scores of validated instruments (PHQ-9, GAD-7, PCL-5) for which no LOINC code has been "
+        "confirmed: an instrument's total and items while its LOINC codes are unverified, and the PCL-5's cluster "
+        "scores, provisional diagnosis and cutoff."
+    ),
+    concepts=_assessment_concepts(),
+)
+SEVERITY_CODE_SYSTEM = code_system(
+    "severity",
+    name="KapnetSeverity",
+    title="kapnet severity bands",
+    description="The published severity bands of the PHQ-9 and GAD-7 totals, as Observation.interpretation.",
+    concepts=_severity_concepts(),
+)
+# The CodeSystems intake serves, by id.
+CODE_SYSTEMS: dict[str, dict[str, Any]] = {cs["id"]: cs for cs in (ASSESSMENT_CODE_SYSTEM, SEVERITY_CODE_SYSTEM)}
 
 
 def mrn_system(site: str) -> str:
@@ -79,6 +213,7 @@ def patient_resource(patient: Patient, site: str) -> dict[str, Any]:
         "resourceType": "Patient",
         "id": str(patient.id),
         "meta": {"versionId": str(patient.version)},
+        "text": narrative(_patient_lines(patient, site)),
         "identifier": [
             {
                 "use": "usual",
@@ -105,6 +240,34 @@ def patient_resource(patient: Patient, site: str) -> dict[str, Any]:
         ],
     }
     return drop_empty(resource)
+
+
+def _patient_lines(patient: Patient, site: str) -> list[str]:
+    name = f"{patient.given_name} {patient.family_name}"
+    if patient.preferred_name:
+        name += f" (prefers {patient.preferred_name})"
+    contact = patient.contact or {}
+    lines = [
+        f"{name}, {patient.sex}, born {fhir_date(patient.birth_date)}."
+        + ("" if patient.active else " Inactive record."),
+        f"Medical record number {patient.mrn} at site {site}.",
+        f"Phone {contact['phone']}" if contact.get("phone") else "",
+        f"Email {contact['email']}" if contact.get("email") else "",
+    ]
+    if patient.address:
+        address = _address(patient.address)
+        parts = [*address.get("line", []), *(address.get(k) for k in ("city", "state", "postalCode", "country"))]
+        lines.append("Address: " + ", ".join(str(part) for part in parts if part))
+    emergency = patient.emergency_contact
+    if emergency:
+        who = str(emergency.get("name") or "unnamed")
+        if emergency.get("relationship"):
+            who += f" ({emergency['relationship']})"
+        if emergency.get("phone"):
+            who += f", phone {emergency['phone']}"
+        lines.append(f"Emergency contact: {who}")
+    lines.append(f"Preferred language: {patient.preferred_language}")
+    return lines
 
 
 def _telecom(contact: dict[str, Any]) -> list[dict[str, str]]:
@@ -164,10 +327,7 @@ def observation_resource(assessment: Assessment) -> dict[str, Any]:
     else:
         # PCL-5: LOINC 101698-9 is not verified (shared/instruments/loinc.py), so the total carries a kapnet
         # code and its text only, until the LOINC codes are confirmed and marked verified there.
-        code = concept(
-            coding(KAPNET_ASSESSMENT_SYSTEM, f"{instrument.value}-total", f"{name} total score"),
-            text=f"{name} total score",
-        )
+        code = concept(kapnet_coding(ASSESSMENT_CODE_SYSTEM, f"{instrument.value}-total"), text=f"{name} total score")
     components = [*_item_components(instrument, name, loinc, assessment.answers), *_score_components(assessment)]
     resource: dict[str, Any] = {
         "resourceType": "Observation",
@@ -177,10 +337,12 @@ def observation_resource(assessment: Assessment) -> dict[str, Any]:
         "code": code,
         "subject": reference("Patient", assessment.patient_id),
         "effectiveDateTime": fhir_datetime(assessment.administered_at),
+        # Who gave the form and recorded the answers: a member of staff.
+        "performer": [staff(assessment.recorded_by)],
         "valueInteger": assessment.total,
         # The severity band of the PHQ-9 and GAD-7 (the PCL-5 has none): a categorical reading of the total.
         "interpretation": (
-            [concept(coding(KAPNET_SEVERITY_SYSTEM, assessment.severity), text=assessment.severity)]
+            [concept(kapnet_coding(SEVERITY_CODE_SYSTEM, assessment.severity), text=assessment.severity)]
             if assessment.severity
             else None
         ),
@@ -188,7 +350,23 @@ def observation_resource(assessment: Assessment) -> dict[str, Any]:
         "method": {"text": assessment.instrument_version},
         "component": components,
     }
+    resource["text"] = narrative(
+        [
+            f"{name} total score {assessment.total}"
+            + (f" ({assessment.severity.replace('_', ' ')})" if assessment.severity else "")
+            + f", administered {fhir_datetime(assessment.administered_at)} by {assessment.recorded_by}.",
+            f"Scored as {assessment.instrument_version}.",
+        ],
+        header=("Measure", "Value"),
+        table=[(c["code"]["text"], _value_text(c)) for c in components],
+    )
     return drop_empty(resource)
+
+
+def _value_text(component: dict[str, Any]) -> str:
+    if "valueBoolean" in component:
+        return "yes" if component["valueBoolean"] else "no"
+    return str(component["valueInteger"])
 
 
 def observation_resources(assessments: Iterable[Assessment]) -> list[dict[str, Any]]:
@@ -205,40 +383,28 @@ def _item_components(
             item_code = coding(LOINC_SYSTEM, items[number - 1].code, items[number - 1].display)
         else:
             # No confirmed LOINC item code (PCL-5): the answer still goes out, under a kapnet code.
-            item_code = coding(KAPNET_ASSESSMENT_SYSTEM, f"{instrument.value}-item-{number}", f"{name} item {number}")
+            item_code = kapnet_coding(ASSESSMENT_CODE_SYSTEM, f"{instrument.value}-item-{number}")
         components.append({"code": concept(item_code, text=f"{name} item {number}"), "valueInteger": int(answer)})
     return components
 
 
 def _score_components(assessment: Assessment) -> list[dict[str, Any]]:
-    def kapnet(code: str, display: str) -> dict[str, Any]:
-        return concept(coding(KAPNET_ASSESSMENT_SYSTEM, code, display), text=display)
+    def kapnet(code: str) -> dict[str, Any]:
+        """A score kapnet codes: a code of the assessment CodeSystem, which must define it."""
+        found = kapnet_coding(ASSESSMENT_CODE_SYSTEM, code)
+        return concept(found, text=found["display"])
 
     prefix = assessment.instrument
-    name = INSTRUMENT_NAMES[parse_instrument(assessment.instrument)]
     components: list[dict[str, Any]] = []
     for cluster, score in sorted((assessment.clusters or {}).items()):
-        items = CLUSTER_ITEMS.get(cluster)
-        span = f", items {items.start}-{items.stop - 1}" if items else ""
-        display = f"{name} cluster {cluster} ({PCL5_CLUSTER_NAMES.get(cluster, cluster)}{span}) severity"
-        components.append({"code": kapnet(f"{prefix}-cluster-{cluster}", display), "valueInteger": int(score)})
+        components.append({"code": kapnet(f"{prefix}-cluster-{cluster}"), "valueInteger": int(score)})
     if assessment.provisional_ptsd is not None:
-        components.append(
-            {
-                "code": kapnet(f"{prefix}-provisional-ptsd", f"{name} provisional PTSD by the DSM-5 cluster rule"),
-                "valueBoolean": assessment.provisional_ptsd,
-            }
-        )
+        components.append({"code": kapnet(f"{prefix}-provisional-ptsd"), "valueBoolean": assessment.provisional_ptsd})
     if assessment.cutoff is not None:
-        components.append(
-            {"code": kapnet(f"{prefix}-cutoff", f"{name} cutoff used by this site"), "valueInteger": assessment.cutoff}
-        )
+        components.append({"code": kapnet(f"{prefix}-cutoff"), "valueInteger": assessment.cutoff})
     if assessment.at_or_above_cutoff is not None:
         components.append(
-            {
-                "code": kapnet(f"{prefix}-at-or-above-cutoff", f"{name} total at or above the cutoff"),
-                "valueBoolean": assessment.at_or_above_cutoff,
-            }
+            {"code": kapnet(f"{prefix}-at-or-above-cutoff"), "valueBoolean": assessment.at_or_above_cutoff}
         )
     return components
 
@@ -264,7 +430,7 @@ def consent_resource(consent: Consent, document: ConsentDocument | None, site: s
     resource: dict[str, Any] = {
         "resourceType": "Consent",
         "id": str(consent.id),
-        "text": {"status": "generated", "div": _consent_narrative(consent, title)},
+        "text": narrative(_consent_lines(consent, title)),
         "status": "inactive" if withdrawn else "active",
         "scope": concept(coding(CONSENT_SCOPE_SYSTEM, "treatment", "Treatment")),
         "category": [concept(coding(LOINC_SYSTEM, CONSENT_DOCUMENT.code, CONSENT_DOCUMENT.display))],
@@ -290,7 +456,7 @@ def consent_resource(consent: Consent, document: ConsentDocument | None, site: s
     return drop_empty(resource)
 
 
-def _consent_narrative(consent: Consent, title: str) -> str:
+def _consent_lines(consent: Consent, title: str) -> list[str]:
     told = [
         text
         for flag, text in (
@@ -312,8 +478,4 @@ def _consent_narrative(consent: Consent, title: str) -> str:
     if consent.withdrawn_at is not None:
         reason = f": {consent.withdrawal_reason}" if consent.withdrawal_reason else ""
         lines.append(f"Withdrawn {fhir_datetime(consent.withdrawn_at)}{reason}")
-    paragraphs = "".join(f"<p>{html.escape(line, quote=False)}</p>" for line in lines)
-    return f'<div xmlns="http://www.w3.org/1999/xhtml">{paragraphs}</div>'
-
-
-# --- Bundle and OperationOutcome ----------------------------------------------------------------------------------
+    return lines

@@ -1,9 +1,10 @@
 """FHIR R4 read: the mappers on model objects, then the /fhir routes on a real database (SQLite and PostgreSQL).
 
-Every resource is validated with fhir.resources' R4B models (R4B is R4 for Patient, Observation, Consent, Bundle
-and OperationOutcome; the library's default models are R5, whose Consent is another resource). The library
-checks structure, cardinality, datatypes and choice types, but neither required-binding codes nor invariants, so
-``assert_valid_r4`` checks those of the elements we send.
+Every resource is validated with fhir.resources' R4B models (R4B is R4 for Patient, Observation, Consent,
+CodeSystem, Bundle and OperationOutcome; the library's default models are R5, whose Consent is another resource).
+The library checks structure, cardinality, datatypes and choice types, but neither required-binding codes nor
+invariants, so ``assert_valid_r4`` checks those of the elements we send, and a generated narrative on each.
+HL7's own validator runs over them in tests/test_fhir_hl7_validator.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlmodel import col, select
 from services.intake.api import ROUTERS
 from services.intake.api.fhir import router as fhir_router
 from services.intake.fhir import (
+    CODE_SYSTEMS,
     KAPNET_ASSESSMENT_SYSTEM,
     consent_resource,
     observation_resource,
@@ -28,12 +30,15 @@ from services.intake.models import Assessment, Consent, ConsentDocument, Patient
 from shared.audit import AuditEntry
 from shared.auth.guard import declare_permissions
 from shared.fhir import FHIR_JSON
-from shared.instruments import LOINC, Instrument, score
+from shared.instruments import LOINC, SPECS, Instrument, Severity, score
 from tests.fhir_validation import assert_valid_r4, codings
 from tests.harness import auth_headers
 from tests.intake.conftest import ADA, Intake
 
 LOINC_SYSTEM = "http://loinc.org"
+# kapnet's code systems: CodeSystems that intake serves, whose canonical URLs are the systems of their codes.
+ASSESSMENT_SYSTEM = "https://kapnet.example/fhir/CodeSystem/assessment"
+SEVERITY_SYSTEM = "https://kapnet.example/fhir/CodeSystem/severity"
 # Written out here rather than read from shared/instruments/loinc.py, so the test checks the codes themselves.
 PHQ9_TOTAL = "44261-6"
 PHQ9_ITEMS = ["44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3", "44260-8"]
@@ -204,6 +209,14 @@ def test_phq9_and_gad7_observations_carry_their_loinc_total_and_item_codes(
     assert resource["subject"] == {"reference": f"Patient/{PATIENT_ID}"}
     assert datetime.fromisoformat(resource["effectiveDateTime"]) == AT
     assert resource["interpretation"][0]["text"] == severity
+    assert codings(resource["interpretation"][0]) == {(SEVERITY_SYSTEM, severity)}
+    assert resource["performer"] == [
+        {"type": "Practitioner", "identifier": {"system": "urn:kapnet:staff", "value": "clinician-1"}}
+    ]
+    div = resource["text"]["div"]
+    name = {Instrument.phq9: "PHQ-9", Instrument.gad7: "GAD-7"}[instrument]
+    assert f"<p>{name} total score {total} ({severity}), administered {AT.isoformat()} by clinician-1.</p>" in div
+    assert all(f"<tr><td>{name} item {n}</td><td>{a}</td></tr>" in div for n, a in enumerate(answers, start=1))
     items = [c for c in resource["component"] if c["code"]["coding"][0]["system"] == LOINC_SYSTEM]
     assert [c["code"]["coding"][0]["code"] for c in items] == item_codes
     assert [c["valueInteger"] for c in items] == answers
@@ -236,6 +249,10 @@ def test_the_pcl5_has_kapnet_codes_while_its_loinc_codes_are_unverified() -> Non
     assert values["pcl5-at-or-above-cutoff"]["valueBoolean"] is False
     assert [values[f"pcl5-item-{n}"]["valueInteger"] for n in range(1, 21)] == PCL5_ANSWERS
     assert "interpretation" not in resource, "the PCL-5 has no severity bands"
+    assert KAPNET_ASSESSMENT_SYSTEM == ASSESSMENT_SYSTEM
+    div = resource["text"]["div"]
+    assert "PCL-5 total score 12," in div
+    assert "<tr><td>PCL-5 provisional PTSD by the DSM-5 cluster rule</td><td>yes</td></tr>" in div
 
 
 def test_the_pcl5_total_takes_its_loinc_code_once_loinc_py_marks_it_verified(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -485,3 +502,88 @@ async def test_the_fhir_routes_need_the_same_permissions_as_the_rest_of_intake(f
     read = openapi["paths"]["/fhir/Patient/{patient_id}"]["get"]
     assert read["x-kapnet-permission"] == "patient.read"
     assert FHIR_JSON in read["responses"]["200"]["content"]
+
+
+# --- kapnet's CodeSystems ----------------------------------------------------------------------------------------
+
+
+def test_intake_serves_a_complete_codesystem_for_each_kapnet_code_system_it_uses() -> None:
+    assert CODE_SYSTEMS.keys() == {"assessment", "severity"}
+    for code_system in CODE_SYSTEMS.values():
+        assert_valid_r4(code_system)
+        assert code_system["url"] == f"https://kapnet.example/fhir/CodeSystem/{code_system['id']}"
+        assert (code_system["status"], code_system["content"], code_system["caseSensitive"]) == (
+            "active",
+            "complete",
+            True,
+        )
+    assessment = {c["code"] for c in CODE_SYSTEMS["assessment"]["concept"]}
+    for instrument in Instrument:
+        spec = SPECS[instrument]
+        expected = {
+            f"{instrument.value}-total",
+            *(f"{instrument.value}-item-{n}" for n in range(1, spec.item_count + 1)),
+        }
+        assert expected <= assessment, instrument
+    assert {c["code"] for c in CODE_SYSTEMS["severity"]["concept"]} == {s.value for s in Severity}
+    [moderately_severe] = [c for c in CODE_SYSTEMS["severity"]["concept"] if c["code"] == "moderately_severe"]
+    assert "PHQ-9 total 15-19" in moderately_severe["definition"] and "GAD-7" not in moderately_severe["definition"]
+
+
+@pytest.mark.parametrize("instrument", list(Instrument))
+def test_every_kapnet_code_an_observation_sends_is_defined_with_its_display(
+    instrument: Instrument, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every instrument's LOINC codes taken as unverified, so that each sends kapnet's codes only."""
+    monkeypatch.setitem(LOINC, instrument, dataclasses.replace(LOINC[instrument], verified=False))
+    answers = {Instrument.phq9: PHQ9_ANSWERS, Instrument.gad7: GAD7_ANSWERS, Instrument.pcl5: PCL5_ANSWERS}[instrument]
+    resource = observation_resource(an_assessment(instrument, answers))
+    assert_valid_r4(resource)
+    defined = {(cs["url"], c["code"]): c["display"] for cs in CODE_SYSTEMS.values() for c in cs["concept"]}
+    sent = [resource["code"], *(c["code"] for c in resource["component"]), *resource.get("interpretation", [])]
+    for coding in (coding for concept in sent for coding in concept["coding"]):
+        assert coding["system"] != LOINC_SYSTEM
+        assert defined[(coding["system"], coding["code"])] == coding["display"]
+
+
+def test_a_patient_narrative_tells_what_the_record_holds_escaped() -> None:
+    resource = patient_resource(
+        a_patient(
+            given_name="<Ada>",
+            preferred_name="Addie",
+            contact={"phone": "+44 20 7946 0000"},
+            address={"line1": "12 St James's Square", "city": "London", "country": "GB"},
+            emergency_contact={"name": "Mary Somerville", "relationship": "friend"},
+            active=False,
+        ),
+        "north",
+    )
+    assert_valid_r4(resource)
+    div = resource["text"]["div"]
+    assert "<p>&lt;Ada&gt; Lovelace (prefers Addie), female, born 1985-12-10. Inactive record.</p>" in div
+    assert "NORTH-6F1C0D1E6A at site north" in div and "Phone +44 20 7946 0000" in div
+    assert "Address: 12 St James's Square, London, GB" in div
+    assert "Emergency contact: Mary Somerville (friend)" in div and "Preferred language: en" in div
+
+
+async def test_code_systems_read_and_search_with_the_permission_to_read_measures(fhir: Intake) -> None:
+    therapist = fhir.as_("therapist")
+    bundle = fhir_json(await fhir.client.get("/fhir/CodeSystem", headers=therapist))
+    assert [e["resource"]["id"] for e in bundle["entry"]] == ["assessment", "severity"]
+    assert bundle["entry"][0]["fullUrl"] == "http://service/fhir/CodeSystem/assessment"
+    for url in (ASSESSMENT_SYSTEM, f"{ASSESSMENT_SYSTEM}|1"):
+        found = fhir_json(await fhir.client.get("/fhir/CodeSystem", params={"url": url}, headers=therapist))
+        assert [e["resource"]["url"] for e in found["entry"]] == [ASSESSMENT_SYSTEM], url
+    for url in (f"{ASSESSMENT_SYSTEM}|2", "http://loinc.org"):
+        none = fhir_json(await fhir.client.get("/fhir/CodeSystem", params={"url": url}, headers=therapist))
+        assert none["total"] == 0, url
+    severity = fhir_json(await fhir.client.get("/fhir/CodeSystem/severity", headers=therapist))
+    assert severity == CODE_SYSTEMS["severity"]
+    missing = fhir_json(await fhir.client.get("/fhir/CodeSystem/loinc", headers=therapist), 404)
+    assert missing["issue"][0]["code"] == "not-found"
+    assert (await fhir.client.get("/fhir/CodeSystem")).status_code == 401
+    assert (await fhir.client.get("/fhir/CodeSystem", headers=fhir.as_("front_desk"))).status_code == 403
+    openapi = (await fhir.client.get("/openapi.json")).json()
+    for path in ("/fhir/CodeSystem", "/fhir/CodeSystem/{code_system_id}"):
+        assert openapi["paths"][path]["get"]["x-kapnet-permission"] == "assessment.read", path
+    assert await audit_actions(fhir) == [], "no patient's record was read"

@@ -20,14 +20,17 @@ from sqlmodel import col, select
 
 from services.sessions.api import ROUTERS
 from services.sessions.api.fhir import router as fhir_router
+from services.sessions.domain.adverse_events import AdverseEventType
 from services.sessions.domain.course import TreatmentCourse
 from services.sessions.domain.session_record import AdverseEventRecord, DosingSessionChart, SessionRecord, SessionStatus
 from services.sessions.fhir import (
+    CODE_SYSTEMS,
     adverse_event_resource,
     encounter_resource,
     medication_administration_resource,
     vitals_observations,
 )
+from services.sessions.fhir.code_systems import ADVERSE_EVENT_DEFINITIONS, INDICATION_DEFINITIONS, ROUTE_DEFINITIONS
 from shared.audit import AuditEntry
 from shared.auth.guard import declare_permissions
 from shared.treatment import CourseStatus, Indication, Route
@@ -43,6 +46,15 @@ SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 STAFF = "urn:kapnet:staff"
+# kapnet's code systems: CodeSystems that sessions serves, whose canonical URLs are the systems of their codes.
+KAPNET_ROUTE = "https://kapnet.example/fhir/CodeSystem/route"
+KAPNET_ADVERSE_EVENT = "https://kapnet.example/fhir/CodeSystem/adverse-event"
+KAPNET_CODE_SYSTEMS = {
+    "encounter-type": "https://kapnet.example/fhir/CodeSystem/encounter-type",
+    "indication": "https://kapnet.example/fhir/CodeSystem/indication",
+    "route": KAPNET_ROUTE,
+    "adverse-event": KAPNET_ADVERSE_EVENT,
+}
 VITAL_SIGNS = "http://terminology.hl7.org/CodeSystem/observation-category"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
@@ -242,6 +254,19 @@ def test_a_scheduled_session_is_a_planned_ambulatory_encounter_over_its_booking(
     assert resource["serviceProvider"]["identifier"] == {"system": "urn:kapnet:site", "value": "north"}
     assert resource["meta"] == {"versionId": "1"}
     assert not {"contained", "appointment"} & resource.keys()
+    assert resource["type"][0]["coding"] == [
+        {"system": KAPNET_CODE_SYSTEMS["encounter-type"], "code": "dosing-session", "display": "Dosing session"}
+    ]
+    assert resource["reasonCode"][0]["coding"] == [
+        {
+            "system": KAPNET_CODE_SYSTEMS["indication"],
+            "code": "treatment_resistant_depression",
+            "display": "Treatment-resistant depression",
+        }
+    ]
+    div = resource["text"]["div"]
+    assert "Dosing session (ketamine, intravenous infusion) at site north, Room 2" in div
+    assert f"<p>Planned; booked for {START.isoformat()} to " in div and "Clinician dr-k, therapist t-1." in div
 
 
 @pytest.mark.parametrize(("status", "appointment"), [("cancelled", "cancelled"), ("no_show", "noshow")])
@@ -260,6 +285,8 @@ def test_a_cancelled_or_missed_session_is_a_cancelled_encounter_with_its_appoint
         assert "cancelationReason" not in contained and contained["comment"] == "No-show: <unwell>"
     assert resource["appointment"] == [{"reference": "#appointment"}]
     assert "period" not in resource, "it never began; the booking is the Appointment's start and end"
+    assert "<p>Reason: &lt;unwell&gt;</p>" in resource["text"]["div"]
+    assert "text" not in contained, "the Encounter's narrative tells its contained Appointment"
 
 
 def test_an_encounter_under_way_has_no_end_and_starts_at_the_first_reading_if_earlier() -> None:
@@ -290,6 +317,10 @@ def test_ketamine_by_injection_has_rxnorm_ketamine_and_the_snomed_route(route: s
     assert codes(resource["dosage"]["route"], SNOMED) == {ROUTES[route]}
     assert resource["dosage"]["dose"] == {"value": 40.0, "unit": "mg", "system": UCUM, "code": "mg"}
     assert resource["dosage"]["text"].startswith("0.5 mg/kg for 80 kg: 40 mg")
+    div = resource["text"]["div"]
+    assert f"<p>ketamine, {resource['dosage']['text']}; completed.</p>" in div
+    assert f"from {(START + timedelta(minutes=20)).isoformat()} to {(START + timedelta(minutes=60)).isoformat()}" in div
+    assert "by dr-k; lot L-1." in div
 
 
 def test_no_dose_no_medication_administration() -> None:
@@ -305,7 +336,7 @@ def test_sublingual_or_oral_ketamine_has_no_snomed_route_and_an_instant_effectiv
     assert_valid_session_r4(resource)
     route = resource["dosage"]["route"]
     assert codes(route, SNOMED) == set() and route["text"] == "sublingual or oral"
-    assert codes(route, "urn:kapnet:codesystem:route") == {"sublingual_oral"}
+    assert route["coding"] == [{"system": KAPNET_ROUTE, "code": "sublingual_oral", "display": "Sublingual or oral"}]
     assert same_moment(resource["effectiveDateTime"], dose["administration_start"])
     assert "effectivePeriod" not in resource
 
@@ -339,6 +370,11 @@ def test_vital_signs_with_an_alert_are_interpreted_critical() -> None:
     assert codes(diastolic["interpretation"][0], INTERPRETATION) == {"HH"}
     assert codes(bp["interpretation"][0], INTERPRETATION) == {"HH"}
     assert codes(hr["interpretation"][0], INTERPRETATION) == {"LL"} and hr["note"] == [{"text": "heart rate low"}]
+    assert f"<p>Heart rate: 45 beats/minute (Critical low), at {START.isoformat()}, by t-1.</p>" in hr["text"]["div"]
+    assert (
+        "<p>Blood pressure: Systolic blood pressure 150 mmHg, Diastolic blood pressure 112 mmHg (Critical high), at "
+        in (bp["text"]["div"])
+    )
     assert "interpretation" not in spo2
     second = int(START.timestamp())
     assert [bp["id"], hr["id"], spo2["id"]] == [
@@ -384,6 +420,22 @@ def test_an_adverse_event_of_grade_4_is_severe_serious_and_named_in_its_text() -
         adverse_event_resource(session, AdverseEventRecord.model_validate(death))["outcome"],
         "http://terminology.hl7.org/CodeSystem/adverse-event-outcome",
     ) == {"fatal"}
+
+
+def test_sessions_serves_a_complete_codesystem_for_each_kapnet_code_system_it_uses() -> None:
+    assert {cs["id"]: cs["url"] for cs in CODE_SYSTEMS.values()} == KAPNET_CODE_SYSTEMS
+    for code_system in CODE_SYSTEMS.values():
+        assert_valid_r4(code_system)
+        assert (code_system["status"], code_system["content"]) == ("active", "complete")
+    defined = {cs["id"]: {c["code"] for c in cs["concept"]} for cs in CODE_SYSTEMS.values()}
+    assert defined["indication"] == {i.value for i in Indication}
+    assert defined["route"] == {r.value for r in Route}
+    assert defined["adverse-event"] == {t.value for t in AdverseEventType}
+    assert defined["encounter-type"] == {"dosing-session"}
+    # Each value has a definition of its own, not the placeholder a value added to the enum gets meanwhile.
+    assert INDICATION_DEFINITIONS.keys() == set(Indication)
+    assert ROUTE_DEFINITIONS.keys() == set(Route)
+    assert ADVERSE_EVENT_DEFINITIONS.keys() == set(AdverseEventType)
 
 
 # --- the routes -------------------------------------------------------------------------------------------------
@@ -569,7 +621,7 @@ async def test_an_iv_session_reads_as_encounter_dose_vital_signs_and_adverse_eve
     # AdverseEvent
     anxious, nausea, breathing = await search(fhir, "AdverseEvent", billing, **encounter)
     assert anxious["event"]["text"] == "Anxious waiting" and "suspectEntity" not in anxious
-    assert codes(nausea["event"], "urn:kapnet:codesystem:adverse-event") == {"nausea"}
+    assert nausea["event"]["coding"] == [{"system": KAPNET_ADVERSE_EVENT, "code": "nausea", "display": "Nausea"}]
     assert (nausea["actuality"], codes(nausea["seriousness"], SERIOUSNESS), codes(nausea["severity"], SEVERITY)) == (
         "actual",
         {"Non-serious"},
@@ -720,7 +772,25 @@ async def test_the_fhir_routes_need_session_record_read_at_this_site(fhir: Sessi
         "/fhir/MedicationAdministration",
         "/fhir/Observation",
         "/fhir/AdverseEvent",
+        "/fhir/CodeSystem",
+        "/fhir/CodeSystem/{code_system_id}",
     ):
         operation = openapi["paths"][path]["get"]
         assert operation["x-kapnet-permission"] == "session_record.read", path
         assert FHIR_JSON in operation["responses"]["200"]["content"], path
+
+
+async def test_code_systems_read_and_search_with_the_permission_to_read_session_records(fhir: Sessions) -> None:
+    therapist = fhir.as_("therapist")
+    everything = await search(fhir, "CodeSystem", therapist)
+    assert [cs["id"] for cs in everything] == ["encounter-type", "indication", "route", "adverse-event"]
+    assert await search(fhir, "CodeSystem", therapist, url=KAPNET_ROUTE) == [CODE_SYSTEMS["route"]]
+    assert await search(fhir, "CodeSystem", therapist, url=f"{KAPNET_ROUTE}|1") == [CODE_SYSTEMS["route"]]
+    assert await search(fhir, "CodeSystem", therapist, url="urn:kapnet:codesystem:route") == []
+    read = fhir_json(await fhir.client.get("/fhir/CodeSystem/adverse-event", headers=therapist))
+    assert read == CODE_SYSTEMS["adverse-event"]
+    assert "<tr><td>nausea</td><td>Nausea</td>" in read["text"]["div"]
+    missing = fhir_json(await fhir.client.get("/fhir/CodeSystem/severity", headers=therapist), 404)
+    assert missing["issue"][0]["code"] == "not-found"
+    assert (await fhir.client.get("/fhir/CodeSystem", headers=fhir.as_("billing"))).status_code == 403
+    assert await audit_actions(fhir) == [], "no patient's record was read"

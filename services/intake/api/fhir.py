@@ -1,7 +1,9 @@
-"""FHIR R4 read API: patients, measures (Observation) and consents as application/fhir+json.
+"""FHIR R4 read API: patients, measures (Observation) and consents as application/fhir+json, and the
+CodeSystems of intake's own codes.
 
 Reads and searches by patient only; writes stay on intake's own API. An unknown or malformed id is a 404 with
-a FHIR OperationOutcome, which tells no more than the shared 404 does.
+a FHIR OperationOutcome, which tells no more than the shared 404 does. The CodeSystems define the kapnet codes
+of measures, so reading them takes the permission to read measures; they hold no patient data and are not audited.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from services.intake.fhir import consent_resource, observation_resource, patient_resource
+from services.intake.fhir import CODE_SYSTEMS, consent_resource, observation_resource, patient_resource
 from services.intake.service import fhir as service
 from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 from shared.concurrency import etag
 from shared.errors import RecordNotFound
-from shared.fhir import FHIR_JSON, FhirJSONResponse, operation_outcome, searchset
+from shared.fhir import FHIR_JSON, FhirJSONResponse, code_systems_matching, operation_outcome, searchset
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 
@@ -30,6 +32,9 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     }
 }
 PatientParam = Annotated[str, Query(max_length=200, description="the patient's id, or a reference Patient/{id}")]
+UrlParam = Annotated[
+    str | None, Query(max_length=300, description="a CodeSystem's canonical URL, optionally with |version")
+]
 
 
 def _not_found(kind: str) -> FhirJSONResponse:
@@ -144,3 +149,28 @@ async def read_consent(
         except RecordNotFound:
             return _not_found("consent")
     return FhirJSONResponse(consent_resource(consent, document, runtime.own_site))
+
+
+@router.get(
+    "/CodeSystem",
+    response_class=FhirJSONResponse,
+    summary="Search the CodeSystems of intake's own codes: a searchset Bundle of CodeSystems (FHIR R4)",
+)
+async def search_code_systems(
+    request: Request, actor: Annotated[Actor, Depends(require(Permission.assessment_read))], url: UrlParam = None
+) -> FhirJSONResponse:
+    return _bundle(request, code_systems_matching(CODE_SYSTEMS.values(), url))
+
+
+@router.get(
+    "/CodeSystem/{code_system_id}",
+    response_class=FhirJSONResponse,
+    responses=_NOT_FOUND,
+    summary="Read a CodeSystem of intake's own codes (FHIR R4)",
+)
+async def read_code_system(
+    code_system_id: str, actor: Annotated[Actor, Depends(require(Permission.assessment_read))]
+) -> FhirJSONResponse:
+    if (found := CODE_SYSTEMS.get(code_system_id)) is None:
+        return _not_found("code system")
+    return FhirJSONResponse(found)

@@ -1,5 +1,6 @@
 """FHIR R4 read API of dosing sessions: Encounter, MedicationAdministration, vital-sign Observations and
-AdverseEvents as application/fhir+json.
+AdverseEvents as application/fhir+json, and the CodeSystems of sessions' own codes (by the same permission; they
+hold no patient data and are not audited).
 
 Read an Encounter by the session's id; search the others by encounter (the session) and/or patient. Each search
 also takes R4's own name for these parameters: ``context`` (MedicationAdministration) and ``subject``. Writes stay
@@ -14,14 +15,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from services.sessions.fhir import encounter_resource, session_resources
+from services.sessions.fhir import CODE_SYSTEMS, encounter_resource, session_resources
 from services.sessions.service import fhir as service
 from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 from shared.concurrency import etag
 from shared.errors import RecordNotFound
-from shared.fhir import FHIR_JSON, FhirJSONResponse, operation_outcome, searchset
+from shared.fhir import FHIR_JSON, FhirJSONResponse, code_systems_matching, operation_outcome, searchset
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 
@@ -33,6 +34,9 @@ EncounterParam = Annotated[
 PatientParam = Annotated[str | None, Query(max_length=200, description=f"the patient: {_REFERENCE} Patient/{{id}}")]
 SubjectParam = Annotated[str | None, Query(max_length=200, description="R4's name for patient: Patient/{id}")]
 ContextParam = Annotated[str | None, Query(max_length=200, description="R4's name for encounter: Encounter/{id}")]
+UrlParam = Annotated[
+    str | None, Query(max_length=300, description="a CodeSystem's canonical URL, optionally with |version")
+]
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {
@@ -186,3 +190,26 @@ async def search_adverse_events(
     subject: SubjectParam = None,
 ) -> FhirJSONResponse:
     return await _search(request, actor, "AdverseEvent", (encounter,), (patient, subject))
+
+
+@router.get(
+    "/CodeSystem",
+    response_class=FhirJSONResponse,
+    summary="Search the CodeSystems of sessions' own codes: a searchset Bundle of CodeSystems (FHIR R4)",
+)
+async def search_code_systems(request: Request, actor: Reader, url: UrlParam = None) -> FhirJSONResponse:
+    base = f"{str(request.base_url).rstrip('/')}{router.prefix}"
+    found = code_systems_matching(CODE_SYSTEMS.values(), url)
+    return FhirJSONResponse(searchset(found, base=base, self_url=str(request.url)))
+
+
+@router.get(
+    "/CodeSystem/{code_system_id}",
+    response_class=FhirJSONResponse,
+    responses=_NOT_FOUND,
+    summary="Read a CodeSystem of sessions' own codes (FHIR R4)",
+)
+async def read_code_system(code_system_id: str, actor: Reader) -> FhirJSONResponse:
+    if (found := CODE_SYSTEMS.get(code_system_id)) is None:
+        return _not_found("code system")
+    return FhirJSONResponse(found)

@@ -18,9 +18,7 @@ Staff are known here only by their token's subject (sub), so they are identifier
 
 from __future__ import annotations
 
-import html
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 from services.sessions.domain.adverse_events import AdverseEventSeverity, AdverseEventType
@@ -35,6 +33,12 @@ from services.sessions.domain.session_record import (
 )
 from services.sessions.domain.settings import ESKETAMINE_DEVICE_MG
 from services.sessions.domain.vitals import VitalsAlert, VitalsAlertCode
+from services.sessions.fhir.code_systems import (
+    ADVERSE_EVENT_CODE_SYSTEM,
+    ENCOUNTER_TYPE_CODE_SYSTEM,
+    INDICATION_CODE_SYSTEM,
+    ROUTE_CODE_SYSTEM,
+)
 from shared.fhir import (
     ACT_CODE_SYSTEM,
     OBSERVATION_CATEGORY_SYSTEM,
@@ -42,7 +46,10 @@ from shared.fhir import (
     concept,
     drop_empty,
     fhir_datetime,
+    kapnet_coding,
+    narrative,
     reference,
+    staff,
 )
 from shared.instruments import LOINC_SYSTEM, LoincCode
 from shared.treatment import Route
@@ -58,14 +65,15 @@ AE_SERIOUSNESS_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-ser
 AE_SEVERITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
 AE_OUTCOME_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
 
-# kapnet's own identifiers and code systems, where no standard one fits or none could be confirmed.
-STAFF_SYSTEM = "urn:kapnet:staff"  # a staff member's token subject (sub)
+# kapnet's own identifiers (a staff member's token subject: shared.fhir.STAFF_SYSTEM) and code systems, where
+# no standard one fits or none could be confirmed. The code systems are CodeSystems sessions serves
+# (code_systems.py); their canonical URLs are the systems of their codes.
 COURSE_SYSTEM = "urn:kapnet:course"  # a treatment course's id
 SITE_SYSTEM = "urn:kapnet:site"  # as intake's Consent.organization
-KAPNET_ENCOUNTER_TYPE_SYSTEM = "urn:kapnet:codesystem:encounter-type"
-KAPNET_INDICATION_SYSTEM = "urn:kapnet:codesystem:indication"
-KAPNET_ROUTE_SYSTEM = "urn:kapnet:codesystem:route"
-KAPNET_ADVERSE_EVENT_SYSTEM = "urn:kapnet:codesystem:adverse-event"
+KAPNET_ENCOUNTER_TYPE_SYSTEM = ENCOUNTER_TYPE_CODE_SYSTEM["url"]
+KAPNET_INDICATION_SYSTEM = INDICATION_CODE_SYSTEM["url"]
+KAPNET_ROUTE_SYSTEM = ROUTE_CODE_SYSTEM["url"]
+KAPNET_ADVERSE_EVENT_SYSTEM = ADVERSE_EVENT_CODE_SYSTEM["url"]
 
 # R4's vital signs profiles (http://hl7.org/fhir/R4/observation-vitalsigns.html).
 VITAL_SIGNS_PROFILE = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
@@ -138,14 +146,7 @@ APPOINTMENT_STATUS: dict[SessionStatus, str] = {SessionStatus.cancelled: "cancel
 
 # --- adverse events ---
 AE_DISPLAY: dict[AdverseEventType, str] = {
-    AdverseEventType.nausea: "Nausea",
-    AdverseEventType.vomiting: "Vomiting",
-    AdverseEventType.hallucinations: "Hallucinations",
-    AdverseEventType.hypertension: "Hypertension",
-    AdverseEventType.sedation: "Sedation",
-    AdverseEventType.agitation: "Agitation",
-    AdverseEventType.respiratory_depression: "Respiratory depression",
-    AdverseEventType.other: "Other adverse event",
+    AdverseEventType(concept["code"]): concept["display"] for concept in ADVERSE_EVENT_CODE_SYSTEM["concept"]
 }
 # R4's AdverseEvent.severity is a required binding to mild | moderate | severe; our CTCAE grades 4 and 5 are
 # "severe" there, and the grade itself goes in the text.
@@ -169,16 +170,6 @@ SERIOUSNESS_CRITERIA: dict[str, str] = {
 
 def _number(value: float) -> str:
     return f"{value:g}"
-
-
-def staff(sub: str) -> dict[str, Any]:
-    """A member of staff, known by their token subject only: an identifier-only reference."""
-    return {"type": "Practitioner", "identifier": {"system": STAFF_SYSTEM, "value": sub}}
-
-
-def _narrative(lines: Iterable[str]) -> dict[str, str]:
-    paragraphs = "".join(f"<p>{html.escape(line, quote=False)}</p>" for line in lines)
-    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{paragraphs}</div>'}
 
 
 def medicine(route: Route) -> tuple[str, str]:
@@ -210,12 +201,13 @@ def encounter_resource(session: DosingSessionChart, course: TreatmentCourse, sit
         "resourceType": "Encounter",
         "id": str(session.id),
         "meta": {"versionId": str(version)},
+        "text": narrative(_encounter_lines(session, course, site)),
         "contained": [_appointment(session)] if closed else None,
         "status": ENCOUNTER_STATUS[session.status],
         "class": coding(ACT_CODE_SYSTEM, "AMB", "ambulatory"),
         "type": [
             concept(
-                coding(KAPNET_ENCOUNTER_TYPE_SYSTEM, "dosing-session", "Dosing session"),
+                kapnet_coding(ENCOUNTER_TYPE_CODE_SYSTEM, "dosing-session"),
                 text=f"Dosing session ({medicine_name(route)}, {ROUTE_TEXT[route]})",
             )
         ],
@@ -235,6 +227,36 @@ def encounter_resource(session: DosingSessionChart, course: TreatmentCourse, sit
         "serviceProvider": {"identifier": {"system": SITE_SYSTEM, "value": site}, "display": f"kapnet site {site}"},
     }
     return drop_empty(resource)
+
+
+ENCOUNTER_STATUS_TEXT: dict[SessionStatus, str] = {
+    SessionStatus.scheduled: "Planned",
+    SessionStatus.in_progress: "Under way",
+    SessionStatus.completed: "Completed",
+    SessionStatus.cancelled: "Cancelled",
+    SessionStatus.no_show: "Missed (no-show)",
+}
+
+
+def _encounter_lines(session: DosingSessionChart, course: TreatmentCourse, site: str) -> list[str]:
+    route = session.route
+    indication = _indication(course)
+    lines = [
+        f"Dosing session ({medicine_name(route)}, {ROUTE_TEXT[route]}) at site {site}, {session.room}, "
+        f"for {indication['text']}.",
+        f"{ENCOUNTER_STATUS_TEXT[session.status]}; booked for {fhir_datetime(session.starts_at)} to "
+        f"{fhir_datetime(session.ends_at)}.",
+    ]
+    if session.status in APPOINTMENT_STATUS and session.status_reason:
+        lines.append(f"Reason: {session.status_reason}")
+    elif session.status not in APPOINTMENT_STATUS and session.status is not SessionStatus.scheduled:
+        period = _period(session)
+        lines.append(f"From {period['start']}" + (f" to {period['end']}." if "end" in period else ", not yet ended."))
+    lines.append(f"Clinician {session.clinician}, therapist {session.therapist}.")
+    discharge = session.record.discharge
+    if discharge is not None:
+        lines.append(f"Discharged by {discharge.by} at {fhir_datetime(discharge.discharged_at)}.")
+    return lines
 
 
 def _participant(code: str, display: str, role: str, sub: str) -> dict[str, Any]:
@@ -262,7 +284,7 @@ def _period(session: DosingSessionChart) -> dict[str, str]:
 def _indication(course: TreatmentCourse) -> dict[str, Any]:
     words = course.indication.value.replace("_", " ")
     return concept(
-        coding(KAPNET_INDICATION_SYSTEM, course.indication.value, words),
+        kapnet_coding(INDICATION_CODE_SYSTEM, course.indication.value),
         text=course.indication_other if course.indication_other else words,
     )
 
@@ -338,6 +360,16 @@ def medication_administration_resource(session: DosingSessionChart) -> dict[str,
             "dose": {"value": dose.dose_mg, "unit": "mg", "system": UCUM_SYSTEM, "code": "mg"},
         },
     }
+    given = fhir_datetime(start) if end == start else f"from {fhir_datetime(start)}"
+    if end != start:
+        given += f" to {fhir_datetime(end)}" if end is not None else ", still running"
+    resource["text"] = narrative(
+        [
+            f"{display}, {_dose_text(route, dose)}; {resource['status']}.",
+            f"Given {given} by {dose.recorded_by}; lot {dose.lot_number}.",
+            *(note["text"] for note in resource["note"]),
+        ]
+    )
     return drop_empty(resource)
 
 
@@ -345,7 +377,7 @@ def _route_concept(route: Route) -> dict[str, Any]:
     if route in ROUTE_SNOMED:
         code, display = ROUTE_SNOMED[route]
         return concept(coding(SNOMED_SYSTEM, code, display), text=ROUTE_TEXT[route])
-    return concept(coding(KAPNET_ROUTE_SYSTEM, route.value, ROUTE_TEXT[route]), text=ROUTE_TEXT[route])
+    return concept(kapnet_coding(ROUTE_CODE_SYSTEM, route.value), text=ROUTE_TEXT[route])
 
 
 def _dose_text(route: Route, dose: DoseRecord) -> str:
@@ -412,6 +444,7 @@ def _vital_sign(
             "resourceType": "Observation",
             "id": observation_id,
             "meta": {"profile": [VITAL_SIGNS_PROFILE, PROFILE + profile]},
+            "text": narrative(_vital_sign_lines(code, effective, performer, values)),
             "status": "final",
             "category": [concept(coding(OBSERVATION_CATEGORY_SYSTEM, "vital-signs", "Vital Signs"))],
             "code": code,
@@ -422,6 +455,23 @@ def _vital_sign(
             **values,
         }
     )
+
+
+def _vital_sign_lines(code: dict[str, Any], effective: str, performer: str | None, values: dict[str, Any]) -> list[str]:
+    """The reading as a line (Heart rate: 130 beats/minute (Critical high), at ..., by ...), then each alert."""
+
+    def reading(element: dict[str, Any]) -> str:
+        quantity = element["valueQuantity"]
+        flags = [i["coding"][0]["display"] for i in element.get("interpretation") or []]
+        return f"{_number(quantity['value'])} {quantity['unit']}" + (f" ({', '.join(flags)})" if flags else "")
+
+    if "valueQuantity" in values:
+        value = reading(values)
+    else:
+        # A panel's interpretation repeats that of the component it came from, which is told there.
+        value = ", ".join(f"{c['code']['text']} {reading(c)}" for c in values["component"])
+    by = f", by {performer}" if performer else ""
+    return [f"{code['text']}: {value}, at {effective}{by}.", *(note["text"] for note in values.get("note") or [])]
 
 
 def _loinc(*codes: LoincCode, text: str) -> dict[str, Any]:
@@ -562,9 +612,9 @@ def adverse_event_resource(session: DosingSessionChart, entry: AdverseEventRecor
     resource: dict[str, Any] = {
         "resourceType": "AdverseEvent",
         "id": str(entry.id),
-        "text": _narrative(_adverse_event_lines(entry, event_text, severity_text, criteria, serious)),
+        "text": narrative(_adverse_event_lines(entry, event_text, severity_text, criteria, serious)),
         "actuality": "actual",
-        "event": concept(coding(KAPNET_ADVERSE_EVENT_SYSTEM, kind.value, AE_DISPLAY[kind]), text=event_text),
+        "event": concept(kapnet_coding(ADVERSE_EVENT_CODE_SYSTEM, kind.value), text=event_text),
         "subject": reference("Patient", session.patient_id),
         "encounter": reference("Encounter", session.id),
         "date": fhir_datetime(entry.occurred_at),
