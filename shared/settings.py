@@ -56,6 +56,9 @@ class ServiceSettings(BaseSettings):
     # sessions: per-site overrides of the clinical rules' defaults (services/sessions/rules.py,
     # SessionRuleSettings), as JSON, e.g. {"weekly_session_cap": 3}. Checked when the service starts.
     session_rules: dict[str, Any] = Field(default_factory=dict)
+    # billing: per-site settings (services/billing/domain/settings.py, BillingSettings), as JSON, e.g.
+    # {"rems_certified": true}. Checked when the service starts.
+    billing_rules: dict[str, Any] = Field(default_factory=dict)
     # outcomes (site role): how often the site's aggregates are recomputed and, if changed, published.
     aggregate_publish_interval_seconds: float = Field(default=60.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -52,6 +52,13 @@ class Permission(StrEnum):
     session_discharge = "session.discharge"
     integration_session_record = "integration_session.record"
     rems_form_manage = "rems_form.manage"
+    billing_setup = "billing.setup"
+    billing_read = "billing.read"
+    coverage_manage = "coverage.manage"
+    estimate_issue = "estimate.issue"
+    payment_record = "payment.record"
+    refund_record = "refund.record"
+    access_barrier_record = "access_barrier.record"
     audit_read = "audit.read"
     network_aggregates_read = "network.aggregates.read"
 
@@ -97,6 +104,16 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.integration_session_record: _CLINICAL,
     # The esketamine REMS form is the prescriber's report; the site admin keeps track of what is due.
     Permission.rems_form_manage: frozenset({Role.clinician, Role.site_admin}),
+    # Billing sees what billing needs (accounts, coverage, codes, estimates), never therapy notes or the clinical
+    # record; the site admin sets the site's prices and plans with billing.
+    Permission.billing_setup: frozenset({Role.billing, Role.site_admin}),
+    Permission.billing_read: frozenset({Role.billing, Role.front_desk, Role.site_admin}),
+    Permission.coverage_manage: frozenset({Role.billing}),
+    Permission.estimate_issue: frozenset({Role.billing, Role.front_desk}),
+    Permission.payment_record: frozenset({Role.billing, Role.front_desk}),
+    Permission.refund_record: frozenset({Role.billing, Role.site_admin}),
+    # Whoever hears a patient put care off for cost records it: the desk, billing, or the clinician.
+    Permission.access_barrier_record: frozenset({Role.billing, Role.front_desk, Role.clinician}),
     Permission.audit_read: frozenset({Role.site_admin}),
     Permission.network_aggregates_read: frozenset({Role.network_admin}),
 }

@@ -1,6 +1,6 @@
 """Event envelope and registry. Importing this package registers every event type."""
 
-from shared.events import intake, outcomes, sessions
+from shared.events import billing, intake, outcomes, sessions
 from shared.events.envelope import CloudEvent, EnvelopeError, from_kafka, to_kafka
 from shared.events.registry import (
     NETWORK_AGGREGATES_TOPIC,
@@ -24,6 +24,7 @@ __all__ = [
     "InvalidEventData",
     "UnknownEventType",
     "asyncapi_document",
+    "billing",
     "decode",
     "event_types",
     "from_kafka",

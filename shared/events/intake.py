@@ -39,6 +39,9 @@ class PatientRegistered(_PatientEvent):
 
     site: str
     mrn: str
+    # Added with billing: a Good Faith Estimate and a claim name the patient. Optional, so older events still read.
+    given_name: str | None = None
+    family_name: str | None = None
     birth_date: date
     sex: AdministrativeSex
     registered_at: datetime
@@ -54,6 +57,8 @@ class PatientUpdated(_PatientEvent):
 
     record_version: int
     changed: list[str]
+    given_name: str | None = None
+    family_name: str | None = None
     birth_date: date
     sex: AdministrativeSex
     coverage: CoverageOnFile
@@ -97,6 +102,9 @@ class ScreeningCompleted(_PatientEvent):
     outcome: Literal["eligible", "needs_medical_review", "ineligible"]
     reason_codes: list[str]
     screened_at: datetime
+    # Added with billing: a clinician's evaluation includes medical services (CPT 90792), a therapist's does not
+    # (90791). None in events written before.
+    with_medical_services: bool | None = None
 
 
 @registered

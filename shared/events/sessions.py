@@ -140,6 +140,9 @@ class SessionCompleted(_SessionsEvent):
     dissociation_score: int | None = None
     dissociation_scale: str | None = None
     discharged_at: datetime
+    # Added with billing (CPT 96365/96366 and the psychotherapy time bands); None in events written before.
+    infusion_minutes: int | None = None
+    psychotherapy_minutes: int | None = None
 
 
 # Measures during the course: the same shapes as intake's, published on sessions' topic.

@@ -21,6 +21,7 @@ from services.intake.screening import (
 from services.intake.service.patients import patient_or_404
 from shared.audit import record_access
 from shared.auth.guard import Actor
+from shared.auth.permissions import Role
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import Conflict, RecordNotFound
@@ -87,6 +88,7 @@ async def record_screening(
             outcome=result.outcome.value,
             reason_codes=[r.code.value for r in result.reasons],
             screened_at=now,
+            with_medical_services=Role.clinician in actor.principal.roles,
         )
     )
     record_access(uow, actor, "screening.record", patient.id, f"patients/{patient.id}/screenings/{screening.id}")

@@ -212,6 +212,9 @@ class TherapyEntry(_Entry):
     other_modality: str | None = Field(default=None, max_length=200)
     notes: str = Field(min_length=1, max_length=20000)
     insights: str | None = Field(default=None, max_length=20000, description="insights or breakthroughs reported")
+    psychotherapy_minutes: int | None = Field(
+        default=None, ge=1, le=480, description="face-to-face psychotherapy time (billing's CPT time bands)"
+    )
 
     @model_validator(mode="after")
     def _other_named(self) -> Self:
@@ -909,6 +912,12 @@ class DosingSessionChart(BaseModel):
                 dissociation_score=peak,
                 dissociation_scale=CADSS_VERSION if peak is not None else None,
                 discharged_at=at,
+                infusion_minutes=(
+                    int((dose.administration_end - dose.administration_start) / timedelta(minutes=1))
+                    if self.route is Route.iv_infusion
+                    else None
+                ),
+                psychotherapy_minutes=therapy.psychotherapy_minutes if therapy else None,
             )
         ]
 

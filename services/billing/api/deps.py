@@ -1,0 +1,37 @@
+"""What billing's routes depend on, as Annotated types: a unit of work, the site's billing settings, and the
+caller bound to the permission the route needs (shared/auth/permissions.py holds the one table)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.billing.domain.settings import BillingSettings
+from shared.app import runtime_of
+from shared.auth.guard import Actor, require
+from shared.auth.permissions import Permission
+from shared.db.unit_of_work import UnitOfWork
+
+
+async def _unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with runtime_of(request).unit_of_work() as uow:
+        yield uow
+
+
+def _settings(request: Request) -> BillingSettings:
+    settings: BillingSettings = request.app.state.billing_settings
+    return settings
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
+SettingsDep = Annotated[BillingSettings, Depends(_settings)]
+
+Setup = Annotated[Actor, Depends(require(Permission.billing_setup))]
+Reader = Annotated[Actor, Depends(require(Permission.billing_read))]
+CoverageClerk = Annotated[Actor, Depends(require(Permission.coverage_manage))]
+EstimateClerk = Annotated[Actor, Depends(require(Permission.estimate_issue))]
+Cashier = Annotated[Actor, Depends(require(Permission.payment_record))]
+Refunder = Annotated[Actor, Depends(require(Permission.refund_record))]
+BarrierRecorder = Annotated[Actor, Depends(require(Permission.access_barrier_record))]

@@ -1,0 +1,273 @@
+"""A patient's account: charges, invoices, payments, refunds and payment plans, whose balance always adds up.
+
+The balance is the patient's share of every charge, less what they paid, plus what was refunded to them:
+    balance = sum(patient shares) - sum(payments) + sum(refunds)
+It is never stored: it is computed from the entries, which are only ever added (a mistake is corrected by a
+new entry, never by changing an old one). Money is integer cents (money.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.billing.domain.codes import ChargeLine
+from services.billing.domain.money import Money, total
+from shared.errors import Conflict, RuleRefused
+
+
+class ChargeSource(StrEnum):
+    dosing_session = "dosing_session"
+    integration_session = "integration_session"
+    intake_evaluation = "intake_evaluation"
+
+
+class Charge(BaseModel):
+    """What one visit costs: its code lines (for a claim or a superbill) and the patient's share of the price."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    course_id: uuid.UUID | None
+    source: ChargeSource
+    source_id: uuid.UUID
+    service_on: date
+    lines: tuple[ChargeLine, ...]
+    diagnosis_codes: tuple[str, ...]
+    # The site's price for the visit, after any sliding-scale discount.
+    amount: Money
+    # What the patient owes now: the amount when self-pay; nothing yet when a payer is billed first.
+    patient_share: Money
+    billed_to_payer: bool
+    # Why billing must look at it before it can be billed (no price for that day, a visit the code rules cannot
+    # code); None when it is ready. Such a charge is recorded at zero rather than lost or dead-lettered.
+    needs_attention: str | None = None
+
+
+class PaymentMethod(StrEnum):
+    card = "card"
+    cash = "cash"
+    instalment = "instalment"
+
+
+class Payment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    amount: Money
+    method: PaymentMethod
+    # A card's processor reference (never the card number); a receipt number for cash.
+    reference: str | None
+    invoice_id: uuid.UUID | None
+    received_at: datetime
+
+
+class Refund(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    amount: Money
+    reason: str
+    refunded_at: datetime
+
+
+class InvoiceStatus(StrEnum):
+    issued = "issued"
+    partly_paid = "partly_paid"
+    paid = "paid"
+
+
+class Invoice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    charge_ids: tuple[uuid.UUID, ...]
+    total: Money
+    issued_at: datetime
+    due_on: date
+
+
+class Instalment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    due_on: date
+    amount: Money
+
+
+class PaymentPlan(BaseModel):
+    """A balance split into equal instalments (the last takes the cents left over), at a fixed interval."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    total: Money
+    instalments: tuple[Instalment, ...]
+    agreed_at: datetime
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> Self:
+        if total([i.amount for i in self.instalments]) != self.total:
+            raise ValueError("the instalments do not add up to the plan's total")
+        return self
+
+
+class PaymentEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    amount: Money
+    method: PaymentMethod
+    reference: str | None = Field(default=None, max_length=100)
+    invoice_id: uuid.UUID | None = None
+    # A payment above the balance is refused unless the clerk says it is meant (a deposit for future sessions).
+    overpayment: bool = False
+
+    @model_validator(mode="after")
+    def _positive(self) -> Self:
+        if self.amount.cents <= 0:
+            raise ValueError("amount: a payment is more than zero (a refund is its own entry)")
+        if self.method is PaymentMethod.card and not self.reference:
+            raise ValueError("reference: a card payment needs the processor's reference")
+        return self
+
+
+class RefundEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    amount: Money
+    reason: str = Field(min_length=3, max_length=500)
+
+    @model_validator(mode="after")
+    def _positive(self) -> Self:
+        if self.amount.cents <= 0:
+            raise ValueError("amount: a refund is more than zero")
+        return self
+
+
+class PlanEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instalments: int = Field(ge=2, le=24)
+    first_due_on: date
+    interval_days: int = Field(default=30, ge=7, le=92)
+
+
+class Account(BaseModel):
+    """Everything on one patient's account. Methods check the rules and return what to add."""
+
+    model_config = ConfigDict(frozen=True)
+
+    patient_id: uuid.UUID
+    charges: tuple[Charge, ...] = ()
+    invoices: tuple[Invoice, ...] = ()
+    payments: tuple[Payment, ...] = ()
+    refunds: tuple[Refund, ...] = ()
+
+    @property
+    def owed(self) -> Money:
+        return total([c.patient_share for c in self.charges])
+
+    @property
+    def paid(self) -> Money:
+        return total([p.amount for p in self.payments])
+
+    @property
+    def refunded(self) -> Money:
+        return total([r.amount for r in self.refunds])
+
+    @property
+    def balance(self) -> Money:
+        """What the patient still owes; negative when they are in credit."""
+        return self.owed - self.paid + self.refunded
+
+    @property
+    def uninvoiced(self) -> list[Charge]:
+        invoiced = {charge_id for invoice in self.invoices for charge_id in invoice.charge_ids}
+        return [c for c in self.charges if c.id not in invoiced and c.patient_share.cents > 0]
+
+    def invoice(self, now: datetime, days_to_pay: int = 30) -> Invoice:
+        charges = self.uninvoiced
+        if not charges:
+            raise Conflict("nothing to invoice: every charge the patient owes is on an invoice already")
+        return Invoice(
+            id=uuid.uuid4(),
+            patient_id=self.patient_id,
+            charge_ids=tuple(c.id for c in charges),
+            total=total([c.patient_share for c in charges]),
+            issued_at=now,
+            due_on=now.date() + timedelta(days=days_to_pay),
+        )
+
+    def invoice_status(self, invoice: Invoice) -> InvoiceStatus:
+        paid = total([p.amount for p in self.payments if p.invoice_id == invoice.id])
+        if paid.cents <= 0:
+            return InvoiceStatus.issued
+        return InvoiceStatus.paid if invoice.total <= paid else InvoiceStatus.partly_paid
+
+    def pay(self, entry: PaymentEntry, now: datetime) -> Payment:
+        if entry.invoice_id is not None and entry.invoice_id not in {i.id for i in self.invoices}:
+            raise RuleRefused("invoice_id: no such invoice on this patient's account")
+        if self.balance < entry.amount and not entry.overpayment:
+            raise RuleRefused(
+                f"amount: {entry.amount} is more than the balance of {self.balance}; set overpayment to take it as "
+                "a credit"
+            )
+        return Payment(
+            id=uuid.uuid4(),
+            patient_id=self.patient_id,
+            amount=entry.amount,
+            method=entry.method,
+            reference=entry.reference,
+            invoice_id=entry.invoice_id,
+            received_at=now,
+        )
+
+    def refund(self, entry: RefundEntry, now: datetime) -> Refund:
+        """Only money the patient paid can go back, and only what is not owed: a refund never makes a debt."""
+        refundable = self.paid - self.refunded
+        credit = -self.balance
+        if refundable < entry.amount:
+            raise RuleRefused(f"amount: {entry.amount} is more than the {refundable} paid and not yet refunded")
+        if credit < entry.amount:
+            raise RuleRefused(
+                f"amount: the account is in credit by {max(credit, Money.zero())}, less than {entry.amount}"
+            )
+        return Refund(
+            id=uuid.uuid4(), patient_id=self.patient_id, amount=entry.amount, reason=entry.reason, refunded_at=now
+        )
+
+    def payment_plan(self, entry: PlanEntry, now: datetime) -> PaymentPlan:
+        balance = self.balance
+        if balance.cents <= 0:
+            raise Conflict("the account owes nothing: no payment plan is needed")
+        share, left_over = divmod(balance.cents, entry.instalments)
+        instalments = [
+            Instalment(
+                due_on=entry.first_due_on + timedelta(days=entry.interval_days * n),
+                amount=Money(cents=share + (left_over if n == entry.instalments - 1 else 0), currency=balance.currency),
+            )
+            for n in range(entry.instalments)
+        ]
+        return PaymentPlan(
+            id=uuid.uuid4(), patient_id=self.patient_id, total=balance, instalments=tuple(instalments), agreed_at=now
+        )
+
+    def overdue(self, today: date) -> Money:
+        """What is owed on invoices past their due date, after the payments made to them."""
+        late = [i for i in self.invoices if i.due_on < today and self.invoice_status(i) is not InvoiceStatus.paid]
+        owed = total([i.total for i in late])
+        paid = total([p.amount for p in self.payments if p.invoice_id in {i.id for i in late}])
+        return max(owed - paid, Money.zero(owed.currency))
+
+
+def charges_total(charges: Sequence[Charge]) -> Money:
+    return total([c.amount for c in charges])

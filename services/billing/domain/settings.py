@@ -1,0 +1,20 @@
+"""Per-site billing settings (``KAPNET_BILLING_RULES``, JSON), checked when the service starts."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.billing.domain.estimates import EstimateProvider
+from services.billing.domain.pricing import DEFAULT_TIERS, SlidingScaleTier
+
+
+class BillingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # [Spravato REMS]: esketamine is dispensed and given only at a certified healthcare setting.
+    rems_certified: bool = False
+    sliding_scale: tuple[SlidingScaleTier, ...] = DEFAULT_TIERS
+    # The site as the provider on its Good Faith Estimates and claims: name, NPI, TIN and where care is given.
+    provider: EstimateProvider | None = None
+    # Clinic policy: an invoice is due 30 days after it is issued.
+    days_to_pay: int = Field(default=30, ge=1, le=120)

@@ -1,0 +1,166 @@
+"""Billing learns from intake's and sessions' events: who the patient is and what coverage they have, which
+courses they are on, which visits were scheduled (an estimate may be owed) and which were completed (a charge).
+No one types a charge that the record already knows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from services.billing.domain.codes import dosing_session_lines, intake_evaluation_lines, integration_session_lines
+from services.billing.domain.ledger import ChargeSource
+from services.billing.domain.pricing import SESSION_SERVICE, BillableService
+from services.billing.domain.settings import BillingSettings
+from services.billing.models import BillingCourse, BillingPatient
+from services.billing.service import accounts
+from services.billing.service import estimates as estimates
+from shared.bus.consumer import Handler
+from shared.db.unit_of_work import UnitOfWork
+from shared.events.envelope import CloudEvent
+from shared.events.intake import PatientRegistered, PatientUpdated, ScreeningCompleted
+from shared.events.registry import DomainEvent
+from shared.events.sessions import (
+    CoursePlanned,
+    CourseStatusChanged,
+    IntegrationSessionCompleted,
+    SessionCompleted,
+    SessionScheduled,
+)
+from shared.instants import local_date, utcnow
+from shared.treatment import CourseStatus
+
+
+def handlers(settings: BillingSettings, zone_name: str) -> dict[type[DomainEvent], Handler]:
+    """The handlers, bound to the site's billing settings and calendar (a visit's day is the site's day)."""
+    from shared.instants import site_zone
+
+    zone = site_zone(zone_name)
+
+    async def on_patient(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
+        assert isinstance(event, PatientRegistered | PatientUpdated)
+        patient = await uow.session.get(BillingPatient, event.patient_id) or BillingPatient(
+            patient_id=event.patient_id, updated_at=utcnow()
+        )
+        patient.given_name, patient.family_name = event.given_name, event.family_name
+        patient.birth_date = event.birth_date
+        coverage = event.coverage
+        if coverage is not None:
+            patient.self_pay, patient.payer = coverage.self_pay, coverage.payer
+            patient.plan, patient.member_id = coverage.plan, coverage.member_id
+        patient.updated_at = utcnow()
+        uow.session.add(patient)
+        if isinstance(event, PatientUpdated) and "coverage" in event.changed:
+            await uow.session.flush()
+            for course in await _open_courses(uow, event):
+                await accounts.determine_coverage(uow, course, site_rems_certified=settings.rems_certified)
+
+    async def on_screening(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
+        assert isinstance(event, ScreeningCompleted)
+        if await uow.session.get(BillingPatient, event.patient_id) is None:
+            return  # registered before billing listened: nothing to bill the evaluation to yet
+        day = local_date(event.screened_at, zone)
+        await accounts.charge_visit(
+            uow,
+            patient_id=event.patient_id,
+            course_id=None,
+            source=ChargeSource.intake_evaluation,
+            source_id=event.screening_id,
+            service=BillableService.intake_evaluation,
+            service_on=day,
+            lines=lambda: intake_evaluation_lines(day, bool(event.with_medical_services)),
+        )
+
+    async def on_course_planned(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
+        assert isinstance(event, CoursePlanned)
+        if await uow.session.get(BillingCourse, event.course_id) is not None:
+            return
+        course = BillingCourse(
+            course_id=event.course_id,
+            patient_id=event.patient_id,
+            route=event.route.value,
+            indication=event.indication.value,
+            status=CourseStatus.planned.value,
+            planned_at=event.planned_at,
+        )
+        uow.session.add(course)
+        await uow.session.flush()
+        if await uow.session.get(BillingPatient, event.patient_id) is not None:
+            await accounts.determine_coverage(uow, course, site_rems_certified=settings.rems_certified)
+
+    async def on_course_status(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
+        assert isinstance(event, CourseStatusChanged)
+        course = await uow.session.get(BillingCourse, event.course_id)
+        if course is None:
+            return
+        course.status = event.status.value
+        uow.session.add(course)
+        if event.status is CourseStatus.on_hold:
+            await accounts.barrier_on_hold(uow, course)
+
+    async def on_session_scheduled(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+        assert isinstance(event, SessionScheduled)
+        scheduled_on = local_date(envelope.time or utcnow(), zone)
+        await estimates.owe_estimate_if_self_pay(
+            uow,
+            patient_id=event.patient_id,
+            course_id=event.course_id,
+            session_id=event.session_id,
+            scheduled_on=scheduled_on,
+            service_on=local_date(event.starts_at, zone),
+        )
+
+    async def on_session_completed(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
+        assert isinstance(event, SessionCompleted)
+        dose_mg = event.dose_mg
+        if dose_mg is None:
+            return
+        day = local_date(event.discharged_at, zone)
+        await accounts.charge_visit(
+            uow,
+            patient_id=event.patient_id,
+            course_id=event.course_id,
+            source=ChargeSource.dosing_session,
+            source_id=event.session_id,
+            service=SESSION_SERVICE[event.route],
+            service_on=day,
+            lines=lambda: dosing_session_lines(
+                event.route, day, dose_mg, event.infusion_minutes, event.psychotherapy_minutes
+            ),
+        )
+
+    async def on_integration_session(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
+        assert isinstance(event, IntegrationSessionCompleted)
+        day = local_date(event.held_at, zone)
+        await accounts.charge_visit(
+            uow,
+            patient_id=event.patient_id,
+            course_id=event.course_id,
+            source=ChargeSource.integration_session,
+            source_id=event.integration_session_id,
+            service=BillableService.integration_therapy,
+            service_on=day,
+            lines=lambda: integration_session_lines(day, event.duration_minutes),
+        )
+
+    table: dict[type[DomainEvent], Callable[..., object]] = {
+        PatientRegistered: on_patient,
+        PatientUpdated: on_patient,
+        ScreeningCompleted: on_screening,
+        CoursePlanned: on_course_planned,
+        CourseStatusChanged: on_course_status,
+        SessionScheduled: on_session_scheduled,
+        SessionCompleted: on_session_completed,
+        IntegrationSessionCompleted: on_integration_session,
+    }
+    return table  # type: ignore[return-value]
+
+
+async def _open_courses(uow: UnitOfWork, event: PatientUpdated) -> list[BillingCourse]:
+    from sqlmodel import col, select
+
+    rows = await uow.session.exec(
+        select(BillingCourse).where(
+            BillingCourse.patient_id == event.patient_id,
+            col(BillingCourse.status).in_([CourseStatus.planned.value, CourseStatus.active.value]),
+        )
+    )
+    return list(rows.all())
