@@ -54,13 +54,31 @@ NO_FLAGS: dict[str, Any] = {
     "takes_maoi": False,
 }
 COURSES_PER_SITE = 3
+# Self-pay prices in dollars (invented; US ketamine clinics advertise $400-$800 an infusion).
+DEMO_PRICES = {
+    "iv_infusion_session": 600,
+    "intramuscular_session": 450,
+    "subcutaneous_session": 450,
+    "esketamine_session": 900,
+    "sublingual_session": 300,
+    "integration_therapy": 180,
+    "intake_evaluation": 350,
+}
 
 
 class DemoClinic:
-    def __init__(self, site: str, intake_url: str, sessions_url: str, tokens: dict[tuple[str, str], str]) -> None:
+    def __init__(
+        self,
+        site: str,
+        intake_url: str,
+        sessions_url: str,
+        tokens: dict[tuple[str, str], str],
+        billing_url: str | None = None,
+    ) -> None:
         self.site = site
         self.intake = intake_url
         self.sessions = sessions_url
+        self.billing = billing_url
         self.tokens = tokens
 
     def _as(self, role: str) -> dict[str, str]:
@@ -73,6 +91,8 @@ class DemoClinic:
         return result
 
     def load(self, patients: int) -> None:
+        if self.billing:
+            self._price_list()
         document = self._post(
             f"{self.intake}/consent-documents",
             "site_admin",
@@ -140,6 +160,27 @@ class DemoClinic:
                 ready.append(patient["id"])
         for patient_id in ready[:COURSES_PER_SITE]:
             self._plan_course(patient_id)
+
+    def _price_list(self) -> None:
+        """The site's self-pay prices (invented, in the range US clinics advertise) and the demo payer's plan."""
+        assert self.billing is not None
+        for service, dollars in DEMO_PRICES.items():
+            body = {
+                "service": service,
+                "amount": {"cents": dollars * 100, "currency": "USD"},
+                "valid_from": "2025-01-01",
+            }
+            self._post(f"{self.billing}/prices", "site_admin", body)
+        plan = {
+            "payer": "Demo Health",
+            "plan": "Standard",
+            "payer_type": "commercial",
+            "covers_esketamine_with_prior_auth": True,
+            "covers_off_label_ketamine": False,
+            "covers_psychotherapy": True,
+        }
+        reply = httpx.put(f"{self.billing}/plans", json=plan, headers=self._as("site_admin"), timeout=10)
+        reply.raise_for_status()
 
     def _plan_course(self, patient_id: str, within: float = 30.0) -> None:
         """Sessions learns eligibility and consent from intake's events: wait until it has."""

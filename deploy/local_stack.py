@@ -7,6 +7,7 @@ network role, demo patients, and the URLs. Ctrl-C stops every process it started
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import socket
 import sys
@@ -25,13 +26,32 @@ from shared.auth.tokens import mint_dev_token
 
 SITES = ("north", "south")
 SERVICES = ("intake", "sessions", "billing", "outcomes")
-DEMO_PATIENTS = {"north": 14, "south": 6}
+DEMO_PATIENTS = {"north": 14, "south": 6}  # north passes the small-count threshold, south stays suppressed
 FIRST_RESTART_SECONDS, MAX_RESTART_SECONDS, HEALTHY_RUN_SECONDS = 1.0, 60.0, 60.0
 # Each demo site's calendar (REMS deadlines, the weekly cap's ISO week, a patient's age on the day).
-TIME_ZONES = {
-    "north": "America/New_York",
-    "south": "America/Chicago",
-}  # north passes the small-count threshold, south stays suppressed
+TIME_ZONES = {"north": "America/New_York", "south": "America/Chicago"}
+# Each demo site as the provider on its estimates and claims (invented; the NPIs pass the NPI check digit), and
+# whether it is certified to give esketamine (REMS).
+BILLING_RULES = {
+    "north": {
+        "rems_certified": True,
+        "provider": {
+            "name": "Kapnet North Clinic",
+            "npi": "1234567893",
+            "tin": "123456789",
+            "location": {"line1": "1 Main St", "city": "Albany", "state": "NY", "postal_code": "12207"},
+        },
+    },
+    "south": {
+        "rems_certified": False,
+        "provider": {
+            "name": "Kapnet South Clinic",
+            "npi": "1245319599",
+            "tin": "987654321",
+            "location": {"line1": "2 Oak Ave", "city": "Austin", "state": "TX", "postal_code": "78701"},
+        },
+    },
+}
 
 
 def plan(port_base: int, kafka: str, var_dir: Path, publish_interval: float) -> list[ServiceProcess]:
@@ -45,7 +65,13 @@ def plan(port_base: int, kafka: str, var_dir: Path, publish_interval: float) -> 
     for i, site in enumerate(SITES):
         for j, service in enumerate(SERVICES):
             port = port_base + 100 * (i + 1) + j + 1
-            env = {**common, "KAPNET_SITE": site, "KAPNET_ROLE": "site", "KAPNET_TIME_ZONE": TIME_ZONES[site]}
+            env = {
+                **common,
+                "KAPNET_SITE": site,
+                "KAPNET_ROLE": "site",
+                "KAPNET_TIME_ZONE": TIME_ZONES[site],
+                "KAPNET_BILLING_RULES": json.dumps(BILLING_RULES[site]),
+            }
             processes.append(ServiceProcess(service, port, env, var_dir / "logs" / f"{service}@{site}.log"))
     network_env = {**common, "KAPNET_ROLE": "network"}
     processes.append(
@@ -86,7 +112,7 @@ def load_demo_data(processes: list[ServiceProcess], var_dir: Path, tokens: dict[
         return
     for site in SITES:
         url = {p.service: p.url for p in processes if p.env.get("KAPNET_SITE") == site}
-        DemoClinic(site, url["intake"], url["sessions"], tokens).load(DEMO_PATIENTS[site])
+        DemoClinic(site, url["intake"], url["sessions"], tokens, url["billing"]).load(DEMO_PATIENTS[site])
     marker.write_text("demo data loaded\n")
 
 
