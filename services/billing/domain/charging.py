@@ -52,8 +52,10 @@ def charge_for(
         amount = discounted(price_on(prices, service, service_on), assistance)
     except PriceNotSet as exc:
         amount, problem = Money.zero(), problem or str(exc)
+    if problem:
+        amount = Money.zero(amount.currency)  # recorded at zero until billing has looked at it
     kind = coverage.kind if coverage is not None else CoverageKind.not_covered
-    patient_share = Money.zero(amount.currency) if kind is CoverageKind.covered or problem else amount
+    patient_share = Money.zero(amount.currency) if kind is CoverageKind.covered else amount
     return Charge(
         id=uuid.uuid4(),
         patient_id=patient_id,

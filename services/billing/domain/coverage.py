@@ -70,7 +70,7 @@ class PlanBenefits(BaseModel):
 class CoverageOnFile(BaseModel):
     """The patient's coverage as intake records it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     self_pay: bool
     payer: str | None = None

@@ -1,7 +1,7 @@
 """A patient's account: charges, invoices, payments, refunds and payment plans, whose balance always adds up.
 
 The balance is the patient's share of every charge, less what they paid, plus what was refunded to them:
-    balance = sum(patient shares) - sum(payments) + sum(refunds)
+    balance = sum(patient shares) + sum(claim responsibilities) - sum(payments) + sum(refunds)
 It is never stored: it is computed from the entries, which are only ever added (a mistake is corrected by a
 new entry, never by changing an old one). Money is integer cents (money.py).
 """
@@ -161,6 +161,15 @@ class PlanEntry(BaseModel):
     interval_days: int = Field(default=30, ge=7, le=92)
 
 
+class ClaimResponsibility(BaseModel):
+    """What a payer's adjudication left the patient to pay on a claim (deductible, co-pay, what was denied)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    claim_id: uuid.UUID
+    amount: Money
+
+
 class Account(BaseModel):
     """Everything on one patient's account. Methods check the rules and return what to add."""
 
@@ -168,13 +177,14 @@ class Account(BaseModel):
 
     patient_id: uuid.UUID
     charges: tuple[Charge, ...] = ()
+    responsibilities: tuple[ClaimResponsibility, ...] = ()
     invoices: tuple[Invoice, ...] = ()
     payments: tuple[Payment, ...] = ()
     refunds: tuple[Refund, ...] = ()
 
     @property
     def owed(self) -> Money:
-        return total([c.patient_share for c in self.charges])
+        return total([c.patient_share for c in self.charges] + [r.amount for r in self.responsibilities])
 
     @property
     def paid(self) -> Money:
@@ -207,8 +217,20 @@ class Account(BaseModel):
             due_on=now.date() + timedelta(days=days_to_pay),
         )
 
+    def _paid_per_invoice(self) -> dict[uuid.UUID, Money]:
+        """What has paid each invoice: the payments naming it, then the rest of the patient's payments (less
+        refunds) applied to the oldest invoices first, as a clerk would."""
+        paid = {i.id: total([p.amount for p in self.payments if p.invoice_id == i.id]) for i in self.invoices}
+        pool = total([p.amount for p in self.payments if p.invoice_id is None]) - self.refunded
+        for invoice in sorted(self.invoices, key=lambda i: i.issued_at):
+            need = invoice.total - paid[invoice.id]
+            if need.cents > 0 and pool.cents > 0:
+                taken = min(need, pool)
+                paid[invoice.id], pool = paid[invoice.id] + taken, pool - taken
+        return paid
+
     def invoice_status(self, invoice: Invoice) -> InvoiceStatus:
-        paid = total([p.amount for p in self.payments if p.invoice_id == invoice.id])
+        paid = self._paid_per_invoice()[invoice.id]
         if paid.cents <= 0:
             return InvoiceStatus.issued
         return InvoiceStatus.paid if invoice.total <= paid else InvoiceStatus.partly_paid
@@ -249,6 +271,8 @@ class Account(BaseModel):
         balance = self.balance
         if balance.cents <= 0:
             raise Conflict("the account owes nothing: no payment plan is needed")
+        if balance.cents < entry.instalments * 100:
+            raise RuleRefused(f"instalments: {balance} is too little to split into {entry.instalments} payments")
         share, left_over = divmod(balance.cents, entry.instalments)
         instalments = [
             Instalment(
@@ -262,11 +286,11 @@ class Account(BaseModel):
         )
 
     def overdue(self, today: date) -> Money:
-        """What is owed on invoices past their due date, after the payments made to them."""
-        late = [i for i in self.invoices if i.due_on < today and self.invoice_status(i) is not InvoiceStatus.paid]
-        owed = total([i.total for i in late])
-        paid = total([p.amount for p in self.payments if p.invoice_id in {i.id for i in late}])
-        return max(owed - paid, Money.zero(owed.currency))
+        """What is owed on invoices past their due date, after every payment (never more than the balance: a
+        patient who owes nothing has nothing overdue)."""
+        paid = self._paid_per_invoice()
+        late = total([i.total - paid[i.id] for i in self.invoices if i.due_on < today and paid[i.id] < i.total])
+        return max(min(late, self.balance), Money.zero(late.currency))
 
 
 def charges_total(charges: Sequence[Charge]) -> Money:

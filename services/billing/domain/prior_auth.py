@@ -94,7 +94,7 @@ class PriorAuthorisation(BaseModel):
         if change.status in (PriorAuthStatus.submitted, PriorAuthStatus.appealed):
             self.evidence = evidence
         if change.approval is not None:
-            self.approval = change.approval
+            self.approval, self.denial_reason = change.approval, None
         if change.denial_reason is not None:
             self.denial_reason = change.denial_reason
         return [

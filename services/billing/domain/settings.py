@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.billing.domain.claims import DEFAULT_FEES_CENTS
 from services.billing.domain.estimates import EstimateProvider
 from services.billing.domain.pricing import DEFAULT_TIERS, SlidingScaleTier
 
@@ -16,5 +17,7 @@ class BillingSettings(BaseModel):
     sliding_scale: tuple[SlidingScaleTier, ...] = DEFAULT_TIERS
     # The site as the provider on its Good Faith Estimates and claims: name, NPI, TIN and where care is given.
     provider: EstimateProvider | None = None
+    # The site's fee per code billed to payers, in cents (its chargemaster; claims.py has the defaults).
+    fee_schedule: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_FEES_CENTS))
     # Clinic policy: an invoice is due 30 days after it is issued.
     days_to_pay: int = Field(default=30, ge=1, le=120)
