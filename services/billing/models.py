@@ -154,3 +154,17 @@ class BarrierRow(SQLModel, table=True):
     patient_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False, index=True))
     document: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     recorded_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class ClaimRow(SQLModel, table=True):
+    __tablename__ = "claim"
+
+    id: uuid.UUID = Field(primary_key=True)
+    patient_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False, index=True))
+    course_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+    status: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    document: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1"))
+
+    __mapper_args__ = {"version_id_col": version.sa_column}  # type: ignore[attr-defined]

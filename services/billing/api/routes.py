@@ -27,17 +27,19 @@ from services.billing.api.schemas import (
     PriorAuthStatusEntry,
 )
 from services.billing.domain.barriers import AccessBarrier, BarrierEntry
+from services.billing.domain.claims import Adjudication, Claim
 from services.billing.domain.coverage import PlanBenefits
 from services.billing.domain.estimates import EstimateStatus
 from services.billing.domain.ledger import Invoice, Payment, PaymentEntry, PaymentPlan, PlanEntry, Refund, RefundEntry
 from services.billing.domain.pricing import FinancialAssistance, Price
 from services.billing.domain.prior_auth import PriorAuthChange, PriorAuthorisation
-from services.billing.service import accounts, estimates, store
+from services.billing.service import accounts, claims, estimates, store
 
 setup = APIRouter(tags=["prices and plans"])
 coverage = APIRouter(tags=["coverage and prior authorisation"])
 estimating = APIRouter(tags=["Good Faith Estimates"])
 ledger = APIRouter(prefix="/patients/{patient_id}", tags=["account"])
+claiming = APIRouter(tags=["claims"])
 
 
 @setup.put("/plans", response_model=PlanBenefits, summary="Add or change a payer plan's benefits")
@@ -217,4 +219,38 @@ async def barriers(patient_id: uuid.UUID, actor: Reader, uow: UnitOfWorkDep) -> 
     return await accounts.barriers(uow, actor, patient_id)
 
 
-ROUTERS = [setup, coverage, estimating, ledger]
+@claiming.post(
+    "/courses/{course_id}/claims",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Claim,
+    summary="Draft a claim (CMS-1500 / 837P data) for the course's charges billed to the payer",
+)
+async def create_claim(course_id: uuid.UUID, actor: CoverageClerk, uow: UnitOfWorkDep, settings: SettingsDep) -> Claim:
+    return await claims.create_claim(uow, actor, course_id, settings)
+
+
+@claiming.post("/claims/{claim_id}/submit", response_model=Claim, summary="Submit a drafted claim to the payer")
+async def submit_claim(claim_id: uuid.UUID, actor: CoverageClerk, uow: UnitOfWorkDep) -> Claim:
+    return await claims.submit_claim(uow, actor, claim_id)
+
+
+@claiming.post(
+    "/claims/{claim_id}/adjudication",
+    response_model=Claim,
+    summary="Record the payer's decision: paid, partly paid, or denied with a reason",
+)
+async def adjudicate_claim(claim_id: uuid.UUID, body: Adjudication, actor: CoverageClerk, uow: UnitOfWorkDep) -> Claim:
+    return await claims.adjudicate_claim(uow, actor, claim_id, body)
+
+
+@claiming.get("/claims/{claim_id}", response_model=Claim, summary="One claim, as CMS-1500 / 837P data (JSON)")
+async def read_claim(claim_id: uuid.UUID, actor: Reader, uow: UnitOfWorkDep) -> Claim:
+    return await claims.read_claim(uow, actor, claim_id)
+
+
+@claiming.get("/patients/{patient_id}/claims", response_model=list[Claim], summary="A patient's claims")
+async def patient_claims(patient_id: uuid.UUID, actor: Reader, uow: UnitOfWorkDep) -> list[Claim]:
+    return await claims.patient_claims(uow, actor, patient_id)
+
+
+ROUTERS = [setup, coverage, estimating, ledger, claiming]

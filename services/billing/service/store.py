@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 
 from services.billing.domain.barriers import AccessBarrier
+from services.billing.domain.claims import Claim
 from services.billing.domain.coverage import CoverageDetermination, CoverageOnFile, PayerType, PlanBenefits
-from services.billing.domain.ledger import Account, Charge, Invoice, Payment, PaymentPlan, Refund
+from services.billing.domain.ledger import Account, Charge, ClaimResponsibility, Invoice, Payment, PaymentPlan, Refund
 from services.billing.domain.money import Money
 from services.billing.domain.pricing import BillableService, FinancialAssistance, Price
 from services.billing.domain.prior_auth import PriorAuthorisation
@@ -21,6 +22,7 @@ from services.billing.models import (
     BillingCourse,
     BillingPatient,
     ChargeRow,
+    ClaimRow,
     CoverageRow,
     LedgerEntryRow,
     PlanBenefitsRow,
@@ -165,9 +167,22 @@ async def account_of(uow: UnitOfWork, patient_id: uuid.UUID) -> Account:
         name = LEDGER_KINDS[kind]
         return tuple(kind.model_validate(e.document) for e in entries if e.kind == name)
 
+    adjudicated = (
+        await uow.session.exec(
+            select(ClaimRow).where(ClaimRow.patient_id == patient_id, ClaimRow.status == "adjudicated")
+        )
+    ).all()
+    responsibilities = []
+    for row in adjudicated:
+        claim = Claim.model_validate(row.document)
+        if claim.adjudication is not None and claim.adjudication.patient_responsibility.cents:
+            responsibilities.append(
+                ClaimResponsibility(claim_id=claim.id, amount=claim.adjudication.patient_responsibility)
+            )
     return Account(
         patient_id=patient_id,
         charges=tuple(Charge.model_validate(c.document) for c in charges),
+        responsibilities=tuple(responsibilities),
         invoices=of(Invoice),
         payments=of(Payment),
         refunds=of(Refund),
