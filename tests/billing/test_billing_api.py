@@ -9,8 +9,11 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
 from sqlmodel import select
 
+from services.billing.domain.settings import BillingSettings
 from services.billing.models import ChargeRow, LedgerEntryRow
 from services.billing.service.estimates import estimate_due
 from shared.bus.tables import OutboxMessage
@@ -405,3 +408,40 @@ async def test_an_insured_booking_owes_no_estimate_and_billing_reads_no_clinical
     assert (
         await billing.client.get(f"/patients/{uuid.uuid4()}/account", headers=billing.as_("billing"))
     ).status_code == 404
+
+
+async def test_bad_input_is_a_4xx_naming_the_field_and_nothing_is_written(billing: Billing) -> None:
+    admin, desk = billing.as_("site_admin"), billing.as_("front_desk")
+    cases = [
+        (
+            "/prices",
+            {"service": "iv_infusion_session", "amount": usd(-100), "valid_from": "2026-01-01"},
+            "/body/amount",
+        ),
+        ("/prices", {"service": "laser_session", "amount": usd(100), "valid_from": "2026-01-01"}, "/body/service"),
+        (
+            "/prices",
+            {
+                "service": "iv_infusion_session",
+                "amount": {"cents": 10.5, "currency": "USD"},
+                "valid_from": "2026-01-01",
+            },
+            "/body/amount/cents",
+        ),
+    ]
+    for path, body, pointer in cases:
+        reply = await billing.client.post(path, json=body, headers=admin)
+        assert reply.status_code == 422, reply.text
+        assert pointer in [e["pointer"] for e in reply.json()["errors"]], reply.text
+    assert (await billing.client.get("/prices", headers=admin)).json() == []
+    patient = await billing.registered()
+    negative = await billing.client.post(
+        f"/patients/{patient}/payments", json={"amount": usd(-1_00), "method": "cash"}, headers=desk
+    )
+    assert negative.status_code == 422 and "/body/amount" in [e["pointer"] for e in negative.json()["errors"]]
+    assert await billing.count(LedgerEntryRow) == 0
+
+
+def test_a_fee_for_a_code_kapnet_does_not_bill_stops_the_service() -> None:
+    with pytest.raises(ValidationError, match="99999"):
+        BillingSettings(fee_schedule={"99999": 100_00})

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.billing.domain.codes import ChargeLine
 from services.billing.domain.money import Money, total
@@ -131,10 +131,15 @@ class PaymentEntry(BaseModel):
     # A payment above the balance is refused unless the clerk says it is meant (a deposit for future sessions).
     overpayment: bool = False
 
+    @field_validator("amount")
+    @classmethod
+    def _positive_amount(cls, amount: Money) -> Money:
+        if amount.cents <= 0:
+            raise ValueError("a payment is more than zero (a refund is its own entry)")
+        return amount
+
     @model_validator(mode="after")
     def _positive(self) -> Self:
-        if self.amount.cents <= 0:
-            raise ValueError("amount: a payment is more than zero (a refund is its own entry)")
         if self.method is PaymentMethod.card and not self.reference:
             raise ValueError("reference: a card payment needs the processor's reference")
         return self
@@ -146,11 +151,12 @@ class RefundEntry(BaseModel):
     amount: Money
     reason: str = Field(min_length=3, max_length=500)
 
-    @model_validator(mode="after")
-    def _positive(self) -> Self:
-        if self.amount.cents <= 0:
-            raise ValueError("amount: a refund is more than zero")
-        return self
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, amount: Money) -> Money:
+        if amount.cents <= 0:
+            raise ValueError("a refund is more than zero")
+        return amount
 
 
 class PlanEntry(BaseModel):

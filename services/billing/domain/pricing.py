@@ -14,7 +14,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.billing.domain.money import Money
 from shared.treatment import Route
@@ -55,10 +55,15 @@ class Price(BaseModel):
     valid_from: date
     valid_to: date | None = None
 
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, amount: Money) -> Money:
+        if amount.cents <= 0:
+            raise ValueError("a price must be more than zero")
+        return amount
+
     @model_validator(mode="after")
     def _sensible(self) -> Self:
-        if self.amount.cents <= 0:
-            raise ValueError("a price must be more than zero")
         if self.valid_to is not None and self.valid_to < self.valid_from:
             raise ValueError("valid_to is before valid_from")
         return self

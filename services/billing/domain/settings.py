@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.billing.domain.claims import DEFAULT_FEES_CENTS
+from services.billing.domain.codes import CODE_TABLE
 from services.billing.domain.estimates import EstimateProvider
 from services.billing.domain.pricing import DEFAULT_TIERS, SlidingScaleTier
 
@@ -21,3 +22,14 @@ class BillingSettings(BaseModel):
     fee_schedule: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_FEES_CENTS))
     # Clinic policy: an invoice is due 30 days after it is issued.
     days_to_pay: int = Field(default=30, ge=1, le=120)
+
+    @field_validator("fee_schedule")
+    @classmethod
+    def _known_codes(cls, fees: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(code for code in fees if CODE_TABLE.find(code) is None)
+        if unknown:
+            raise ValueError(f"fee_schedule names codes kapnet does not bill: {', '.join(unknown)}")
+        negative = sorted(code for code, cents in fees.items() if cents <= 0)
+        if negative:
+            raise ValueError(f"fee_schedule: a fee is more than zero ({', '.join(negative)})")
+        return fees
