@@ -114,4 +114,5 @@ def test_every_projection_catches_up_after_a_60_second_broker_outage(own_broker:
     # The outage is logged once per backoff step, not once per reconnection attempt.
     for service in (intake, sessions, outcomes):
         lines = service.log_path.read_text().count("\n")
+        print(f"{service.name}: {lines} log lines over a {OUTAGE_SECONDS} s outage")
         assert lines < 400, f"{service.name} wrote {lines} log lines over a {OUTAGE_SECONDS} s outage"

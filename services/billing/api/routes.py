@@ -26,6 +26,7 @@ from services.billing.api.schemas import (
     EstimateRequest,
     PriorAuthStatusEntry,
 )
+from services.billing.api.superbill import router as superbills
 from services.billing.domain.barriers import AccessBarrier, BarrierEntry
 from services.billing.domain.claims import Adjudication, Claim
 from services.billing.domain.coverage import PlanBenefits
@@ -253,4 +254,4 @@ async def patient_claims(patient_id: uuid.UUID, actor: Reader, uow: UnitOfWorkDe
     return await claims.patient_claims(uow, actor, patient_id)
 
 
-ROUTERS = [setup, coverage, estimating, ledger, claiming]
+ROUTERS = [setup, coverage, estimating, ledger, claiming, superbills]
