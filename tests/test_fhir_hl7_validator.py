@@ -1,13 +1,15 @@
-"""Every FHIR resource type intake and sessions serve passes HL7's validator: HAPI FHIR's validation library with
-the R4 definitions it bundles, offline (deploy/tools/fhir-validator, built by `make prerequisites`).
+"""Every FHIR resource type intake, sessions and billing serve passes HL7's validator: HAPI FHIR's validation
+library with the R4 definitions it bundles, offline (deploy/tools/fhir-validator, built by `make prerequisites`).
 
-The services run in process on SQLite and are driven through their own APIs to every kind of resource they serve:
-intake's Patients, measures (PHQ-9, GAD-7, PCL-5 Observations) and Consents; sessions' Encounters in every status,
-MedicationAdministrations by every route, vital-sign Observations and AdverseEvents, serious and not; each
-service's CodeSystems and a FHIR OperationOutcome. Each is read back over /fhir and written to a file, and one JVM
-validates them all, with the CodeSystems the services serve as the definitions of kapnet's codes. There must be no
-error, and every resource must carry a generated narrative. A deliberately broken copy checks that the validator
-does report errors, kapnet codes included.
+The services run in process on SQLite and are driven through their own APIs (billing through the events intake and
+sessions send it, too) to every kind of resource they serve: intake's Patients, measures (PHQ-9, GAD-7, PCL-5
+Observations) and Consents; sessions' Encounters in every status, MedicationAdministrations by every route,
+vital-sign Observations and AdverseEvents, serious and not; billing's Coverages (insured and self-pay), Claims
+(claims to payers in every status, and Good Faith Estimates as predeterminations) and ExplanationOfBenefits (paid,
+partly paid, denied); each service's CodeSystems and a FHIR OperationOutcome. Each is read back over /fhir and
+written to a file, and one JVM validates them all, with the CodeSystems the services serve as the definitions of
+kapnet's codes. There must be no error, and every resource must carry a generated narrative. A deliberately broken
+copy checks that the validator does report errors, kapnet codes included.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import tests.sessions.test_session_record_api as record_api
 from services.intake.app import create_app as create_intake
 from services.sessions.app import create_app as create_sessions
 from shared.settings import ServiceSettings
+from tests.billing.conftest import Billing, billing_settings
+from tests.billing.test_billing_fhir import billing_app, billing_resources
 from tests.harness import app_in_process
 from tests.intake.conftest import ADA, Intake
 from tests.sessions.conftest import Sessions, sessions_settings
@@ -141,6 +145,14 @@ async def sessions(tmp_path: Path) -> AsyncIterator[Sessions]:
     service = sessions_settings(f"sqlite:///{tmp_path / 'sessions'}.db", tmp_path / "sessions")
     async with app_in_process(create_sessions(service)) as client:
         yield Sessions(client, service)
+
+
+@pytest.fixture
+async def billing(tmp_path: Path) -> AsyncIterator[Billing]:
+    # The site is REMS-certified, so an esketamine course is covered and claimed.
+    service = billing_settings(f"sqlite:///{tmp_path / 'billing'}.db", tmp_path / "billing", rems_certified=True)
+    async with app_in_process(billing_app(service)) as client:
+        yield Billing(client, service)
 
 
 async def fhir_read(service: Intake | Sessions, path: str, role: str, **params: str) -> list[dict[str, Any]]:
@@ -300,16 +312,26 @@ def broken(resources: list[dict[str, Any]]) -> dict[str, Any]:
     return copy
 
 
+def broken_explanation(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """A copy of an ExplanationOfBenefit whose outcome is a payment result, which R4's RemittanceOutcome is not."""
+    explanation = next(r for r in resources if r["resourceType"] == "ExplanationOfBenefit")
+    copy = json.loads(json.dumps(explanation))
+    copy["id"] = "broken-eob"
+    copy["outcome"] = "paid"
+    return copy
+
+
 # --- the test ---------------------------------------------------------------------------------------------------
 
 
 async def test_every_fhir_resource_served_passes_the_hl7_validator(
-    intake: Intake, sessions: Sessions, tmp_path: Path
+    intake: Intake, sessions: Sessions, billing: Billing, tmp_path: Path
 ) -> None:
     validator_command()  # fail at once, not after driving the services, when the validator is not built
     from_intake = await intake_resources(intake)
     from_sessions = await sessions_resources(sessions)
-    served = [*from_intake, *from_sessions]
+    _, from_billing = await billing_resources(billing)
+    served = [*from_intake, *from_sessions, *from_billing]
 
     # Every type served, in every variant the services make.
     assert kinds(from_intake).keys() == {"Patient", "Observation", "Consent", "CodeSystem", "OperationOutcome"}
@@ -330,6 +352,18 @@ async def test_every_fhir_resource_served_passes_the_hl7_validator(
     assert {e["seriousness"]["coding"][0]["code"] for e in events} == {"Serious", "Non-serious"}
     vital_codes = {c["code"] for r in from_sessions if r["resourceType"] == "Observation" for c in r["code"]["coding"]}
     assert {"29463-7", "85354-9", "8867-4", "2708-6", "9279-1"} <= vital_codes
+    assert kinds(from_billing).keys() == {"Coverage", "Claim", "ExplanationOfBenefit", "OperationOutcome"}
+    coverages = [r for r in from_billing if r["resourceType"] == "Coverage"]
+    assert {c["type"]["coding"][0]["code"] for c in coverages} == {"HIP", "PUBLICPOL", "pay"}
+    claims = [r for r in from_billing if r["resourceType"] == "Claim"]
+    assert Counter((c["use"], c["status"]) for c in claims) == {
+        ("claim", "active"): 4,
+        ("claim", "draft"): 1,
+        ("predetermination", "active"): 2,
+    }
+    assert any(c["insurance"][0]["coverage"]["reference"] == "#coverage" for c in claims), "a contained Coverage"
+    explanations = [r for r in from_billing if r["resourceType"] == "ExplanationOfBenefit"]
+    assert {e["disposition"].split(":")[0] for e in explanations} == {"Paid", "Partly paid", "Denied"}
     code_systems = [r for r in served if r["resourceType"] == "CodeSystem"]
     assert code_systems, "each service serves the CodeSystems of its kapnet codes"
 
@@ -348,14 +382,15 @@ async def test_every_fhir_resource_served_passes_the_hl7_validator(
     write(served_dir, served)
     # The CodeSystems the services serve are the definitions of kapnet's codes: the validator checks codes with them.
     write(conformance_dir, list({c["url"]: c for c in code_systems}.values()))
-    write(canary_dir, [broken(from_intake)])
+    write(canary_dir, [broken(from_intake), broken_explanation(from_billing)])
 
     result = run_validator(served_dir, conformance_dir, canary_dir)
-    assert result.summary["resources"] == len(served) + 1
+    assert result.summary["resources"] == len(served) + 2
 
     canary = [i for i in result.issues if i.file.startswith(str(canary_dir)) and i.severity in ("error", "fatal")]
     assert any("pcl5-no-such-code" in i.message for i in canary), "kapnet codes are checked against the CodeSystems"
     assert any("finished" in i.message for i in canary), "the validator reports a code outside a required binding"
+    assert any("'paid'" in i.message and i.resource.startswith("ExplanationOfBenefit") for i in canary), "billing too"
 
     issues = [i for i in result.issues if i.file.startswith(str(served_dir))]
     errors = [i for i in issues if i.severity in ("error", "fatal")]
@@ -387,6 +422,27 @@ EXPECTED: list[tuple[str, str, str]] = [
     # ones (shared/instruments/loinc.py, services/sessions/fhir/resources.py).
     ("warning", "CodeSystem is unknown and can't be validated: http://loinc.org", ""),
     ("warning", "CodeSystem is unknown and can't be validated: http://www.nlm.nih.gov/research/umls/rxnorm", ""),
+    # Nor can billing's US code sets (services/billing/fhir.py): ICD-10-CM, CPT (codes and modifiers), HCPCS Level II
+    # and the CMS place-of-service codes, all under the canonical URLs HL7 Terminology gives them, and CARIN Blue
+    # Button's adjudication codes (an HL7 US implementation guide, for the patient's share, which R4's adjudication
+    # codes have no code for). Every binding they are used in is an example binding.
+    ("warning", "CodeSystem is unknown and can't be validated: http://hl7.org/fhir/sid/icd-10-cm", ""),
+    ("warning", "CodeSystem is unknown and can't be validated: http://www.ama-assn.org/go/cpt", ""),
+    (
+        "warning",
+        "CodeSystem is unknown and can't be validated: http://www.cms.gov/Medicare/Coding/HCPCSReleaseCode",
+        "",
+    ),
+    (
+        "warning",
+        "CodeSystem is unknown and can't be validated: https://www.cms.gov/Medicare/Coding/place-of-service-codes/",
+        "",
+    ),
+    (
+        "warning",
+        "CodeSystem is unknown and can't be validated: http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication",
+        "",
+    ),
     # SpO2 carries 2708-6, which IS in R4's Vital Signs value set, and 59408-5 (pulse oximetry): with LOINC
     # unknown, the validator judges the pair as if neither were in it. It says nothing when 2708-6 is alone.
     (

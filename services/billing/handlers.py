@@ -11,12 +11,13 @@ from services.billing.domain.ledger import ChargeSource
 from services.billing.domain.pricing import SESSION_SERVICE, BillableService
 from services.billing.domain.settings import BillingSettings
 from services.billing.models import BillingCourse, BillingPatient
+from services.billing.prior_treatment import on_prior_treatment_recorded
 from services.billing.service import accounts
 from services.billing.service import estimates as estimates
 from shared.bus.consumer import Handler
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.envelope import CloudEvent
-from shared.events.intake import PatientRegistered, PatientUpdated, ScreeningCompleted
+from shared.events.intake import PatientRegistered, PatientUpdated, PriorTreatmentRecorded, ScreeningCompleted
 from shared.events.registry import DomainEvent
 from shared.events.sessions import (
     CoursePlanned,
@@ -145,6 +146,7 @@ def handlers(settings: BillingSettings, zone_name: str) -> dict[type[DomainEvent
         PatientRegistered: on_patient,
         PatientUpdated: on_patient,
         ScreeningCompleted: on_screening,
+        PriorTreatmentRecorded: on_prior_treatment_recorded,
         CoursePlanned: on_course_planned,
         CourseStatusChanged: on_course_status,
         SessionScheduled: on_session_scheduled,

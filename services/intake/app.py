@@ -1,4 +1,4 @@
-"""Intake: patients, consent, eligibility screening, baseline measures."""
+"""Intake: patients, consent, eligibility screening, prior treatment, baseline measures."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from shared.settings import ServiceSettings
 
 DEFINITION = ServiceDefinition(
     title="intake",
-    description="Patients, consent, eligibility screening and baseline measures of one site.",
+    description="Patients, consent, eligibility screening, prior treatment and baseline measures of one site.",
     migrations=Path(__file__).parent / "migrations" / "versions",
     routers=ROUTERS,
     produces=lambda runtime: [runtime.site_topic("intake")],

@@ -94,7 +94,22 @@ class Screening(SQLModel, table=True):
     __mapper_args__ = {"version_id_col": version.sa_column}  # type: ignore[attr-defined]
 
 
+class PriorTreatmentRecord(SQLModel, table=True):
+    """One treatment of the patient's depression tried before kapnet. The treatment is a typed document (see
+    services/intake/prior_treatment.py), stored as JSON and read back through its model only; its adequacy and
+    summary are worked out from it when read, never stored beside it."""
+
+    __tablename__ = "prior_treatment"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    patient_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("patient.id"), nullable=False, index=True))
+    kind: str = Field(sa_column=sa.Column(sa.String(30), nullable=False))
+    treatment: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    recorded_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    recorded_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+
+
 # Measures and safety flags are one shared mechanism (shared/measures), used by intake and sessions alike.
 from shared.measures.models import Assessment, SafetyFlag  # noqa: E402
 
-__all__ = ["Assessment", "Consent", "ConsentDocument", "Patient", "SafetyFlag", "Screening"]
+__all__ = ["Assessment", "Consent", "ConsentDocument", "Patient", "PriorTreatmentRecord", "SafetyFlag", "Screening"]

@@ -36,6 +36,8 @@ class Permission(StrEnum):
     screening_record = "screening.record"
     screening_read = "screening.read"
     medical_review_decide = "medical_review.decide"
+    prior_treatment_record = "prior_treatment.record"
+    prior_treatment_read = "prior_treatment.read"
     assessment_record = "assessment.record"
     assessment_read = "assessment.read"
     safety_flag_read = "safety_flag.read"
@@ -83,6 +85,10 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.screening_record: _CLINICAL,
     Permission.screening_read: _CLINICAL | {Role.site_admin},
     Permission.medical_review_decide: frozenset({Role.clinician}),
+    # The prior-treatment history is clinical, taken by a clinician or therapist; billing reads it because a payer
+    # asks for it as the evidence of a prior authorisation (antidepressant trials, psychotherapy, ECT, TMS).
+    Permission.prior_treatment_record: _CLINICAL,
+    Permission.prior_treatment_read: _CLINICAL | {Role.billing},
     Permission.assessment_record: _CLINICAL,
     Permission.assessment_read: _CLINICAL,
     Permission.safety_flag_read: _CLINICAL | {Role.site_admin},

@@ -1,7 +1,8 @@
 """Events intake publishes on its site topic (PHI allowed there, never beyond the site).
 
-Each carries what its consumers need (sessions: eligibility and consent; billing: coverage; outcomes:
-measures and demographics in bands) and nothing more: contact details and addresses stay in intake.
+Each carries what its consumers need (sessions: eligibility and consent; billing: coverage and the prior-treatment
+history a payer asks for; outcomes: measures and demographics in bands) and nothing more: contact details and
+addresses stay in intake.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from pydantic import BaseModel, ConfigDict
 from shared.demographics import AdministrativeSex
 from shared.events.registry import PatientEvent, registered
 from shared.instruments.scoring import Severity
+from shared.prior_treatment import (
+    Antidepressant,
+    AugmentationAgent,
+    PriorTreatmentKind,
+    PsychotherapyType,
+    TreatmentOutcome,
+)
 
 
 class _PatientEvent(PatientEvent):
@@ -180,3 +188,45 @@ class SafetyFlagAcknowledged(_PatientEvent):
     flag_id: uuid.UUID
     acknowledged_at: datetime
     acknowledged_by: str
+
+
+@registered
+class PriorTreatmentRecorded(_PatientEvent):
+    """One treatment of the patient's depression tried before kapnet: an antidepressant trial (with its adequacy),
+    psychotherapy, ECT, TMS or an augmentation. Billing sends ``description`` to a payer as the evidence of a prior
+    authorisation. Fields of another kind of treatment are null."""
+
+    name = "prior_treatment.recorded"
+    summary = (
+        "A prior treatment of the patient's depression was recorded (antidepressant trial, psychotherapy, ECT, TMS "
+        "or augmentation), in fields and in words: the evidence a payer asks for in a prior authorisation."
+    )
+
+    prior_treatment_id: uuid.UUID
+    kind: PriorTreatmentKind
+    current_episode: bool
+    outcome: TreatmentOutcome
+    start_date: date | None = None
+    end_date: date | None = None
+    # antidepressant_trial; other_augmentation has a dose and a duration too
+    drug: Antidepressant | None = None
+    drug_name: str | None = None
+    daily_dose_mg: float | None = None
+    duration_weeks: float | None = None
+    # An antidepressant trial's adequacy (at least the minimum effective dose for at least 6 weeks); null for other
+    # kinds, and for a drug whose minimum dose intake does not know.
+    adequate: bool | None = None
+    # psychotherapy
+    therapy: PsychotherapyType | None = None
+    therapy_name: str | None = None
+    # psychotherapy, ect, tms
+    sessions: int | None = None
+    # other_augmentation
+    agent: AugmentationAgent | None = None
+    agent_name: str | None = None
+    # The treatment in words, as a payer reads it ("summary" is taken: every event type's one-line summary).
+    description: str
+    # Whether the patient's history, this treatment included, now meets the label's definition of
+    # treatment-resistant depression (2 different antidepressants, adequate, no adequate response, this episode).
+    treatment_resistant: bool
+    recorded_at: datetime

@@ -11,13 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 from pypdf import PdfReader
 from sqlmodel import select
 
-from services.billing.api.superbill import router
 from services.billing.app import create_app
 from services.billing.domain.claims import DEFAULT_FEES_CENTS
 from services.billing.domain.codes import (
@@ -32,7 +30,6 @@ from services.billing.domain.money import Money, total
 from services.billing.domain.superbill import Superbill, SuperbillPatient, allocate, build_superbill
 from services.billing.superbill_pdf import printable, render_superbill_pdf
 from shared.audit import AuditEntry
-from shared.auth.guard import declare_permissions
 from shared.errors import Conflict, RuleRefused
 from shared.events.sessions import IntegrationSessionCompleted
 from shared.treatment import Route
@@ -283,15 +280,8 @@ def test_a_name_the_font_cannot_draw_is_printed_without_accents_never_dropped() 
 # --- the routes, on SQLite and PostgreSQL -------------------------------------------------------------------------
 
 
-def serve_superbills(app: FastAPI) -> None:
-    """Until the router is in billing's ROUTERS, the test app takes it here."""
-    if not any(getattr(route, "path", "") == "/patients/{patient_id}/superbill" for route in app.routes):
-        app.include_router(declare_permissions(router))
-
-
 @pytest.fixture
 def site(billing: Billing) -> Billing:
-    serve_superbills(billing.client._transport.app)  # type: ignore[attr-defined]
     return billing
 
 
@@ -396,7 +386,6 @@ async def test_the_superbill_routes_refuse_what_they_cannot_answer(site: Billing
     )
     unset = billing_settings(site.settings.database_url, site.settings.var_dir, provider=None)
     app = create_app(unset)
-    serve_superbills(app)
     async with app_in_process(app) as client:
         no_provider = await client.get(superbill_url(patient, *JANUARY), headers=reader)
         assert no_provider.status_code == 409 and "provider" in no_provider.json()["detail"]

@@ -32,7 +32,10 @@ async def test_the_full_record_is_kept_and_contact_details_stay_in_intake(intake
     [event] = await intake.events("patient.registered.v1")
     data = json.loads(event.payload)
     assert data["coverage"] == {"self_pay": False, "payer": "Acme Health", "plan": "Gold", "member_id": "AC-123456"}
-    for private in ("ada@example.org", "Square", "Mary Somerville", "7946", "Lovelace"):
+    # The name goes to billing (an estimate and a claim name the patient), on the site's own topic only; contact
+    # details, the address and the emergency contact stay in intake.
+    assert (data["given_name"], data["family_name"]) == (FULL["given_name"], FULL["family_name"])
+    for private in ("ada@example.org", "Square", "Mary Somerville", "7946"):
         assert private not in event.payload.decode(), f"{private} left intake"
 
 

@@ -154,9 +154,9 @@ async def _read_claim(uow: UnitOfWork, actor: Actor, key: uuid.UUID) -> _Found |
 
 async def _search_claims(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, use: str | None) -> list[_Found]:
     """A patient's claims and issued estimates, the earliest made first."""
-    if await uow.session.get(BillingPatient, patient_id) is None:
+    if (patient := await uow.session.get(BillingPatient, patient_id)) is None:
         return []
-    on_file = await _on_file(uow, patient_id)
+    on_file = store.coverage_on_file(patient)
     found: list[_Found] = []
     if use in (None, "claim"):
         rows = await uow.session.exec(select(ClaimRow).where(ClaimRow.patient_id == patient_id))
@@ -171,13 +171,11 @@ async def _search_claims(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, u
     return sorted(found, key=lambda f: (f.created, f.resource["id"]))
 
 
-async def _adjudicated(uow: UnitOfWork, rows: list[ClaimRow]) -> list[dict[str, Any]]:
-    resources = []
-    for row in rows:
-        claim = Claim.model_validate(row.document)
-        if claim.adjudication is not None:
-            resources.append(explanation_of_benefit_resource(claim, await _on_file(uow, claim.patient_id)))
-    return resources
+async def _adjudicated(uow: UnitOfWork, patient_id: uuid.UUID, rows: list[ClaimRow]) -> list[dict[str, Any]]:
+    """The ExplanationOfBenefits of one patient's claims that the payer has decided."""
+    on_file = await _on_file(uow, patient_id)
+    claims = [Claim.model_validate(row.document) for row in rows]
+    return [explanation_of_benefit_resource(c, on_file) for c in claims if c.adjudication is not None]
 
 
 # --- Coverage ------------------------------------------------------------------------------------------------
@@ -269,7 +267,7 @@ async def search_claims(
 )
 async def read_explanation_of_benefit(claim_id: str, actor: Reader, uow: UnitOfWorkDep) -> FhirJSONResponse:
     row = await uow.session.get(ClaimRow, key) if (key := _id(claim_id)) is not None else None
-    resources = await _adjudicated(uow, [row]) if row is not None else []
+    resources = await _adjudicated(uow, row.patient_id, [row]) if row is not None else []
     if row is None or not resources:
         return _not_found("explanation of benefit")
     record_access(uow, actor, "fhir.explanationofbenefit.read", row.patient_id, f"fhir/ExplanationOfBenefit/{key}")
@@ -295,7 +293,7 @@ async def search_explanations_of_benefit(
         .where(ClaimRow.patient_id == key, ClaimRow.status == "adjudicated")
         .order_by(col(ClaimRow.created_at), col(ClaimRow.id))
     )
-    resources = await _adjudicated(uow, list(rows.all()))
+    resources = await _adjudicated(uow, key, list(rows.all()))
     record_access(uow, actor, "fhir.explanationofbenefit.search", key, f"fhir/ExplanationOfBenefit?patient={key}")
     await uow.commit()
     return _bundle(request, resources)

@@ -18,6 +18,7 @@ from services.billing.api.deps import (
     Setup,
     UnitOfWorkDep,
 )
+from services.billing.api.fhir import router as fhir_router
 from services.billing.api.schemas import (
     AccountRead,
     AssistanceEntry,
@@ -254,4 +255,4 @@ async def patient_claims(patient_id: uuid.UUID, actor: Reader, uow: UnitOfWorkDe
     return await claims.patient_claims(uow, actor, patient_id)
 
 
-ROUTERS = [setup, coverage, estimating, ledger, claiming, superbills]
+ROUTERS = [setup, coverage, estimating, ledger, claiming, superbills, fhir_router]

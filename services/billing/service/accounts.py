@@ -36,6 +36,7 @@ from services.billing.domain.pricing import (
 )
 from services.billing.domain.prior_auth import PriorAuthChange, PriorAuthorisation, PriorAuthStatus
 from services.billing.models import AssistanceRow, BillingCourse, CoverageRow, PlanBenefitsRow, PriceRow
+from services.billing.prior_treatment import evidence_for
 from services.billing.service import store
 from shared.audit import record_access
 from shared.auth.guard import Actor
@@ -189,6 +190,8 @@ async def change_prior_auth(
     uow: UnitOfWork, actor: Actor, prior_auth_id: uuid.UUID, change: PriorAuthChange, evidence: list[str]
 ) -> PriorAuthorisation:
     row, auth = await store.prior_auth_or_404(uow, prior_auth_id)
+    # The prior-treatment history intake keeps comes first; what the clerk adds follows, without repeats.
+    evidence = list(dict.fromkeys([*await evidence_for(uow, auth.patient_id), *evidence]))
     events = auth.change(change, evidence, utcnow())
     store.save_prior_auth(uow, row, auth)
     await uow.publish_all(events)
