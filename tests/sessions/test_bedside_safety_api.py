@@ -450,3 +450,83 @@ async def test_2_12_ten_simultaneous_bookings_of_one_room_give_one_201(sessions:
 
     statuses = await asyncio.gather(*(book_room(i, c) for i, c in enumerate(courses)))
     assert sorted(statuses) == [201] + [409] * 9
+
+
+# --- paths an outside review found: readings out of order, a backdated discharge, a late adverse event ---------
+
+
+async def test_a_high_pressure_between_the_pre_dose_check_and_the_dose_refuses_it(sessions: Sessions) -> None:
+    session_id = await a_session(sessions)
+    url = f"/sessions/{session_id}"
+    assert (await post(sessions, f"{url}/pre-dose-checks", pre_dose(), "therapist")).status_code == 200  # 128/82
+    high = await post(sessions, f"{url}/vitals", vitals(115, systolic_mmhg=195, diastolic_mmhg=118), "therapist")
+    assert high.status_code == 201
+    refused = await post(sessions, f"{url}/dose", iv_dose())
+    assert refused.status_code == 409
+    assert "systolic 195 mmHg is at or above the alert threshold" in refused.json()["detail"]
+    assert "record a new pre-dose check" in refused.json()["detail"]
+    # Rested and measured again after the high reading: the new check governs the dose.
+    rested = pre_dose(vitals={**pre_dose()["vitals"], "taken_at": at(113)})
+    assert (await post(sessions, f"{url}/pre-dose-checks", rested, "therapist")).status_code == 200
+    assert (await post(sessions, f"{url}/dose", iv_dose())).status_code == 200
+
+
+async def test_an_older_reading_entered_second_cannot_replace_a_refusing_pre_dose_check(sessions: Sessions) -> None:
+    session_id = await a_session(sessions)
+    url = f"/sessions/{session_id}"
+    crisis = pre_dose(vitals={**pre_dose()["vitals"], "taken_at": at(120), "systolic_mmhg": 190, "diastolic_mmhg": 115})
+    assert (await post(sessions, f"{url}/pre-dose-checks", crisis, "therapist")).status_code == 200
+    older = await post(sessions, f"{url}/pre-dose-checks", pre_dose(), "therapist")  # 120/80, taken 10 min earlier
+    assert older.status_code == 422 and "a new one taken after it" in older.json()["detail"]
+    rewritten = pre_dose(vitals={**pre_dose()["vitals"], "taken_at": at(120)})  # same time, new numbers
+    assert (await post(sessions, f"{url}/pre-dose-checks", rewritten, "therapist")).status_code == 422
+    same_reading = {**crisis, "weight": {"value": 81, "unit": "kg"}}  # correcting the weight is still possible
+    assert (await post(sessions, f"{url}/pre-dose-checks", same_reading, "therapist")).status_code == 200
+    blocked = await post(sessions, f"{url}/dose", iv_dose())
+    assert blocked.status_code == 409 and "no dose may be given on it" in blocked.json()["detail"]
+
+
+async def test_a_discharge_cannot_be_dated_before_the_last_observation(sessions: Sessions) -> None:
+    session_id = await dosed_iv(sessions)
+    url = f"/sessions/{session_id}"
+    assert (await post(sessions, f"{url}/vitals", vitals(8), "therapist")).status_code == 201
+    assert (await post(sessions, f"{url}/dissociation", recovered(7), "therapist")).status_code == 200
+    # Later readings that fail the criteria: a discharge backdated to before them must not skip them.
+    low = vitals(3, spo2_percent=85, respiratory_rate_per_min=6)
+    assert (await post(sessions, f"{url}/vitals", low, "therapist")).status_code == 201
+    sedated = recovered(2, moaa_s=2, dissociation_present=True)
+    assert (await post(sessions, f"{url}/dissociation", sedated, "therapist")).status_code == 200
+    backdated = await post(sessions, f"{url}/discharge", {"escort_present": True, "discharged_at": at(6)})
+    assert backdated.status_code == 422 and "before the last observation" in backdated.json()["detail"]
+    now = await post(sessions, f"{url}/discharge", {"escort_present": True})
+    assert now.status_code == 409 and "SpO2 85 %" in now.json()["detail"]
+    assert await events(sessions, "session.completed.v1") == []
+
+
+async def test_an_adverse_event_charted_after_discharge_and_signing_is_kept(sessions: Sessions) -> None:
+    session_id = await dosed_iv(sessions)
+    url = f"/sessions/{session_id}"
+    await ready_to_discharge(sessions, session_id)
+    assert (await post(sessions, f"{url}/discharge", {"escort_present": True})).status_code == 200
+    assert (await post(sessions, f"{url}/sign", {})).status_code == 200
+    report = {
+        "event": {
+            "type": "hypertension",
+            "severity": "severe",
+            "resulted_in_death": False,
+            "life_threatening": False,
+            "hospitalisation": False,
+            "persistent_disability": False,
+            "congenital_anomaly": False,
+            "important_medical_event": True,
+        },
+        "action_taken": "labetalol 10 mg IV; BP settled in 20 minutes",
+        "occurred_at": at(60),
+    }
+    late = await post(sessions, f"{url}/adverse-events", report, "therapist")
+    assert late.status_code == 201, late.text
+    assert late.json()["serious"] is True and late.json()["reported_at"] is not None
+    record = (await sessions.client.get(url, headers=sessions.as_("clinician"))).json()["record"]
+    assert [e["type"] for e in record["adverse_events"]] == ["hypertension"]
+    [published] = await events(sessions, "adverse_event.reported.v1")
+    assert published["serious"] is True

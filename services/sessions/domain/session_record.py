@@ -317,6 +317,7 @@ class AdverseEventRecord(AdverseEvent):
     action_taken: str
     occurred_at: datetime
     reported_by: str
+    reported_at: datetime | None = None  # None on reports made before it was kept
 
 
 class TherapyNote(TherapyEntry):
@@ -549,6 +550,17 @@ class DosingSessionChart(BaseModel):
             raise Conflict("the dose was already given; pre-dose checks cannot change")
         self._may_treat(context, now, rules)
         self._plausible(now, entry.vitals.taken_at)
+        earlier = self.record.pre_dose
+        if earlier is not None and (
+            entry.vitals.taken_at < earlier.vitals.taken_at
+            or (entry.vitals.taken_at == earlier.vitals.taken_at and entry.vitals != earlier.vitals)
+        ):
+            # A new check replaces the old one (to correct the weight or the answers, the same reading is sent
+            # again); an older or rewritten reading must not hide one that refused the dose.
+            raise RuleRefused(
+                f"a pre-dose check with a reading taken at {earlier.vitals.taken_at.isoformat()} is already "
+                "recorded: send that same reading again, or a new one taken after it"
+            )
         weight_kg = entry.weight.kg
         if not WEIGHT_MIN_KG <= weight_kg <= WEIGHT_MAX_KG:
             raise RuleRefused(
@@ -649,13 +661,24 @@ class DosingSessionChart(BaseModel):
         too_old = predose_reading_too_old(pre_dose.vitals.taken_at, start, rules)
         if too_old:
             raise Conflict(too_old)
+        since_check = self._readings_since_pre_dose_check(start, rules)
+        if since_check:
+            raise Conflict(
+                "; ".join(since_check)
+                + ": the pre-dose decision did not see it; record a new pre-dose check before the dose"
+            )
         if entry.override is not None and not by.clinician:
             raise NotPermitted("only a clinician may override a dose rule")
 
         end, problems, refusals = self._administration(entry, rules)
         if context.birth_date is None:
             raise Conflict("sessions does not know the patient's date of birth yet (from intake's registration)")
-        age = age_on(context.birth_date, local_date(start, zone))
+        try:
+            age = age_on(context.birth_date, local_date(start, zone))
+        except ValueError:
+            raise RuleRefused(
+                f"the date of birth from intake ({context.birth_date}) is after the dose's date: correct it at intake"
+            ) from None
         first_dose = self.route is Route.intranasal_esketamine and not any(
             d.route is Route.intranasal_esketamine for d in context.earlier_doses
         )
@@ -833,7 +856,9 @@ class DosingSessionChart(BaseModel):
     def report_adverse_event(
         self, report: AdverseEventReport, by: Staff, now: datetime
     ) -> tuple[AdverseEventRecord, list[DomainEvent]]:
-        self._open_for_change()
+        """An adverse event is taken whenever it is reported, after discharge and after signing too: one seen at
+        the chair and charted late must still reach the record, the REMS form and the safety report. Each keeps
+        the time it was reported, so a late entry shows as late."""
         if self.record.pre_dose is None:
             raise Conflict("the session has not begun: record the pre-dose checks first")
         self._plausible(now, report.occurred_at)
@@ -846,6 +871,7 @@ class DosingSessionChart(BaseModel):
             action_taken=report.action_taken,
             occurred_at=report.occurred_at,
             reported_by=by.sub,
+            reported_at=now,
         )
         self.record = self.record.model_copy(update={"adverse_events": [*self.record.adverse_events, entry]})
         return entry, [
@@ -888,6 +914,14 @@ class DosingSessionChart(BaseModel):
         self._open_for_change()
         at = entry.discharged_at or now
         self._plausible(now, at)
+        last_observed = self._last_observation()
+        if last_observed is not None and at < last_observed:
+            # The discharge criteria are judged as at the discharge time; a time before the last observation
+            # would judge them without it (a low SpO2 charted after the chosen time).
+            raise RuleRefused(
+                f"discharge at {at.isoformat()} is before the last observation on the chart "
+                f"({last_observed.isoformat()}): give the real discharge time"
+            )
         check = self.discharge_check(entry.escort_present, rules, at)
         if not check.allowed:
             raise Conflict("discharge not yet allowed: " + "; ".join(check.unmet))
@@ -1024,6 +1058,30 @@ class DosingSessionChart(BaseModel):
         return []
 
     # --- rules every change shares ---
+
+    def _readings_since_pre_dose_check(self, dose_at: datetime, rules: SessionRuleSettings) -> list[str]:
+        """What any reading taken after the pre-dose check and before the dose found, judged by the pre-dose
+        rules: a blood pressure of 195/118 five minutes before the dose refuses it even if the pre-dose check was
+        normal."""
+        pre_dose = self.record.pre_dose
+        assert pre_dose is not None
+        found: list[str] = []
+        for reading in self.record.vitals:
+            if pre_dose.vitals.taken_at < reading.taken_at <= dose_at:
+                findings = predose_findings(reading, rules)
+                found += [
+                    f"reading at {reading.taken_at.isoformat()}: {what}"
+                    for what in [*findings.refusals, *findings.needs_decision]
+                ]
+        return found
+
+    def _last_observation(self) -> datetime | None:
+        times = [
+            *(v.taken_at for v in self.record.vitals),
+            *(c.assessed_at for c in self.record.recovery_checks),
+            *(e.occurred_at for e in self.record.adverse_events),
+        ]
+        return max(times, default=None)
 
     def _open_for_change(self) -> None:
         if self.signed_at is not None:

@@ -618,6 +618,7 @@ def adverse_event_resource(session: DosingSessionChart, entry: AdverseEventRecor
         "subject": reference("Patient", session.patient_id),
         "encounter": reference("Encounter", session.id),
         "date": fhir_datetime(entry.occurred_at),
+        "recordedDate": fhir_datetime(entry.reported_at) if entry.reported_at else None,
         "seriousness": concept(
             coding(AE_SERIOUSNESS_SYSTEM, *seriousness),
             text=("Serious: " + "; ".join(criteria)) if serious and criteria else seriousness[1],
