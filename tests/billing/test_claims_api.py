@@ -4,6 +4,7 @@ adjudicated; what the payer leaves to the patient lands on the account."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,3 +129,31 @@ async def test_a_self_pay_patient_has_nothing_to_claim(billing: Billing) -> None
     assert (
         await billing.client.post(f"/courses/{course_id}/claims", headers=billing.as_("front_desk"))
     ).status_code == 403
+
+
+async def test_clerks_at_once_claim_and_invoice_each_charge_once(billing: Billing) -> None:
+    """Six claims and six invoices for the same charges at the same moment: one of each is built, the others are
+    told everything is on one already (on PostgreSQL the account lock orders them; READ COMMITTED alone would let
+    each read "nothing claimed yet")."""
+    clerk = billing.as_("billing")
+    await priced(billing)
+    assert (await billing.client.put("/plans", json=PLAN, headers=clerk)).status_code == 200
+    patient = await billing.registered(INSURED)
+    course_id = await course(billing, patient, Route.iv_infusion)
+    await completed(
+        billing, patient, course_id, Route.iv_infusion, NOON_2026, infusion_minutes=40, psychotherapy_minutes=40
+    )
+
+    async def claim() -> int:
+        return (await billing.client.post(f"/courses/{course_id}/claims", headers=clerk)).status_code
+
+    async def invoice() -> int:
+        return (await billing.client.post(f"/patients/{patient}/invoices", headers=clerk)).status_code
+
+    statuses = await asyncio.gather(*(claim() for _ in range(6)), *(invoice() for _ in range(6)))
+    assert sorted(statuses[:6]) == [201] + [409] * 5
+    assert sorted(statuses[6:]) == [201] + [409] * 5
+    state = await account(billing, patient)
+    assert len(state["invoices"]) == 1 and state["invoices"][0]["total"]["cents"] == 600_00
+    claims = (await billing.client.get(f"/patients/{patient}/claims", headers=clerk)).json()
+    assert len(claims) == 1

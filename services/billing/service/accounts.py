@@ -275,6 +275,7 @@ async def account(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID) -> Accou
 
 async def issue_invoice(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID) -> Invoice:
     await store.patient_or_404(uow, patient_id)
+    await store.lock_account(uow, patient_id)
     current = await store.account_of(uow, patient_id)
     now = utcnow()
     invoice = current.invoice(now)
@@ -292,7 +293,7 @@ async def issue_invoice(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID) ->
 async def record_payment(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, entry: PaymentEntry) -> Payment:
     await store.patient_or_404(uow, patient_id)
     # Two clerks taking a payment at once: the second sees the first's before checking the balance.
-    await uow.lock(f"account:{patient_id}")
+    await store.lock_account(uow, patient_id)
     current = await store.account_of(uow, patient_id)
     now = utcnow()
     payment = current.pay(entry, now)
@@ -315,7 +316,7 @@ async def record_payment(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, e
 
 async def record_refund(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, entry: RefundEntry) -> Refund:
     await store.patient_or_404(uow, patient_id)
-    await uow.lock(f"account:{patient_id}")
+    await store.lock_account(uow, patient_id)
     current = await store.account_of(uow, patient_id)
     now = utcnow()
     refund = current.refund(entry, now)
@@ -337,6 +338,7 @@ async def record_refund(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, en
 
 async def agree_payment_plan(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, entry: PlanEntry) -> PaymentPlan:
     await store.patient_or_404(uow, patient_id)
+    await store.lock_account(uow, patient_id)
     current = await store.account_of(uow, patient_id)
     now = utcnow()
     if entry.first_due_on < now.date():

@@ -52,6 +52,7 @@ def _save(uow: UnitOfWork, row: ClaimRow | None, claim: Claim) -> ClaimRow:
 async def create_claim(uow: UnitOfWork, actor: Actor, course_id: uuid.UUID, settings: BillingSettings) -> Claim:
     """A claim for the course's charges billed to the payer and not on a claim yet, for the covered lines."""
     course = await store.course_or_404(uow, course_id)
+    await store.lock_account(uow, course.patient_id)
     patient = await store.patient_or_404(uow, course.patient_id)
     if patient.self_pay or not (patient.payer and patient.plan and patient.member_id):
         raise Conflict("the patient pays for themselves: there is no payer to claim from")
@@ -100,6 +101,7 @@ async def create_claim(uow: UnitOfWork, actor: Actor, course_id: uuid.UUID, sett
 
 
 async def submit_claim(uow: UnitOfWork, actor: Actor, claim_id: uuid.UUID) -> Claim:
+    await uow.lock(f"claim:{claim_id}")  # one status change at a time
     row, claim = await claim_or_404(uow, claim_id)
     events = claim.submit(utcnow())
     _save(uow, row, claim)
@@ -110,6 +112,7 @@ async def submit_claim(uow: UnitOfWork, actor: Actor, claim_id: uuid.UUID) -> Cl
 
 
 async def adjudicate_claim(uow: UnitOfWork, actor: Actor, claim_id: uuid.UUID, adjudication: Adjudication) -> Claim:
+    await uow.lock(f"claim:{claim_id}")  # one status change at a time
     row, claim = await claim_or_404(uow, claim_id)
     events = claim.adjudicate(adjudication, utcnow())
     _save(uow, row, claim)

@@ -149,6 +149,13 @@ def save_prior_auth(uow: UnitOfWork, row: PriorAuthRow | None, auth: PriorAuthor
     return row
 
 
+async def lock_account(uow: UnitOfWork, patient_id: uuid.UUID) -> None:
+    """Hold the patient's account until the transaction ends: whatever reads the charges and the ledger and then
+    writes from them (an invoice, a claim, a payment, a plan) runs one at a time per patient, so two clerks
+    cannot invoice or claim the same charges twice (PostgreSQL runs READ COMMITTED)."""
+    await uow.lock(f"account:{patient_id}")
+
+
 async def account_of(uow: UnitOfWork, patient_id: uuid.UUID) -> Account:
     charges = (
         await uow.session.exec(
