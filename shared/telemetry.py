@@ -12,7 +12,7 @@ from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 tracer = trace.get_tracer("kapnet")
@@ -67,11 +67,18 @@ def context_from_headers(headers: Iterable[tuple[str, bytes | str]]) -> otel_con
 def span_in_context(
     name: str, parent: otel_context.Context, kind: SpanKind, attributes: dict[str, Any] | None = None
 ) -> Iterator[Span]:
-    """Attach ``parent`` around the span ourselves: aiokafka's instrumentation detaches it (#3026)."""
+    """Attach ``parent`` around the span ourselves: aiokafka's instrumentation detaches it (#3026). An exception
+    is recorded by its type alone: messages can carry patient data (pydantic's errors quote the input)."""
     token = otel_context.attach(parent)
     try:
-        with tracer.start_as_current_span(name, kind=kind, attributes=attributes or {}) as span:
-            yield span
+        with tracer.start_as_current_span(
+            name, kind=kind, attributes=attributes or {}, record_exception=False, set_status_on_exception=False
+        ) as span:
+            try:
+                yield span
+            except Exception as exc:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
     finally:
         otel_context.detach(token)
 

@@ -53,6 +53,7 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     sa_exc.DisconnectionError,
     ConnectionError,
     TimeoutError,
+    sa_exc.TimeoutError,  # the pool gave no connection in time: not a builtin TimeoutError
 )
 
 
@@ -163,6 +164,7 @@ class EventConsumer:
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=200)
             for tp, records in batches.items():
+                self.health.working()
                 if await self._take_together(records):
                     self._processed[tp] = records[-1].offset + 1
                 else:
@@ -170,6 +172,7 @@ class EventConsumer:
                         await self._take(record)
                         self._processed[tp] = record.offset + 1
                 await self.commit_processed([tp])
+                self.health.progressed()
             self.health.polled(await self._lag(consumer), processed=any(batches.values()))
 
     async def _lag(self, consumer: AIOKafkaConsumer) -> int | None:
@@ -212,7 +215,7 @@ class EventConsumer:
             try:
                 envelope = from_kafka(headers, record.value)
             except EnvelopeError as exc:
-                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 await self._dead_letter(record, None, exc)
                 return
             span.set_attribute("messaging.message.id", envelope.id)

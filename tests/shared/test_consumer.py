@@ -11,10 +11,13 @@ from dataclasses import dataclass
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import func
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import select
 
 from services.outcomes import handlers
 from services.outcomes.models import Registration
+from shared.bus import health
 from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler
 from shared.bus.kafka import TopicSpec, ensure_topics
 from shared.bus.tables import InboxEntry
@@ -188,15 +191,21 @@ async def test_a_handler_that_keeps_failing_dead_letters_and_changes_nothing(sce
     assert all(b"cannot place this registration" in dict(r.headers)["kapnet_dlq_error"] for r in parked)
 
 
-async def test_a_database_outage_delays_the_event_and_never_dead_letters_it(scenario: Scenario) -> None:
-    from sqlalchemy.exc import OperationalError
+DATABASE_TROUBLE: dict[str, Callable[[], Exception]] = {
+    "connection refused": lambda: OperationalError("INSERT", {}, ConnectionRefusedError("database is down")),
+    # The pool's own timeout (SQLite's one connection held for 30 s): not a builtin TimeoutError.
+    "no pooled connection in time": lambda: PoolTimeout("QueuePool limit of size 1 overflow 0 reached"),
+}
 
+
+@pytest.mark.parametrize("trouble", DATABASE_TROUBLE)
+async def test_a_database_outage_delays_the_event_and_never_dead_letters_it(scenario: Scenario, trouble: str) -> None:
     outage = {"failures_left": 5}  # more than the attempts per delivery: the consumer has to start over
 
     async def database_down_for_a_while(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
         if outage["failures_left"]:
             outage["failures_left"] -= 1
-            raise OperationalError("INSERT", {}, ConnectionRefusedError("database is down"))
+            raise DATABASE_TROUBLE[trouble]()
         await handlers.on_patient_registered(uow, event, envelope)
 
     await scenario.produce(as_record(registration("north")))
@@ -205,3 +214,23 @@ async def test_a_database_outage_delays_the_event_and_never_dead_letters_it(scen
     assert outage["failures_left"] == 0 and consumer.dead_lettered_total == 0
     assert await scenario.registrations() == 1
     assert [e.outcome for e in await scenario.inbox()] == ["processed"]
+
+
+async def test_a_handler_that_never_returns_shows_as_a_stall(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock never granted or a hung connection: the lag last measured may be 0, but /readyz must see it."""
+    monkeypatch.setattr(health, "STALL_SECONDS", 1.0)
+    entered = asyncio.Event()
+
+    async def hangs(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+        entered.set()
+        await asyncio.Event().wait()
+
+    async with consuming(scenario.consumer(hangs)) as consumer:
+        await eventually(lambda: consumer.health.running and consumer.health.problem() is None, what="started")
+        await scenario.produce(as_record(registration("north")))
+        await asyncio.wait_for(entered.wait(), 30)
+        await eventually(lambda: consumer.health.problem() is not None, within=10, what="the stall reported")
+        problem = consumer.health.problem()
+        assert problem is not None and problem.startswith("stalled: handling the same records for")

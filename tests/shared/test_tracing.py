@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -19,6 +20,7 @@ from services.intake.app import create_app as create_intake
 from services.outcomes.app import create_app as create_outcomes
 from services.outcomes.models import Registration
 from shared.settings import ServiceSettings
+from shared.telemetry import span_in_context
 from tests.harness import app_in_process, auth_headers, eventually
 
 pytestmark = pytest.mark.broker
@@ -90,3 +92,13 @@ async def test_query_strings_never_reach_a_span(spans: InMemorySpanExporter, tmp
         assert (await client.get("/healthz", params={"family_name": "Lovelace"})).status_code == 422
     server = next(s for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER)
     assert (server.attributes or {}).get("url.query") == "REDACTED"
+
+
+def test_an_error_inside_a_span_leaves_its_type_not_its_message(spans: InMemorySpanExporter) -> None:
+    """A decoding error's message quotes the event (names, birth dates): only the type may reach the trace."""
+    with pytest.raises(ValueError):
+        with span_in_context("kapnet.test process", otel_context.Context(), SpanKind.CONSUMER):
+            raise ValueError("given_name 'Ada' birth_date 1990-05-05 does not fit")
+    [span] = [s for s in spans.get_finished_spans() if s.name == "kapnet.test process"]
+    assert span.status.status_code is StatusCode.ERROR and span.status.description == "ValueError"
+    assert not any(event.name == "exception" for event in span.events)
