@@ -95,7 +95,7 @@ def handlers(settings: BillingSettings, zone_name: str) -> dict[type[DomainEvent
         course.status = event.status.value
         uow.session.add(course)
         if event.status is CourseStatus.on_hold:
-            await accounts.barrier_on_hold(uow, course)
+            await accounts.barrier_on_hold(uow, course, zone)
 
     async def on_session_scheduled(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
         assert isinstance(event, SessionScheduled)

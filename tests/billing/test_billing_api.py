@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from services.billing.domain.settings import BillingSettings
 from services.billing.models import ChargeRow, LedgerEntryRow
+from services.billing.service import estimates as estimates_service
 from services.billing.service.estimates import estimate_due
 from shared.bus.tables import OutboxMessage
 from shared.events.intake import CoverageOnFile, ScreeningCompleted
@@ -445,3 +446,42 @@ async def test_bad_input_is_a_4xx_naming_the_field_and_nothing_is_written(billin
 def test_a_fee_for_a_code_kapnet_does_not_bill_stops_the_service() -> None:
     with pytest.raises(ValidationError, match="99999"):
         BillingSettings(fee_schedule={"99999": 100_00})
+
+
+async def test_an_estimates_dates_are_the_sites_days_not_utcs(billing: Billing, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requested Thursday 11 June 2026 at 21:30 in New York, already Friday in UTC: due three business days after
+    the Thursday (Tuesday 16 June), not after the Friday (Wednesday 17 June)."""
+    await priced(billing)
+    patient = await billing.registered()
+    course_id = await course(billing, patient)
+    thursday_evening = datetime(2026, 6, 12, 1, 30, tzinfo=UTC)
+    monkeypatch.setattr(estimates_service, "utcnow", lambda: thursday_evening)
+    asked = await billing.client.post(
+        f"/patients/{patient}/estimates", json={"course_id": str(course_id)}, headers=billing.as_("front_desk")
+    )
+    assert asked.status_code == 201, asked.text
+    assert asked.json()["due_on"] == "2026-06-16"
+    # Issued on Tuesday 16 June at 21:00 in New York (Wednesday in UTC): on time.
+    monkeypatch.setattr(estimates_service, "utcnow", lambda: datetime(2026, 6, 17, 1, 0, tzinfo=UTC))
+    issued = await billing.client.post(f"/estimates/{asked.json()['id']}/issue", headers=billing.as_("front_desk"))
+    assert issued.status_code == 200 and issued.json()["status"] == "issued", issued.text
+
+
+async def test_a_visit_booked_after_it_happened_owes_no_estimate_and_is_not_dead_lettered(billing: Billing) -> None:
+    """Sessions takes bookings up to a day back (a visit charted late); the estimate was for before the visit."""
+    patient = await billing.registered()
+    course_id = await course(billing, patient)
+    yesterday = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
+    await billing.deliver(
+        SessionScheduled(
+            patient_id=patient,
+            session_id=uuid.uuid4(),
+            course_id=course_id,
+            route=Route.iv_infusion,
+            starts_at=yesterday,
+            ends_at=yesterday + timedelta(hours=3),
+            weekly_cap_overridden=False,
+        ),
+        at=yesterday + timedelta(days=1),
+    )
+    assert (await billing.client.get("/estimates", headers=billing.as_("billing"))).json() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 
@@ -25,8 +26,14 @@ def _settings(request: Request) -> BillingSettings:
     return settings
 
 
+def _site_zone(request: Request) -> ZoneInfo:
+    return runtime_of(request).settings.zone
+
+
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
 SettingsDep = Annotated[BillingSettings, Depends(_settings)]
+# The site's zone: the day a deadline, a due date or a date of service falls on is the site's, not UTC's.
+SiteZone = Annotated[ZoneInfo, Depends(_site_zone)]
 
 Setup = Annotated[Actor, Depends(require(Permission.billing_setup))]
 Reader = Annotated[Actor, Depends(require(Permission.billing_read))]

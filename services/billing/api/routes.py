@@ -16,6 +16,7 @@ from services.billing.api.deps import (
     Refunder,
     SettingsDep,
     Setup,
+    SiteZone,
     UnitOfWorkDep,
 )
 from services.billing.api.fhir import router as fhir_router
@@ -125,10 +126,10 @@ async def change_prior_auth(
     summary="The patient asks for a Good Faith Estimate: due within 3 business days",
 )
 async def request_estimate(
-    patient_id: uuid.UUID, body: EstimateRequest, actor: EstimateClerk, uow: UnitOfWorkDep
+    patient_id: uuid.UUID, body: EstimateRequest, actor: EstimateClerk, uow: UnitOfWorkDep, zone: SiteZone
 ) -> EstimateRead:
-    row = await estimates.request_estimate(uow, actor, patient_id, body.course_id, body.service_on)
-    return EstimateRead.of(await estimates.view(uow, row))
+    row = await estimates.request_estimate(uow, actor, patient_id, body.course_id, body.service_on, zone)
+    return EstimateRead.of(await estimates.view(uow, row, zone))
 
 
 @estimating.post(
@@ -137,25 +138,26 @@ async def request_estimate(
     summary="Issue the estimate: the site's prices, codes and disclaimers (45 CFR 149.610)",
 )
 async def issue_estimate(
-    estimate_id: uuid.UUID, actor: EstimateClerk, uow: UnitOfWorkDep, settings: SettingsDep
+    estimate_id: uuid.UUID, actor: EstimateClerk, uow: UnitOfWorkDep, settings: SettingsDep, zone: SiteZone
 ) -> EstimateRead:
-    row = await estimates.issue_estimate(uow, actor, estimate_id, settings.provider)
-    return EstimateRead.of(await estimates.view(uow, row))
+    row = await estimates.issue_estimate(uow, actor, estimate_id, settings.provider, zone)
+    return EstimateRead.of(await estimates.view(uow, row, zone))
 
 
 @estimating.get("/estimates/{estimate_id}", response_model=EstimateRead, summary="One estimate, with the $400 check")
-async def read_estimate(estimate_id: uuid.UUID, actor: Reader, uow: UnitOfWorkDep) -> EstimateRead:
-    return EstimateRead.of(await estimates.read_estimate(uow, actor, estimate_id))
+async def read_estimate(estimate_id: uuid.UUID, actor: Reader, uow: UnitOfWorkDep, zone: SiteZone) -> EstimateRead:
+    return EstimateRead.of(await estimates.read_estimate(uow, actor, estimate_id, zone))
 
 
 @estimating.get("/estimates", response_model=list[EstimateRead], summary="Estimates owed: due and overdue")
 async def estimates_owed(
     actor: Reader,
     uow: UnitOfWorkDep,
+    zone: SiteZone,
     status_: Annotated[Literal["due", "overdue"] | None, Query(alias="status")] = None,
 ) -> list[EstimateRead]:
     wanted = {EstimateStatus(status_)} if status_ else {EstimateStatus.due, EstimateStatus.overdue}
-    return [EstimateRead.of(v) for v in await estimates.estimates_owed(uow, actor, wanted)]
+    return [EstimateRead.of(v) for v in await estimates.estimates_owed(uow, actor, wanted, zone)]
 
 
 @ledger.get("/account", response_model=AccountRead, summary="The patient's account: charges, payments, balance")
@@ -200,8 +202,10 @@ async def record_refund(patient_id: uuid.UUID, body: RefundEntry, actor: Refunde
     response_model=PaymentPlan,
     summary="Split the balance into instalments",
 )
-async def agree_payment_plan(patient_id: uuid.UUID, body: PlanEntry, actor: Cashier, uow: UnitOfWorkDep) -> PaymentPlan:
-    return await accounts.agree_payment_plan(uow, actor, patient_id, body)
+async def agree_payment_plan(
+    patient_id: uuid.UUID, body: PlanEntry, actor: Cashier, uow: UnitOfWorkDep, zone: SiteZone
+) -> PaymentPlan:
+    return await accounts.agree_payment_plan(uow, actor, patient_id, body, zone)
 
 
 @ledger.post(

@@ -9,14 +9,13 @@ from datetime import date
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from services.billing.api.deps import Reader, SettingsDep, UnitOfWorkDep
+from services.billing.api.deps import Reader, SettingsDep, SiteZone, UnitOfWorkDep
 from services.billing.domain.settings import BillingSettings
 from services.billing.domain.superbill import Superbill
 from services.billing.service import superbill as superbills
 from services.billing.superbill_pdf import render_superbill_pdf
-from shared.app import runtime_of
 from shared.auth.guard import Actor
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import InvalidRequest
@@ -28,13 +27,6 @@ From = Annotated[PlausibleDate, Query(alias="from", description="first date of s
 To = Annotated[PlausibleDate, Query(alias="to", description="last date of service (inclusive), YYYY-MM-DD")]
 # A superbill names the patient and their diagnoses: no cache keeps it.
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _site_zone(request: Request) -> ZoneInfo:
-    return runtime_of(request).settings.zone
-
-
-SiteZone = Annotated[ZoneInfo, Depends(_site_zone)]
 
 
 class PdfResponse(Response):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
@@ -44,7 +45,7 @@ from shared.db.unit_of_work import UnitOfWork
 from shared.errors import Conflict, RuleRefused
 from shared.events.billing import ChargeCreated as ChargeCreatedEvent
 from shared.events.billing import CoverageDetermined, InvoiceIssued, PaymentRecorded
-from shared.instants import utcnow
+from shared.instants import local_date, utcnow
 from shared.treatment import Indication, Route
 
 # --- the site's plans and prices ----------------------------------------------------------------------------
@@ -336,12 +337,14 @@ async def record_refund(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, en
     return refund
 
 
-async def agree_payment_plan(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, entry: PlanEntry) -> PaymentPlan:
+async def agree_payment_plan(
+    uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, entry: PlanEntry, zone: ZoneInfo
+) -> PaymentPlan:
     await store.patient_or_404(uow, patient_id)
     await store.lock_account(uow, patient_id)
     current = await store.account_of(uow, patient_id)
     now = utcnow()
-    if entry.first_due_on < now.date():
+    if entry.first_due_on < local_date(now, zone):
         raise RuleRefused("first_due_on: the first instalment cannot fall due in the past")
     plan = current.payment_plan(entry, now)
     store.add_ledger_entry(uow, plan, now)
@@ -379,7 +382,7 @@ async def barriers(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID) -> list
     return found
 
 
-async def barrier_on_hold(uow: UnitOfWork, course: BillingCourse) -> None:
+async def barrier_on_hold(uow: UnitOfWork, course: BillingCourse, zone: ZoneInfo) -> None:
     """A course put on hold after a denied authorisation, or with an unpaid balance, is care deferred for cost:
     recorded automatically, once per hold."""
     auth = await store.prior_auth_of_course(uow, course.course_id)
@@ -388,7 +391,7 @@ async def barrier_on_hold(uow: UnitOfWork, course: BillingCourse) -> None:
         reason = BarrierReason.authorisation_denied
     else:
         current = await store.account_of(uow, course.patient_id)
-        if current.overdue(utcnow().date()).cents > 0:
+        if current.overdue(local_date(utcnow(), zone)).cents > 0:
             reason = BarrierReason.cannot_pay
     if reason is None:
         return

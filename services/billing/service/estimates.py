@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
@@ -32,7 +33,7 @@ from shared.auth.guard import Actor
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import Conflict, RecordNotFound
 from shared.events.billing import EstimateIssued
-from shared.instants import utcnow
+from shared.instants import local_date, utcnow
 from shared.treatment import Indication, Route
 
 # What a typical session is estimated with: the usual 40-minute infusion ([Sanacora 2017]) and a full
@@ -69,6 +70,8 @@ async def owe_estimate_if_self_pay(
     patient = await uow.session.get(BillingPatient, patient_id)
     if patient is None or not patient.self_pay:
         return
+    if service_on < scheduled_on:
+        return  # booked after the fact (sessions takes bookings up to a day back): the visit has passed
     existing = (await uow.session.exec(select(EstimateRow).where(EstimateRow.session_id == session_id))).first()
     due = estimate_due(scheduled_on, service_on)
     if existing is not None or due is None:
@@ -87,14 +90,19 @@ async def owe_estimate_if_self_pay(
 
 
 async def request_estimate(
-    uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, course_id: uuid.UUID, service_on: date | None
+    uow: UnitOfWork,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    course_id: uuid.UUID,
+    service_on: date | None,
+    zone: ZoneInfo,
 ) -> EstimateRow:
     """The patient asks for an estimate: due within 3 business days of the request."""
     await store.patient_or_404(uow, patient_id)
     course = await store.course_or_404(uow, course_id)
     if course.patient_id != patient_id:
         raise RecordNotFound("course")
-    today = utcnow().date()
+    today = local_date(utcnow(), zone)
     row = EstimateRow(
         id=uuid.uuid4(),
         patient_id=patient_id,
@@ -110,7 +118,7 @@ async def request_estimate(
 
 
 async def issue_estimate(
-    uow: UnitOfWork, actor: Actor, estimate_id: uuid.UUID, provider: EstimateProvider | None
+    uow: UnitOfWork, actor: Actor, estimate_id: uuid.UUID, provider: EstimateProvider | None, zone: ZoneInfo
 ) -> EstimateRow:
     row = await estimate_or_404(uow, estimate_id)
     if row.issued_at is not None:
@@ -124,7 +132,7 @@ async def issue_estimate(
     if course is None:
         raise Conflict("an estimate is for a course")
     route, indication = Route(course.route), Indication(course.indication)
-    day = row.service_on or utcnow().date()
+    day = row.service_on or local_date(utcnow(), zone)
     lines: list[ChargeLine] = dosing_session_lines(
         route,
         day,
@@ -192,8 +200,8 @@ class EstimateView:
     dispute: list[ProviderExcess]
 
 
-async def view(uow: UnitOfWork, row: EstimateRow) -> EstimateView:
-    today = utcnow().date()
+async def view(uow: UnitOfWork, row: EstimateRow, zone: ZoneInfo) -> EstimateView:
+    today = local_date(utcnow(), zone)
     document = GoodFaithEstimate.model_validate(row.document) if row.document else None
     dispute: list[ProviderExcess] = []
     if document is not None and row.session_id is not None:
@@ -202,24 +210,27 @@ async def view(uow: UnitOfWork, row: EstimateRow) -> EstimateView:
             billed = total([Charge.model_validate(c.document).amount for c in charges])
             # The site is the one provider on its estimates: what it billed for the visit against its estimate.
             dispute = dispute_eligible(document, {p.npi: billed for p in document.providers})
-    status = estimate_status(row.due_on, row.issued_at.date() if row.issued_at else None, today)
+    issued_on = local_date(row.issued_at, zone) if row.issued_at else None
+    status = estimate_status(row.due_on, issued_on, today)
     return EstimateView(row, status, document, dispute)
 
 
-async def read_estimate(uow: UnitOfWork, actor: Actor, estimate_id: uuid.UUID) -> EstimateView:
+async def read_estimate(uow: UnitOfWork, actor: Actor, estimate_id: uuid.UUID, zone: ZoneInfo) -> EstimateView:
     row = await estimate_or_404(uow, estimate_id)
-    found = await view(uow, row)
+    found = await view(uow, row, zone)
     record_access(uow, actor, "estimate.read", row.patient_id, f"estimates/{row.id}")
     await uow.commit()
     return found
 
 
-async def estimates_owed(uow: UnitOfWork, actor: Actor, wanted: set[EstimateStatus]) -> list[EstimateView]:
+async def estimates_owed(
+    uow: UnitOfWork, actor: Actor, wanted: set[EstimateStatus], zone: ZoneInfo
+) -> list[EstimateView]:
     """The estimates not yet issued that are due or overdue, the soonest due first."""
     rows = await uow.session.exec(
         select(EstimateRow).where(col(EstimateRow.issued_at).is_(None)).order_by(col(EstimateRow.due_on))
     )
-    found = [v for v in [await view(uow, r) for r in rows.all()] if v.status in wanted]
+    found = [v for v in [await view(uow, r, zone) for r in rows.all()] if v.status in wanted]
     for v in found:
         record_access(uow, actor, "estimate.list", v.row.patient_id, f"estimates/{v.row.id}")
     await uow.commit()
