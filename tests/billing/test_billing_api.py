@@ -448,7 +448,9 @@ def test_a_fee_for_a_code_kapnet_does_not_bill_stops_the_service() -> None:
         BillingSettings(fee_schedule={"99999": 100_00})
 
 
-async def test_an_estimates_dates_are_the_sites_days_not_utcs(billing: Billing, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_estimates_dates_are_the_sites_days_not_utcs(
+    billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Requested Thursday 11 June 2026 at 21:30 in New York, already Friday in UTC: due three business days after
     the Thursday (Tuesday 16 June), not after the Friday (Wednesday 17 June)."""
     await priced(billing)
