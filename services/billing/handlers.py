@@ -68,6 +68,7 @@ def handlers(settings: BillingSettings, zone_name: str) -> dict[type[DomainEvent
             service=BillableService.intake_evaluation,
             service_on=day,
             lines=lambda: intake_evaluation_lines(day, bool(event.with_medical_services)),
+            fees=settings.fee_schedule,
         )
 
     async def on_course_planned(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
@@ -126,6 +127,7 @@ def handlers(settings: BillingSettings, zone_name: str) -> dict[type[DomainEvent
             lines=lambda: dosing_session_lines(
                 event.route, day, dose_mg, event.infusion_minutes, event.psychotherapy_minutes
             ),
+            fees=settings.fee_schedule,
         )
 
     async def on_integration_session(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
@@ -140,6 +142,7 @@ def handlers(settings: BillingSettings, zone_name: str) -> dict[type[DomainEvent
             service=BillableService.integration_therapy,
             service_on=day,
             lines=lambda: integration_session_lines(day, event.duration_minutes),
+            fees=settings.fee_schedule,
         )
 
     table: dict[type[DomainEvent], Callable[..., object]] = {

@@ -12,7 +12,8 @@ from datetime import date
 import pytest
 
 from services.billing.domain.charging import charge_for
-from services.billing.domain.codes import ChargeLine, NotBillable, integration_session_lines
+from services.billing.domain.claims import DEFAULT_FEES_CENTS
+from services.billing.domain.codes import ChargeLine, NotBillable, dosing_session_lines, integration_session_lines
 from services.billing.domain.coverage import (
     CoverageDetermination,
     CoverageKind,
@@ -89,6 +90,7 @@ def charged(
         prices=prices,
         assistance=assistance,
         coverage=determination,
+        fees=DEFAULT_FEES_CENTS,
     )
 
 
@@ -102,10 +104,10 @@ def charged(
         # Covered: the payer is billed first; the patient owes nothing until the claim is adjudicated.
         (coverage(CoverageKind.covered), None, 20_000, 0, True),
         (coverage(CoverageKind.covered), HALF_OFF, 10_000, 0, True),
-        # Partly covered: the payer is billed for the covered lines, the patient pays the visit's (discounted)
-        # price (clinic policy: the price is per visit, not per line; charging.py).
-        (coverage(CoverageKind.partly_covered), None, 20_000, 20_000, True),
-        (coverage(CoverageKind.partly_covered), HALF_OFF, 10_000, 10_000, True),
+        # Partly covered: the payer is billed for the covered lines; the patient owes the uncovered lines' part
+        # of the price. Psychotherapy (90834) is the covered part here, so nothing is the patient's up front.
+        (coverage(CoverageKind.partly_covered), None, 20_000, 0, True),
+        (coverage(CoverageKind.partly_covered), HALF_OFF, 10_000, 0, True),
     ],
     ids=[
         "self-pay",
@@ -145,6 +147,7 @@ def test_a_charge_carries_the_visit_and_its_lines() -> None:
         prices=PRICES,
         assistance=None,
         coverage=None,
+        fees=DEFAULT_FEES_CENTS,
     )
     assert (charge.patient_id, charge.course_id, charge.source, charge.source_id, charge.service_on) == (
         PATIENT,
@@ -224,3 +227,27 @@ def test_other_errors_are_not_swallowed() -> None:
 
     with pytest.raises(RuntimeError):
         charged(lines=broken)
+
+
+def test_a_partly_covered_iv_visit_charges_the_patient_only_the_uncovered_lines_part() -> None:
+    """A $500 IV visit, 40 minutes of infusion and 53 of psychotherapy: 96365 + J3490 (off-label ketamine and its
+    administration, the patient's) and 99214-25 + 90838 (claimed). Split by the site's fees 250 : 50 : 200 : 160
+    (of 660): 189.41 (the 2 cents left over go on the first line) + 37.87 = 227.28 is the patient's, the rest
+    goes to the payer on the claim; the patient is not charged the whole visit as well."""
+    iv = [Price(service=BillableService.iv_infusion_session, amount=Money(cents=500_00), valid_from=date(2026, 1, 1))]
+    charge = charge_for(
+        patient_id=PATIENT,
+        course_id=COURSE,
+        source=ChargeSource.dosing_session,
+        source_id=uuid.uuid4(),
+        service=BillableService.iv_infusion_session,
+        service_on=DAY,
+        lines=lambda: dosing_session_lines(Route.iv_infusion, DAY, 40.0, 40, 53),
+        diagnosis_codes=["F32.9"],
+        prices=iv,
+        assistance=None,
+        coverage=coverage(CoverageKind.partly_covered),
+        fees=DEFAULT_FEES_CENTS,
+    )
+    assert [line.code.code for line in charge.lines] == ["96365", "J3490", "99214", "90838"]
+    assert (charge.amount.cents, charge.patient_share.cents, charge.billed_to_payer) == (500_00, 227_28, True)

@@ -17,6 +17,7 @@ from pypdf import PdfReader
 from sqlmodel import select
 
 from services.billing.app import create_app
+from services.billing.domain.charging import allocate
 from services.billing.domain.claims import DEFAULT_FEES_CENTS
 from services.billing.domain.codes import (
     ChargeLine,
@@ -27,7 +28,7 @@ from services.billing.domain.codes import (
 from services.billing.domain.estimates import EstimateProvider
 from services.billing.domain.ledger import Charge, ChargeSource, Payment, PaymentMethod, Refund
 from services.billing.domain.money import Money, total
-from services.billing.domain.superbill import Superbill, SuperbillPatient, allocate, build_superbill
+from services.billing.domain.superbill import Superbill, SuperbillPatient, build_superbill
 from services.billing.superbill_pdf import printable, render_superbill_pdf
 from shared.audit import AuditEntry
 from shared.errors import Conflict, RuleRefused

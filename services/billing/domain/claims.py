@@ -190,9 +190,14 @@ class Claim(BaseModel):
         ]
 
 
+def line_covered(line: ChargeLine, covered: Sequence[ServicePart]) -> bool:
+    """Whether the plan covers this line: its code's part of the visit is among the covered parts."""
+    return PART_OF_CODE.get(line.code.code) in covered
+
+
 def claimable_lines(charge: Charge, covered: Sequence[ServicePart]) -> list[ChargeLine]:
     """The lines of a charge the plan covers: a partly covered course claims only its covered parts."""
-    return [line for line in charge.lines if PART_OF_CODE.get(line.code.code) in covered]
+    return [line for line in charge.lines if line_covered(line, covered)]
 
 
 def build_claim(

@@ -30,8 +30,9 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.billing.domain.charging import allocate
 from services.billing.domain.claims import PLACE_OF_SERVICE_OFFICE
-from services.billing.domain.codes import CODE_TABLE, ChargeLine, CodeSystem
+from services.billing.domain.codes import CODE_TABLE, CodeSystem
 from services.billing.domain.estimates import EstimateProvider
 from services.billing.domain.ledger import Charge, Payment, Refund
 from services.billing.domain.money import Money, total
@@ -131,19 +132,6 @@ class Superbill(BaseModel):
     def codes(self) -> list[str]:
         """Every CPT/HCPCS code billed, each once, in the order first billed."""
         return list(dict.fromkeys(line.code for visit in self.visits for line in visit.lines))
-
-
-def allocate(amount: Money, lines: Sequence[ChargeLine], fees: Mapping[str, int]) -> list[Money]:
-    """``amount`` spread over ``lines`` in proportion to each line's fee times its units, in whole cents (rounded
-    down), the cents left over on the first line: the shares add up exactly to ``amount``. A code the fee schedule
-    has no fee for weighs nothing; if no line weighs anything, the whole amount is on the first line."""
-    if not lines:
-        raise ValueError("nothing to allocate to: the charge has no lines")
-    weights = [max(fees.get(line.code.code, 0), 0) * line.units for line in lines]
-    whole = sum(weights)
-    shares = [amount.cents * weight // whole if whole else 0 for weight in weights]
-    shares[0] += amount.cents - sum(shares)
-    return [Money(cents=share, currency=amount.currency) for share in shares]
 
 
 def superbill_charges(charges: Sequence[Charge], start: date, end: date) -> list[Charge]:

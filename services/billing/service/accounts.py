@@ -5,7 +5,7 @@ calls the domain, saves, publishes what it returned, audits and commits."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -224,6 +224,7 @@ async def charge_visit(
     service: BillableService,
     service_on: date,
     lines: Callable[[], list[ChargeLine]],
+    fees: Mapping[str, int],
 ) -> None:
     """Called from an event handler, in its transaction. A redelivered event finds its charge and adds none."""
     if await store.charge_exists(uow, source_id):
@@ -244,6 +245,7 @@ async def charge_visit(
         prices=await store.prices(uow, service),
         assistance=await store.assistance_of(uow, patient_id),
         coverage=await store.coverage_of(uow, course_id) if course_id else None,
+        fees=fees,
     )
     store.add_charge(uow, charge)
     await uow.publish(
