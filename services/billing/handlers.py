@@ -38,9 +38,8 @@ def handlers(settings: BillingSettings, zone_name: str) -> dict[type[DomainEvent
 
     async def on_patient(uow: UnitOfWork, event: DomainEvent, _: CloudEvent) -> None:
         assert isinstance(event, PatientRegistered | PatientUpdated)
-        patient = await uow.session.get(BillingPatient, event.patient_id) or BillingPatient(
-            patient_id=event.patient_id, updated_at=utcnow()
-        )
+        known = await uow.session.get(BillingPatient, event.patient_id)
+        patient = known or BillingPatient(patient_id=event.patient_id, updated_at=utcnow())
         patient.given_name, patient.family_name = event.given_name, event.family_name
         patient.birth_date = event.birth_date
         coverage = event.coverage
@@ -49,7 +48,9 @@ def handlers(settings: BillingSettings, zone_name: str) -> dict[type[DomainEvent
             patient.plan, patient.member_id = coverage.plan, coverage.member_id
         patient.updated_at = utcnow()
         uow.session.add(patient)
-        if isinstance(event, PatientUpdated) and "coverage" in event.changed:
+        # Intake's and sessions' topics are not ordered against each other: a course planned before the
+        # registration arrived (catching up after downtime) has its coverage determined now.
+        if known is None or (isinstance(event, PatientUpdated) and "coverage" in event.changed):
             await uow.session.flush()
             for course in await _open_courses(uow, event):
                 await accounts.determine_coverage(uow, course, site_rems_certified=settings.rems_certified)
@@ -159,7 +160,7 @@ def handlers(settings: BillingSettings, zone_name: str) -> dict[type[DomainEvent
     return table  # type: ignore[return-value]
 
 
-async def _open_courses(uow: UnitOfWork, event: PatientUpdated) -> list[BillingCourse]:
+async def _open_courses(uow: UnitOfWork, event: PatientRegistered | PatientUpdated) -> list[BillingCourse]:
     from sqlmodel import col, select
 
     rows = await uow.session.exec(

@@ -18,7 +18,7 @@ from services.billing.models import ChargeRow, LedgerEntryRow
 from services.billing.service import estimates as estimates_service
 from services.billing.service.estimates import estimate_due
 from shared.bus.tables import OutboxMessage
-from shared.events.intake import CoverageOnFile, ScreeningCompleted
+from shared.events.intake import CoverageOnFile, PatientRegistered, ScreeningCompleted
 from shared.events.sessions import (
     CoursePlanned,
     CourseStatusChanged,
@@ -487,3 +487,36 @@ async def test_a_visit_booked_after_it_happened_owes_no_estimate_and_is_not_dead
         at=yesterday + timedelta(days=1),
     )
     assert (await billing.client.get("/estimates", headers=billing.as_("billing"))).json() == []
+
+
+async def test_a_course_planned_before_the_registration_arrives_gets_its_coverage(billing: Billing) -> None:
+    """Billing reads intake's and sessions' topics with no order between them: after downtime the course can come
+    first. The registration then determines its coverage, rather than leaving the course self-pay by default."""
+    setup = billing.as_("billing")
+    plan = {
+        "payer": "Demo Health",
+        "plan": "Standard",
+        "payer_type": "commercial",
+        "covers_esketamine_with_prior_auth": True,
+        "covers_off_label_ketamine": False,
+        "covers_psychotherapy": True,
+    }
+    assert (await billing.client.put("/plans", json=plan, headers=setup)).status_code == 200
+    patient = uuid.uuid4()
+    iv = await course(billing, patient)
+    assert (await billing.client.get(f"/courses/{iv}/coverage", headers=setup)).status_code == 409  # not yet
+    await billing.deliver(
+        PatientRegistered(
+            patient_id=patient,
+            site="north",
+            mrn="M9",
+            given_name="Grace",
+            family_name="Hopper",
+            birth_date=date(1976, 12, 9),
+            sex="female",
+            registered_at=datetime.now(UTC),
+            coverage=CoverageOnFile(self_pay=False, payer="Demo Health", plan="Standard", member_id="DH-9"),
+        )
+    )
+    coverage = (await billing.client.get(f"/courses/{iv}/coverage", headers=setup)).json()["determination"]
+    assert (coverage["kind"], coverage["reason"]) == ("partly_covered", "off_label_ketamine_psychotherapy_only")
