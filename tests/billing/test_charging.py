@@ -25,6 +25,7 @@ from services.billing.domain.coverage import (
 from services.billing.domain.ledger import Charge, ChargeSource
 from services.billing.domain.money import Money
 from services.billing.domain.pricing import BillableService, FinancialAssistance, Price
+from services.billing.domain.prior_auth import PriorAuthStatus
 from shared.treatment import Indication, Route
 
 PATIENT = uuid.uuid4()
@@ -251,3 +252,43 @@ def test_a_partly_covered_iv_visit_charges_the_patient_only_the_uncovered_lines_
     )
     assert [line.code.code for line in charge.lines] == ["96365", "J3490", "99214", "90838"]
     assert (charge.amount.cents, charge.patient_share.cents, charge.billed_to_payer) == (500_00, 227_28, True)
+
+
+def test_a_visit_charged_after_the_payer_denied_the_authorisation_is_the_patients() -> None:
+    esketamine = PlanBenefits(
+        payer="Acme Health",
+        plan="Gold PPO",
+        payer_type=PayerType.commercial,
+        covers_esketamine_with_prior_auth=True,
+        covers_off_label_ketamine=False,
+        covers_psychotherapy=True,
+    )
+    determination = determine(
+        Route.intranasal_esketamine,
+        Indication.treatment_resistant_depression,
+        INSURED,
+        esketamine,
+        site_rems_certified=True,
+    )
+    assert determination.kind is CoverageKind.covered and determination.prior_auth_needed
+    for status, billed_to_payer, share in (
+        (PriorAuthStatus.submitted, True, 0),
+        (PriorAuthStatus.approved, True, 0),
+        (PriorAuthStatus.denied, False, 20_000),
+    ):
+        charge = charge_for(
+            patient_id=PATIENT,
+            course_id=COURSE,
+            source=ChargeSource.dosing_session,
+            source_id=uuid.uuid4(),
+            service=SERVICE,
+            service_on=DAY,
+            lines=fifty_minutes,
+            diagnosis_codes=["F33.9"],
+            prices=PRICES,
+            assistance=None,
+            coverage=determination,
+            fees=DEFAULT_FEES_CENTS,
+            prior_auth=status,
+        )
+        assert (charge.billed_to_payer, charge.patient_share.cents) == (billed_to_payer, share), status

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +158,54 @@ async def test_clerks_at_once_claim_and_invoice_each_charge_once(billing: Billin
     assert len(state["invoices"]) == 1 and state["invoices"][0]["total"]["cents"] == 290_34
     claims = (await billing.client.get(f"/patients/{patient}/claims", headers=clerk)).json()
     assert len(claims) == 1
+
+
+async def test_a_denied_authorisation_moves_the_waiting_charges_to_the_patient(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Charged while the authorisation was pending (nothing owed yet), then denied: no claim can be made, so the
+    visit is the patient's rather than billed to no one; a visit after the denial is the patient's at once."""
+    settings = billing_settings(database_url, tmp_path, rems_certified=True)
+    async with app_in_process(create_app(settings)) as client:
+        billing = Billing(client, settings)
+        clerk = billing.as_("billing")
+        await priced(billing)
+        assert (await client.put("/plans", json=PLAN, headers=clerk)).status_code == 200
+        patient = await billing.registered(INSURED)
+        course_id = await course(billing, patient, Route.intranasal_esketamine)
+        await completed(billing, patient, course_id, Route.intranasal_esketamine, NOON_2026)
+        assert (await account(billing, patient))["balance"]["cents"] == 0
+        auth = (await client.get(f"/courses/{course_id}/prior-authorisation", headers=clerk)).json()
+        for step in (
+            {"status": "submitted", "evidence": ["sertraline 200 mg/day 8 weeks: no response"] * 2},
+            {"status": "denied", "denial_reason": "step therapy: two more trials required"},
+        ):
+            assert (
+                await client.post(f"/prior-authorisations/{auth['id']}/status", json=step, headers=clerk)
+            ).is_success
+        [charge] = (await account(billing, patient))["charges"]
+        assert (charge["billed_to_payer"], charge["patient_share"]["cents"]) == (False, charge["amount"]["cents"])
+        await completed(billing, patient, course_id, Route.intranasal_esketamine, NOON_2026 + timedelta(days=3))
+        after = (await account(billing, patient))["charges"]
+        assert [c["billed_to_payer"] for c in after] == [False, False]
+        assert (await account(billing, patient))["balance"]["cents"] == sum(c["amount"]["cents"] for c in after) > 0
+        refused = await client.post(f"/courses/{course_id}/claims", headers=clerk)
+        assert refused.status_code == 409
+
+
+async def test_a_claim_keeps_to_the_authorisations_dates_and_visits(database_url: str, tmp_path: Path) -> None:
+    """Approved for 8 visits in 2026: a visit on 5 January 2027 waits for a renewed authorisation."""
+    settings = billing_settings(database_url, tmp_path, rems_certified=True)
+    async with app_in_process(create_app(settings)) as client:
+        billing = Billing(client, settings)
+        clerk = billing.as_("billing")
+        await priced(billing)
+        assert (await client.put("/plans", json=PLAN, headers=clerk)).status_code == 200
+        patient = await billing.registered(INSURED)
+        course_id = await course(billing, patient, Route.intranasal_esketamine)
+        await approved(client, course_id, clerk)  # PA-991: 8 visits, 2026-01-01 to 2026-12-31
+        await completed(billing, patient, course_id, Route.intranasal_esketamine, datetime(2027, 1, 5, 17, tzinfo=UTC))
+        outside = await client.post(f"/courses/{course_id}/claims", headers=clerk)
+        assert (
+            outside.status_code == 409 and "covers 8 visits from 2026-01-01 to 2026-12-31" in outside.json()["detail"]
+        )

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from services.billing.domain.claims import within_authorisation
+from services.billing.domain.ledger import Charge, ChargeSource
+from services.billing.domain.money import Money
 from services.billing.domain.prior_auth import (
     PRIOR_AUTH_TRANSITIONS,
     Approval,
@@ -224,3 +227,35 @@ def test_approval_terms_are_validated(fields: dict[str, Any]) -> None:
 def test_a_one_day_approval_is_accepted() -> None:
     one_day = Approval(authorisation_number="PA-1", units=1, valid_from=date(2026, 1, 6), valid_to=date(2026, 1, 6))
     assert one_day.valid_from == one_day.valid_to
+
+
+def _charge_on(day: date) -> Charge:
+    return Charge(
+        id=uuid.uuid4(),
+        patient_id=uuid.uuid4(),
+        course_id=None,
+        source=ChargeSource.dosing_session,
+        source_id=uuid.uuid4(),
+        service_on=day,
+        lines=(),
+        diagnosis_codes=(),
+        amount=Money(cents=100_00),
+        patient_share=Money.zero(),
+        billed_to_payer=True,
+    )
+
+
+def test_a_claim_takes_only_the_visits_an_approval_allows() -> None:
+    approval = Approval(authorisation_number="PA-1", units=3, valid_from=date(2026, 2, 1), valid_to=date(2026, 4, 30))
+    days = [date(2026, 1, 31), date(2026, 3, 2), date(2026, 2, 2), date(2026, 4, 30), date(2026, 5, 1)]
+    charges = [_charge_on(day) for day in days]
+    inside = within_authorisation(charges, approval, already_claimed=0)
+    assert [c.service_on for c in inside] == [date(2026, 2, 2), date(2026, 3, 2), date(2026, 4, 30)]
+    assert [c.service_on for c in within_authorisation(charges, approval, already_claimed=2)] == [date(2026, 2, 2)]
+    assert within_authorisation(charges, approval, already_claimed=3) == []
+
+
+def test_a_charge_whose_authorisation_was_denied_is_the_patients() -> None:
+    charge = _charge_on(date(2026, 3, 2))
+    moved = charge.to_patient()
+    assert (moved.billed_to_payer, moved.patient_share, moved.amount) == (False, Money(cents=100_00), charge.amount)

@@ -28,6 +28,7 @@ from services.billing.domain.pricing import (
     discounted,
     price_on,
 )
+from services.billing.domain.prior_auth import PriorAuthStatus
 
 
 def charge_for(
@@ -44,6 +45,7 @@ def charge_for(
     assistance: FinancialAssistance | None,
     coverage: CoverageDetermination | None,
     fees: Mapping[str, int],
+    prior_auth: PriorAuthStatus | None = None,
 ) -> Charge:
     problem: str | None = None
     try:
@@ -57,6 +59,8 @@ def charge_for(
     if problem:
         amount = Money.zero(amount.currency)  # recorded at zero until billing has looked at it
     kind = coverage.kind if coverage is not None else CoverageKind.not_covered
+    if coverage is not None and coverage.prior_auth_needed and prior_auth is PriorAuthStatus.denied:
+        kind = CoverageKind.not_covered  # the payer refused the course: the visit is the patient's
     if kind is CoverageKind.covered:
         patient_share = Money.zero(amount.currency)
     elif kind is CoverageKind.partly_covered and coverage is not None and coded:

@@ -27,6 +27,7 @@ from services.billing.domain.coverage import ServicePart
 from services.billing.domain.estimates import EstimateProvider
 from services.billing.domain.ledger import Charge
 from services.billing.domain.money import Money, total
+from services.billing.domain.prior_auth import Approval
 from shared.errors import Conflict, RuleRefused
 from shared.events.billing import ClaimAdjudicated, ClaimSubmitted
 from shared.events.registry import DomainEvent
@@ -188,6 +189,16 @@ class Claim(BaseModel):
                 adjudicated_at=now,
             )
         ]
+
+
+def within_authorisation(charges: Sequence[Charge], approval: Approval, already_claimed: int) -> list[Charge]:
+    """The charges a prior authorisation allows a claim for: dates of service inside its validity, and no more
+    visits than it approved (counting those already claimed under it), the earliest first. The rest wait for a
+    new or extended authorisation (clinic policy; the payer's approval letter states both limits)."""
+    inside = sorted(
+        (c for c in charges if approval.valid_from <= c.service_on <= approval.valid_to), key=lambda c: c.service_on
+    )
+    return inside[: max(approval.units - already_claimed, 0)]
 
 
 def line_covered(line: ChargeLine, covered: Sequence[ServicePart]) -> bool:

@@ -49,6 +49,11 @@ class Charge(BaseModel):
     # code); None when it is ready. Such a charge is recorded at zero rather than lost or dead-lettered.
     needs_attention: str | None = None
 
+    def to_patient(self) -> Charge:
+        """The payer will not be billed (its prior authorisation was denied): the whole visit is the
+        patient's, rather than billed to no one."""
+        return self.model_copy(update={"patient_share": self.amount, "billed_to_payer": False})
+
 
 class PaymentMethod(StrEnum):
     card = "card"

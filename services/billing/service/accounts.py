@@ -39,6 +39,7 @@ from services.billing.domain.prior_auth import PriorAuthChange, PriorAuthorisati
 from services.billing.models import AssistanceRow, BillingCourse, CoverageRow, PlanBenefitsRow, PriceRow
 from services.billing.prior_treatment import evidence_for
 from services.billing.service import store
+from services.billing.service.claims import claims_of
 from shared.audit import record_access
 from shared.auth.guard import Actor
 from shared.db.unit_of_work import UnitOfWork
@@ -195,10 +196,22 @@ async def change_prior_auth(
     evidence = list(dict.fromkeys([*await evidence_for(uow, auth.patient_id), *evidence]))
     events = auth.change(change, evidence, utcnow())
     store.save_prior_auth(uow, row, auth)
+    if auth.status is PriorAuthStatus.denied:
+        await _to_patient_after_denial(uow, auth)
     await uow.publish_all(events)
     record_access(uow, actor, "prior_auth.change", auth.patient_id, f"prior-authorisations/{auth.id}")
     await uow.commit()
     return auth
+
+
+async def _to_patient_after_denial(uow: UnitOfWork, auth: PriorAuthorisation) -> None:
+    """The course's charges waiting for the payer, and on no claim yet, become the patient's: after a denial
+    no claim can be made for them (create_claim needs an approval), so they would otherwise be billed to no one."""
+    await store.lock_account(uow, auth.patient_id)
+    claimed = {charge_id for claim in await claims_of(uow, auth.patient_id) for charge_id in claim.charge_ids}
+    for row, charge in await store.charges_of(uow, auth.patient_id):
+        if charge.course_id == auth.course_id and charge.billed_to_payer and charge.id not in claimed:
+            store.save_charge(uow, row, charge.to_patient())
 
 
 async def read_prior_auth(uow: UnitOfWork, actor: Actor, course_id: uuid.UUID) -> PriorAuthorisation:
@@ -233,6 +246,7 @@ async def charge_visit(
     diagnoses = []
     if course is not None and course.indication != Indication.other.value:
         diagnoses = [diagnosis_for(Indication(course.indication), service_on).code]
+    auth = await store.prior_auth_of_course(uow, course_id) if course_id else None
     charge = charge_for(
         patient_id=patient_id,
         course_id=course_id,
@@ -246,6 +260,7 @@ async def charge_visit(
         assistance=await store.assistance_of(uow, patient_id),
         coverage=await store.coverage_of(uow, course_id) if course_id else None,
         fees=fees,
+        prior_auth=auth[1].status if auth else None,
     )
     store.add_charge(uow, charge)
     await uow.publish(

@@ -7,12 +7,12 @@ import uuid
 
 from sqlmodel import col, select
 
-from services.billing.domain.claims import Adjudication, Claim, ClaimParty, build_claim
+from services.billing.domain.claims import Adjudication, Claim, ClaimParty, build_claim, within_authorisation
 from services.billing.domain.coverage import CoverageKind
 from services.billing.domain.ledger import Charge
 from services.billing.domain.prior_auth import PriorAuthStatus
 from services.billing.domain.settings import BillingSettings
-from services.billing.models import ChargeRow, ClaimRow
+from services.billing.models import ClaimRow
 from services.billing.service import store
 from shared.audit import record_access
 from shared.auth.guard import Actor
@@ -61,17 +61,17 @@ async def create_claim(uow: UnitOfWork, actor: Actor, course_id: uuid.UUID, sett
     coverage = await store.coverage_of(uow, course_id)
     if coverage is None or coverage.kind is CoverageKind.not_covered:
         raise Conflict("the course is not covered by the patient's plan: nothing to claim")
-    authorisation_number = None
+    approval = None
     if coverage.prior_auth_needed:
         found = await store.prior_auth_of_course(uow, course_id)
         if found is None or found[1].status is not PriorAuthStatus.approved or found[1].approval is None:
             raise Conflict("the course needs an approved prior authorisation before it is claimed")
-        authorisation_number = found[1].approval.authorisation_number
-    claimed = {charge_id for claim in await claims_of(uow, course.patient_id) for charge_id in claim.charge_ids}
-    rows = await uow.session.exec(select(ChargeRow).where(ChargeRow.patient_id == course.patient_id))
+        approval = found[1].approval
+    earlier = await claims_of(uow, course.patient_id)
+    claimed = {charge_id for claim in earlier for charge_id in claim.charge_ids}
     charges: list[Charge] = [
         charge
-        for charge in (Charge.model_validate(r.document) for r in rows.all())
+        for _, charge in await store.charges_of(uow, course.patient_id)
         if charge.course_id == course_id
         and charge.billed_to_payer
         and charge.id not in claimed
@@ -79,6 +79,19 @@ async def create_claim(uow: UnitOfWork, actor: Actor, course_id: uuid.UUID, sett
     ]
     if not charges:
         raise Conflict("nothing to claim: every charge of this course billed to the payer is on a claim already")
+    if approval is not None:
+        under_it = sum(
+            len(c.charge_ids)
+            for c in earlier
+            if c.course_id == course_id and c.prior_authorisation_number == approval.authorisation_number
+        )
+        charges = within_authorisation(charges, approval, under_it)
+        if not charges:
+            raise Conflict(
+                f"the prior authorisation {approval.authorisation_number} covers {approval.units} visits from "
+                f"{approval.valid_from} to {approval.valid_to}; the charges left are outside it: ask the payer to "
+                "extend it"
+            )
     name = " ".join(n for n in (patient.given_name, patient.family_name) if n) or "unknown"
     party = ClaimParty(name=name, birth_date=patient.birth_date, member_id=patient.member_id)
     claim = build_claim(
@@ -91,7 +104,7 @@ async def create_claim(uow: UnitOfWork, actor: Actor, course_id: uuid.UUID, sett
         charges=charges,
         covered=coverage.covered_parts,
         fees=settings.fee_schedule,
-        prior_authorisation_number=authorisation_number,
+        prior_authorisation_number=approval.authorisation_number if approval else None,
         now=utcnow(),
     )
     _save(uow, None, claim)

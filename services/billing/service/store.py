@@ -219,6 +219,17 @@ async def charge_exists(uow: UnitOfWork, source_id: uuid.UUID) -> bool:
     return (await uow.session.exec(select(ChargeRow.id).where(ChargeRow.source_id == source_id))).first() is not None
 
 
+async def charges_of(uow: UnitOfWork, patient_id: uuid.UUID) -> list[tuple[ChargeRow, Charge]]:
+    rows = await uow.session.exec(select(ChargeRow).where(ChargeRow.patient_id == patient_id))
+    return [(row, Charge.model_validate(row.document)) for row in rows.all()]
+
+
+def save_charge(uow: UnitOfWork, row: ChargeRow, charge: Charge) -> None:
+    """A charge's changed document (re-priced after a payer's denial), in the caller's transaction."""
+    row.document = charge.model_dump(mode="json")
+    uow.session.add(row)
+
+
 def add_charge(uow: UnitOfWork, charge: Charge) -> None:
     uow.session.add(
         ChargeRow(
