@@ -182,12 +182,9 @@ def _story(bill: Superbill, width: float) -> list[Any]:
     services = _boxed(rows, [width * share for _, share in columns], repeat=True)
 
     totals_rows = [[_p("Total charges", s["head"]), _p(str(bill.total_charges), s["money"])]]
-    if bill.refunds.cents:
-        totals_rows += [
-            [_p("Payments received in the period", s["cell"]), _p(str(bill.payments_received), s["money"])],
-            [_p("Refunds in the period", s["cell"]), _p(f"-{bill.refunds}", s["money"])],
-        ]
-    totals_rows.append([_p("Amount paid by the patient", s["head"]), _p(str(bill.amount_paid), s["money"])])
+    totals_rows.append(
+        [_p("Amount paid by the patient for these services", s["head"]), _p(str(bill.amount_paid), s["money"])]
+    )
     totals = _boxed(totals_rows, [width * 0.32, width * 0.16], header=False)
     totals.hAlign = "RIGHT"
 

@@ -173,6 +173,11 @@ def check_invariants(account: Account, model: Model) -> None:
     assert account.balance.cents == model.balance
     # Refunds never exceed what was paid.
     assert account.refunded.cents <= account.paid.cents
+    # What a superbill states as paid for its visits: never more than a visit's share, nor than the money in.
+    per_charge = account.paid_per_charge()
+    shares = {c.id: c.patient_share.cents for c in account.charges}
+    assert all(0 <= per_charge[c].cents <= shares[c] for c in shares)
+    assert sum(m.cents for m in per_charge.values()) <= max(account.paid.cents - account.refunded.cents, 0)
     # Integer cents everywhere: no float ever creeps in.
     amounts = [account.owed, account.paid, account.refunded, account.balance]
     amounts += [c.patient_share for c in account.charges] + [c.amount for c in account.charges]
@@ -591,3 +596,16 @@ def test_a_patient_who_owes_nothing_has_nothing_overdue(paid_first: bool) -> Non
         account = added(account, account.pay(cash(10_000), NOW))  # paid in full at the desk, no invoice named
     assert account.balance == Money.zero()
     assert account.overdue(DUE + timedelta(days=1)) == Money.zero()
+
+
+def test_what_was_paid_for_each_visit_follows_the_invoice_it_named_then_the_oldest_visit() -> None:
+    older = charge(300_00).model_copy(update={"service_on": TODAY - timedelta(days=7)})
+    newer, later = charge(200_00), charge(100_00)
+    account = account_of(older, newer)
+    invoice = account.invoice(datetime(2026, 3, 1, tzinfo=UTC))  # both visits on one invoice
+    account = added(account_of(older, newer, later), invoice)
+    account = added(account, account.pay(cash(350_00, invoice=invoice), datetime(2026, 3, 2, tzinfo=UTC)))
+    account = added(account, account.pay(cash(80_00), datetime(2026, 3, 3, tzinfo=UTC)))
+    paid = account.paid_per_charge()
+    # The invoice's $350 (+ $80 unassigned, applied to it first: $150 still open) pays $300 then $130 of $200.
+    assert [paid[c.id].cents for c in (older, newer, later)] == [300_00, 130_00, 0]

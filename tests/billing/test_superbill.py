@@ -26,7 +26,7 @@ from services.billing.domain.codes import (
     integration_session_lines,
 )
 from services.billing.domain.estimates import EstimateProvider
-from services.billing.domain.ledger import Charge, ChargeSource, Payment, PaymentMethod, Refund
+from services.billing.domain.ledger import Account, Charge, ChargeSource, Payment, PaymentMethod, Refund
 from services.billing.domain.money import Money, total
 from services.billing.domain.superbill import Superbill, SuperbillPatient, build_superbill
 from services.billing.superbill_pdf import printable, render_superbill_pdf
@@ -85,8 +85,12 @@ def build(charges: list[Charge], *, name: str = "Ada Lovelace", **extra: Any) ->
         start=start,
         end=end,
         charges=charges,
-        payments=extra.pop("payments", []),
-        refunds=extra.pop("refunds", []),
+        paid=Account(
+            patient_id=PATIENT_ID,
+            charges=tuple(charges),
+            payments=tuple(extra.pop("payments", [])),
+            refunds=tuple(extra.pop("refunds", [])),
+        ).paid_per_charge(),
         fees=extra.pop("fees", DEFAULT_FEES_CENTS),
         prepared_on=date(2026, 2, 1),
         **extra,
@@ -148,10 +152,8 @@ def test_the_superbill_lists_the_visits_of_the_period_with_codes_diagnoses_and_t
         charge(jan5, iv_lines(jan5), 600_00, billed_to_payer=True),  # the site claims it from the payer
     ]
     payments = [
+        paid(600_00, datetime(2025, 12, 31, 20, tzinfo=UTC)),
         paid(300_00, datetime(2026, 1, 2, 20, tzinfo=UTC)),
-        # 22:30 on 31 January in New York, already 1 February in UTC: in the period at a New York site.
-        paid(100_00, datetime(2026, 2, 1, 3, 30, tzinfo=UTC)),
-        paid(50_00, datetime(2026, 2, 1, 15, tzinfo=UTC)),  # after the period
     ]
     refund = Refund(
         id=uuid.uuid4(),
@@ -160,7 +162,7 @@ def test_the_superbill_lists_the_visits_of_the_period_with_codes_diagnoses_and_t
         reason="overpaid",
         refunded_at=datetime(2026, 1, 20, tzinfo=UTC),
     )
-    bill = build(billed + left_out, payments=payments, refunds=[refund], zone=NEW_YORK)
+    bill = build(billed + left_out, payments=payments, refunds=[refund])
 
     assert [(v.service_on, v.place_of_service) for v in bill.visits] == [(jan2, "11"), (jan5, "11")], "by date"
     iv, integration = bill.visits
@@ -174,16 +176,15 @@ def test_the_superbill_lists_the_visits_of_the_period_with_codes_diagnoses_and_t
     ]
     assert bill.codes == ["96365", "J3490", "99214", "90838", "90834"]
     assert bill.total_charges == Money(cents=717_13)
-    assert (bill.payments_received, bill.refunds, bill.amount_paid) == (
-        Money(cents=400_00),
-        Money(cents=20_00),
-        Money(cents=380_00),
-    )
-    assert "paid $380.00 to Kapnet North Clinic" in bill.statement
+    # $900 paid less $20 refunded: the 31 December visit ($600, not on this superbill) is paid first, the
+    # $280 left goes to the 2 January visit. Only that is paid for the services listed.
+    assert [v.paid for v in bill.visits] == [Money(cents=280_00), Money.zero()]
+    assert bill.amount_paid == Money(cents=280_00)
+    assert "paid $280.00 to Kapnet North Clinic" in bill.statement
     assert "seeking reimbursement" in bill.statement and "$717.13" in bill.statement
     assert "signature" in bill.signature_line and "NPI 1234567893" in bill.signature_line
-    # In UTC, the 22:30 payment is February's.
-    assert build(billed, payments=payments).payments_received == Money(cents=300_00)
+    # Without the December visit on the account, all of it is for these: both visits in full.
+    assert build(billed, payments=payments, refunds=[refund]).amount_paid == Money(cents=717_13)
 
 
 def test_a_period_with_nothing_to_bill_is_a_conflict_and_a_reversed_one_is_refused() -> None:
@@ -310,7 +311,8 @@ async def test_the_superbill_as_json_and_pdf_through_the_api(site: Billing) -> N
         )
     )
     desk = site.as_("front_desk")
-    payment = {"amount": usd(500_00), "method": "card", "reference": "ch_9"}
+    # $1,100: the December visit's $600 first (the oldest), $500 towards 2 January.
+    payment = {"amount": usd(1100_00), "method": "card", "reference": "ch_9"}
     assert (await site.client.post(f"/patients/{patient}/payments", json=payment, headers=desk)).status_code == 201
 
     start, end = date(2026, 1, 1), datetime.now(UTC).date() + timedelta(days=1)  # the payment is today's
@@ -334,7 +336,8 @@ async def test_the_superbill_as_json_and_pdf_through_the_api(site: Billing) -> N
     assert body["provider"]["npi"] == "1234567893" and body["provider"]["tin"] == "123456789"
 
     january = await site.client.get(superbill_url(patient, *JANUARY), headers=desk)
-    assert january.status_code == 200 and january.json()["amount_paid"]["cents"] == 0, "paid after January"
+    # Paid today, for January's visits: what counts is what it paid for, not when.
+    assert january.status_code == 200 and january.json()["amount_paid"]["cents"] == 500_00
 
     document = await site.client.get(superbill_url(patient, start, end, pdf=True), headers=site.as_("site_admin"))
     assert document.status_code == 200, document.text

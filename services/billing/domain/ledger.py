@@ -229,8 +229,11 @@ class Account(BaseModel):
         )
 
     def _paid_per_invoice(self) -> dict[uuid.UUID, Money]:
+        return self._applied()[0]
+
+    def _applied(self) -> tuple[dict[uuid.UUID, Money], Money]:
         """What has paid each invoice: the payments naming it, then the rest of the patient's payments (less
-        refunds) applied to the oldest invoices first, as a clerk would."""
+        refunds) applied to the oldest invoices first, as a clerk would; and what is left of those."""
         paid = {i.id: total([p.amount for p in self.payments if p.invoice_id == i.id]) for i in self.invoices}
         pool = total([p.amount for p in self.payments if p.invoice_id is None]) - self.refunded
         for invoice in sorted(self.invoices, key=lambda i: i.issued_at):
@@ -238,6 +241,30 @@ class Account(BaseModel):
             if need.cents > 0 and pool.cents > 0:
                 taken = min(need, pool)
                 paid[invoice.id], pool = paid[invoice.id] + taken, pool - taken
+        return paid, pool
+
+    def paid_per_charge(self) -> dict[uuid.UUID, Money]:
+        """What the patient has paid towards each charge: each invoice's payments over its charges in order,
+        then what is left of the unassigned payments over the charges not yet invoiced, the earliest visit first.
+        A superbill states this, not every payment of the period: a payment for another visit (or a claim's
+        co-pay) is not paid for the services it lists."""
+        per_invoice, pool = self._applied()
+        owed = {c.id: c.patient_share for c in self.charges}
+        paid = {c.id: Money.zero(c.patient_share.currency) for c in self.charges}
+
+        def take(charge_id: uuid.UUID, available: Money) -> Money:
+            taken = max(min(owed[charge_id] - paid[charge_id], available), Money.zero(available.currency))
+            paid[charge_id] += taken
+            return available - taken
+
+        for invoice in self.invoices:
+            left = per_invoice[invoice.id]
+            for charge_id in invoice.charge_ids:
+                if charge_id in owed:
+                    left = take(charge_id, left)
+        invoiced = {charge_id for invoice in self.invoices for charge_id in invoice.charge_ids}
+        for charge in sorted((c for c in self.charges if c.id not in invoiced), key=lambda c: c.service_on):
+            pool = take(charge.id, pool)
         return paid
 
     def invoice_status(self, invoice: Invoice) -> InvoiceStatus:

@@ -7,8 +7,9 @@ What it carries (what a plan's out-of-network claim form asks for, as on a [CMS-
 - the provider: name, NPI, TIN and the office where care was given;
 - per visit: the date of service, place of service 11 (office, [POS]), each CPT/HCPCS code with its modifiers,
   units and charge, and the visit's ICD-10-CM diagnoses;
-- the totals: what was charged, what the patient paid in the period (payments received less refunds), and a
-  statement that the patient paid and is seeking reimbursement, above the provider's signature line.
+- the totals: what was charged, what the patient has paid towards these visits (each visit's share of their
+  payments, less refunds: Account.paid_per_charge), and a statement that the patient paid and is seeking
+  reimbursement, above the provider's signature line.
 
 The site's price is per visit, not per code (charging.py); a superbill lists a charge per code, so a visit's
 amount is spread over its lines in proportion to the site's fee schedule (its chargemaster, settings.py), in
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, tzinfo
+from datetime import date
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -34,7 +35,7 @@ from services.billing.domain.charging import allocate
 from services.billing.domain.claims import PLACE_OF_SERVICE_OFFICE
 from services.billing.domain.codes import CODE_TABLE, CodeSystem
 from services.billing.domain.estimates import EstimateProvider
-from services.billing.domain.ledger import Charge, Payment, Refund
+from services.billing.domain.ledger import Charge
 from services.billing.domain.money import Money, total
 from shared.errors import Conflict, RuleRefused
 
@@ -77,11 +78,15 @@ class SuperbillVisit(BaseModel):
     lines: tuple[SuperbillLine, ...] = Field(min_length=1)
     diagnoses: tuple[str, ...]
     amount: Money
+    # What the patient has paid towards this visit (never more than its amount).
+    paid: Money
 
     @model_validator(mode="after")
     def _adds_up(self) -> Self:
         if total([line.charge for line in self.lines], self.amount.currency) != self.amount:
             raise ValueError("the lines' charges do not add up to the visit's amount")
+        if not Money.zero(self.amount.currency) <= self.paid <= self.amount:
+            raise ValueError("a visit's paid amount is between nothing and its amount")
         return self
 
 
@@ -108,9 +113,7 @@ class Superbill(BaseModel):
     # Every diagnosis of the visits, in the order they first appear.
     diagnoses: tuple[SuperbillDiagnosis, ...]
     total_charges: Money
-    # Money the patient paid the site in the period, refunds in the period, and what that leaves as paid.
-    payments_received: Money
-    refunds: Money
+    # What the patient has paid towards the visits listed: the sum of the visits' paid amounts.
     amount_paid: Money
     statement: str
     signature_line: str
@@ -124,8 +127,8 @@ class Superbill(BaseModel):
         currency = self.total_charges.currency
         if total([v.amount for v in self.visits], currency) != self.total_charges:
             raise ValueError("total_charges is not the sum of the visits")
-        if self.payments_received - self.refunds != self.amount_paid:
-            raise ValueError("amount_paid is not the payments received less the refunds")
+        if total([v.paid for v in self.visits], currency) != self.amount_paid:
+            raise ValueError("amount_paid is not the sum of what was paid towards the visits")
         return self
 
     @property
@@ -155,14 +158,12 @@ def build_superbill(
     start: date,
     end: date,
     charges: Sequence[Charge],
-    payments: Sequence[Payment],
-    refunds: Sequence[Refund],
+    paid: Mapping[uuid.UUID, Money],
     fees: Mapping[str, int],
     prepared_on: date,
-    zone: tzinfo = UTC,
 ) -> Superbill:
-    """The superbill of ``start``..``end``. A payment or refund counts on the site's calendar day it was received
-    (``zone``), as a visit's date of service does. Conflict when the period holds nothing to put on it."""
+    """The superbill of ``start``..``end``, with what the patient has paid towards each visit (``paid``, by
+    charge: Account.paid_per_charge). Conflict when the period holds nothing to put on it."""
     if end < start:
         raise RuleRefused("from: the period starts after it ends")
     chosen = superbill_charges(charges, start, end)
@@ -194,6 +195,7 @@ def build_superbill(
                 ),
                 diagnoses=charge.diagnosis_codes,
                 amount=charge.amount,
+                paid=min(paid.get(charge.id, Money.zero(currency)), charge.amount),
             )
         )
         for code in charge.diagnosis_codes:
@@ -201,16 +203,8 @@ def build_superbill(
                 known = CODE_TABLE.find(code)
                 diagnoses[code] = SuperbillDiagnosis(code=code, description=known.description if known else None)
 
-    def in_period(moment_day: date) -> bool:
-        return start <= moment_day <= end
-
-    received = total(
-        [p.amount for p in payments if in_period(p.received_at.astimezone(zone).date())],
-        currency,
-    )
-    refunded = total([r.amount for r in refunds if in_period(r.refunded_at.astimezone(zone).date())], currency)
     charged = total([visit.amount for visit in visits], currency)
-    paid = received - refunded
+    paid_total = total([visit.paid for visit in visits], currency)
     return Superbill(
         patient_id=patient_id,
         patient=patient,
@@ -221,11 +215,9 @@ def build_superbill(
         visits=tuple(visits),
         diagnoses=tuple(diagnoses.values()),
         total_charges=charged,
-        payments_received=received,
-        refunds=refunded,
-        amount_paid=paid,
+        amount_paid=paid_total,
         statement=(
-            f"The patient named above paid {paid} to {provider.name} for the services listed on this statement "
+            f"The patient named above paid {paid_total} to {provider.name} for the services listed on this statement "
             f"(total charges {charged}), from {start.isoformat()} to {end.isoformat()}, and is seeking "
             "reimbursement from their health plan, including under any out-of-network benefits. The provider "
             "has not submitted a claim to the health plan for these services."

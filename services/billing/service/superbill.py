@@ -26,8 +26,8 @@ async def superbill(
     zone: tzinfo = UTC,
 ) -> Superbill:
     """404 for a patient billing does not know; 409 when the site's provider is not set, billing does not know
-    the patient's name yet, or the period holds nothing to bill. ``zone`` is the site's: it says on which day a
-    payment was received, and which day the superbill is prepared on."""
+    the patient's name yet, or the period holds nothing to bill. ``zone`` is the site's: the day the superbill is
+    prepared on."""
     patient = await store.patient_or_404(uow, patient_id)
     if settings.provider is None:
         raise Conflict("the site's billing provider (name, NPI, TIN, location) is not set: KAPNET_BILLING_RULES")
@@ -42,11 +42,9 @@ async def superbill(
         start=from_date,
         end=to_date,
         charges=account.charges,
-        payments=account.payments,
-        refunds=account.refunds,
+        paid=account.paid_per_charge(),
         fees=settings.fee_schedule,
         prepared_on=utcnow().astimezone(zone).date(),
-        zone=zone,
     )
     record_access(uow, actor, "superbill.read", patient_id, f"patients/{patient_id}/superbill/{from_date}..{to_date}")
     await uow.commit()
