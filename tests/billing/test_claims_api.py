@@ -92,6 +92,11 @@ async def test_an_esketamine_claim_waits_for_its_authorisation_then_is_paid_in_p
         adjudicated = await client.post(f"{url}/adjudication", json=partly, headers=clerk)
         assert adjudicated.status_code == 200 and adjudicated.json()["status"] == "adjudicated"
         assert (await account(billing, patient))["balance"]["cents"] == 50_00, "the co-pay is the patient's"
+        # The co-pay is invoiced like a charge, so it can fall due (and overdue) rather than sit unbilled.
+        invoice = await client.post(f"/patients/{patient}/invoices", headers=clerk)
+        assert invoice.status_code == 201, invoice.text
+        assert (invoice.json()["total"]["cents"], invoice.json()["claim_ids"]) == (50_00, [claim["id"]])
+        assert (await client.post(f"/patients/{patient}/invoices", headers=clerk)).status_code == 409
         [submitted] = await events(billing, "claim.submitted.v1")
         [decided] = await events(billing, "claim.adjudicated.v1")
         assert (submitted["total_cents"], decided["outcome"], decided["patient_responsibility_cents"]) == (

@@ -96,6 +96,8 @@ class Invoice(BaseModel):
     id: uuid.UUID
     patient_id: uuid.UUID
     charge_ids: tuple[uuid.UUID, ...]
+    # The claims whose patient responsibility (co-pay, deductible, what the payer denied) it bills.
+    claim_ids: tuple[uuid.UUID, ...] = ()
     total: Money
     issued_at: datetime
     due_on: date
@@ -215,15 +217,23 @@ class Account(BaseModel):
         invoiced = {charge_id for invoice in self.invoices for charge_id in invoice.charge_ids}
         return [c for c in self.charges if c.id not in invoiced and c.patient_share.cents > 0]
 
+    @property
+    def uninvoiced_responsibilities(self) -> list[ClaimResponsibility]:
+        """What payers left the patient on adjudicated claims, not on an invoice yet: billed like a charge, so
+        it can fall overdue (and count as a cost barrier) rather than sit in the balance unbilled."""
+        invoiced = {claim_id for invoice in self.invoices for claim_id in invoice.claim_ids}
+        return [r for r in self.responsibilities if r.claim_id not in invoiced and r.amount.cents > 0]
+
     def invoice(self, now: datetime, days_to_pay: int = 30) -> Invoice:
-        charges = self.uninvoiced
-        if not charges:
-            raise Conflict("nothing to invoice: every charge the patient owes is on an invoice already")
+        charges, responsibilities = self.uninvoiced, self.uninvoiced_responsibilities
+        if not charges and not responsibilities:
+            raise Conflict("nothing to invoice: everything the patient owes is on an invoice already")
         return Invoice(
             id=uuid.uuid4(),
             patient_id=self.patient_id,
             charge_ids=tuple(c.id for c in charges),
-            total=total([c.patient_share for c in charges]),
+            claim_ids=tuple(r.claim_id for r in responsibilities),
+            total=total([c.patient_share for c in charges] + [r.amount for r in responsibilities]),
             issued_at=now,
             due_on=now.date() + timedelta(days=days_to_pay),
         )
