@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from services.sessions.domain.eligibility import ScreeningOutcome
 from services.sessions.models import ConsentRecord, PatientSafetyFlag, PatientStatus
 from services.sessions.service.courses import hold_open_courses
 from shared.bus.consumer import Handler
@@ -66,7 +67,7 @@ async def on_screening_completed(uow: UnitOfWork, event: DomainEvent, _: CloudEv
     status.latest_screening_id = event.screening_id
     status.latest_screening_at = event.screened_at
     status.screening_outcome = event.outcome
-    status.eligible = event.outcome == "eligible"
+    status.eligible = ScreeningOutcome(event.outcome) is ScreeningOutcome.eligible
     status.updated_at = utcnow()
     uow.session.add(status)
 

@@ -16,7 +16,7 @@ from shared.errors import InvalidRequest
 from shared.instruments import AnswerError, Instrument
 from shared.instruments.scoring import Severity
 from shared.measures import service
-from shared.measures.models import Assessment, MeasureContext, SafetyFlag
+from shared.measures.models import Assessment, MeasureContext, SafetyFlag, SafetyFlagStatus
 from shared.measures.service import MeasureEvents, PatientCheck
 
 
@@ -34,7 +34,7 @@ class SafetyFlagRead(BaseModel):
     assessment_id: uuid.UUID
     reason: Literal["phq9_item9_above_zero"]
     raised_at: datetime
-    status: Literal["open", "acknowledged"]
+    status: SafetyFlagStatus
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     acknowledgement_note: str | None
@@ -125,7 +125,7 @@ def measures_router(
         patient_id: uuid.UUID,
         request: Request,
         actor: Annotated[Actor, Depends(require(Permission.safety_flag_read))],
-        status_: Annotated[Literal["open", "acknowledged"] | None, Query(alias="status")] = None,
+        status_: Annotated[SafetyFlagStatus | None, Query(alias="status")] = None,
     ) -> list[SafetyFlagRead]:
         async with runtime_of(request).unit_of_work() as uow:
             flags = await service.safety_flags(uow, actor, patient_id, status_, check_patient)

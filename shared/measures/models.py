@@ -43,6 +43,13 @@ class Assessment(SQLModel, table=True):
     recorded_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
 
 
+class SafetyFlagStatus(StrEnum):
+    """Open blocks planning and dosing (sessions' _may_treat); only a clinician's acknowledgement closes it."""
+
+    open = "open"
+    acknowledged = "acknowledged"
+
+
 class SafetyFlag(SQLModel, table=True):
     """Open until a clinician acknowledges it with a note; never closed by a later calm answer."""
 
@@ -53,7 +60,7 @@ class SafetyFlag(SQLModel, table=True):
     assessment_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("assessment.id"), nullable=False))
     reason: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
     raised_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
-    status: str = Field(default="open", sa_column=sa.Column(sa.String(20), nullable=False))
+    status: SafetyFlagStatus = Field(default=SafetyFlagStatus.open, sa_column=sa.Column(sa.String(20), nullable=False))
     acknowledged_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
     acknowledged_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
     acknowledgement_note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))

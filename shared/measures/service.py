@@ -16,7 +16,7 @@ from shared.db.unit_of_work import UnitOfWork
 from shared.errors import Conflict, RecordNotFound
 from shared.events.intake import AssessmentRecorded, SafetyFlagAcknowledged, SafetyFlagRaised
 from shared.instruments import Instrument, score
-from shared.measures.models import Assessment, SafetyFlag
+from shared.measures.models import Assessment, SafetyFlag, SafetyFlagStatus
 
 # PHQ-9 item 9 asks about thoughts of being better off dead or of self-harm: any answer above 0 needs a
 # clinician's suicide-risk assessment whatever the total (Kroenke et al. 2001; PHQ instructions, Pfizer).
@@ -116,7 +116,11 @@ async def patient_assessments(
 
 
 async def safety_flags(
-    uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, status: str | None, check_patient: PatientCheck
+    uow: UnitOfWork,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    status: SafetyFlagStatus | None,
+    check_patient: PatientCheck,
 ) -> Sequence[SafetyFlag]:
     await check_patient(uow, patient_id, False)
     query = select(SafetyFlag).where(SafetyFlag.patient_id == patient_id)
@@ -134,11 +138,11 @@ async def acknowledge_safety_flag(
     flag = await uow.session.get(SafetyFlag, flag_id)
     if flag is None or flag.patient_id != patient_id:
         raise RecordNotFound("safety flag")
-    if flag.status != "open":
+    if flag.status != SafetyFlagStatus.open:
         raise Conflict("this safety flag was already acknowledged")
     now = utcnow()
     flag.status, flag.acknowledged_at, flag.acknowledged_by, flag.acknowledgement_note = (
-        "acknowledged",
+        SafetyFlagStatus.acknowledged,
         now,
         actor.sub,
         note,

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Query, Request, status
 from sqlmodel import col, select
 
 from services.billing.api.deps import Reader, UnitOfWorkDep
-from services.billing.domain.claims import Claim
+from services.billing.domain.claims import Claim, ClaimStatus
 from services.billing.domain.coverage import CoverageOnFile
 from services.billing.domain.estimates import GoodFaithEstimate
 from services.billing.fhir import (
@@ -290,7 +290,7 @@ async def search_explanations_of_benefit(
         return _bundle(request, [])
     rows = await uow.session.exec(
         select(ClaimRow)
-        .where(ClaimRow.patient_id == key, ClaimRow.status == "adjudicated")
+        .where(ClaimRow.patient_id == key, ClaimRow.status == ClaimStatus.adjudicated)
         .order_by(col(ClaimRow.created_at), col(ClaimRow.id))
     )
     resources = await _adjudicated(uow, key, list(rows.all()))

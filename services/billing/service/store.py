@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 
 from services.billing.domain.barriers import AccessBarrier
-from services.billing.domain.claims import Claim
+from services.billing.domain.claims import Claim, ClaimStatus
 from services.billing.domain.coverage import CoverageDetermination, CoverageOnFile, PayerType, PlanBenefits
 from services.billing.domain.ledger import Account, Charge, ClaimResponsibility, Invoice, Payment, PaymentPlan, Refund
 from services.billing.domain.money import Money
@@ -176,7 +176,7 @@ async def account_of(uow: UnitOfWork, patient_id: uuid.UUID) -> Account:
 
     adjudicated = (
         await uow.session.exec(
-            select(ClaimRow).where(ClaimRow.patient_id == patient_id, ClaimRow.status == "adjudicated")
+            select(ClaimRow).where(ClaimRow.patient_id == patient_id, ClaimRow.status == ClaimStatus.adjudicated)
         )
     ).all()
     responsibilities = []

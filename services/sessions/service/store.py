@@ -32,7 +32,7 @@ from shared.auth.guard import Actor
 from shared.auth.permissions import Role
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import RecordNotFound
-from shared.measures.models import SafetyFlag
+from shared.measures.models import SafetyFlag, SafetyFlagStatus
 from shared.treatment import CourseStatus, Indication, Route
 
 
@@ -54,7 +54,7 @@ async def standing_of(uow: UnitOfWork, patient_id: uuid.UUID) -> PatientStanding
     own = await uow.session.exec(
         select(func.count())
         .select_from(SafetyFlag)
-        .where(SafetyFlag.patient_id == patient_id, SafetyFlag.status == "open")
+        .where(SafetyFlag.patient_id == patient_id, SafetyFlag.status == SafetyFlagStatus.open)
     )
     return PatientStanding(
         known=status is not None,
