@@ -8,8 +8,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.outcomes import handlers, service
-from services.outcomes.api import network_router
+from services.outcomes import handlers
+from services.outcomes.api.network import network_router
+from services.outcomes.service import publication
 from shared.app import ServiceDefinition, ServiceRuntime, create_service_app
 from shared.bus.kafka import raise_if_cancelling
 from shared.events.intake import PatientRegistered
@@ -27,7 +28,7 @@ async def publish_aggregates(runtime: ServiceRuntime) -> None:
     while True:
         try:
             async with runtime.unit_of_work() as uow:
-                await service.publish_site_aggregates(uow, runtime.own_site)
+                await publication.publish_site_aggregates(uow, runtime.own_site)
         except Exception as exc:
             raise_if_cancelling()
             log.warning("aggregate publication failed: %s", type(exc).__name__)

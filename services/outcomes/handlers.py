@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.outcomes.domain import month_of
+from services.outcomes.domain.registrations import month_of
 from services.outcomes.models import NetworkAggregate, Registration
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from services.outcomes.domain import fingerprint, month_of, registrations_by_month
+from services.outcomes.domain.registrations import fingerprint, month_of, registrations_by_month
 
 
 def test_no_date_finer_than_a_month() -> None:

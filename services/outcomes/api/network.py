@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
-from services.outcomes import service
 from services.outcomes.models import NetworkAggregate
+from services.outcomes.service import publication
 from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
@@ -29,7 +29,7 @@ async def list_aggregates(
     cohort: str | None = None,
 ) -> list[dict[str, Any]]:
     async with runtime_of(request).unit_of_work() as uow:
-        rows = await service.network_aggregates(uow)
+        rows = await publication.network_aggregates(uow)
     return [_shown(r) for r in rows if (site is None or r.site == site) and (cohort is None or r.cohort == cohort)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from services.outcomes.domain import REGISTRATIONS_COHORT, fingerprint, registrations_by_month
+from services.outcomes.domain.registrations import REGISTRATIONS_COHORT, fingerprint, registrations_by_month
 from services.outcomes.models import NetworkAggregate, PublishedAggregate, Registration
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork

@@ -1,0 +1,1 @@
+"""Outcomes' use cases: load the site's projections, call the domain, publish, audit, commit."""
