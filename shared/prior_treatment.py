@@ -1,6 +1,7 @@
 """Words of a patient's prior-treatment history that several services share (intake records it; billing sends it
 to a payer as the evidence of a prior authorisation), so each means the same everywhere. The rules over them
-(adequacy, treatment resistance) are intake's: services/intake/prior_treatment.py."""
+(adequacy, treatment resistance) are intake's: services/intake/prior_treatment.py; which trials count as failed
+is here, because outcomes groups its cohorts by their number."""
 
 from __future__ import annotations
 
@@ -65,3 +66,22 @@ class AugmentationAgent(StrEnum):
     olanzapine = "olanzapine"
     liothyronine = "liothyronine"  # T3
     other = "other"
+
+
+# [Spravato PI] 14: "not responded adequately". A partial response is not an adequate one; a response that was
+# later lost, or a drug stopped because it was not tolerated, is not a non-response (clinic policy).
+NOT_RESPONDED = frozenset({TreatmentOutcome.no_response, TreatmentOutcome.partial_response})
+
+
+def failed_adequate_trial(
+    kind: PriorTreatmentKind, *, current_episode: bool, adequate: bool | None, outcome: TreatmentOutcome
+) -> bool:
+    """An antidepressant trial of the current episode, adequate in dose and duration, without an adequate
+    response: one of the trials that make depression treatment-resistant ([Spravato PI] 14). Intake counts them
+    for treatment resistance; outcomes cuts its cohorts by their number."""
+    return (
+        kind is PriorTreatmentKind.antidepressant_trial
+        and current_episode
+        and adequate is True
+        and outcome in NOT_RESPONDED
+    )

@@ -43,15 +43,13 @@ from shared.prior_treatment import (
     PriorTreatmentKind,
     PsychotherapyType,
     TreatmentOutcome,
+    failed_adequate_trial,
 )
 
 # [Popova 2019], [Chandler 2010]: at least 6 weeks at an adequate dose.
 MIN_ADEQUATE_WEEKS = 6
 # [Spravato PI] 14: at least two different antidepressants.
 MIN_FAILED_TRIALS_FOR_TRD = 2
-# [Spravato PI] 14: "not responded adequately". A partial response is not an adequate one; a response that was
-# later lost, or a drug stopped because it was not tolerated, is not a non-response (clinic policy).
-NOT_RESPONDED = frozenset({TreatmentOutcome.no_response, TreatmentOutcome.partial_response})
 
 # Plausibility, not clinical limits: anything outside is a typing error.
 MAX_DAILY_DOSE_MG = 3000.0  # lithium carbonate reaches 2400 mg/day
@@ -340,11 +338,11 @@ def failed_adequate_trials(history: Iterable[PriorTreatment]) -> list[Antidepres
     drug, the first of each: a second trial of the same drug is not a different antidepressant."""
     found: dict[Antidepressant, AntidepressantTrial] = {}
     for treatment in history:
-        if (
-            isinstance(treatment, AntidepressantTrial)
-            and treatment.current_episode
-            and treatment.adequate is True
-            and treatment.outcome in NOT_RESPONDED
+        if isinstance(treatment, AntidepressantTrial) and failed_adequate_trial(
+            treatment.kind,
+            current_episode=treatment.current_episode,
+            adequate=treatment.adequate,
+            outcome=treatment.outcome,
         ):
             found.setdefault(treatment.drug, treatment)
     return list(found.values())
