@@ -122,6 +122,9 @@ class ClaimAdjudicated(_BillingEvent):
     adjudicated_at: datetime
 
 
+AccessBarrierReason = Literal["not_covered", "high_out_of_pocket", "authorisation_denied", "cannot_pay", "other"]
+
+
 @registered
 class AccessBarrierRecorded(_BillingEvent):
     name = "access_barrier.recorded"
@@ -129,7 +132,7 @@ class AccessBarrierRecorded(_BillingEvent):
 
     barrier_id: uuid.UUID
     course_id: uuid.UUID | None = None
-    reason: Literal["not_covered", "high_out_of_pocket", "authorisation_denied", "cannot_pay", "other"]
+    reason: AccessBarrierReason
     outcome: Literal["deferred", "declined"]
     estimated_out_of_pocket_cents: int | None
     currency: Currency

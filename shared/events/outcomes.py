@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.events.billing import AccessBarrierReason
 from shared.events.registry import DomainEvent, registered
+from shared.treatment import AdverseEventType, Indication, Route
 
 
 class AggregateCell(BaseModel):
@@ -45,3 +48,92 @@ class CohortAggregatePublished(DomainEvent):
 
     def partition_key(self) -> str:
         return f"{self.site}|{self.cohort}"
+
+
+class ReleasedCount(BaseModel):
+    """A count that crossed the privacy boundary: 0, 11 or more, or suppressed (no number at all). The network
+    re-checks it on receipt: a count from 1 to 10 is refused."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    count: int | None = Field(default=None, ge=0)
+    suppressed: bool = False
+
+    @model_validator(mode="after")
+    def _never_small(self) -> ReleasedCount:
+        if self.suppressed != (self.count is None):
+            raise ValueError("a count is either shown or suppressed, never both or neither")
+        if self.count is not None and 0 < self.count < 11:
+            raise ValueError(f"a count of {self.count} (1-10) may not cross to the network")
+        return self
+
+
+class InstrumentFigures(BaseModel):
+    """One instrument over a cohort's courses. Means and medians only where at least 11 courses stand behind
+    them (None otherwise)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    instrument: Literal["phq9", "gad7", "pcl5"]
+    with_result: ReleasedCount = Field(description="courses with a baseline and a score in the course")
+    responded: ReleasedCount
+    remitted: ReleasedCount
+    mean_change: float | None = None
+    median_change: float | None = None
+    median_hours_to_response: float | None = None
+    median_days_to_response: float | None = None
+
+
+class AdverseEventFigures(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: AdverseEventType
+    courses: ReleasedCount = Field(description="courses with at least one adverse event of this type")
+    per_100_courses: float | None = Field(default=None, description="shown only when both counts are")
+    serious_courses: ReleasedCount
+
+
+class BarrierFigures(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    reason: AccessBarrierReason
+    courses: ReleasedCount
+    median_out_of_pocket_cents: int | None = None
+
+
+CohortCut = Literal["all", "age_band", "dose_band", "frequency", "payer", "prior_trials"]
+
+
+@registered
+class CohortOutcomesPublished(DomainEvent):
+    """What one site's courses of one indication and route, started in one month, came to, overall or within
+    one cut (an age band, a dose band, a dosing frequency, self-pay or insured, or the number of failed
+    antidepressant trials). Counts 1-10 suppressed; means and medians only over 11 or more."""
+
+    name = "cohort_outcomes.published"
+    producer = "outcomes"
+    scope = "network"
+    summary = "A site's cohort outcomes (site x indication x route x month, and its cuts); counts 1-10 suppressed."
+
+    site: str
+    indication: Indication
+    route: Route
+    period: str = Field(pattern=r"^\d{4}-\d{2}$", description="the month the courses' first doses fell in")
+    cut: CohortCut
+    cut_value: str = Field(max_length=40, description="'all' for the whole cohort")
+    definition: str = Field(description="the response and remission definition the results were judged by")
+    started: ReleasedCount
+    completed: ReleasedCount
+    dropped_out: ReleasedCount
+    instruments: list[InstrumentFigures]
+    adverse_events: list[AdverseEventFigures]
+    barriers: list[BarrierFigures]
+    median_days_to_first_dose: float | None = None
+    generated_at: datetime
+
+    @property
+    def cohort_key(self) -> str:
+        return f"{self.site}|{self.indication.value}|{self.route.value}|{self.period}|{self.cut}|{self.cut_value}"
+
+    def partition_key(self) -> str:
+        return self.cohort_key

@@ -1,0 +1,190 @@
+"""Cohort aggregates: what a site's courses came to, grouped as site x indication x route x month (the month of
+the first dose, on the site's calendar), overall and within each cut. The only thing outcomes publishes beyond
+the site, so each figure is made safe here:
+
+- every count from 1 to 10 is suppressed (shared/privacy.py, the CMS cell-size rule);
+- a mean or a median only over 11 or more courses, never over fewer;
+- a rate only when both its counts are shown.
+
+Complementary suppression across cuts and releases, and the release cadence, are the privacy issue's (next);
+here every count is suppressed on its own raw value before anything else is done with it.
+
+Figures, per cohort:
+- started (first dose in the month), completed, dropped out (discontinued);
+- per instrument: courses with a result (a baseline and a score in the course), responded, remitted, the mean
+  and median change from baseline, the median time to response (hours and site days, over responders);
+- per adverse-event type: courses with at least one, per 100 courses, and courses with a serious one;
+- per access-barrier reason: courses with one, the median of their highest estimated out-of-pocket cost;
+- the median days from registration to the first dose.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import get_args
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from services.outcomes.domain.course_summary import CourseSummary
+from services.outcomes.domain.registrations import month_of
+from services.outcomes.domain.trajectory import CourseResult
+from shared.events.billing import AccessBarrierReason
+from shared.events.outcomes import (
+    AdverseEventFigures,
+    BarrierFigures,
+    CohortCut,
+    CohortOutcomesPublished,
+    InstrumentFigures,
+    ReleasedCount,
+)
+from shared.instants import local_date
+from shared.instruments.scoring import Instrument
+from shared.privacy import SMALLEST_SHOWN_COUNT, is_small
+from shared.treatment import AdverseEventType, CourseStatus, Indication, Route
+
+BARRIER_REASONS: tuple[AccessBarrierReason, ...] = get_args(AccessBarrierReason)
+
+
+class CourseOutcome(BaseModel):
+    """One course as the cohorts see it: what it was, and each instrument's result."""
+
+    model_config = ConfigDict(frozen=True)
+
+    indication: Indication
+    route: Route
+    status: CourseStatus
+    summary: CourseSummary
+    results: dict[Instrument, CourseResult]
+
+
+class CohortKey(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    indication: Indication
+    route: Route
+    period: str
+    cut: CohortCut
+    cut_value: str
+
+
+CUTS: dict[CohortCut, Callable[[CourseSummary], str | None]] = {
+    "age_band": lambda s: s.age_band.value if s.age_band else None,
+    "dose_band": lambda s: s.dose_band.value if s.dose_band else None,
+    "frequency": lambda s: s.frequency.value if s.frequency else None,
+    "payer": lambda s: s.payer.value,
+    "prior_trials": lambda s: s.prior_trials.value,
+}
+
+
+def cohort_keys(course: CourseOutcome, zone: ZoneInfo) -> list[CohortKey]:
+    """Every cohort the course belongs to: none before its first dose, then the whole cohort and one value of
+    each cut it has."""
+    first = course.summary.first_dose_at
+    if first is None:
+        return []
+    period = month_of(local_date(first, zone))
+    keys = [CohortKey(indication=course.indication, route=course.route, period=period, cut="all", cut_value="all")]
+    for cut, value_of in CUTS.items():
+        value = value_of(course.summary)
+        if value is not None:
+            keys.append(
+                CohortKey(indication=course.indication, route=course.route, period=period, cut=cut, cut_value=value)
+            )
+    return keys
+
+
+def released(count: int) -> ReleasedCount:
+    return ReleasedCount(suppressed=True) if is_small(count) else ReleasedCount(count=count)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(statistics.fmean(values), 2) if len(values) >= SMALLEST_SHOWN_COUNT else None
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return round(float(statistics.median(values)), 2) if len(values) >= SMALLEST_SHOWN_COUNT else None
+
+
+def _per_100(part: ReleasedCount, whole: ReleasedCount) -> float | None:
+    if part.count is None or not whole.count:
+        return None
+    return round(part.count * 100 / whole.count, 1)
+
+
+def instrument_figures(instrument: Instrument, courses: Sequence[CourseOutcome]) -> InstrumentFigures:
+    results = [c.results[instrument] for c in courses if instrument in c.results]
+    judged = [r for r in results if r.responded is not None]
+    changes = [float(r.change) for r in judged if r.change is not None]
+    responders = [r for r in judged if r.responded]
+    hours = [r.time_to_response.hours for r in responders if r.time_to_response]
+    days = [float(r.time_to_response.days) for r in responders if r.time_to_response]
+    return InstrumentFigures(
+        instrument=instrument.value,
+        with_result=released(len(judged)),
+        responded=released(len(responders)),
+        remitted=released(sum(bool(r.remitted) for r in judged)),
+        mean_change=_mean(changes),
+        median_change=_median(changes),
+        median_hours_to_response=_median(hours),
+        median_days_to_response=_median(days),
+    )
+
+
+def aggregate(
+    site: str, key: CohortKey, courses: Sequence[CourseOutcome], definition: str, generated_at: datetime
+) -> CohortOutcomesPublished:
+    started = released(len(courses))
+    adverse = []
+    for kind in AdverseEventType:
+        with_it = released(sum(kind in c.summary.adverse_events_by_type for c in courses))
+        serious = released(sum(kind in c.summary.serious_adverse_events_by_type for c in courses))
+        adverse.append(
+            AdverseEventFigures(
+                type=kind, courses=with_it, per_100_courses=_per_100(with_it, started), serious_courses=serious
+            )
+        )
+    barriers = []
+    for reason in BARRIER_REASONS:
+        hit = [c for c in courses if reason in c.summary.barriers_by_reason]
+        costs = [float(c.summary.estimated_out_of_pocket_cents) for c in hit if c.summary.estimated_out_of_pocket_cents]
+        median_cost = _median(costs)
+        barriers.append(
+            BarrierFigures(
+                reason=reason,
+                courses=released(len(hit)),
+                median_out_of_pocket_cents=round(median_cost) if median_cost is not None else None,
+            )
+        )
+    waits = [float(c.summary.days_to_first_dose) for c in courses if c.summary.days_to_first_dose is not None]
+    return CohortOutcomesPublished(
+        site=site,
+        indication=key.indication,
+        route=key.route,
+        period=key.period,
+        cut=key.cut,
+        cut_value=key.cut_value,
+        definition=definition,
+        started=started,
+        completed=released(sum(c.status is CourseStatus.completed for c in courses)),
+        dropped_out=released(sum(c.summary.dropped_out for c in courses)),
+        instruments=[instrument_figures(i, courses) for i in Instrument],
+        adverse_events=adverse,
+        barriers=barriers,
+        median_days_to_first_dose=_median(waits),
+        generated_at=generated_at,
+    )
+
+
+def cohort_aggregates(
+    site: str, courses: Sequence[CourseOutcome], definition: str, zone: ZoneInfo, generated_at: datetime
+) -> list[CohortOutcomesPublished]:
+    """Every cohort of the site's courses, in a stable order."""
+    grouped: dict[CohortKey, list[CourseOutcome]] = {}
+    for course in courses:
+        for key in cohort_keys(course, zone):
+            grouped.setdefault(key, []).append(course)
+    ordered = sorted(grouped.items(), key=lambda item: tuple(item[0].model_dump(mode="json").values()))
+    return [aggregate(site, key, members, definition, generated_at) for key, members in ordered]
