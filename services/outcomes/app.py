@@ -13,7 +13,6 @@ from services.outcomes.api.network import network_router
 from services.outcomes.service import publication
 from shared.app import ServiceDefinition, ServiceRuntime, create_service_app
 from shared.bus.kafka import raise_if_cancelling
-from shared.events.intake import PatientRegistered
 from shared.events.outcomes import CohortAggregatePublished
 from shared.settings import ServiceSettings
 
@@ -41,7 +40,10 @@ SITE_ROLE = ServiceDefinition(
     migrations=MIGRATIONS / "site",
     produces=lambda runtime: [runtime.network_topic()],
     consumers=lambda runtime: [
-        runtime.consumer([runtime.site_topic("intake")], {PatientRegistered: handlers.on_patient_registered})
+        runtime.consumer(
+            [runtime.site_topic(service) for service in handlers.SITE_HANDLERS],
+            {event: handle for by_type in handlers.SITE_HANDLERS.values() for event, handle in by_type.items()},
+        )
     ],
     background=[publish_aggregates],
 )

@@ -1,21 +1,249 @@
-"""Outcomes' event handlers. Each runs inside the consumer's transaction, with the inbox entry."""
+"""Outcomes' event handlers. Each runs inside the consumer's transaction, with the inbox entry, and writes one
+row per fact keyed by the id its event carries, so a redelivered event finds its row and adds nothing.
+
+Site role: what intake, sessions and billing report of each patient's treatment. Network role: the aggregates
+the sites publish (the only events it reads)."""
 
 from __future__ import annotations
 
+from services.outcomes.domain.course_summary import PayerGroup
 from services.outcomes.domain.registrations import month_of
-from services.outcomes.models import NetworkAggregate, Registration
+from services.outcomes.models import (
+    NetworkAggregate,
+    OutcomeAdverseEvent,
+    OutcomeBarrier,
+    OutcomeCourse,
+    OutcomeCoverage,
+    OutcomeDose,
+    OutcomeMeasurement,
+    OutcomePatient,
+    OutcomePriorTreatment,
+    OutcomeSafetyFlag,
+    OutcomeSession,
+    OutcomeVitalsAlert,
+    Registration,
+)
+from shared.bus.consumer import Handler
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
+from shared.events.billing import AccessBarrierRecorded, CoverageDetermined
 from shared.events.envelope import CloudEvent
-from shared.events.intake import PatientRegistered
+from shared.events.intake import (
+    AssessmentRecorded,
+    AssessmentRecordedV1,
+    PatientRegistered,
+    PatientUpdated,
+    PriorTreatmentRecorded,
+    SafetyFlagRaised,
+)
 from shared.events.outcomes import CohortAggregatePublished
 from shared.events.registry import DomainEvent
+from shared.events.sessions import (
+    AdverseEventReported,
+    CoursePlanned,
+    CourseStatusChanged,
+    DoseAdministered,
+    InCourseAssessmentRecorded,
+    InCourseAssessmentRecordedV1,
+    InCourseSafetyFlagRaised,
+    SessionScheduled,
+    VitalsAlertRaised,
+)
+from shared.instruments.scoring import Instrument
+from shared.measures.models import MeasureContext
+from shared.prior_treatment import failed_adequate_trial
+from shared.treatment import CourseStatus
+
+# Statuses a course ends in; its end time starts the follow-ups.
+ENDED_STATUSES = frozenset({CourseStatus.completed, CourseStatus.discontinued})
 
 
 async def on_patient_registered(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
     assert isinstance(event, PatientRegistered)
     if await uow.session.get(Registration, event.patient_id) is None:
         uow.session.add(Registration(patient_id=event.patient_id, registered_month=month_of(event.registered_at)))
+    if await uow.session.get(OutcomePatient, event.patient_id) is None:
+        uow.session.add(
+            OutcomePatient(patient_id=event.patient_id, birth_date=event.birth_date, registered_at=event.registered_at)
+        )
+
+
+async def on_patient_updated(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    assert isinstance(event, PatientUpdated)
+    patient = await uow.session.get(OutcomePatient, event.patient_id)
+    if patient is not None and patient.birth_date != event.birth_date:
+        patient.birth_date = event.birth_date
+        uow.session.add(patient)
+
+
+async def on_assessment(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    """From intake (at baseline, at follow-ups) and from sessions (during the course)."""
+    assert isinstance(event, AssessmentRecorded)
+    if await uow.session.get(OutcomeMeasurement, event.assessment_id) is None:
+        uow.session.add(
+            OutcomeMeasurement(
+                assessment_id=event.assessment_id,
+                patient_id=event.patient_id,
+                instrument=Instrument(event.instrument),
+                total=event.total,
+                context=MeasureContext(event.context),
+                administered_at=event.administered_at,
+            )
+        )
+
+
+async def on_assessment_v1(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+    """Scores published before assessment.recorded v2 (severity spelt differently), read as v2."""
+    assert isinstance(event, AssessmentRecordedV1)
+    await on_assessment(uow, event.upgraded(), envelope)
+
+
+async def on_safety_flag(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    assert isinstance(event, SafetyFlagRaised)
+    if await uow.session.get(OutcomeSafetyFlag, event.flag_id) is None:
+        uow.session.add(
+            OutcomeSafetyFlag(flag_id=event.flag_id, patient_id=event.patient_id, raised_at=event.raised_at)
+        )
+
+
+async def on_prior_treatment(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    assert isinstance(event, PriorTreatmentRecorded)
+    if await uow.session.get(OutcomePriorTreatment, event.prior_treatment_id) is not None:
+        return
+    failed = failed_adequate_trial(
+        event.kind, current_episode=event.current_episode, adequate=event.adequate, outcome=event.outcome
+    )
+    uow.session.add(
+        OutcomePriorTreatment(
+            prior_treatment_id=event.prior_treatment_id,
+            patient_id=event.patient_id,
+            failed_trial_of=(event.drug.value if event.drug else event.drug_name) if failed else None,
+        )
+    )
+
+
+async def on_course_planned(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    assert isinstance(event, CoursePlanned)
+    if await uow.session.get(OutcomeCourse, event.course_id) is None:
+        uow.session.add(
+            OutcomeCourse(
+                course_id=event.course_id,
+                patient_id=event.patient_id,
+                indication=event.indication,
+                route=event.route,
+                status=CourseStatus.planned,
+                planned_at=event.planned_at,
+            )
+        )
+
+
+async def on_course_status(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    assert isinstance(event, CourseStatusChanged)
+    course = await uow.session.get(OutcomeCourse, event.course_id)
+    if course is None:
+        return  # planned before outcomes listened: nothing to follow
+    course.status = event.status
+    if event.status in ENDED_STATUSES:
+        course.ended_at, course.end_reason = event.changed_at, event.reason
+    uow.session.add(course)
+
+
+async def on_session_scheduled(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    assert isinstance(event, SessionScheduled)
+    if await uow.session.get(OutcomeSession, event.session_id) is None:
+        uow.session.add(OutcomeSession(session_id=event.session_id, course_id=event.course_id))
+
+
+async def on_dose(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    assert isinstance(event, DoseAdministered)
+    if await uow.session.get(OutcomeSession, event.session_id) is None:
+        uow.session.add(OutcomeSession(session_id=event.session_id, course_id=event.course_id))
+    if await uow.session.get(OutcomeDose, event.session_id) is None:
+        uow.session.add(
+            OutcomeDose(
+                session_id=event.session_id,
+                course_id=event.course_id,
+                route=event.route,
+                dose_mg=event.dose_mg,
+                mg_per_kg=event.dose_mg_per_kg,
+                administered_at=event.administered_at,
+            )
+        )
+
+
+async def on_adverse_event(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    assert isinstance(event, AdverseEventReported)
+    if await uow.session.get(OutcomeAdverseEvent, event.adverse_event_id) is None:
+        uow.session.add(
+            OutcomeAdverseEvent(
+                adverse_event_id=event.adverse_event_id,
+                session_id=event.session_id,
+                type=event.type,
+                serious=event.serious,
+                occurred_at=event.occurred_at,
+            )
+        )
+
+
+async def on_vitals_alert(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+    assert isinstance(event, VitalsAlertRaised)
+    if await uow.session.get(OutcomeVitalsAlert, envelope.id) is None:
+        uow.session.add(
+            OutcomeVitalsAlert(
+                event_id=envelope.id, session_id=event.session_id, code=event.code, taken_at=event.taken_at
+            )
+        )
+
+
+async def on_coverage(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    """Billing's latest determination says whether the course is self-pay or insured."""
+    assert isinstance(event, CoverageDetermined)
+    payer = PayerGroup.self_pay if event.payer_type == "self_pay" else PayerGroup.insured
+    coverage = await uow.session.get(OutcomeCoverage, event.course_id)
+    if coverage is None:
+        uow.session.add(OutcomeCoverage(course_id=event.course_id, payer=payer, determined_at=event.determined_at))
+    elif coverage.determined_at <= event.determined_at:
+        coverage.payer, coverage.determined_at = payer, event.determined_at
+        uow.session.add(coverage)
+
+
+async def on_barrier(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    assert isinstance(event, AccessBarrierRecorded)
+    if await uow.session.get(OutcomeBarrier, event.barrier_id) is None:
+        uow.session.add(
+            OutcomeBarrier(
+                barrier_id=event.barrier_id,
+                patient_id=event.patient_id,
+                course_id=event.course_id,
+                reason=event.reason,
+                outcome=event.outcome,
+                estimated_out_of_pocket_cents=event.estimated_out_of_pocket_cents,
+            )
+        )
+
+
+SITE_HANDLERS: dict[str, dict[type[DomainEvent], Handler]] = {
+    "intake": {
+        PatientRegistered: on_patient_registered,
+        PatientUpdated: on_patient_updated,
+        AssessmentRecorded: on_assessment,
+        AssessmentRecordedV1: on_assessment_v1,
+        SafetyFlagRaised: on_safety_flag,
+        PriorTreatmentRecorded: on_prior_treatment,
+    },
+    "sessions": {
+        CoursePlanned: on_course_planned,
+        CourseStatusChanged: on_course_status,
+        SessionScheduled: on_session_scheduled,
+        DoseAdministered: on_dose,
+        AdverseEventReported: on_adverse_event,
+        VitalsAlertRaised: on_vitals_alert,
+        InCourseAssessmentRecorded: on_assessment,
+        InCourseAssessmentRecordedV1: on_assessment_v1,
+        InCourseSafetyFlagRaised: on_safety_flag,
+    },
+    "billing": {CoverageDetermined: on_coverage, AccessBarrierRecorded: on_barrier},
+}
 
 
 async def on_cohort_aggregate(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:

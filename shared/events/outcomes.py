@@ -118,11 +118,14 @@ class CohortOutcomesPublished(DomainEvent):
     site: str
     indication: Indication
     route: Route
-    period: str = Field(pattern=r"^\d{4}-\d{2}$", description="the month the courses' first doses fell in")
+    period: str = Field(
+        pattern=r"^\d{4}-\d{2}$", description="the month of the courses' first doses (of planning, if never dosed)"
+    )
     cut: CohortCut
     cut_value: str = Field(max_length=40, description="'all' for the whole cohort")
     definition: str = Field(description="the response and remission definition the results were judged by")
-    started: ReleasedCount
+    courses: ReleasedCount = Field(description="courses in the cohort, dosed or not (a course declined for cost too)")
+    started: ReleasedCount = Field(description="courses with a first dose")
     completed: ReleasedCount
     dropped_out: ReleasedCount
     instruments: list[InstrumentFigures]

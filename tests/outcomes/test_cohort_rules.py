@@ -198,6 +198,7 @@ def course(first_dose: datetime, baseline: int, last: int, **changes: object) ->
         indication=Indication.treatment_resistant_depression,
         route=Route.iv_infusion,
         status=CourseStatus.completed,
+        planned_at=first_dose - timedelta(days=10),
         summary=summary,
         results={Instrument.phq9: result},
     )
@@ -253,13 +254,18 @@ def test_eleven_courses_show_their_figures_and_ten_do_not() -> None:
     assert all(a.per_100_courses is None for a in ten.adverse_events)
 
 
-def test_a_course_not_dosed_yet_is_in_no_cohort() -> None:
+def test_a_course_never_dosed_counts_in_the_month_it_was_planned_but_is_not_started() -> None:
     summary = summarise(facts(doses=()))
     undosed = CourseOutcome(
         indication=Indication.depression,
         route=Route.iv_infusion,
-        status=CourseStatus.planned,
+        status=CourseStatus.on_hold,
+        planned_at=datetime(2026, 1, 20, 15, tzinfo=UTC),
         summary=summary,
         results={},
     )
-    assert cohort_keys(undosed, NEW_YORK) == []
+    [key, *_] = cohort_keys(undosed, NEW_YORK)
+    assert (key.period, key.cut) == ("2026-01", "all")
+    figures = aggregate("north", key, [undosed] * 11, DEFINITION.key, MONDAY)
+    assert (figures.courses.count, figures.started.count) == (11, 0)
+    assert next(b for b in figures.barriers if b.reason == "cannot_pay").courses.count == 11

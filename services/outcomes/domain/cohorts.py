@@ -10,7 +10,8 @@ Complementary suppression across cuts and releases, and the release cadence, are
 here every count is suppressed on its own raw value before anything else is done with it.
 
 Figures, per cohort:
-- started (first dose in the month), completed, dropped out (discontinued);
+- courses (in the month of their first dose, or of their planning if never dosed: a course deferred or
+  declined for cost still counts), started (dosed), completed, dropped out (discontinued after a dose);
 - per instrument: courses with a result (a baseline and a score in the course), responded, remitted, the mean
   and median change from baseline, the median time to response (hours and site days, over responders);
 - per adverse-event type: courses with at least one, per 100 courses, and courses with a serious one;
@@ -56,6 +57,7 @@ class CourseOutcome(BaseModel):
     indication: Indication
     route: Route
     status: CourseStatus
+    planned_at: datetime
     summary: CourseSummary
     results: dict[Instrument, CourseResult]
 
@@ -80,12 +82,9 @@ CUTS: dict[CohortCut, Callable[[CourseSummary], str | None]] = {
 
 
 def cohort_keys(course: CourseOutcome, zone: ZoneInfo) -> list[CohortKey]:
-    """Every cohort the course belongs to: none before its first dose, then the whole cohort and one value of
-    each cut it has."""
-    first = course.summary.first_dose_at
-    if first is None:
-        return []
-    period = month_of(local_date(first, zone))
+    """Every cohort the course belongs to: the whole cohort and one value of each cut it has, in the month of
+    its first dose, or of its planning while it has none (a course deferred or declined for cost is counted)."""
+    period = month_of(local_date(course.summary.first_dose_at or course.planned_at, zone))
     keys = [CohortKey(indication=course.indication, route=course.route, period=period, cut="all", cut_value="all")]
     for cut, value_of in CUTS.items():
         value = value_of(course.summary)
@@ -136,11 +135,12 @@ def instrument_figures(instrument: Instrument, courses: Sequence[CourseOutcome])
 def aggregate(
     site: str, key: CohortKey, courses: Sequence[CourseOutcome], definition: str, generated_at: datetime
 ) -> CohortOutcomesPublished:
-    started = released(len(courses))
+    dosed = [c for c in courses if c.summary.first_dose_at is not None]
+    started = released(len(dosed))
     adverse = []
     for kind in AdverseEventType:
-        with_it = released(sum(kind in c.summary.adverse_events_by_type for c in courses))
-        serious = released(sum(kind in c.summary.serious_adverse_events_by_type for c in courses))
+        with_it = released(sum(kind in c.summary.adverse_events_by_type for c in dosed))
+        serious = released(sum(kind in c.summary.serious_adverse_events_by_type for c in dosed))
         adverse.append(
             AdverseEventFigures(
                 type=kind, courses=with_it, per_100_courses=_per_100(with_it, started), serious_courses=serious
@@ -158,7 +158,7 @@ def aggregate(
                 median_out_of_pocket_cents=round(median_cost) if median_cost is not None else None,
             )
         )
-    waits = [float(c.summary.days_to_first_dose) for c in courses if c.summary.days_to_first_dose is not None]
+    waits = [float(c.summary.days_to_first_dose) for c in dosed if c.summary.days_to_first_dose is not None]
     return CohortOutcomesPublished(
         site=site,
         indication=key.indication,
@@ -167,10 +167,11 @@ def aggregate(
         cut=key.cut,
         cut_value=key.cut_value,
         definition=definition,
+        courses=released(len(courses)),
         started=started,
-        completed=released(sum(c.status is CourseStatus.completed for c in courses)),
-        dropped_out=released(sum(c.summary.dropped_out for c in courses)),
-        instruments=[instrument_figures(i, courses) for i in Instrument],
+        completed=released(sum(c.status is CourseStatus.completed for c in dosed)),
+        dropped_out=released(sum(c.summary.dropped_out for c in dosed)),
+        instruments=[instrument_figures(i, dosed) for i in Instrument],
         adverse_events=adverse,
         barriers=barriers,
         median_days_to_first_dose=_median(waits),
