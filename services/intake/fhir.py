@@ -28,7 +28,6 @@ from shared.fhir import (
 )
 from shared.instruments import (
     INSTRUMENT_VERSIONS,
-    LOINC,
     LOINC_SYSTEM,
     SPECS,
     InstrumentLoinc,
@@ -38,6 +37,7 @@ from shared.instruments import (
     parse_instrument,
     pcl5,
     phq9,
+    usable_loinc,
 )
 from shared.instruments.pcl5 import CLUSTER_ITEMS
 from shared.instruments.scoring import Instrument
@@ -307,13 +307,6 @@ def _emergency_contact(contact: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- Observation ------------------------------------------------------------------------------------------------
-
-
-def usable_loinc(instrument: Instrument) -> InstrumentLoinc | None:
-    """The instrument's LOINC codes if every one was confirmed; else None, and kapnet's own codes are used.
-    Sending an unconfirmed LOINC code to another system would be worse than sending a plainly local one."""
-    codes = LOINC.get(instrument)
-    return codes if codes is not None and codes.verified else None
 
 
 def observation_resource(assessment: Assessment) -> dict[str, Any]:

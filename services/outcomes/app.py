@@ -9,11 +9,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.outcomes import handlers
-from services.outcomes.api.network import network_router
-from services.outcomes.service import publication
+from services.outcomes.api import site
+from services.outcomes.api.network import NETWORK_ROUTERS, network_router
+from services.outcomes.domain.definitions import site_definition
+from services.outcomes.service import beat, publication
+from services.outcomes.service.network import rebuilding_consumer
 from shared.app import ServiceDefinition, ServiceRuntime, create_service_app
 from shared.bus.kafka import raise_if_cancelling
-from shared.events.outcomes import CohortAggregatePublished
+from shared.events.outcomes import CohortAggregatePublished, CohortOutcomesPublished
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -22,12 +25,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def publish_aggregates(runtime: ServiceRuntime) -> None:
-    """Site role: recompute the site's aggregates on a fixed beat rather than per event, so the network never
-    learns when an individual registration happened."""
+    """Site role: judge the courses and publish the site's aggregates on a fixed beat rather than per event, so
+    the network never learns when an individual registration or dose happened (service/beat.py)."""
+    definition = site_definition(runtime.settings.pcl5_cutoff)
     while True:
         try:
             async with runtime.unit_of_work() as uow:
                 await publication.publish_site_aggregates(uow, runtime.own_site)
+            async with runtime.unit_of_work() as uow:
+                report = await beat.review_site(uow, runtime.own_site, runtime.settings.zone, definition)
+            log.info("outcomes beat: %s", report.model_dump_json())
         except Exception as exc:
             raise_if_cancelling()
             log.warning("aggregate publication failed: %s", type(exc).__name__)
@@ -38,7 +45,9 @@ SITE_ROLE = ServiceDefinition(
     title="outcomes (site)",
     description="Measurement over time at one site; publishes de-identified aggregates to the network.",
     migrations=MIGRATIONS / "site",
-    produces=lambda runtime: [runtime.network_topic()],
+    routers=[site.router, site.fhir_router],
+    # The network topic for the cohorts; the site's own topic for followup.due, which names a patient.
+    produces=lambda runtime: [runtime.network_topic(), runtime.site_topic("outcomes")],
     consumers=lambda runtime: [
         runtime.consumer(
             [runtime.site_topic(service) for service in handlers.SITE_HANDLERS],
@@ -52,9 +61,17 @@ NETWORK_ROLE = ServiceDefinition(
     title="outcomes (network)",
     description="The latest de-identified aggregate of every (site, cohort). No patient-level data.",
     migrations=MIGRATIONS / "network",
-    routers=[network_router],
+    routers=[network_router, *NETWORK_ROUTERS],
+    # A consumer that rebuilds a new or wiped network database from the compacted topic (service/network.py).
     consumers=lambda runtime: [
-        runtime.consumer([runtime.network_topic()], {CohortAggregatePublished: handlers.on_cohort_aggregate})
+        rebuilding_consumer(
+            runtime,
+            [runtime.network_topic()],
+            {
+                CohortAggregatePublished: handlers.on_cohort_aggregate,
+                CohortOutcomesPublished: handlers.on_cohort_outcomes,
+            },
+        )
     ],
 )
 

@@ -6,6 +6,7 @@ the sites publish (the only events it reads)."""
 
 from __future__ import annotations
 
+from services.outcomes.domain.course_record import ENDED_STATUSES
 from services.outcomes.domain.course_summary import PayerGroup
 from services.outcomes.domain.registrations import month_of
 from services.outcomes.models import (
@@ -53,9 +54,6 @@ from shared.instruments.scoring import Instrument
 from shared.measures.models import MeasureContext
 from shared.prior_treatment import failed_adequate_trial
 from shared.treatment import CourseStatus
-
-# Statuses a course ends in; its end time starts the follow-ups.
-ENDED_STATUSES = frozenset({CourseStatus.completed, CourseStatus.discontinued})
 
 
 async def on_patient_registered(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
@@ -218,6 +216,7 @@ async def on_barrier(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent)
                 reason=event.reason,
                 outcome=event.outcome,
                 estimated_out_of_pocket_cents=event.estimated_out_of_pocket_cents,
+                recorded_at=event.recorded_at,
             )
         )
 
@@ -254,3 +253,13 @@ async def on_cohort_aggregate(uow: UnitOfWork, event: DomainEvent, _envelope: Cl
     row.aggregate = event.model_dump(mode="json")
     row.received_at = utcnow()
     uow.session.add(row)
+
+
+async def on_cohort_outcomes(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+    """Network role: the latest publication of each site's cohort (an older one redelivered is not taken in)."""
+    # Imported here rather than at the top: this function is the network role's one addition to this module.
+    from services.outcomes.service import network
+    from shared.events.outcomes import CohortOutcomesPublished
+
+    assert isinstance(event, CohortOutcomesPublished)
+    await network.record_cohort_outcomes(uow, event)

@@ -160,6 +160,7 @@ class OutcomeBarrier(SQLModel, table=True):
     reason: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
     outcome: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
     estimated_out_of_pocket_cents: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    recorded_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
 
 
 class OutcomeResult(SQLModel, table=True):
@@ -189,3 +190,22 @@ class FollowUpAnnounced(SQLModel, table=True):
     week: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
     due_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     announced_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class NetworkCohortOutcome(SQLModel, table=True):
+    """Network role: the latest CohortOutcomesPublished of every site x indication x route x month x cut x cut value,
+    as published (re-validated on the way out). ``cohort_id`` is a short hash of that key: the stable part of the
+    FHIR MeasureReport ids, so a read by id is one indexed lookup."""
+
+    __tablename__ = "network_cohort_outcome"
+
+    site: str = Field(sa_column=sa.Column(sa.String(40), primary_key=True))
+    indication: Indication = Field(sa_column=sa.Column(sa.String(40), primary_key=True))
+    route: Route = Field(sa_column=sa.Column(sa.String(40), primary_key=True))
+    period: str = Field(sa_column=sa.Column(sa.String(7), primary_key=True))
+    cut: str = Field(sa_column=sa.Column(sa.String(20), primary_key=True))
+    cut_value: str = Field(sa_column=sa.Column(sa.String(40), primary_key=True))
+    cohort_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    generated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    outcomes: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    received_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))

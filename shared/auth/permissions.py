@@ -62,6 +62,7 @@ class Permission(StrEnum):
     refund_record = "refund.record"
     access_barrier_record = "access_barrier.record"
     audit_read = "audit.read"
+    outcomes_read = "outcomes.read"
     network_aggregates_read = "network.aggregates.read"
 
 
@@ -121,6 +122,8 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     # Whoever hears a patient put care off for cost records it: the desk, billing, or the clinician.
     Permission.access_barrier_record: frozenset({Role.billing, Role.front_desk, Role.clinician}),
     Permission.audit_read: frozenset({Role.site_admin}),
+    # A patient's trajectory and the follow-ups to ask for are clinical, like the measures they are made of.
+    Permission.outcomes_read: _CLINICAL,
     Permission.network_aggregates_read: frozenset({Role.network_admin}),
 }
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.billing import AccessBarrierReason
-from shared.events.registry import DomainEvent, registered
+from shared.events.registry import DomainEvent, PatientEvent, registered
 from shared.treatment import AdverseEventType, Indication, Route
 
 
@@ -140,3 +141,20 @@ class CohortOutcomesPublished(DomainEvent):
 
     def partition_key(self) -> str:
         return self.cohort_key
+
+
+@registered
+class FollowUpDue(PatientEvent):
+    """Site scope: names a patient, so it stays on the site's outcomes topic."""
+
+    name = "followup.due"
+    producer = "outcomes"
+    summary = (
+        "A follow-up after a course (4, 12 or 26 weeks after its end) has opened its window and has no score yet: "
+        "the clinic should ask the patient for PHQ-9, GAD-7 and PCL-5."
+    )
+
+    course_id: uuid.UUID
+    week: int = Field(description="weeks after the course's end: 4, 12 or 26")
+    due_on: date = Field(description="the site's calendar day the follow-up is due")
+    window_closes_on: date = Field(description="the last day a score still counts for this follow-up")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from shared.instruments import gad7, pcl5, phq9
 from shared.instruments.gad7 import score_gad7
-from shared.instruments.loinc import LOINC, LOINC_SYSTEM, InstrumentLoinc, LoincCode
+from shared.instruments.loinc import LOINC, LOINC_SYSTEM, InstrumentLoinc, LoincCode, usable_loinc
 from shared.instruments.pcl5 import DEFAULT_CUTOFF as PCL5_DEFAULT_CUTOFF
 from shared.instruments.pcl5 import check_cutoff as check_pcl5_cutoff
 from shared.instruments.pcl5 import score_pcl5
@@ -52,6 +52,7 @@ __all__ = [
     "check_pcl5_cutoff",
     "parse_instrument",
     "score",
+    "usable_loinc",
 ]
 
 

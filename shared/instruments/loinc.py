@@ -86,3 +86,10 @@ LOINC: dict[Instrument, InstrumentLoinc] = {
         verified=False,
     ),
 }
+
+
+def usable_loinc(instrument: Instrument) -> InstrumentLoinc | None:
+    """The instrument's LOINC codes if every one was confirmed; else None, and kapnet's own codes are used.
+    Sending an unconfirmed LOINC code to another system would be worse than sending a plainly local one."""
+    codes = LOINC.get(instrument)
+    return codes if codes is not None and codes.verified else None

@@ -46,7 +46,7 @@ async def test_migrations_go_up_and_down(folder: Path, database_url: str) -> Non
 def test_the_network_role_has_no_patient_tables(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'network.db'}"
     upgrade_to_head(url, ROOT / "services" / "outcomes" / "migrations" / "network")
-    assert tables(url) == {"outbox_message", "inbox_entry", "network_aggregate"}
+    assert tables(url) == {"outbox_message", "inbox_entry", "network_aggregate", "network_cohort_outcome"}
 
 
 def test_no_production_code_creates_tables_behind_alembics_back() -> None:

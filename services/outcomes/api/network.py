@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
+from services.outcomes.api.deps import NetworkReader, UnitOfWorkDep
+from services.outcomes.domain.network_view import InstrumentName, NetworkTotals, TrendPoint
+from services.outcomes.fhir.measure_reports import measure_report, measure_reports, split_report_id
+from services.outcomes.fhir.measures import MEASURE_BASE, MEASURE_VERSION, MEASURES, MeasureDefinition, measure_resource
 from services.outcomes.models import NetworkAggregate
-from services.outcomes.service import publication
+from services.outcomes.service import network, publication
+from services.outcomes.service.network import PERIOD_PATTERN, CohortSelection
 from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
-from shared.events.outcomes import CohortAggregatePublished
+from shared.events.outcomes import CohortAggregatePublished, CohortCut, CohortOutcomesPublished
+from shared.fhir import FHIR_JSON, FhirJSONResponse, operation_outcome, searchset
+from shared.treatment import Indication, Route
 
 network_router = APIRouter(prefix="/aggregates", tags=["network aggregates"])
 
@@ -45,3 +52,182 @@ async def get_aggregate(
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no aggregate for site {site!r}, cohort {cohort!r}")
     return _shown(row)
+
+
+# --- cohort outcomes (CohortOutcomesPublished): per site, summed across sites, month by month ---------------------
+
+cohort_outcomes_router = APIRouter(prefix="/cohort-outcomes", tags=["network cohort outcomes"])
+
+Month = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description="a month, YYYY-MM")]
+
+
+def _selection(
+    site: Annotated[str | None, Query(max_length=40)] = None,
+    indication: Indication | None = None,
+    route: Route | None = None,
+    period: Month = None,
+    period_from: Annotated[
+        str | None, Query(alias="from", pattern=PERIOD_PATTERN, description="first month of a range, YYYY-MM")
+    ] = None,
+    period_to: Annotated[
+        str | None, Query(alias="to", pattern=PERIOD_PATTERN, description="last month of a range, YYYY-MM")
+    ] = None,
+    cut: Annotated[CohortCut | None, Query(description="a cut; the totals and trends default to 'all'")] = None,
+    cut_value: Annotated[str | None, Query(max_length=40, description="the cut's value; 'all' for cut 'all'")] = None,
+) -> CohortSelection:
+    return CohortSelection(
+        site=site,
+        indication=indication,
+        route=route,
+        period=period,
+        period_from=period_from,
+        period_to=period_to,
+        cut=cut,
+        cut_value=cut_value,
+    )
+
+
+Selection = Annotated[CohortSelection, Depends(_selection)]
+
+
+@cohort_outcomes_router.get("", summary="The latest cohort outcomes each site published, by the criteria given")
+async def list_cohort_outcomes(
+    actor: NetworkReader, uow: UnitOfWorkDep, selection: Selection
+) -> list[CohortOutcomesPublished]:
+    return await network.cohort_outcomes(uow, selection)
+
+
+@cohort_outcomes_router.get(
+    "/totals",
+    summary="One cut value's cohorts summed across sites (and months of a range): upper bounds on patients, and "
+    "never a suppressed count read as 0",
+)
+async def cohort_outcome_totals(actor: NetworkReader, uow: UnitOfWorkDep, selection: Selection) -> NetworkTotals:
+    return await network.network_totals(uow, selection)
+
+
+@cohort_outcomes_router.get(
+    "/trend", summary="Month by month, one cut value's cohorts summed across sites (optionally one instrument's)"
+)
+async def cohort_outcome_trend(
+    actor: NetworkReader,
+    uow: UnitOfWorkDep,
+    selection: Selection,
+    instrument: InstrumentName | None = None,
+) -> list[TrendPoint]:
+    return await network.network_trend(uow, selection, instrument)
+
+
+@cohort_outcomes_router.get(
+    "/{cohort_id}", summary="One site's cohort by its id (the cohort_id MeasureReport ids end in)"
+)
+async def get_cohort_outcomes(
+    cohort_id: Annotated[str, Path(max_length=64)], actor: NetworkReader, uow: UnitOfWorkDep
+) -> CohortOutcomesPublished:
+    found = await network.cohort_outcome(uow, cohort_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cohort {cohort_id!r}")
+    return found
+
+
+# --- FHIR R4: Measures, and each cohort's figures as MeasureReports ------------------------------------------------
+
+network_fhir_router = APIRouter(prefix="/fhir", tags=["FHIR R4 (network)"])
+
+_FHIR_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    status.HTTP_404_NOT_FOUND: {"description": "No such resource (a FHIR OperationOutcome)", "content": {FHIR_JSON: {}}}
+}
+
+
+def _fhir_base(request: Request) -> str:
+    return f"{str(request.base_url).rstrip('/')}{network_fhir_router.prefix}"
+
+
+def _fhir_not_found(kind: str) -> FhirJSONResponse:
+    return FhirJSONResponse(
+        operation_outcome("not-found", f"no such {kind} on the network"), status_code=status.HTTP_404_NOT_FOUND
+    )
+
+
+def _measure_named(value: str) -> MeasureDefinition | None:
+    """A measure by its id, its canonical URL, or its canonical URL with |version."""
+    canonical, _, version = value.partition("|")
+    if version and version != MEASURE_VERSION:
+        return None
+    return MEASURES.get(canonical.removeprefix(MEASURE_BASE))
+
+
+@network_fhir_router.get(
+    "/Measure", response_class=FhirJSONResponse, summary="The network's Measures (FHIR R4), optionally by url"
+)
+async def search_measures(
+    request: Request,
+    actor: NetworkReader,
+    url: Annotated[
+        str | None, Query(max_length=300, description="a Measure's canonical URL, optionally |version")
+    ] = None,
+) -> FhirJSONResponse:
+    found = list(MEASURES.values()) if url is None else [m for m in [_measure_named(url)] if m is not None]
+    if url is not None and not url.startswith(MEASURE_BASE):
+        found = []
+    resources = [measure_resource(m) for m in found]
+    return FhirJSONResponse(searchset(resources, base=_fhir_base(request), self_url=str(request.url)))
+
+
+@network_fhir_router.get(
+    "/Measure/{measure_id}",
+    response_class=FhirJSONResponse,
+    responses=_FHIR_NOT_FOUND,
+    summary="Read one of the network's Measures (FHIR R4)",
+)
+async def read_measure(measure_id: str, actor: NetworkReader) -> FhirJSONResponse:
+    if (measure := MEASURES.get(measure_id)) is None:
+        return _fhir_not_found("measure")
+    return FhirJSONResponse(measure_resource(measure))
+
+
+@network_fhir_router.get(
+    "/MeasureReport",
+    response_class=FhirJSONResponse,
+    summary="Search the sites' cohort outcomes as MeasureReports (FHIR R4): by site, indication, route, period "
+    "(a month), cut, cut-value and measure (id or canonical URL)",
+)
+async def search_measure_reports(
+    request: Request,
+    actor: NetworkReader,
+    uow: UnitOfWorkDep,
+    site: Annotated[str | None, Query(max_length=40)] = None,
+    indication: Indication | None = None,
+    route: Route | None = None,
+    period: Month = None,
+    cut: CohortCut | None = None,
+    cut_value: Annotated[str | None, Query(alias="cut-value", max_length=40)] = None,
+    measure: Annotated[str | None, Query(max_length=300, description="a Measure's id or canonical URL")] = None,
+) -> FhirJSONResponse:
+    chosen = None if measure is None else _measure_named(measure)
+    resources: list[dict[str, Any]] = []
+    if measure is None or chosen is not None:
+        selection = CohortSelection(
+            site=site, indication=indication, route=route, period=period, cut=cut, cut_value=cut_value
+        )
+        for cohort in await network.cohort_outcomes(uow, selection):
+            resources.extend(measure_reports(cohort, chosen))
+    return FhirJSONResponse(searchset(resources, base=_fhir_base(request), self_url=str(request.url)))
+
+
+@network_fhir_router.get(
+    "/MeasureReport/{report_id}",
+    response_class=FhirJSONResponse,
+    responses=_FHIR_NOT_FOUND,
+    summary="Read one MeasureReport (FHIR R4): one measure over one site's cohort",
+)
+async def read_measure_report(report_id: str, actor: NetworkReader, uow: UnitOfWorkDep) -> FhirJSONResponse:
+    named = split_report_id(report_id)
+    cohort = None if named is None else await network.cohort_outcome(uow, named[1])
+    report = None if named is None or cohort is None else measure_report(named[0], cohort)
+    if report is None:
+        return _fhir_not_found("measure report")
+    return FhirJSONResponse(report)
+
+
+NETWORK_ROUTERS = [cohort_outcomes_router, network_fhir_router]

@@ -36,7 +36,7 @@ class OutcomeDefinition(BaseModel):
     response_reduction_percent: int = Field(default=RESPONSE_REDUCTION_PERCENT, ge=1, le=100)
     phq9_remission_below: int = Field(default=PHQ9_REMISSION_BELOW, ge=1, le=27)
     gad7_remission_below: int = Field(default=GAD7_REMISSION_BELOW, ge=1, le=21)
-    pcl5_remission_below: int = Field(default=pcl5.DEFAULT_CUTOFF, ge=1, le=80)
+    pcl5_remission_below: int = Field(default=pcl5.DEFAULT_CUTOFF, ge=0, le=80)  # the setting's own range
 
     @property
     def key(self) -> str:

@@ -51,6 +51,7 @@ class FollowUpResult(BaseModel):
     instrument: Instrument
     week: int
     due_on: date
+    closes_on: date
     status: FollowUpStatus
     score: int | None
     responded: bool | None
@@ -105,6 +106,7 @@ def follow_up_results(
                 instrument=instrument,
                 week=point.week,
                 due_on=point.due_on,
+                closes_on=point.closes_on,
                 status=follow_up_status(point, found is not None, today),
                 score=found.total if found else None,
                 responded=responded,

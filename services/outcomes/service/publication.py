@@ -1,14 +1,23 @@
-"""Outcomes' use cases."""
+"""Outcomes' publication to the network: the registrations per month, and the cohort outcomes. Only what
+would be shown is compared with what was last sent, so a change hidden by suppression publishes nothing and a
+new aggregate's timing never betrays a single small-count change."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from sqlmodel import col, select
 
+from services.outcomes.domain.cohorts import CohortKey, aggregate, cohort_aggregates
+from services.outcomes.domain.course_record import CourseTrajectory
 from services.outcomes.domain.registrations import REGISTRATIONS_COHORT, fingerprint, registrations_by_month
 from services.outcomes.models import NetworkAggregate, PublishedAggregate, Registration
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
-from shared.events.outcomes import CohortAggregatePublished
+from shared.events.outcomes import CohortAggregatePublished, CohortOutcomesPublished
 
 
 async def publish_site_aggregates(uow: UnitOfWork, site: str) -> bool:
@@ -27,7 +36,7 @@ async def publish_site_aggregates(uow: UnitOfWork, site: str) -> bool:
             measure="patients_registered",
             cells=cells,
             total=total,
-            generated_at=now.replace(day=1, hour=0, minute=0, second=0, microsecond=0),
+            generated_at=_month_start(now),
         )
     )
     if last is None:
@@ -36,6 +45,56 @@ async def publish_site_aggregates(uow: UnitOfWork, site: str) -> bool:
     uow.session.add(last)
     await uow.commit()
     return True
+
+
+def _month_start(now: datetime) -> datetime:
+    # The network learns the month an aggregate was made in, not the minute (which could date one patient's visit).
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _shown_fingerprint(figures: CohortOutcomesPublished) -> str:
+    shown = figures.model_dump_json(exclude={"generated_at"})
+    return hashlib.sha256(shown.encode()).hexdigest()
+
+
+def _key_of(cohort_key: str) -> CohortKey | None:
+    """The cohort a published key names (site|indication|route|period|cut|value); None for another kind."""
+    parts = cohort_key.split("|")
+    if len(parts) != 6:
+        return None
+    _site, indication, route, period, cut, value = parts
+    return CohortKey.model_validate(
+        {"indication": indication, "route": route, "period": period, "cut": cut, "cut_value": value}
+    )
+
+
+async def publish_cohort_outcomes(
+    uow: UnitOfWork, site: str, trajectories: Sequence[CourseTrajectory], definition: str, zone: ZoneInfo
+) -> int:
+    """Publish every cohort whose shown figures changed, and an emptied one for a cohort that lost all its courses
+    (a course counted in its planning month moves to the month of its first dose), so the network never keeps a
+    figure the site no longer has. Returns how many were published; the caller commits."""
+    now = utcnow()
+    current = cohort_aggregates(site, [t.cohort_member() for t in trajectories], definition, zone, _month_start(now))
+    last = {row.cohort: row for row in (await uow.session.exec(select(PublishedAggregate))).all()}
+    by_key = {figures.cohort_key: figures for figures in current}
+    for cohort in last:
+        key = _key_of(cohort)
+        if key is not None and cohort not in by_key:
+            by_key[cohort] = aggregate(site, key, [], definition, _month_start(now))
+    published = 0
+    for cohort, figures in sorted(by_key.items()):
+        shown = _shown_fingerprint(figures)
+        row = last.get(cohort)
+        if row is not None and row.fingerprint == shown:
+            continue
+        await uow.publish(figures)
+        if row is None:
+            row = PublishedAggregate(cohort=cohort, fingerprint=shown, published_at=now)
+        row.fingerprint, row.published_at = shown, now
+        uow.session.add(row)
+        published += 1
+    return published
 
 
 async def network_aggregates(uow: UnitOfWork) -> list[NetworkAggregate]:

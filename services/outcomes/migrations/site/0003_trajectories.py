@@ -102,6 +102,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(40), nullable=False),
         sa.Column("outcome", sa.String(20), nullable=False),
         sa.Column("estimated_out_of_pocket_cents", sa.Integer),
+        sa.Column("recorded_at", TZ, nullable=False),
     )
     op.create_table(
         "outcome_result",

@@ -1,0 +1,204 @@
+"""Network role use cases: take in a site's cohort outcomes, load them by a selection, and compute the network's
+figures (domain/network_view.py). And the network's consumer, which rebuilds a new database from the topic.
+
+The network holds nothing of its own: every row is the latest of what a site published on the compacted network
+topic. A network database that is new, or was wiped, must come back with the same rows by reading the topic again.
+The consumer group's committed offsets outlive the database, though, so on its own the consumer would go on from
+where the old database stopped and rebuild nothing. RebuildingConsumer rewinds every partition its database has no
+inbox entry for; the inbox and ``replaces`` make the replay a no-op for anything already held.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, select
+
+from services.outcomes.domain.network_view import (
+    InstrumentName,
+    NetworkTotals,
+    TrendPoint,
+    cohort_id,
+    replaces,
+    totals,
+    trend,
+)
+from services.outcomes.models import NetworkCohortOutcome
+from shared.app import ServiceRuntime
+from shared.bus.consumer import EventConsumer, Handler, _CommitOnRevoke
+from shared.bus.kafka import TopicSpec, ensure_topics, manual_commit_consumer, start_with_timeout
+from shared.bus.tables import InboxEntry, utcnow
+from shared.db.unit_of_work import UnitOfWork
+from shared.events.outcomes import CohortCut, CohortOutcomesPublished
+from shared.events.registry import DomainEvent
+from shared.treatment import Indication, Route
+
+log = logging.getLogger(__name__)
+
+PERIOD_PATTERN = r"^\d{4}-\d{2}$"
+
+
+async def record_cohort_outcomes(uow: UnitOfWork, event: CohortOutcomesPublished) -> bool:
+    """Keep the latest publication of a cohort. True if this one is now held (the first, or newer)."""
+    key = (event.site, event.indication, event.route, event.period, event.cut, event.cut_value)
+    row = await uow.session.get(NetworkCohortOutcome, key)
+    if row is not None and not replaces(row.generated_at, event.generated_at):
+        log.info("cohort %s: an older publication (%s) is not taken in", row.cohort_id, event.generated_at)
+        return False
+    if row is None:
+        row = NetworkCohortOutcome(
+            site=event.site,
+            indication=event.indication,
+            route=event.route,
+            period=event.period,
+            cut=event.cut,
+            cut_value=event.cut_value,
+            cohort_id=cohort_id(event.cohort_key),
+            generated_at=event.generated_at,
+            outcomes={},
+            received_at=utcnow(),
+        )
+    row.generated_at, row.received_at = event.generated_at, utcnow()
+    row.outcomes = event.model_dump(mode="json")
+    uow.session.add(row)
+    return True
+
+
+class CohortSelection(BaseModel):
+    """Which cohorts: every criterion left out matches all. A period range is inclusive, by month."""
+
+    model_config = ConfigDict(frozen=True)
+
+    site: str | None = None
+    indication: Indication | None = None
+    route: Route | None = None
+    period: str | None = Field(default=None, pattern=PERIOD_PATTERN)
+    period_from: str | None = Field(default=None, pattern=PERIOD_PATTERN)
+    period_to: str | None = Field(default=None, pattern=PERIOD_PATTERN)
+    cut: CohortCut | None = None
+    cut_value: str | None = None
+
+
+def published(row: NetworkCohortOutcome) -> CohortOutcomesPublished:
+    # Re-validated on the way out: only the published, suppressed shape can leave the network.
+    return CohortOutcomesPublished.model_validate(row.outcomes)
+
+
+async def cohort_outcomes(uow: UnitOfWork, selection: CohortSelection) -> list[CohortOutcomesPublished]:
+    query = select(NetworkCohortOutcome)
+    table = NetworkCohortOutcome
+    for column, value in (
+        (table.site, selection.site),
+        (table.indication, selection.indication),
+        (table.route, selection.route),
+        (table.period, selection.period),
+        (table.cut, selection.cut),
+        (table.cut_value, selection.cut_value),
+    ):
+        if value is not None:
+            query = query.where(col(column) == value)
+    if selection.period_from is not None:
+        query = query.where(col(table.period) >= selection.period_from)
+    if selection.period_to is not None:
+        query = query.where(col(table.period) <= selection.period_to)
+    query = query.order_by(
+        col(table.period),
+        col(table.site),
+        col(table.indication),
+        col(table.route),
+        col(table.cut),
+        col(table.cut_value),
+    )
+    return [published(row) for row in (await uow.session.exec(query)).all()]
+
+
+async def cohort_outcome(uow: UnitOfWork, cohort: str) -> CohortOutcomesPublished | None:
+    """One cohort by its cohort_id."""
+    found = await uow.session.exec(select(NetworkCohortOutcome).where(col(NetworkCohortOutcome.cohort_id) == cohort))
+    row = found.first()
+    return None if row is None else published(row)
+
+
+async def network_totals(uow: UnitOfWork, selection: CohortSelection) -> NetworkTotals:
+    """One cut value's cohorts summed across sites (default: the whole cohorts, cut 'all')."""
+    cut, cut_value = selection.cut or "all", selection.cut_value or "all"
+    chosen = selection.model_copy(update={"cut": cut, "cut_value": cut_value})
+    return totals(await cohort_outcomes(uow, chosen), cut, cut_value)
+
+
+async def network_trend(
+    uow: UnitOfWork, selection: CohortSelection, instrument: InstrumentName | None = None
+) -> list[TrendPoint]:
+    cut, cut_value = selection.cut or "all", selection.cut_value or "all"
+    chosen = selection.model_copy(update={"cut": cut, "cut_value": cut_value})
+    return trend(await cohort_outcomes(uow, chosen), cut, cut_value, instrument)
+
+
+# --- the consumer that rebuilds -------------------------------------------------------------------------------
+
+
+class _RewindWhatTheDatabaseNeverSaw(_CommitOnRevoke):
+    """On assignment, rewinds each partition of which the database holds no inbox entry: the group's committed
+    offset belongs to a database that is gone (or to none), so the topic is read again from its start."""
+
+    def __init__(self, runner: RebuildingConsumer) -> None:
+        super().__init__(runner)
+        self.rebuilding = runner
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await super().on_partitions_assigned(assigned)
+        forgotten = [tp for tp in assigned if not await self.rebuilding.database_has_seen(tp)]
+        consumer = self.rebuilding.kafka_consumer
+        if forgotten and consumer is not None:
+            log.info(
+                "%s: rebuilding from the start of %s",
+                self.rebuilding.config.name,
+                sorted(f"{tp.topic}:{tp.partition}" for tp in forgotten),
+            )
+            await consumer.seek_to_beginning(*forgotten)
+
+
+class RebuildingConsumer(EventConsumer):
+    """The shared consumer, with a listener that rewinds what its database never processed (see the module's
+    doc). The start is the shared one but for the listener."""
+
+    kafka_consumer: AIOKafkaConsumer | None = None
+
+    async def _start(self) -> None:
+        await ensure_topics(
+            self.config.bootstrap_servers,
+            [*self.config.topics, TopicSpec(self.config.dead_letter_topic, partitions=1)],
+            self.config.timeout_seconds,
+        )
+        consumer = manual_commit_consumer(
+            self.config.bootstrap_servers, self.config.name, self.config.name, self.config.timeout_seconds
+        )
+        self.kafka_consumer = consumer
+        consumer.subscribe([t.name for t in self.config.topics], listener=_RewindWhatTheDatabaseNeverSaw(self))
+        await start_with_timeout(consumer, self.config.timeout_seconds)
+        self._consumer = consumer
+
+    async def database_has_seen(self, tp: TopicPartition) -> bool:
+        async with self.database.sessions() as session:
+            found = await session.exec(
+                select(InboxEntry.event_id)
+                .where(
+                    InboxEntry.consumer == self.config.name,
+                    InboxEntry.topic == tp.topic,
+                    InboxEntry.partition == tp.partition,
+                )
+                .limit(1)
+            )
+            return found.first() is not None
+
+
+def rebuilding_consumer(
+    runtime: ServiceRuntime, topics: list[TopicSpec], handlers: dict[type[DomainEvent], Handler]
+) -> EventConsumer:
+    """runtime.consumer(...) (same group, configuration and health reporting), but one that rebuilds."""
+    shared = runtime.consumer(topics, handlers)
+    rebuilding = RebuildingConsumer(shared.database, shared.config, handlers)
+    runtime.consumers[runtime.consumers.index(shared)] = rebuilding
+    return rebuilding

@@ -1,0 +1,177 @@
+"""The network role's REST and FHIR routes over the cohort outcomes it holds, in process on SQLite and PostgreSQL.
+The rows are written by the network's own use case (service/network.py), as its consumer does; the consumer
+itself, with the real broker, is tests/outcomes/test_network_rebuild.py's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.outcomes.app import create_app
+from services.outcomes.models import NetworkCohortOutcome
+from services.outcomes.service import network
+from shared.events.outcomes import CohortOutcomesPublished
+from shared.settings import ServiceSettings
+from tests.harness import ServiceUnderTest, app_in_process
+from tests.outcomes.test_network_view_rules import cohort
+
+
+@pytest.fixture
+async def network_service(new_database_url: Callable[[], str], tmp_path: Path) -> AsyncIterator[ServiceUnderTest]:
+    settings = ServiceSettings(
+        service="outcomes",
+        role="network",
+        database_url=new_database_url(),
+        var_dir=tmp_path / "network",
+        kafka_bootstrap_servers="127.0.0.1:1",  # no broker: the routes only read the database
+        kafka_timeout_seconds=1,
+    )
+    async with app_in_process(create_app(settings)) as client:
+        yield ServiceUnderTest(client, settings)
+
+
+async def take_in(service: ServiceUnderTest, *cohorts: CohortOutcomesPublished) -> list[bool]:
+    taken = []
+    for published in cohorts:
+        async with service.runtime.unit_of_work() as uow:
+            taken.append(await network.record_cohort_outcomes(uow, published))
+            await uow.commit()
+    return taken
+
+
+def network_cohorts() -> list[CohortOutcomesPublished]:
+    """Two sites, two months, one of them with suppressed counts, and a cut."""
+    return [
+        cohort("north", "2026-01", responded=12, with_result=20, median_days_to_first_dose=9.5),
+        cohort("south", "2026-01", courses=None, started=None, with_result=None, responded=None, completed=None),
+        cohort("north", "2026-02", responded=15, with_result=20),
+        cohort("south", "2026-02", responded=14, with_result=28),
+        cohort("north", "2026-01", cut="age_band", cut_value="25-34", courses=12, started=11, with_result=None),
+    ]
+
+
+async def get(service: ServiceUnderTest, path: str, **params: str) -> Any:
+    reply = await service.client.get(path, params=params, headers=service.as_("network_admin"))
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+async def test_the_latest_publication_is_kept_and_an_older_one_is_not(network_service: ServiceUnderTest) -> None:
+    older, newer = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
+    assert await take_in(
+        network_service,
+        cohort(responded=11, generated_at=older),
+        cohort(responded=13, generated_at=newer),
+        cohort(responded=12, generated_at=older),
+    ) == [True, True, False]
+    assert await network_service.count(NetworkCohortOutcome) == 1
+    [held] = await get(network_service, "/cohort-outcomes")
+    assert held["instruments"][0]["responded"] == {"count": 13, "suppressed": False}
+
+
+async def test_cohorts_by_site_indication_route_cut_and_period(network_service: ServiceUnderTest) -> None:
+    await take_in(network_service, *network_cohorts())
+    assert len(await get(network_service, "/cohort-outcomes")) == 5
+    assert len(await get(network_service, "/cohort-outcomes", site="north")) == 3
+    assert len(await get(network_service, "/cohort-outcomes", period="2026-01", cut="all")) == 2
+    assert len(await get(network_service, "/cohort-outcomes", **{"from": "2026-02", "to": "2026-12"})) == 2
+    assert await get(network_service, "/cohort-outcomes", indication="ptsd") == []
+    assert len(await get(network_service, "/cohort-outcomes", route="iv_infusion", cut="age_band")) == 1
+    [south] = await get(network_service, "/cohort-outcomes", site="south", period="2026-01")
+    assert south["courses"] == {"count": None, "suppressed": True}, "suppressed travels as published: no number"
+
+
+async def test_totals_are_upper_bounds_and_never_read_a_suppressed_count_as_zero(
+    network_service: ServiceUnderTest,
+) -> None:
+    await take_in(network_service, *network_cohorts())
+    january = await get(network_service, "/cohort-outcomes/totals", period="2026-01")
+    assert january["sites"] == ["north", "south"] and january["cut"] == "all"
+    assert january["courses"]["status"] == "partial" and january["courses"]["sum_of_shown"] == 40
+    assert january["courses"]["lower_bound"] is True and january["courses"]["upper_bound"] is False
+    assert "suppressed" in january["courses"]["explanation"]
+    assert january["instruments"][0]["response_rate"] is None
+
+    february = await get(network_service, "/cohort-outcomes/totals", period="2026-02")
+    assert february["courses"] == {
+        "status": "complete",
+        "sum_of_shown": 80,
+        "cells": 2,
+        "cells_suppressed": 0,
+        "sites": 2,
+        "upper_bound": True,
+        "lower_bound": False,
+        "explanation": february["courses"]["explanation"],
+    }
+    assert "upper bound" in february["courses"]["explanation"]
+    assert february["instruments"][0]["response_rate"] == round(29 / 48, 4)
+
+    by_age = await get(network_service, "/cohort-outcomes/totals", cut="age_band", cut_value="25-34")
+    assert by_age["courses"]["sum_of_shown"] == 12 and by_age["sites"] == ["north"]
+
+
+async def test_the_trend_is_a_month_by_month_series(network_service: ServiceUnderTest) -> None:
+    await take_in(network_service, *network_cohorts())
+    points = await get(
+        network_service, "/cohort-outcomes/trend", instrument="phq9", indication="treatment_resistant_depression"
+    )
+    assert [p["period"] for p in points] == ["2026-01", "2026-02"]
+    assert [p["totals"]["instruments"][0]["responded"]["sum_of_shown"] for p in points] == [12, 29]
+    assert [p["totals"]["instruments"][0]["responded"]["status"] for p in points] == ["partial", "complete"]
+    north = await get(network_service, "/cohort-outcomes/trend", site="north")
+    assert [p["totals"]["instruments"][0]["response_rate"] for p in north] == [0.6, 0.75]
+
+
+async def test_one_cohort_by_id_and_404s(network_service: ServiceUnderTest) -> None:
+    await take_in(network_service, *network_cohorts())
+    reports = (await get(network_service, "/fhir/MeasureReport", site="north", period="2026-02"))["entry"]
+    cohort_id = reports[0]["resource"]["id"].rsplit("-", 1)[1]
+    one = await get(network_service, f"/cohort-outcomes/{cohort_id}")
+    assert (one["site"], one["period"]) == ("north", "2026-02")
+    admin = network_service.as_("network_admin")
+    assert (await network_service.client.get("/cohort-outcomes/nope", headers=admin)).status_code == 404
+    missing = await network_service.client.get("/fhir/MeasureReport/response-phq9-nope", headers=admin)
+    assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"
+    assert (await network_service.client.get("/fhir/Measure/nope", headers=admin)).status_code == 404
+    bad = await network_service.client.get("/cohort-outcomes", params={"period": "2026-1"}, headers=admin)
+    assert bad.status_code == 422
+
+
+async def test_fhir_measure_reports_by_criteria_and_by_id(network_service: ServiceUnderTest) -> None:
+    await take_in(network_service, *network_cohorts())
+    bundle = await get(network_service, "/fhir/MeasureReport", site="south", period="2026-01", measure="response-phq9")
+    [report] = [e["resource"] for e in bundle["entry"]]
+    assert (report["type"], report["status"]) == ("summary", "complete")
+    assert report["period"] == {"start": "2026-01-01", "end": "2026-01-31"}
+    assert report["measure"] == "https://kapnet.example/fhir/Measure/response-phq9"
+    populations = report["group"][0]["population"]
+    assert all("count" not in p for p in populations), "suppressed counts are not numbers"
+    assert all(p["_count"]["extension"][0]["valueCode"] == "masked" for p in populations)
+    assert "suppressed" in report["text"]["div"]
+    assert await get(network_service, f"/fhir/MeasureReport/{report['id']}") == report
+
+    by_url = await get(network_service, "/fhir/MeasureReport", measure=report["measure"], site="north")
+    assert {e["resource"]["measure"] for e in by_url["entry"]} == {report["measure"]}
+    assert len(by_url["entry"]) == 3
+    cut = await get(network_service, "/fhir/MeasureReport", **{"cut": "age_band", "cut-value": "25-34"})
+    assert cut["entry"] and all(
+        c["valueCodeableConcept"]["text"] == "25-34"
+        for e in cut["entry"]
+        for c in e["resource"]["contained"][0]["characteristic"][2:]
+    )
+
+    measures = await get(network_service, "/fhir/Measure")
+    assert {e["resource"]["id"] for e in measures["entry"]} >= {"response-phq9", "remission-pcl5", "time-to-first-dose"}
+    one = await get(network_service, "/fhir/Measure", url="https://kapnet.example/fhir/Measure/adverse-events")
+    assert [e["resource"]["id"] for e in one["entry"]] == ["adverse-events"]
+
+
+async def test_only_the_network_admin_reads(network_service: ServiceUnderTest) -> None:
+    for path in ("/cohort-outcomes", "/cohort-outcomes/totals", "/fhir/Measure", "/fhir/MeasureReport"):
+        assert (await network_service.client.get(path)).status_code == 401
+        clinician = network_service.as_("clinician")
+        assert (await network_service.client.get(path, headers=clinician)).status_code == 403
