@@ -92,7 +92,13 @@ class ServiceRuntime:
             config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "3600000"},
         )
 
-    def consumer(self, topics: list[TopicSpec], handlers: dict[type[DomainEvent], Handler]) -> EventConsumer:
+    def consumer(
+        self,
+        topics: list[TopicSpec],
+        handlers: dict[type[DomainEvent], Handler],
+        *,
+        rebuild_forgotten_partitions: bool = False,
+    ) -> EventConsumer:
         name = self.settings.instance
         dead_letter = f"kapnet.{self.site or 'network'}.{self.settings.service}.deadletter.v1"
         consumer = EventConsumer(
@@ -107,6 +113,7 @@ class ServiceRuntime:
                 timeout_seconds=self.settings.kafka_timeout_seconds,
                 max_attempts=self.settings.consumer_max_attempts,
                 retry_backoff_seconds=self.settings.consumer_retry_backoff_seconds,
+                rebuild_forgotten_partitions=rebuild_forgotten_partitions,
             ),
             handlers,
         )

@@ -13,7 +13,6 @@ from services.outcomes.api import site
 from services.outcomes.api.network import NETWORK_ROUTERS, network_router
 from services.outcomes.domain.definitions import site_definition
 from services.outcomes.service import beat, publication
-from services.outcomes.service.network import rebuilding_consumer
 from shared.app import ServiceDefinition, ServiceRuntime, create_service_app
 from shared.bus.kafka import raise_if_cancelling
 from shared.events.outcomes import CohortAggregatePublished, CohortOutcomesPublished
@@ -62,15 +61,15 @@ NETWORK_ROLE = ServiceDefinition(
     description="The latest de-identified aggregate of every (site, cohort). No patient-level data.",
     migrations=MIGRATIONS / "network",
     routers=[network_router, *NETWORK_ROUTERS],
-    # A consumer that rebuilds a new or wiped network database from the compacted topic (service/network.py).
+    # The network's database is only a view of the compacted topic: a new or wiped one is rebuilt from it.
     consumers=lambda runtime: [
-        rebuilding_consumer(
-            runtime,
+        runtime.consumer(
             [runtime.network_topic()],
             {
                 CohortAggregatePublished: handlers.on_cohort_aggregate,
                 CohortOutcomesPublished: handlers.on_cohort_outcomes,
             },
+            rebuild_forgotten_partitions=True,
         )
     ],
 )

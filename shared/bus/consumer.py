@@ -80,10 +80,16 @@ class ConsumerConfig:
     timeout_seconds: float = 10.0
     max_attempts: int = 3
     retry_backoff_seconds: float = 0.2
+    # For a reader whose database is only a view of its topics (the network's, of the compacted network topic):
+    # the group's committed offsets outlive the database, so a new or wiped database would otherwise rebuild
+    # nothing. With this, a partition the database holds no inbox entry of is read again from its start; the
+    # inbox and idempotent handlers make the replay a no-op for anything already held.
+    rebuild_forgotten_partitions: bool = False
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):
-    """Commits what this member processed before its partitions move to another member."""
+    """Commits what this member processed before its partitions move to another member; rewinds, when the
+    consumer rebuilds, the partitions its database never saw."""
 
     def __init__(self, runner: EventConsumer) -> None:
         self.runner = runner
@@ -93,6 +99,8 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("%s assigned %s", self.runner.config.name, sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
+        if self.runner.config.rebuild_forgotten_partitions:
+            await self.runner.rewind_forgotten(assigned)
 
 
 class EventConsumer:
@@ -148,6 +156,29 @@ class EventConsumer:
         consumer.subscribe([t.name for t in self.config.topics], listener=_CommitOnRevoke(self))
         await start_with_timeout(consumer, self.config.timeout_seconds)
         self._consumer = consumer
+
+    async def rewind_forgotten(self, assigned: list[TopicPartition]) -> None:
+        forgotten = [tp for tp in assigned if not await self._database_has_seen(tp)]
+        if forgotten and self._consumer is not None:
+            log.info(
+                "%s: rebuilding from the start of %s",
+                self.config.name,
+                sorted(f"{tp.topic}:{tp.partition}" for tp in forgotten),
+            )
+            await self._consumer.seek_to_beginning(*forgotten)
+
+    async def _database_has_seen(self, tp: TopicPartition) -> bool:
+        async with self.database.sessions() as session:
+            found = await session.exec(
+                select(InboxEntry.event_id)
+                .where(
+                    InboxEntry.consumer == self.config.name,
+                    InboxEntry.topic == tp.topic,
+                    InboxEntry.partition == tp.partition,
+                )
+                .limit(1)
+            )
+            return found.first() is not None
 
     async def _stop(self) -> None:
         consumer, self._consumer = self._consumer, None

@@ -1,18 +1,16 @@
 """Network role use cases: take in a site's cohort outcomes, load them by a selection, and compute the network's
-figures (domain/network_view.py). And the network's consumer, which rebuilds a new database from the topic.
+figures (domain/network_view.py).
 
 The network holds nothing of its own: every row is the latest of what a site published on the compacted network
-topic. A network database that is new, or was wiped, must come back with the same rows by reading the topic again.
-The consumer group's committed offsets outlive the database, though, so on its own the consumer would go on from
-where the old database stopped and rebuild nothing. RebuildingConsumer rewinds every partition its database has no
-inbox entry for; the inbox and ``replaces`` make the replay a no-op for anything already held.
+topic. A network database that is new, or was wiped, comes back with the same rows by reading the topic again
+(the consumer's ``rebuild_forgotten_partitions``, shared/bus/consumer.py); ``replaces`` keeps a replay from
+putting an older publication back.
 """
 
 from __future__ import annotations
 
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
@@ -26,13 +24,9 @@ from services.outcomes.domain.network_view import (
     trend,
 )
 from services.outcomes.models import NetworkCohortOutcome
-from shared.app import ServiceRuntime
-from shared.bus.consumer import EventConsumer, Handler, _CommitOnRevoke
-from shared.bus.kafka import TopicSpec, ensure_topics, manual_commit_consumer, start_with_timeout
-from shared.bus.tables import InboxEntry, utcnow
+from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.outcomes import CohortCut, CohortOutcomesPublished
-from shared.events.registry import DomainEvent
 from shared.treatment import Indication, Route
 
 log = logging.getLogger(__name__)
@@ -137,68 +131,3 @@ async def network_trend(
 
 
 # --- the consumer that rebuilds -------------------------------------------------------------------------------
-
-
-class _RewindWhatTheDatabaseNeverSaw(_CommitOnRevoke):
-    """On assignment, rewinds each partition of which the database holds no inbox entry: the group's committed
-    offset belongs to a database that is gone (or to none), so the topic is read again from its start."""
-
-    def __init__(self, runner: RebuildingConsumer) -> None:
-        super().__init__(runner)
-        self.rebuilding = runner
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await super().on_partitions_assigned(assigned)
-        forgotten = [tp for tp in assigned if not await self.rebuilding.database_has_seen(tp)]
-        consumer = self.rebuilding.kafka_consumer
-        if forgotten and consumer is not None:
-            log.info(
-                "%s: rebuilding from the start of %s",
-                self.rebuilding.config.name,
-                sorted(f"{tp.topic}:{tp.partition}" for tp in forgotten),
-            )
-            await consumer.seek_to_beginning(*forgotten)
-
-
-class RebuildingConsumer(EventConsumer):
-    """The shared consumer, with a listener that rewinds what its database never processed (see the module's
-    doc). The start is the shared one but for the listener."""
-
-    kafka_consumer: AIOKafkaConsumer | None = None
-
-    async def _start(self) -> None:
-        await ensure_topics(
-            self.config.bootstrap_servers,
-            [*self.config.topics, TopicSpec(self.config.dead_letter_topic, partitions=1)],
-            self.config.timeout_seconds,
-        )
-        consumer = manual_commit_consumer(
-            self.config.bootstrap_servers, self.config.name, self.config.name, self.config.timeout_seconds
-        )
-        self.kafka_consumer = consumer
-        consumer.subscribe([t.name for t in self.config.topics], listener=_RewindWhatTheDatabaseNeverSaw(self))
-        await start_with_timeout(consumer, self.config.timeout_seconds)
-        self._consumer = consumer
-
-    async def database_has_seen(self, tp: TopicPartition) -> bool:
-        async with self.database.sessions() as session:
-            found = await session.exec(
-                select(InboxEntry.event_id)
-                .where(
-                    InboxEntry.consumer == self.config.name,
-                    InboxEntry.topic == tp.topic,
-                    InboxEntry.partition == tp.partition,
-                )
-                .limit(1)
-            )
-            return found.first() is not None
-
-
-def rebuilding_consumer(
-    runtime: ServiceRuntime, topics: list[TopicSpec], handlers: dict[type[DomainEvent], Handler]
-) -> EventConsumer:
-    """runtime.consumer(...) (same group, configuration and health reporting), but one that rebuilds."""
-    shared = runtime.consumer(topics, handlers)
-    rebuilding = RebuildingConsumer(shared.database, shared.config, handlers)
-    runtime.consumers[runtime.consumers.index(shared)] = rebuilding
-    return rebuilding
