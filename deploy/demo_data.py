@@ -2,6 +2,7 @@
 
 Everything goes through the public APIs with development tokens, as a clinic's staff would enter it, so the
 events flow to sessions and outcomes the ordinary way. Names are invented; no real person is described.
+Months of history cannot go through the APIs (they stamp the current time): deploy/synthetic.py adds those.
 """
 
 from __future__ import annotations
@@ -171,16 +172,14 @@ class DemoClinic:
                 "valid_from": "2025-01-01",
             }
             self._post(f"{self.billing}/prices", "site_admin", body)
-        plan = {
-            "payer": "Demo Health",
-            "plan": "Standard",
-            "payer_type": "commercial",
-            "covers_esketamine_with_prior_auth": True,
-            "covers_off_label_ketamine": False,
-            "covers_psychotherapy": True,
-        }
-        reply = httpx.put(f"{self.billing}/plans", json=plan, headers=self._as("site_admin"), timeout=10)
-        reply.raise_for_status()
+        # The synthetic cohort's plans too (Demo Health among them): billing determines each synthetic course's
+        # coverage again from the plan on file, and agrees with the synthetic determination only if it knows it.
+        from deploy.synthetic import PLANS
+
+        for plan in PLANS:
+            body = plan.model_dump(mode="json")
+            reply = httpx.put(f"{self.billing}/plans", json=body, headers=self._as("site_admin"), timeout=10)
+            reply.raise_for_status()
 
     def _plan_course(self, patient_id: str, within: float = 30.0) -> None:
         """Sessions learns eligibility and consent from intake's events: wait until it has."""

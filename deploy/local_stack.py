@@ -1,12 +1,14 @@
 """``make run``: the whole local network on one machine.
 
 Kafka from its jars, intake, sessions, billing and outcomes for the sites north and south, outcomes in the
-network role, demo patients, and the URLs. Ctrl-C stops every process it started, services first, then Kafka.
+network role, demo patients (a few through the APIs, and a synthetic cohort with months of history through the
+services' events, deploy/synthetic.py), and the URLs. Ctrl-C stops every process it started, services first, then Kafka.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import signal
 import socket
@@ -15,18 +17,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from types import FrameType
 
 from deploy.demo_data import DemoClinic
 from deploy.kafka.launcher import KafkaNode
 from deploy.processes import ROOT, ServiceProcess
+from deploy.synthetic import load as load_synthetic
 from shared.auth.permissions import Role
 from shared.auth.tokens import mint_dev_token
 
 SITES = ("north", "south")
 SERVICES = ("intake", "sessions", "billing", "outcomes")
 DEMO_PATIENTS = {"north": 14, "south": 6}  # north passes the small-count threshold, south stays suppressed
+# Synthetic patients over both sites: enough that several cohorts (site x indication x route x month) of each
+# site, and their cuts, reach 11 courses and show their figures. Seeded, so every `make run` has the same ones.
+SYNTHETIC_PATIENTS, SYNTHETIC_SEED = 1000, 1
 FIRST_RESTART_SECONDS, MAX_RESTART_SECONDS, HEALTHY_RUN_SECONDS = 1.0, 60.0, 60.0
 # Each demo site's calendar (REMS deadlines, the weekly cap's ISO week, a patient's age on the day).
 TIME_ZONES = {"north": "America/New_York", "south": "America/Chicago"}
@@ -105,14 +112,35 @@ def dev_tokens(var_dir: Path) -> dict[tuple[str, str], str]:
     return tokens
 
 
-def load_demo_data(processes: list[ServiceProcess], var_dir: Path, tokens: dict[tuple[str, str], str]) -> None:
-    """Once per var/ folder: a restart keeps the data it already has."""
+def load_demo_data(
+    processes: list[ServiceProcess],
+    var_dir: Path,
+    tokens: dict[tuple[str, str], str],
+    kafka: str,
+    synthetic_patients: int = SYNTHETIC_PATIENTS,
+) -> None:
+    """Once per var/ folder: a restart keeps the data it already has. The API patients first: they enter the
+    price lists and plans that billing needs when it reads the synthetic courses."""
     marker = var_dir / "demo-data-loaded"
     if marker.exists():
         return
     for site in SITES:
         url = {p.service: p.url for p in processes if p.env.get("KAPNET_SITE") == site}
         DemoClinic(site, url["intake"], url["sessions"], tokens, url["billing"]).load(DEMO_PATIENTS[site])
+    if synthetic_patients:
+        certified = {site for site in SITES if BILLING_RULES[site]["rems_certified"]}
+        # History up to yesterday; the consumers take it in after the console says ready.
+        asyncio.run(
+            load_synthetic(
+                synthetic_patients,
+                SITES,
+                SYNTHETIC_SEED,
+                date.today(),
+                kafka,
+                esketamine_sites=certified,
+                say=lambda line: print(line, flush=True),
+            )
+        )
     marker.write_text("demo data loaded\n")
 
 
@@ -123,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port-base", type=int, default=8000)
     parser.add_argument("--publish-interval", type=float, default=5.0, help="seconds between aggregate updates")
     parser.add_argument("--no-demo", action="store_true", help="start without demo patients")
+    parser.add_argument(
+        "--synthetic-patients",
+        type=int,
+        default=SYNTHETIC_PATIENTS,
+        help="synthetic demo patients over both sites, with months of history (0: none)",
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -154,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         for process in processes:
             process.wait_healthy()
         if not args.no_demo:
-            load_demo_data(processes, var_dir, tokens)
+            load_demo_data(processes, var_dir, tokens, kafka.bootstrap_servers, args.synthetic_patients)
         print_tokens(tokens, var_dir)
         print_urls(kafka, processes, var_dir)
         keeper = Keeper(kafka, processes, var_dir)
