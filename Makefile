@@ -36,6 +36,7 @@ lint: $(INSTALLED)
 bench: install
 	$(PY) -m bench.pipeline
 	$(PY) -m bench.sqlite_writers
+	$(PY) -m bench.synthetic_cohort --quick
 
 clean:
 	rm -rf var
