@@ -27,13 +27,19 @@ async def publish_aggregates(runtime: ServiceRuntime) -> None:
     """Site role: judge the courses and publish the site's aggregates on a fixed beat rather than per event, so
     the network never learns when an individual registration or dose happened (service/beat.py)."""
     definition = site_definition(runtime.settings.pcl5_cutoff)
+    zone = runtime.settings.zone
+    judged_at: beat.Watermark | None = None
     while True:
         try:
             async with runtime.unit_of_work() as uow:
                 await publication.publish_site_aggregates(uow, runtime.own_site)
-            async with runtime.unit_of_work() as uow:
-                report = await beat.review_site(uow, runtime.own_site, runtime.settings.zone, definition)
-            log.info("outcomes beat: %s", report.model_dump_json())
+                mark = await beat.watermark(uow, zone)
+            # Judging every course takes seconds on a site's history: not again while nothing has changed.
+            if mark != judged_at:
+                async with runtime.unit_of_work() as uow:
+                    report = await beat.review_site(uow, runtime.own_site, zone, definition)
+                judged_at = mark
+                log.info("outcomes beat: %s", report.model_dump_json())
         except Exception as exc:
             raise_if_cancelling()
             log.warning("aggregate publication failed: %s", type(exc).__name__)

@@ -16,7 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import select
 
 from services.outcomes.models import OutcomeDose, OutcomeResult
-from shared.bus.tables import OutboxMessage
+from services.outcomes.service.beat import watermark
+from shared.bus.tables import InboxEntry, OutboxMessage
 from shared.events.billing import AccessBarrierRecorded, CoverageDetermined
 from shared.events.intake import AssessmentRecorded, PatientRegistered, PriorTreatmentRecorded
 from shared.events.sessions import (
@@ -299,3 +300,25 @@ async def test_the_trajectory_is_a_valid_fhir_observation_series(outcomes: Outco
     assert components["definition"]["valueString"] == "response>=50%;phq9<5;gad7<5;pcl5<33"
     missing = await outcomes.client.get("/fhir/Observation", headers=outcomes.as_("clinician"))
     assert missing.status_code == 400 and missing.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_the_beat_judges_again_only_once_an_event_was_taken_in(outcomes: Outcomes) -> None:
+    zone = outcomes.settings.zone
+    async with outcomes.runtime.unit_of_work() as uow:
+        before = await watermark(uow, zone)
+        assert await watermark(uow, zone) == before
+        uow.session.add(
+            InboxEntry(
+                consumer="outcomes@north",
+                event_id="e-1",
+                ce_type="org.kapnet.sessions.dose.administered.v1",
+                topic="kapnet.north.sessions.v1",
+                partition=0,
+                offset=7,
+                outcome="processed",
+                received_at=NOW,
+            )
+        )
+        await uow.commit()
+        after = await watermark(uow, zone)
+    assert after != before and after.events_taken_in == before.events_taken_in + 1

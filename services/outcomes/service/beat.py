@@ -4,15 +4,33 @@ so the network never learns when an individual event happened."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
+from sqlmodel import func, select
 
 from services.outcomes.domain.definitions import OutcomeDefinition
 from services.outcomes.service import publication, trajectories
-from shared.bus.tables import utcnow
+from shared.bus.tables import InboxEntry, utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.instants import local_date
+
+
+class Watermark(BaseModel):
+    """What the site's judgement depends on: the events taken in, and the site's calendar day (a follow-up falls
+    due on a day, with no event)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    events_taken_in: int
+    last_taken_in_at: datetime | None
+    today: date
+
+
+async def watermark(uow: UnitOfWork, zone: ZoneInfo) -> Watermark:
+    taken, last = (await uow.session.exec(select(func.count(), func.max(InboxEntry.received_at)))).one()
+    return Watermark(events_taken_in=taken, last_taken_in_at=last, today=local_date(utcnow(), zone))
 
 
 class BeatReport(BaseModel):

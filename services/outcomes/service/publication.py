@@ -4,6 +4,7 @@ new aggregate's timing never betrays a single small-count change."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
@@ -75,16 +76,20 @@ async def publish_cohort_outcomes(
     (a course counted in its planning month moves to the month of its first dose), so the network never keeps a
     figure the site no longer has. Returns how many were published; the caller commits."""
     now = utcnow()
-    current = cohort_aggregates(site, [t.cohort_member() for t in trajectories], definition, zone, _month_start(now))
     last = {row.cohort: row for row in (await uow.session.exec(select(PublishedAggregate))).all()}
-    by_key = {figures.cohort_key: figures for figures in current}
-    for cohort in last:
-        key = _key_of(cohort)
-        if key is not None and cohort not in by_key:
-            by_key[cohort] = aggregate(site, key, [], definition, _month_start(now))
+
+    def figures_now() -> list[tuple[str, CohortOutcomesPublished, str]]:
+        members = [t.cohort_member() for t in trajectories]
+        by_key = {f.cohort_key: f for f in cohort_aggregates(site, members, definition, zone, _month_start(now))}
+        for cohort in last:
+            key = _key_of(cohort)
+            if key is not None and cohort not in by_key:
+                by_key[cohort] = aggregate(site, key, [], definition, _month_start(now))
+        return [(cohort, figures, _shown_fingerprint(figures)) for cohort, figures in sorted(by_key.items())]
+
     published = 0
-    for cohort, figures in sorted(by_key.items()):
-        shown = _shown_fingerprint(figures)
+    # Pure and CPU-bound for a site's whole history: off the event loop (see trajectories.site_trajectories).
+    for cohort, figures, shown in await asyncio.to_thread(figures_now):
         row = last.get(cohort)
         if row is not None and row.fingerprint == shown:
             continue

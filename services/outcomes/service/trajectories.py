@@ -3,6 +3,7 @@ with the definition it was judged by, and announce follow-ups that fell due."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -223,7 +224,13 @@ async def site_trajectories(
 ) -> list[CourseTrajectory]:
     records = await load_course_records(uow, patient_ids)
     measurements = await load_measurements(uow, sorted({r.patient_id for r in records}))
-    return [judge_course(r, measurements.get(r.patient_id, []), definition, zone, today) for r in records]
+
+    def judge_all() -> list[CourseTrajectory]:
+        return [judge_course(r, measurements.get(r.patient_id, []), definition, zone, today) for r in records]
+
+    # Pure and CPU-bound (seconds for a site's whole history): off the event loop, so the consumers and the API
+    # keep their turns while the beat judges.
+    return await asyncio.to_thread(judge_all)
 
 
 async def patient_outcomes(
