@@ -501,14 +501,13 @@ class Services:
         await _until(done, _services_timeout(len(self.events)), self.progress, every=0.05)
 
     async def time_one_beat(self, run: SiteRun) -> None:
-        """One beat by itself: right after the service's own beat of the site ended (so the two do not overlap
-        unless this one outlasts the interval), ``review_site`` in a unit of work of the site's runtime."""
-        seen = len([b for b in self.beats if b.site == run.site])
+        """One beat by itself, ``review_site`` in a unit of work of the site's runtime, once no beat of the site's
+        own is running (the service judges again only after an event or a new day, so none starts meanwhile)."""
 
-        async def a_beat_just_ended() -> bool:
-            return len([b for b in self.beats if b.site == run.site]) > seen and not self.running[run.site]
+        async def no_beat_running() -> bool:
+            return not self.running[run.site]
 
-        await _until(a_beat_just_ended, 120.0, lambda: f"{run.site}'s next beat", every=0.01)
+        await _until(no_beat_running, 120.0, lambda: f"{run.site}'s beat to end", every=0.01)
         started = self.now()
         async with run.runtime.unit_of_work() as uow:
             report = await review_site(uow, run.site, run.settings.zone, site_definition(PCL5_CUTOFF))
