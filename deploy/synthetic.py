@@ -777,7 +777,7 @@ class _PatientWriter:
         attend: tuple[float, float, float],
     ) -> None:
         rng = self.rng
-        responded = DEFINITION.responded(starts[primary], ends[primary])
+        responded = DEFINITION.responded(primary, starts[primary], ends[primary])
         relapsed = False
         for week, chance, relapse in zip((4, 12, 26), attend, (0.15, 0.2, 0.2), strict=True):
             relapsed = relapsed or bool(responded and rng.random() < relapse)
@@ -1177,10 +1177,10 @@ def figures(events: Iterable[SyntheticEvent]) -> Figures:
         mine = sorted((at, total) for at, instrument, total in scores.get(patient_id, []) if instrument is primary)
         before = [total for at, total in mine if at <= seen.first_dose]
         during = [total for at, total in mine if at > seen.first_dose and (seen.ended is None or at <= seen.ended)]
-        if before and during:
+        if before and during and DEFINITION.judged(primary, before[-1]):
             found.with_result += 1
-            found.responders += bool(DEFINITION.responded(before[-1], during[-1]))
-            found.remitters += DEFINITION.remitted(primary, during[-1])
+            found.responders += bool(DEFINITION.responded(primary, before[-1], during[-1]))
+            found.remitters += bool(DEFINITION.remitted(primary, before[-1], during[-1]))
     return found
 
 
@@ -1315,7 +1315,12 @@ def main(argv: list[str] | None = None) -> int:
         "counted",
     )
     parser.add_argument("--wait-timeout", type=float, default=600.0)
+    parser.add_argument("--force", action="store_true", help="publish even onto site topics that already hold records")
     args = parser.parse_args(argv)
+    # Invented patients on a real clinic's topics would be taken as real by every service, and their aggregates
+    # would stay on the compacted network topic: never in production, and never onto live topics unasked.
+    if os.environ.get("KAPNET_ENVIRONMENT", "").lower() == "production" and not args.dry_run:
+        parser.error("refused: KAPNET_ENVIRONMENT is production; synthetic patients are for development only")
     sites = args.site_names.split(",") if args.site_names else site_names(args.sites)
     rems = set(args.rems_sites.split(",")) if args.rems_sites else None
     if args.patients < 1 or not sites:
@@ -1328,6 +1333,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {line}")
         return 0
     started = time.monotonic()
+    intake_topics = [SITE_CHANNEL.format(site=site, service="intake") for site in sites]
+    held = {t: n for t, n in asyncio.run(record_counts(args.bootstrap_servers, intake_topics)).items() if n}
+    if held and not args.force:
+        parser.error(f"refused: {', '.join(sorted(held))} already hold records; --force to add invented patients")
     dead_before = asyncio.run(record_counts(args.bootstrap_servers, dead_letter_topics(sites)))
     asyncio.run(load(args.patients, sites, args.seed, args.end, args.bootstrap_servers, esketamine_sites=rems))
     if args.wait_for:

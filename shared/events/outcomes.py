@@ -69,9 +69,15 @@ class ReleasedCount(BaseModel):
         return self
 
 
+def _only_over_shown(count: ReleasedCount, *figures: float | None) -> None:
+    """A mean, median or rate only over a shown count (so at least 11 stand behind it): re-checked on receipt."""
+    if count.count is None and any(f is not None for f in figures):
+        raise ValueError("a mean, median or rate may only stand over a shown count")
+
+
 class InstrumentFigures(BaseModel):
-    """One instrument over a cohort's courses. Means and medians only where at least 11 courses stand behind
-    them (None otherwise)."""
+    """One instrument over a cohort's courses. Means and medians only over a shown count of at least 11 (None
+    otherwise): the change over those with a result, the time to response over those who responded."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -84,6 +90,12 @@ class InstrumentFigures(BaseModel):
     median_hours_to_response: float | None = None
     median_days_to_response: float | None = None
 
+    @model_validator(mode="after")
+    def _figures_over_shown_counts(self) -> InstrumentFigures:
+        _only_over_shown(self.with_result, self.mean_change, self.median_change)
+        _only_over_shown(self.responded, self.median_hours_to_response, self.median_days_to_response)
+        return self
+
 
 class AdverseEventFigures(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -93,6 +105,11 @@ class AdverseEventFigures(BaseModel):
     per_100_courses: float | None = Field(default=None, description="shown only when both counts are")
     serious_courses: ReleasedCount
 
+    @model_validator(mode="after")
+    def _rate_over_a_shown_count(self) -> AdverseEventFigures:
+        _only_over_shown(self.courses, self.per_100_courses)
+        return self
+
 
 class BarrierFigures(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -100,6 +117,11 @@ class BarrierFigures(BaseModel):
     reason: AccessBarrierReason
     courses: ReleasedCount
     median_out_of_pocket_cents: int | None = None
+
+    @model_validator(mode="after")
+    def _median_over_a_shown_count(self) -> BarrierFigures:
+        _only_over_shown(self.courses, self.median_out_of_pocket_cents)
+        return self
 
 
 CohortCut = Literal["all", "age_band", "dose_band", "frequency", "payer", "prior_trials"]
@@ -134,6 +156,11 @@ class CohortOutcomesPublished(DomainEvent):
     barriers: list[BarrierFigures]
     median_days_to_first_dose: float | None = None
     generated_at: datetime
+
+    @model_validator(mode="after")
+    def _median_over_a_shown_count(self) -> CohortOutcomesPublished:
+        _only_over_shown(self.started, self.median_days_to_first_dose)
+        return self
 
     @property
     def cohort_key(self) -> str:

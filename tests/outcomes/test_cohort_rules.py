@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.outcomes.domain.cohorts import CourseOutcome, aggregate, cohort_aggregates, cohort_keys, released
+from services.outcomes.domain.cohorts import (
+    CourseOutcome,
+    aggregate,
+    cohort_aggregates,
+    cohort_keys,
+    released,
+    released_part,
+)
 from services.outcomes.domain.course_summary import (
     AdverseEventSeen,
     AgeBand,
@@ -28,7 +35,7 @@ from services.outcomes.domain.course_summary import (
 )
 from services.outcomes.domain.definitions import OutcomeDefinition
 from services.outcomes.domain.trajectory import Measurement, course_result
-from shared.events.outcomes import ReleasedCount
+from shared.events.outcomes import BarrierFigures, InstrumentFigures, ReleasedCount
 from shared.instruments.scoring import Instrument
 from shared.measures.models import MeasureContext
 from shared.treatment import AdverseEventType, CourseStatus, Indication, Route, VitalsAlertCode
@@ -269,3 +276,39 @@ def test_a_course_never_dosed_counts_in_the_month_it_was_planned_but_is_not_star
     figures = aggregate("north", key, [undosed] * 11, DEFINITION.key, MONDAY)
     assert (figures.courses.count, figures.started.count) == (11, 0)
     assert next(b for b in figures.barriers if b.reason == "cannot_pay").courses.count == 11
+
+
+def test_a_part_of_a_shown_whole_is_hidden_when_the_rest_of_the_whole_is_small() -> None:
+    shown_20, hidden = released(20), ReleasedCount(suppressed=True)
+    assert released_part(14, 20, shown_20) == hidden  # 20 - 14 = 6 would be had by subtraction
+    assert released_part(20, 20, shown_20) == ReleasedCount(count=20)  # the rest is 0: nothing small
+    assert released_part(11, 22, released(22)) == ReleasedCount(count=11)
+    assert released_part(12, 20, hidden) == ReleasedCount(count=12)  # the whole hidden: nothing to subtract from
+    assert released_part(5, 40, released(40)) == hidden
+
+
+def test_no_count_of_an_aggregate_is_had_by_subtracting_two_shown_ones() -> None:
+    # 20 courses started, 14 of them responded: non-responders (6) must not be had by subtraction.
+    responders = [course(MONDAY + timedelta(days=n), 20, 8) for n in range(14)]
+    others = [course(MONDAY + timedelta(days=n), 20, 16) for n in range(6)]
+    figures = aggregate("north", cohort_keys(responders[0], NEW_YORK)[0], responders + others, DEFINITION.key, MONDAY)
+    phq9 = next(i for i in figures.instruments if i.instrument == "phq9")
+    assert (figures.started.count, phq9.with_result.count) == (20, 20)
+    assert phq9.responded.suppressed
+    shown = [figures.courses, figures.started, figures.completed, figures.dropped_out]
+    shown += [c for i in figures.instruments for c in (i.with_result, i.responded, i.remitted)]
+    pairs = [(a.count, b.count) for a in shown for b in shown if a.count is not None and b.count is not None]
+    assert all(not (0 < whole - part < 11) for whole, part in pairs), "a small difference between shown counts"
+
+
+def test_the_network_model_refuses_a_mean_or_median_over_a_hidden_count() -> None:
+    hidden, shown = ReleasedCount(suppressed=True), ReleasedCount(count=12)
+    with pytest.raises(ValidationError, match="only stand over a shown count"):
+        InstrumentFigures(instrument="phq9", with_result=hidden, responded=hidden, remitted=hidden, mean_change=-6.0)
+    with pytest.raises(ValidationError, match="only stand over a shown count"):
+        InstrumentFigures(
+            instrument="phq9", with_result=shown, responded=hidden, remitted=hidden, median_hours_to_response=30.0
+        )
+    with pytest.raises(ValidationError, match="only stand over a shown count"):
+        BarrierFigures(reason="cannot_pay", courses=hidden, median_out_of_pocket_cents=50_000)
+    assert InstrumentFigures(instrument="phq9", with_result=shown, responded=hidden, remitted=hidden, mean_change=-6.0)

@@ -7,7 +7,14 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.outcomes.domain.course_record import CourseRecord, course_of_barrier, flag_in_course, judge_course
+from services.outcomes.domain.course_record import (
+    CourseRecord,
+    course_of_barrier,
+    flag_in_course,
+    judge_course,
+    judge_patient_courses,
+    next_course_begins,
+)
 from services.outcomes.domain.definitions import OutcomeDefinition
 from services.outcomes.domain.followups import FollowUpStatus
 from services.outcomes.domain.trajectory import Measurement
@@ -95,3 +102,65 @@ def test_a_running_course_has_no_follow_ups_and_an_undosed_one_no_result() -> No
         date(2026, 6, 1),
     )
     assert undosed.results[Instrument.phq9].responded is None and undosed.follow_ups == ()
+
+
+def test_a_second_course_scores_are_its_own_not_the_first_ones_follow_ups_or_result() -> None:
+    # Course A: six doses from MONDAY, ended 20 days later. Course B: first dose 30 days after A's end, before
+    # A's 12-week follow-up; its scores must not fill A's follow-ups.
+    patient_id = uuid.uuid4()
+    first = record()
+    second_start = MONDAY + timedelta(days=50)
+    second = CourseRecord(
+        course_id=uuid.uuid4(),
+        patient_id=patient_id,
+        indication=Indication.depression,
+        facts=facts(
+            planned_at=second_start - timedelta(days=5),
+            ended_at=None,
+            status=CourseStatus.active,
+            doses=tuple(d.model_copy(update={"at": second_start + (d.at - MONDAY)}) for d in facts().doses),
+        ),
+    )
+    first = first.model_copy(update={"patient_id": patient_id})
+    scores = [
+        phq9(20, MONDAY - timedelta(hours=2)),
+        phq9(9, MONDAY + timedelta(days=19)),  # A responded
+        phq9(18, second_start - timedelta(hours=1)),  # relapse: B's baseline
+        phq9(8, second_start + timedelta(days=10)),  # B in course; near A's 12-week day (due day 104)
+        phq9(7, MONDAY + timedelta(days=20 + 84)),  # inside A's 12-week window, but during B
+    ]
+    a, b = judge_patient_courses([first, second], scores, OutcomeDefinition(), NEW_YORK, date(2026, 12, 1))
+    weeks = {f.week: f for f in a.follow_ups if f.instrument is Instrument.phq9}
+    # The score taken just before B began falls in A's 4-week window: A's response did not hold (a relapse).
+    assert (weeks[4].status, weeks[4].score, weeks[4].held) == (FollowUpStatus.done, 18, False)
+    assert weeks[12].status is FollowUpStatus.missed and weeks[12].held is None  # B's scores are B's
+    assert a.results[Instrument.phq9].last_in_course == 9
+    b_result = b.results[Instrument.phq9]
+    assert (b_result.baseline, b_result.last_in_course) == (18, 7)
+    assert next_course_begins(first, [first, second]) == second_start
+    assert next_course_begins(second, [first, second]) is None
+
+
+def test_a_course_left_on_hold_does_not_take_the_next_courses_result() -> None:
+    patient_id = uuid.uuid4()
+    held = record(status=CourseStatus.on_hold, ended_at=None).model_copy(update={"patient_id": patient_id})
+    later_start = MONDAY + timedelta(days=60)
+    later = CourseRecord(
+        course_id=uuid.uuid4(),
+        patient_id=patient_id,
+        indication=Indication.depression,
+        facts=facts(
+            planned_at=later_start - timedelta(days=3),
+            doses=tuple(d.model_copy(update={"at": later_start + (d.at - MONDAY)}) for d in facts().doses),
+        ),
+    )
+    scores = [
+        phq9(20, MONDAY - timedelta(hours=2)),
+        phq9(16, MONDAY + timedelta(days=10)),
+        phq9(19, later_start - timedelta(hours=2)),
+        phq9(4, later_start + timedelta(days=15)),
+    ]
+    h, _ = judge_patient_courses([held, later], scores, OutcomeDefinition(), NEW_YORK, date(2026, 12, 1))
+    result = h.results[Instrument.phq9]
+    # Its last score is the one before the next course began, never that course's 4.
+    assert (result.last_in_course, result.responded, result.time_to_response) == (19, False, None)

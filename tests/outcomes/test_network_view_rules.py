@@ -169,3 +169,12 @@ def test_a_cohort_id_is_a_short_stable_fhir_safe_name() -> None:
     assert cohort_id(key) == cohort_id(key) and len(cohort_id(key)) == 20
     assert cohort_id(key) != cohort_id(cohort(site="south").cohort_key)
     assert cohort_id(key).isalnum()
+
+
+def test_no_pooled_remission_rate_across_sites_judging_by_different_definitions() -> None:
+    strict = cohort("south", remitted=11).model_copy(update={"definition": "response>=50%;phq9<5;gad7<5;pcl5<31"})
+    figures = totals([cohort("north", remitted=11), strict])
+    phq9 = next(i for i in figures.instruments if i.instrument == "phq9")
+    assert phq9.remitted.sum_of_shown == 22 and phq9.remission_rate is None
+    assert phq9.response_rate is not None and "different definitions" in phq9.rate_explanation
+    assert len(figures.definitions) == 2

@@ -3,8 +3,8 @@
 A synthetic cohort (deploy/synthetic.py) goes onto a site's topics on the real broker; the real outcomes service
 consumes it and its beat publishes the cohorts. Independently, this test reads every patient's trajectory back
 through the site's API, as a clinician would, and recomputes every cohort of every cut from those answers alone
-(grouping, counts, suppression, means and medians written again here, not imported). Each published aggregate
-must equal the recomputed one, figure for figure, and no cohort may be missing on either side."""
+(grouping, counts, suppression with its complements, means and medians written again here, not imported). Each
+published aggregate must equal the recomputed one, figure for figure, and no cohort may be missing on either side."""
 
 from __future__ import annotations
 
@@ -55,6 +55,13 @@ def shown(count: int) -> dict[str, Any]:
     return {"count": None, "suppressed": True} if 1 <= count <= 10 else {"count": count, "suppressed": False}
 
 
+def part(count: int, whole: int, whole_shown: dict[str, Any]) -> dict[str, Any]:
+    """A count within a whole: hidden too when the whole is shown and the rest of it is 1-10."""
+    if whole_shown["count"] is not None and 1 <= whole - count <= 10:
+        return {"count": None, "suppressed": True}
+    return shown(count)
+
+
 def middle(values: Sequence[float], mean: bool = False) -> float | None:
     if len(values) < 11:
         return None
@@ -80,44 +87,56 @@ def recompute(site: str, courses: list[dict[str, Any]], zone: ZoneInfo) -> dict[
     figures = {}
     for (indication, route, period, cut, value), members in groups.items():
         dosed = [c for c in members if c["summary"]["first_dose_at"] is not None]
+        in_cohort = shown(len(members))
+        started = part(len(dosed), len(members), in_cohort)
         instruments = []
         for instrument in ("phq9", "gad7", "pcl5"):
             judged = [c["results"][instrument] for c in dosed if c["results"][instrument]["responded"] is not None]
             responders = [r for r in judged if r["responded"]]
             changes = [float(r["change"]) for r in judged if r["change"] is not None]
             times = [r["time_to_response"] for r in responders if r["time_to_response"]]
+            with_result = part(len(judged), len(dosed), started)
+            responded = part(len(responders), len(judged), with_result)
+            changes_shown = with_result["count"] is not None
+            times_shown = responded["count"] is not None
             instruments.append(
                 {
                     "instrument": instrument,
-                    "with_result": shown(len(judged)),
-                    "responded": shown(len(responders)),
-                    "remitted": shown(sum(bool(r["remitted"]) for r in judged)),
-                    "mean_change": middle(changes, mean=True),
-                    "median_change": middle(changes),
-                    "median_hours_to_response": middle([t["hours"] for t in times]),
-                    "median_days_to_response": middle([float(t["days"]) for t in times]),
+                    "with_result": with_result,
+                    "responded": responded,
+                    "remitted": part(sum(bool(r["remitted"]) for r in judged), len(judged), with_result),
+                    "mean_change": middle(changes, mean=True) if changes_shown else None,
+                    "median_change": middle(changes) if changes_shown else None,
+                    "median_hours_to_response": middle([t["hours"] for t in times]) if times_shown else None,
+                    "median_days_to_response": middle([float(t["days"]) for t in times]) if times_shown else None,
                 }
             )
-        started = shown(len(dosed))
         adverse = []
         for kind in AdverseEventType:
-            with_it = shown(sum(kind.value in c["summary"]["adverse_events_by_type"] for c in dosed))
+            had = sum(kind.value in c["summary"]["adverse_events_by_type"] for c in dosed)
+            with_it = part(had, len(dosed), started)
             rate = None
             if with_it["count"] is not None and started["count"]:
                 rate = round(with_it["count"] * 100 / started["count"], 1)
             serious = sum(kind.value in c["summary"]["serious_adverse_events_by_type"] for c in dosed)
             adverse.append(
-                {"type": kind.value, "courses": with_it, "per_100_courses": rate, "serious_courses": shown(serious)}
+                {
+                    "type": kind.value,
+                    "courses": with_it,
+                    "per_100_courses": rate,
+                    "serious_courses": part(serious, had, with_it),
+                }
             )
         barriers = []
         for reason in AccessBarrierReason.__args__:  # type: ignore[attr-defined]
             hit = [c for c in members if reason in c["summary"]["barriers_by_reason"]]
             costs = [float(c["summary"]["estimated_out_of_pocket_cents"]) for c in hit]
-            cost = middle([c for c in costs if c])
+            hit_shown = part(len(hit), len(members), in_cohort)
+            cost = middle([c for c in costs if c]) if hit_shown["count"] is not None else None
             barriers.append(
                 {
                     "reason": reason,
-                    "courses": shown(len(hit)),
+                    "courses": hit_shown,
                     "median_out_of_pocket_cents": round(cost) if cost is not None else None,
                 }
             )
@@ -125,15 +144,21 @@ def recompute(site: str, courses: list[dict[str, Any]], zone: ZoneInfo) -> dict[
             float(c["summary"]["days_to_first_dose"]) for c in dosed if c["summary"]["days_to_first_dose"] is not None
         ]
         key = "|".join((site, indication, route, period, cut, value))
+        finished = sum(c["status"] == CourseStatus.completed.value for c in dosed)
+        stopped = sum(c["summary"]["dropped_out"] for c in dosed)
+        completed, dropped_out = part(finished, len(dosed), started), part(stopped, len(dosed), started)
+        running = len(dosed) - finished - stopped
+        if None not in (started["count"], completed["count"], dropped_out["count"]) and 1 <= running <= 10:
+            dropped_out = {"count": None, "suppressed": True}
         figures[key] = {
-            "courses": shown(len(members)),
+            "courses": in_cohort,
             "started": started,
-            "completed": shown(sum(c["status"] == CourseStatus.completed.value for c in dosed)),
-            "dropped_out": shown(sum(c["summary"]["dropped_out"] for c in dosed)),
+            "completed": completed,
+            "dropped_out": dropped_out,
             "instruments": instruments,
             "adverse_events": adverse,
             "barriers": barriers,
-            "median_days_to_first_dose": middle(waits),
+            "median_days_to_first_dose": middle(waits) if started["count"] is not None else None,
         }
     return figures
 
@@ -199,8 +224,9 @@ async def test_what_a_site_publishes_equals_what_its_trajectories_give(
             return all(statuses.get(course) == status for course, status in final_status.items())
 
         await eventually(consumed, within=240, what="outcomes consumed the synthetic cohort")
-        async with outcomes.runtime.unit_of_work() as uow:
-            report = await review_site(uow, site, settings.zone, site_definition(settings.pcl5_cutoff))
+        report = await review_site(
+            outcomes.runtime.unit_of_work, site, settings.zone, site_definition(settings.pcl5_cutoff)
+        )
         assert report.courses == expected[OutcomeCourse]
 
         trajectories: list[dict[str, Any]] = []

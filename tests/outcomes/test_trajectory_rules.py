@@ -36,11 +36,13 @@ DEFAULTS = OutcomeDefinition()
         (21, 11, False),  # 47.6 %: whole points, no rounding up
         (15, 7, True),  # GAD-7 15 to 7: 53 %
         (10, 12, False),  # worse
-        (0, 0, None),  # no room to fall: not judged
+        (5, 2, True),  # the lowest baseline judged: PHQ-9 5, mild [Kroenke 2001]
+        (4, 0, None),  # began in the minimal range: nothing to respond from, not judged
+        (0, 0, None),
     ],
 )
 def test_response_is_a_fall_of_at_least_half_from_baseline(baseline: int, score: int, responded: bool | None) -> None:
-    assert DEFAULTS.responded(baseline, score) is responded
+    assert DEFAULTS.responded(Instrument.phq9, baseline, score) is responded
 
 
 @pytest.mark.parametrize(
@@ -55,13 +57,20 @@ def test_response_is_a_fall_of_at_least_half_from_baseline(baseline: int, score:
     ],
 )
 def test_remission_is_below_each_instruments_cutoff(instrument: Instrument, score: int, remitted: bool) -> None:
-    assert DEFAULTS.remitted(instrument, score) is remitted
+    assert DEFAULTS.remitted(instrument, 40, score) is remitted
+
+
+def test_a_course_that_began_below_the_cutoff_is_not_judged_on_that_instrument() -> None:
+    # A depression course's PCL-5 of 12 falling to 5 is no PTSD remission, nor a response (found in review).
+    assert DEFAULTS.remitted(Instrument.pcl5, 12, 5) is None
+    assert DEFAULTS.responded(Instrument.pcl5, 12, 5) is None
+    assert DEFAULTS.remitted(Instrument.pcl5, 33, 32) is True  # at the cutoff: probable PTSD at baseline
 
 
 def test_a_definition_names_itself_and_a_site_cutoff_changes_the_name() -> None:
     assert DEFAULTS.key == "response>=50%;phq9<5;gad7<5;pcl5<33"
     assert site_definition(31).key == "response>=50%;phq9<5;gad7<5;pcl5<31"
-    assert site_definition(31).remitted(Instrument.pcl5, 31) is False
+    assert site_definition(31).remitted(Instrument.pcl5, 40, 31) is False
     with pytest.raises(ValueError, match="out of range"):
         site_definition(81)
     with pytest.raises(ValidationError):

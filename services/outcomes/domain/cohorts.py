@@ -6,6 +6,10 @@ the site, so each figure is made safe here:
 - a mean or a median only over 11 or more courses, never over fewer;
 - a rate only when both its counts are shown.
 
+- within one aggregate, a count that is part of a shown whole (started of courses, responded of those with a
+  result, ...) is hidden too when the rest of the whole is 1-10, so no small count is had by subtraction
+  (shared/privacy.py's complementary rule, applied to the aggregate's nesting; found in review).
+
 Complementary suppression across cuts and releases, and the release cadence, are the privacy issue's (next);
 here every count is suppressed on its own raw value before anything else is done with it.
 
@@ -99,6 +103,14 @@ def released(count: int) -> ReleasedCount:
     return ReleasedCount(suppressed=True) if is_small(count) else ReleasedCount(count=count)
 
 
+def released_part(part: int, whole: int, whole_released: ReleasedCount) -> ReleasedCount:
+    """A count within a whole: hidden when it is 1-10, or when the whole is shown and the rest of it is 1-10
+    (shown 20 courses and 14 started would show 6 never dosed)."""
+    if is_small(part) or (whole_released.count is not None and is_small(whole - part)):
+        return ReleasedCount(suppressed=True)
+    return ReleasedCount(count=part)
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return round(statistics.fmean(values), 2) if len(values) >= SMALLEST_SHOWN_COUNT else None
 
@@ -113,22 +125,28 @@ def _per_100(part: ReleasedCount, whole: ReleasedCount) -> float | None:
     return round(part.count * 100 / whole.count, 1)
 
 
-def instrument_figures(instrument: Instrument, courses: Sequence[CourseOutcome]) -> InstrumentFigures:
+def instrument_figures(
+    instrument: Instrument, courses: Sequence[CourseOutcome], started: ReleasedCount
+) -> InstrumentFigures:
+    """``courses`` are the dosed ones, ``started`` their released count."""
     results = [c.results[instrument] for c in courses if instrument in c.results]
     judged = [r for r in results if r.responded is not None]
     changes = [float(r.change) for r in judged if r.change is not None]
     responders = [r for r in judged if r.responded]
     hours = [r.time_to_response.hours for r in responders if r.time_to_response]
     days = [float(r.time_to_response.days) for r in responders if r.time_to_response]
+    with_result = released_part(len(judged), len(courses), started)
+    responders_shown = released_part(len(responders), len(judged), with_result)
     return InstrumentFigures(
         instrument=instrument.value,
-        with_result=released(len(judged)),
-        responded=released(len(responders)),
-        remitted=released(sum(bool(r.remitted) for r in judged)),
-        mean_change=_mean(changes),
-        median_change=_median(changes),
-        median_hours_to_response=_median(hours),
-        median_days_to_response=_median(days),
+        with_result=with_result,
+        responded=responders_shown,
+        remitted=released_part(sum(bool(r.remitted) for r in judged), len(judged), with_result),
+        # Only over a shown count: a figure over a hidden one is refused by the network (shared/events/outcomes).
+        mean_change=_mean(changes) if with_result.count is not None else None,
+        median_change=_median(changes) if with_result.count is not None else None,
+        median_hours_to_response=_median(hours) if responders_shown.count is not None else None,
+        median_days_to_response=_median(days) if responders_shown.count is not None else None,
     )
 
 
@@ -136,11 +154,13 @@ def aggregate(
     site: str, key: CohortKey, courses: Sequence[CourseOutcome], definition: str, generated_at: datetime
 ) -> CohortOutcomesPublished:
     dosed = [c for c in courses if c.summary.first_dose_at is not None]
-    started = released(len(dosed))
+    in_cohort = released(len(courses))
+    started = released_part(len(dosed), len(courses), in_cohort)
     adverse = []
     for kind in AdverseEventType:
-        with_it = released(sum(kind in c.summary.adverse_events_by_type for c in dosed))
-        serious = released(sum(kind in c.summary.serious_adverse_events_by_type for c in dosed))
+        had_it = sum(kind in c.summary.adverse_events_by_type for c in dosed)
+        with_it = released_part(had_it, len(dosed), started)
+        serious = released_part(sum(kind in c.summary.serious_adverse_events_by_type for c in dosed), had_it, with_it)
         adverse.append(
             AdverseEventFigures(
                 type=kind, courses=with_it, per_100_courses=_per_100(with_it, started), serious_courses=serious
@@ -150,15 +170,23 @@ def aggregate(
     for reason in BARRIER_REASONS:
         hit = [c for c in courses if reason in c.summary.barriers_by_reason]
         costs = [float(c.summary.estimated_out_of_pocket_cents) for c in hit if c.summary.estimated_out_of_pocket_cents]
-        median_cost = _median(costs)
+        hit_shown = released_part(len(hit), len(courses), in_cohort)
+        median_cost = _median(costs) if hit_shown.count is not None else None
         barriers.append(
             BarrierFigures(
                 reason=reason,
-                courses=released(len(hit)),
+                courses=hit_shown,
                 median_out_of_pocket_cents=round(median_cost) if median_cost is not None else None,
             )
         )
     waits = [float(c.summary.days_to_first_dose) for c in dosed if c.summary.days_to_first_dose is not None]
+    finished = sum(c.status is CourseStatus.completed for c in dosed)
+    stopped = sum(c.summary.dropped_out for c in dosed)
+    completed = released_part(finished, len(dosed), started)
+    dropped_out = released_part(stopped, len(dosed), started)
+    if None not in (started.count, completed.count, dropped_out.count) and is_small(len(dosed) - finished - stopped):
+        # The courses still running would be had by subtracting both from started.
+        dropped_out = ReleasedCount(suppressed=True)
     return CohortOutcomesPublished(
         site=site,
         indication=key.indication,
@@ -167,14 +195,14 @@ def aggregate(
         cut=key.cut,
         cut_value=key.cut_value,
         definition=definition,
-        courses=released(len(courses)),
+        courses=in_cohort,
         started=started,
-        completed=released(sum(c.status is CourseStatus.completed for c in dosed)),
-        dropped_out=released(sum(c.summary.dropped_out for c in dosed)),
-        instruments=[instrument_figures(i, dosed) for i in Instrument],
+        completed=completed,
+        dropped_out=dropped_out,
+        instruments=[instrument_figures(i, dosed, started) for i in Instrument],
         adverse_events=adverse,
         barriers=barriers,
-        median_days_to_first_dose=_median(waits),
+        median_days_to_first_dose=_median(waits) if started.count is not None else None,
         generated_at=generated_at,
     )
 

@@ -7,6 +7,9 @@ Attribution rules (clinic policy, since intake's and billing's events do not alw
 - An access barrier names its course, or else belongs to the first course planned at or after it was recorded
   (care put off before the course was planned), or else to the latest course planned before it.
 - Failed adequate antidepressant trials are the patient's, and count for each of their courses.
+- A course's scores stop where the patient's next course begins (its first dose): a later course's scores are
+  its own, never the earlier course's result, time to response or follow-ups (found in review: a second course
+  filled the first one's follow-ups, and a course left on hold took the next one's result).
 """
 
 from __future__ import annotations
@@ -133,6 +136,38 @@ def judge_course(
         results=results,
         follow_ups=tuple(follow_ups),
     )
+
+
+def _first_dose(record: CourseRecord) -> datetime | None:
+    return min((d.at for d in record.facts.doses), default=None)
+
+
+def next_course_begins(record: CourseRecord, others: Sequence[CourseRecord]) -> datetime | None:
+    """When the patient's next course began (its first dose), after this one began (its first dose, or its
+    planning while undosed); None when no later course was dosed."""
+    began = _first_dose(record) or record.facts.planned_at
+    later = [
+        first
+        for other in others
+        if other.course_id != record.course_id and (first := _first_dose(other)) is not None and first > began
+    ]
+    return min(later, default=None)
+
+
+def judge_patient_courses(
+    records: Sequence[CourseRecord],
+    measurements: Sequence[Measurement],
+    definition: OutcomeDefinition,
+    zone: ZoneInfo,
+    today: date,
+) -> list[CourseTrajectory]:
+    """Every course of one patient, each judged on the scores before the patient's next course began."""
+    judged = []
+    for record in records:
+        cutoff = next_course_begins(record, records)
+        own = measurements if cutoff is None else [m for m in measurements if m.administered_at < cutoff]
+        judged.append(judge_course(record, own, definition, zone, today))
+    return judged
 
 
 def flag_in_course(raised_at: datetime, planned_at: datetime, ended_at: datetime | None) -> bool:

@@ -7,7 +7,10 @@
 - Remission: PHQ-9 below 5 ([Kroenke 2001]: 0-4 is "minimal"; [ACNP 2006] uses the instrument's normal
   range); GAD-7 below 5 ([Spitzer 2006]: 0-4 is "minimal"); PCL-5 below the site's cutoff for probable PTSD
   ([NCPTSD], "Using the PCL-5": 31-33; the site's setting, default 33, see shared/instruments/pcl5.py).
-- A baseline of 0 leaves no room to fall: response is not judged (None), rather than counted either way.
+- Only a course that began with symptoms is judged: from a baseline below the instrument's remission cutoff
+  (PHQ-9 or GAD-7 below 5, PCL-5 below the site's cutoff) neither response nor remission is judged (None). [ACNP
+  2006] defines both for patients who met the disorder's criteria; every course is scored on all three
+  instruments, and a depression course's PCL-5 of 12 falling to 5 is not a PTSD remission (found in review).
 
 [ACNP 2006]: Rush AJ et al. Report by the ACNP Task Force on response and remission in major depressive
     disorder. Neuropsychopharmacology 2006;31(9):1841-53.
@@ -53,14 +56,21 @@ class OutcomeDefinition(BaseModel):
             Instrument.pcl5: self.pcl5_remission_below,
         }[instrument]
 
-    def responded(self, baseline: int, score: int) -> bool | None:
+    def judged(self, instrument: Instrument, baseline: int) -> bool:
+        """Whether a course from this baseline is judged at all: it began at or above the remission cutoff."""
+        return baseline > 0 and baseline >= self.remission_below(instrument)
+
+    def responded(self, instrument: Instrument, baseline: int, score: int) -> bool | None:
         """At least the response threshold's fall from baseline, in whole points compared exactly (20 to 10 is
-        50 %: a response; 20 to 11 is not). None when the baseline is 0."""
-        if baseline <= 0:
+        50 %: a response; 20 to 11 is not). None when the course is not judged."""
+        if not self.judged(instrument, baseline):
             return None
         return (baseline - score) * 100 >= self.response_reduction_percent * baseline
 
-    def remitted(self, instrument: Instrument, score: int) -> bool:
+    def remitted(self, instrument: Instrument, baseline: int, score: int) -> bool | None:
+        """Below the instrument's remission cutoff. None when the course is not judged."""
+        if not self.judged(instrument, baseline):
+            return None
         return score < self.remission_below(instrument)
 
 

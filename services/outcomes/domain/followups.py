@@ -100,7 +100,7 @@ def follow_up_results(
     results = []
     for point in follow_up_points(course_ended_on):
         found = score_for(point, mine, zone)
-        responded = definition.responded(baseline, found.total) if found and baseline is not None else None
+        responded = definition.responded(instrument, baseline, found.total) if found and baseline is not None else None
         results.append(
             FollowUpResult(
                 instrument=instrument,
@@ -110,7 +110,9 @@ def follow_up_results(
                 status=follow_up_status(point, found is not None, today),
                 score=found.total if found else None,
                 responded=responded,
-                remitted=definition.remitted(instrument, found.total) if found else None,
+                remitted=(
+                    definition.remitted(instrument, baseline, found.total) if found and baseline is not None else None
+                ),
                 held=(bool(responded) if course_responded and found is not None else None),
             )
         )

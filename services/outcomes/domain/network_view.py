@@ -141,6 +141,9 @@ RATE_EXPLANATION = (
 )
 
 
+MIXED_DEFINITIONS = " No remission rate: the sites judged remission by different definitions (see definitions)."
+
+
 class InstrumentTotals(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -198,6 +201,9 @@ def _instrument(cohort: CohortOutcomesPublished, instrument: InstrumentName) -> 
 
 
 def _instrument_totals(cohorts: Sequence[CohortOutcomesPublished], name: InstrumentName) -> InstrumentTotals:
+    # Sites may judge by different definitions (a PCL-5 cutoff of 31 at one, 33 at another): their remissions
+    # are not the same thing, so no pooled rate mixes them (found in review). The counts are still summed.
+    one_definition = len({c.definition for c in cohorts}) <= 1
     figures = [(c.site, f) for c in cohorts if (f := _instrument(c, name)) is not None]
     with_result = sum_across_sites((site, f.with_result) for site, f in figures)
     responded = sum_across_sites((site, f.responded) for site, f in figures)
@@ -208,7 +214,8 @@ def _instrument_totals(cohorts: Sequence[CohortOutcomesPublished], name: Instrum
         responded=responded,
         remitted=remitted,
         response_rate=pooled_rate(responded, with_result),
-        remission_rate=pooled_rate(remitted, with_result),
+        remission_rate=pooled_rate(remitted, with_result) if one_definition else None,
+        rate_explanation=RATE_EXPLANATION if one_definition else RATE_EXPLANATION + MIXED_DEFINITIONS,
     )
 
 

@@ -60,7 +60,7 @@ class TrajectoryPoint(BaseModel):
     change: int | None
     percent_change: float | None
     responded: bool | None
-    remitted: bool
+    remitted: bool | None
 
 
 class TimeToResponse(BaseModel):
@@ -124,7 +124,7 @@ def course_result(
         else:
             phase = Phase.in_course
         judged = phase in (Phase.in_course, Phase.follow_up) and baseline is not None
-        responded = definition.responded(baseline.total, m.total) if judged and baseline else None
+        responded = definition.responded(instrument, baseline.total, m.total) if judged and baseline else None
         if phase is Phase.in_course:
             last_in_course = m
             if responded and first_response is None:
@@ -141,7 +141,7 @@ def course_result(
                 change=change,
                 percent_change=_percent(change, baseline.total if baseline else 0),
                 responded=responded,
-                remitted=definition.remitted(instrument, m.total),
+                remitted=definition.remitted(instrument, baseline.total, m.total) if judged and baseline else None,
             )
         )
     ttr = None
@@ -156,8 +156,8 @@ def course_result(
         baseline_at=baseline.administered_at if baseline else None,
         last_in_course=end.total if end else None,
         change=end.total - baseline.total if end and baseline else None,
-        responded=definition.responded(baseline.total, end.total) if end and baseline else None,
-        remitted=definition.remitted(instrument, end.total) if end and baseline else None,
+        responded=definition.responded(instrument, baseline.total, end.total) if end and baseline else None,
+        remitted=definition.remitted(instrument, baseline.total, end.total) if end and baseline else None,
         time_to_response=ttr,
         points=tuple(points),
     )

@@ -85,8 +85,10 @@ def trajectory_observation(
     components = [
         _component("phase", {"valueCodeableConcept": concept(phase, text=phase["display"])}),
         _component("definition", {"valueString": result.definition}),
-        _component("remission", {"valueBoolean": point.remitted}),
     ]
+    # Response and remission only where judged (a baseline at or above the cutoff, definitions.py).
+    if point.remitted is not None:
+        components.append(_component("remission", {"valueBoolean": point.remitted}))
     if point.change is not None:
         components.append(
             _component(
@@ -116,10 +118,14 @@ def trajectory_observation(
         f"{point.phase.value.replace('_', ' ')} of the {route} course for {indication}.",
     ]
     if point.change is not None:
+        judged = (
+            f"response {'yes' if point.responded else 'no'}, remission {'yes' if point.remitted else 'no'}"
+            if point.responded is not None
+            else "response and remission not judged (the baseline was below the remission cutoff)"
+        )
         lines.append(
             f"Change from baseline {result.baseline}: {point.change:+d} points ({point.percent_change}%);"
-            f" response {'yes' if point.responded else 'no'}, remission {'yes' if point.remitted else 'no'}"
-            f" (definition {result.definition})."
+            f" {judged} (definition {result.definition})."
         )
     if point.hours_from_first_dose is not None:
         lines.append(f"{point.hours_from_first_dose} hours from the course's first dose.")
