@@ -416,13 +416,13 @@ class Services:
         return runtime
 
     async def timed_review(
-        self, uow: UnitOfWork, site: str, zone: ZoneInfo, definition: OutcomeDefinition
+        self, unit_of_work: Callable[[], UnitOfWork], site: str, zone: ZoneInfo, definition: OutcomeDefinition
     ) -> BeatReport:
         """The service's beat, as it is, with its start, end, report and what its site had consumed noted."""
         started, saw = self.now(), self.run_of(site).consumer.processed_total
         self.running[site] += 1
         try:
-            report = await review_site(uow, site, zone, definition)
+            report = await review_site(unit_of_work, site, zone, definition)
         except Exception as exc:
             self.beats.append(BeatRun(site, started, self.now(), None, type(exc).__name__))
             raise
@@ -509,8 +509,7 @@ class Services:
 
         await _until(no_beat_running, 120.0, lambda: f"{run.site}'s beat to end", every=0.01)
         started = self.now()
-        async with run.runtime.unit_of_work() as uow:
-            report = await review_site(uow, run.site, run.settings.zone, site_definition(PCL5_CUTOFF))
+        report = await review_site(run.runtime.unit_of_work, run.site, run.settings.zone, site_definition(PCL5_CUTOFF))
         run.timed_beat = BeatRun(run.site, started, self.now(), report)
 
 

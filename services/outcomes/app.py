@@ -36,8 +36,7 @@ async def publish_aggregates(runtime: ServiceRuntime) -> None:
                 mark = await beat.watermark(uow, zone)
             # Judging every course takes seconds on a site's history: not again while nothing has changed.
             if mark != judged_at:
-                async with runtime.unit_of_work() as uow:
-                    report = await beat.review_site(uow, runtime.own_site, zone, definition)
+                report = await beat.review_site(runtime.unit_of_work, runtime.own_site, zone, definition)
                 judged_at = mark
                 log.info("outcomes beat: %s", report.model_dump_json())
         except Exception as exc:
@@ -54,9 +53,11 @@ SITE_ROLE = ServiceDefinition(
     # The network topic for the cohorts; the site's own topic for followup.due, which names a patient.
     produces=lambda runtime: [runtime.network_topic(), runtime.site_topic("outcomes")],
     consumers=lambda runtime: [
+        # Rebuilding: a new outcomes database (or one just migrated to new tables) reads the topics from the start.
         runtime.consumer(
             [runtime.site_topic(service) for service in handlers.SITE_HANDLERS],
             {event: handle for by_type in handlers.SITE_HANDLERS.values() for event, handle in by_type.items()},
+            rebuild_forgotten_partitions=True,
         )
     ],
     background=[publish_aggregates],

@@ -52,7 +52,7 @@ from shared.events.sessions import (
 )
 from shared.instruments.scoring import Instrument
 from shared.measures.models import MeasureContext
-from shared.prior_treatment import failed_adequate_trial
+from shared.prior_treatment import Antidepressant, failed_adequate_trial
 from shared.treatment import CourseStatus
 
 
@@ -115,7 +115,9 @@ async def on_prior_treatment(uow: UnitOfWork, event: DomainEvent, _envelope: Clo
         OutcomePriorTreatment(
             prior_treatment_id=event.prior_treatment_id,
             patient_id=event.patient_id,
-            failed_trial_of=(event.drug.value if event.drug else event.drug_name) if failed else None,
+            # Keyed as intake's failed_adequate_trials counts them, one per drug of the list ("other" is one):
+            # the cohorts' failed-trials band then agrees with intake's treatment-resistance decision.
+            failed_trial_of=(event.drug or Antidepressant.other).value if failed else None,
         )
     )
 

@@ -15,6 +15,7 @@ from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
 from deploy.synthetic import PRIMARY, SyntheticEvent, cohort, dead_letter_topics, figures, publish, record_counts
+from deploy.synthetic import main as synthetic_main
 from services.billing.app import create_app as create_billing
 from services.billing.models import BillingCourse
 from services.outcomes.app import create_app as create_outcomes
@@ -195,8 +196,11 @@ async def test_a_published_cohort_reaches_sessions_billing_and_outcomes_without_
         consumers = [c for runtime in runtimes for c in runtime.consumers]
         await publish(events, kafka)
 
+        # Every event arrived; the running services may already have added their own (billing re-decides a
+        # course's coverage when it reads it), so a topic may hold more than was published (seen in CI).
         counts = await record_counts(kafka, sorted({e.topic for e in events}))
-        assert counts == dict(Counter(e.topic for e in events))
+        sent = Counter(e.topic for e in events)
+        assert all(counts[topic] >= n for topic, n in sent.items()), (counts, sent)
 
         for consumer in consumers:
             await eventually(took_in(consumer, expected_by(consumer, events)), within=180, what=consumer.config.name)
@@ -221,3 +225,10 @@ async def test_a_published_cohort_reaches_sessions_billing_and_outcomes_without_
         assert sum(isinstance(e.event, SessionScheduled) for e in events) > 0
     dead = await record_counts(kafka, dead_letter_topics([site]))
     assert dead == dict.fromkeys(dead_letter_topics([site]), 0)
+
+
+def test_the_generator_refuses_to_publish_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAPNET_ENVIRONMENT", "production")
+    with pytest.raises(SystemExit) as refused:
+        synthetic_main(["--patients", "1", "--sites", "1", "--bootstrap-servers", "127.0.0.1:1"])
+    assert refused.value.code == 2

@@ -29,8 +29,7 @@ class Outcomes(ServiceUnderTest):
                 await uow.commit()
 
     async def beat(self, pcl5_cutoff: int = 33) -> BeatReport:
-        async with self.runtime.unit_of_work() as uow:
-            return await review_site(uow, "north", self.settings.zone, site_definition(pcl5_cutoff))
+        return await review_site(self.runtime.unit_of_work, "north", self.settings.zone, site_definition(pcl5_cutoff))
 
 
 def outcomes_settings(database_url: str, var_dir: Path) -> ServiceSettings:

@@ -175,3 +175,13 @@ async def test_only_the_network_admin_reads(network_service: ServiceUnderTest) -
         assert (await network_service.client.get(path)).status_code == 401
         clinician = network_service.as_("clinician")
         assert (await network_service.client.get(path, headers=clinician)).status_code == 403
+
+
+async def test_a_cut_without_its_value_is_a_422_that_says_so(network_service: ServiceUnderTest) -> None:
+    await take_in(network_service, *network_cohorts())
+    for path in ("/cohort-outcomes/totals", "/cohort-outcomes/trend"):
+        reply = await network_service.client.get(
+            path, params={"cut": "payer"}, headers=network_service.as_("network_admin")
+        )
+        assert reply.status_code == 422, path
+        assert "cut_value is required" in reply.json()["detail"]

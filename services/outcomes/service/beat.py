@@ -4,6 +4,7 @@ so the network never learns when an individual event happened."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -42,15 +43,24 @@ class BeatReport(BaseModel):
     cohorts_published: int
 
 
-async def review_site(uow: UnitOfWork, site: str, zone: ZoneInfo, definition: OutcomeDefinition) -> BeatReport:
-    """One transaction: the results, the follow-up announcements and the cohorts commit together or not at all,
-    so a crash between them repeats the beat rather than losing a follow-up or a cohort."""
+async def review_site(
+    unit_of_work: Callable[[], UnitOfWork], site: str, zone: ZoneInfo, definition: OutcomeDefinition
+) -> BeatReport:
+    """Load in one short transaction, judge and count with none open, then write the results, the follow-up
+    announcements and the cohorts in one transaction: they commit together or not at all, so a crash between
+    them repeats the beat rather than losing a follow-up or a cohort. Nothing else writes what the beat reads
+    back (the announcements and published fingerprints), so the gap between the two transactions is safe."""
     now = utcnow()
-    judged = await trajectories.site_trajectories(uow, definition, zone, local_date(now, zone))
-    written = await trajectories.record_results(uow, judged, now)
-    announced = await trajectories.announce_due_follow_ups(uow, judged, now)
-    published = await publication.publish_cohort_outcomes(uow, site, judged, definition.key, zone)
-    await uow.commit()
+    async with unit_of_work() as uow:
+        facts = await trajectories.load_site_facts(uow)
+        published_before = await publication.published_cohorts(uow)
+    judged = await trajectories.judge_site(facts, definition, zone, local_date(now, zone))
+    release = await publication.cohort_release(site, judged, definition.key, zone, published_before, now)
+    async with unit_of_work() as uow:
+        written = await trajectories.record_results(uow, judged, now)
+        announced = await trajectories.announce_due_follow_ups(uow, judged, now)
+        published = await publication.publish_cohort_outcomes(uow, release, now)
+        await uow.commit()
     return BeatReport(
         courses=len(judged), results_written=written, follow_ups_announced=announced, cohorts_published=published
     )

@@ -26,6 +26,7 @@ from services.outcomes.domain.network_view import (
 from services.outcomes.models import NetworkCohortOutcome
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
+from shared.errors import RuleRefused
 from shared.events.outcomes import CohortCut, CohortOutcomesPublished
 from shared.treatment import Indication, Route
 
@@ -115,9 +116,17 @@ async def cohort_outcome(uow: UnitOfWork, cohort: str) -> CohortOutcomesPublishe
     return None if row is None else published(row)
 
 
+def _one_cut_value(selection: CohortSelection) -> tuple[CohortCut, str]:
+    """A sum is over one cut value: a cut without its value would match nothing and answer "no data"."""
+    cut = selection.cut or "all"
+    if cut != "all" and selection.cut_value is None:
+        raise RuleRefused(f"cut_value is required with cut {cut!r} (e.g. cut={cut}&cut_value=...)")
+    return cut, selection.cut_value or "all"
+
+
 async def network_totals(uow: UnitOfWork, selection: CohortSelection) -> NetworkTotals:
     """One cut value's cohorts summed across sites (default: the whole cohorts, cut 'all')."""
-    cut, cut_value = selection.cut or "all", selection.cut_value or "all"
+    cut, cut_value = _one_cut_value(selection)
     chosen = selection.model_copy(update={"cut": cut, "cut_value": cut_value})
     return totals(await cohort_outcomes(uow, chosen), cut, cut_value)
 
@@ -125,7 +134,7 @@ async def network_totals(uow: UnitOfWork, selection: CohortSelection) -> Network
 async def network_trend(
     uow: UnitOfWork, selection: CohortSelection, instrument: InstrumentName | None = None
 ) -> list[TrendPoint]:
-    cut, cut_value = selection.cut or "all", selection.cut_value or "all"
+    cut, cut_value = _one_cut_value(selection)
     chosen = selection.model_copy(update={"cut": cut, "cut_value": cut_value})
     return trend(await cohort_outcomes(uow, chosen), cut, cut_value, instrument)
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, select
 
 from services.outcomes.domain.cohorts import CohortKey, aggregate, cohort_aggregates
@@ -69,27 +70,51 @@ def _key_of(cohort_key: str) -> CohortKey | None:
     )
 
 
-async def publish_cohort_outcomes(
-    uow: UnitOfWork, site: str, trajectories: Sequence[CourseTrajectory], definition: str, zone: ZoneInfo
-) -> int:
-    """Publish every cohort whose shown figures changed, and an emptied one for a cohort that lost all its courses
-    (a course counted in its planning month moves to the month of its first dose), so the network never keeps a
-    figure the site no longer has. Returns how many were published; the caller commits."""
-    now = utcnow()
-    last = {row.cohort: row for row in (await uow.session.exec(select(PublishedAggregate))).all()}
+class CohortRelease(BaseModel):
+    """What would be published now: each cohort's figures and the fingerprint of what they show."""
 
-    def figures_now() -> list[tuple[str, CohortOutcomesPublished, str]]:
+    model_config = ConfigDict(frozen=True)
+
+    figures: tuple[CohortOutcomesPublished, ...]
+    fingerprints: tuple[str, ...]
+
+
+async def published_cohorts(uow: UnitOfWork) -> set[str]:
+    return {row.cohort for row in (await uow.session.exec(select(PublishedAggregate))).all()}
+
+
+async def cohort_release(
+    site: str,
+    trajectories: Sequence[CourseTrajectory],
+    definition: str,
+    zone: ZoneInfo,
+    published_before: set[str],
+    now: datetime,
+) -> CohortRelease:
+    """Every cohort's figures, and an emptied one for a cohort published before that lost all its courses (a
+    course counted in its planning month moves to the month of its first dose), so the network never keeps a
+    figure the site no longer has. Pure and CPU-bound for a site's whole history: off the event loop."""
+
+    def figures_now() -> CohortRelease:
         members = [t.cohort_member() for t in trajectories]
         by_key = {f.cohort_key: f for f in cohort_aggregates(site, members, definition, zone, _month_start(now))}
-        for cohort in last:
+        for cohort in published_before:
             key = _key_of(cohort)
             if key is not None and cohort not in by_key:
                 by_key[cohort] = aggregate(site, key, [], definition, _month_start(now))
-        return [(cohort, figures, _shown_fingerprint(figures)) for cohort, figures in sorted(by_key.items())]
+        ordered = [by_key[k] for k in sorted(by_key)]
+        return CohortRelease(figures=tuple(ordered), fingerprints=tuple(_shown_fingerprint(f) for f in ordered))
 
+    return await asyncio.to_thread(figures_now)
+
+
+async def publish_cohort_outcomes(uow: UnitOfWork, release: CohortRelease, now: datetime) -> int:
+    """Publish every cohort whose shown figures changed since it was last published. Returns how many; the
+    caller commits."""
+    last = {row.cohort: row for row in (await uow.session.exec(select(PublishedAggregate))).all()}
     published = 0
-    # Pure and CPU-bound for a site's whole history: off the event loop (see trajectories.site_trajectories).
-    for cohort, figures, shown in await asyncio.to_thread(figures_now):
+    for figures, shown in zip(release.figures, release.fingerprints, strict=True):
+        cohort = figures.cohort_key
         row = last.get(cohort)
         if row is not None and row.fingerprint == shown:
             continue

@@ -18,7 +18,7 @@ from services.outcomes.domain.course_record import (
     CourseTrajectory,
     course_of_barrier,
     flag_in_course,
-    judge_course,
+    judge_patient_courses,
 )
 from services.outcomes.domain.course_summary import (
     AdverseEventSeen,
@@ -215,6 +215,42 @@ async def load_course_records(uow: UnitOfWork, patient_ids: Sequence[uuid.UUID] 
     return records
 
 
+class SiteFacts(BaseModel):
+    """Everything outcomes knows of the site's courses, loaded at once so it can be judged with no transaction
+    open (on SQLite a transaction holds the one connection and the write lock)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    records: tuple[CourseRecord, ...]
+    measurements: dict[uuid.UUID, list[Measurement]]
+
+
+async def load_site_facts(uow: UnitOfWork, patient_ids: Sequence[uuid.UUID] | None = None) -> SiteFacts:
+    records = await load_course_records(uow, patient_ids)
+    measurements = await load_measurements(uow, sorted({r.patient_id for r in records}))
+    return SiteFacts(records=tuple(records), measurements=measurements)
+
+
+async def judge_site(
+    facts: SiteFacts, definition: OutcomeDefinition, zone: ZoneInfo, today: date
+) -> list[CourseTrajectory]:
+    by_patient: dict[uuid.UUID, list[CourseRecord]] = defaultdict(list)
+    for record in facts.records:
+        by_patient[record.patient_id].append(record)
+
+    def judge_all() -> list[CourseTrajectory]:
+        judged = {
+            t.course_id: t
+            for patient_id, own in by_patient.items()
+            for t in judge_patient_courses(own, facts.measurements.get(patient_id, []), definition, zone, today)
+        }
+        return [judged[r.course_id] for r in facts.records]  # in planning order, as loaded
+
+    # Pure and CPU-bound (seconds for a site's whole history): off the event loop, so the consumers and the API
+    # keep their turns while the beat judges.
+    return await asyncio.to_thread(judge_all)
+
+
 async def site_trajectories(
     uow: UnitOfWork,
     definition: OutcomeDefinition,
@@ -222,15 +258,7 @@ async def site_trajectories(
     today: date,
     patient_ids: Sequence[uuid.UUID] | None = None,
 ) -> list[CourseTrajectory]:
-    records = await load_course_records(uow, patient_ids)
-    measurements = await load_measurements(uow, sorted({r.patient_id for r in records}))
-
-    def judge_all() -> list[CourseTrajectory]:
-        return [judge_course(r, measurements.get(r.patient_id, []), definition, zone, today) for r in records]
-
-    # Pure and CPU-bound (seconds for a site's whole history): off the event loop, so the consumers and the API
-    # keep their turns while the beat judges.
-    return await asyncio.to_thread(judge_all)
+    return await judge_site(await load_site_facts(uow, patient_ids), definition, zone, today)
 
 
 async def patient_outcomes(
@@ -296,7 +324,9 @@ async def follow_ups_due(
                     instruments=tuple(p.instrument for p in points),
                 )
             )
-    record_access(uow, actor, "outcomes.followups.read", None, "followups/due")
+    # One entry per patient listed: the list names them, so each appears in their own audit trail.
+    for patient_id in sorted({f.patient_id for f in due}):
+        record_access(uow, actor, "outcomes.followups.read", patient_id, "followups/due")
     await uow.commit()
     return sorted(due, key=lambda f: (f.window_closes_on, f.due_on, str(f.patient_id), f.week))
 

@@ -1,8 +1,8 @@
 """Network role: the latest cohort outcomes (CohortOutcomesPublished) per site x indication x route x month x cut
 x cut value. The table starts empty. A new (or wiped) network database is rebuilt from the compacted network topic
 by itself: the network consumer rewinds every partition its database has never processed. A network upgrading from
-revision 0001 has skipped these events so far: reset its consumer group to the earliest offsets (the inbox makes
-the replay safe).
+revision 0001 has skipped these events so far, so this migration empties the inbox and the topic is read again
+(the registrations aggregate's handler keeps the latest, so the replay changes nothing there).
 
 Revision ID: outcomes_network_0002
 Revises: outcomes_network_0001
@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("outcomes", sa.JSON, nullable=False),
         sa.Column("received_at", TZ, nullable=False),
     )
+    op.execute("DELETE FROM inbox_entry")  # read the network topic again into the new table (see above)
 
 
 def downgrade() -> None:

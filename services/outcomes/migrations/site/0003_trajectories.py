@@ -1,9 +1,11 @@
 """Site role: what outcomes learns of each patient's treatment (courses, doses, scores, adverse events, alerts,
 safety flags, prior treatment, access barriers), the results it judged, and the follow-ups it announced.
 
-The tables start empty: a site upgrading from revision 0002 replays its topics into them (outcomes' consumer
-group is reset to the earliest offsets; the inbox makes the replay safe). Cohort keys grow longer than the
-registrations cohort's, so published_aggregate.cohort widens to 200.
+The tables start empty. A site upgrading from revision 0002 fills them by reading its topics again from the start:
+this migration empties the consumer's inbox, and the site consumer rebuilds every partition its database holds
+no inbox entry of (rebuild_forgotten_partitions). Every handler finds its row by the event's id, so the replay
+adds nothing twice (registrations included). Cohort keys grow longer than the registrations cohort's, so
+published_aggregate.cohort widens to 200.
 
 Revision ID: outcomes_site_0003
 Revises: outcomes_site_0002
@@ -126,6 +128,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("published_aggregate") as batch:
         batch.alter_column("cohort", type_=sa.String(200), existing_type=sa.String(100))
+    # Forget what was taken in, so the consumer reads the site's topics again into the new tables (see above).
+    op.execute("DELETE FROM inbox_entry")
 
 
 def downgrade() -> None:
