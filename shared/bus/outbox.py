@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from shared.bus.kafka import reliable_producer, reraise_unless_recoverable, start_with_timeout, stop_quietly
 from shared.bus.tables import OutboxMessage, utcnow
 from shared.db.database import Database
+from shared.events.envelope import kafka_timestamp_ms
 from shared.telemetry import TRACE_HEADERS, context_from_headers, span_in_context, trace_headers
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class OutboxRelay:
                         value=row.payload,
                         key=row.partition_key.encode(),
                         headers=[(name, value.encode()) for name, value in headers],
+                        timestamp_ms=kafka_timestamp_ms((name, value) for name, value in row.headers),
                     )
                 )
             return futures

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable
@@ -81,6 +82,9 @@ class UnitOfWork:
             dataschema=f"urn:{model.ce_type()}",
             extensions=trace_headers(),
         )
+        stamped = event.envelope_time()
+        if stamped is not None:
+            envelope = dataclasses.replace(envelope, time=stamped)
         headers, payload = to_kafka(envelope)
         self.session.add(
             OutboxMessage(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -108,6 +109,15 @@ def _json_object(value: bytes | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise EnvelopeError("data is not a JSON object")
     return data
+
+
+def kafka_timestamp_ms(headers: Iterable[tuple[str, str]]) -> int | None:
+    """The Kafka record timestamp an event is sent with: its ce_time, so the broker's timestamp says no more
+    than the envelope does (a network aggregate's is its release period's boundary)."""
+    for name, value in headers:
+        if name == "ce_time":
+            return int(_parse_time(value).timestamp() * 1000)
+    return None
 
 
 def _format_time(moment: datetime) -> str:

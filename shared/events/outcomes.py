@@ -50,6 +50,9 @@ class CohortAggregatePublished(DomainEvent):
     def partition_key(self) -> str:
         return f"{self.site}|{self.cohort}"
 
+    def envelope_time(self) -> datetime:
+        return self.generated_at
+
 
 class ReleasedCount(BaseModel):
     """A count that crossed the privacy boundary: 0, 11 or more, or suppressed (no number at all). The network
@@ -168,6 +171,9 @@ class CohortOutcomesPublished(DomainEvent):
 
     def partition_key(self) -> str:
         return self.cohort_key
+
+    def envelope_time(self) -> datetime:
+        return self.generated_at
 
 
 @registered

@@ -7,6 +7,7 @@ AsyncAPI 3 document generated from the same models, so the contract and the code
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -50,6 +51,11 @@ class DomainEvent(BaseModel):
         raise NotImplementedError
 
     def subject(self) -> str | None:
+        return None
+
+    def envelope_time(self) -> datetime | None:
+        """The time its CloudEvent (and Kafka record) carries; None: when it was written. A network event gives
+        its release period's boundary instead, so no time on the network dates a single patient's visit."""
         return None
 
 

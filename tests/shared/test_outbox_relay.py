@@ -7,6 +7,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import col, select
@@ -16,6 +17,8 @@ from shared.bus.outbox import OutboxRelay
 from shared.bus.tables import OutboxMessage
 from shared.db.database import Database
 from shared.db.unit_of_work import UnitOfWork
+from shared.events import NETWORK_AGGREGATES_TOPIC
+from shared.events.outcomes import AggregateCell, CohortAggregatePublished
 from shared.events.registry import topic_for
 from tests.harness import eventually, read_topic
 from tests.shared.events_for_tests import registration
@@ -152,3 +155,33 @@ async def test_a_relay_killed_between_publishing_and_marking_loses_nothing_and_d
     assert (consumer.processed_total, consumer.duplicates_total) == (10, 10)
     async with outcomes_db.sessions() as session:
         assert len((await session.exec(select(Registration))).all()) == 10
+
+
+async def test_a_network_aggregate_carries_its_release_boundary_as_ce_time_and_kafka_timestamp(
+    intake_db: Database, kafka: str, unique: Callable[[str], str]
+) -> None:
+    # The site's aggregate says it was made in January: neither its envelope nor the broker's timestamp may say
+    # the minute it was written (that would date a single registration).
+    site = unique("stamp").replace(".", "")[:30]
+    boundary = datetime(2026, 1, 1, tzinfo=UTC)
+    aggregate = CohortAggregatePublished(
+        site=site,
+        cohort="registrations",
+        measure="patients_registered",
+        cells=[AggregateCell(period="2026-01", suppressed=True)],
+        total=AggregateCell(period="all", suppressed=True),
+        generated_at=boundary,
+    )
+    await ensure_topics(kafka, [TopicSpec(NETWORK_AGGREGATES_TOPIC, partitions=1)], 10)
+    async with UnitOfWork(intake_db, source="/test", site=site) as uow:
+        await uow.publish(aggregate)
+        await uow.commit()
+    relay = OutboxRelay(intake_db, kafka, timeout_seconds=10, batch_size=7)
+    while await unsent(intake_db):
+        await relay.publish_pending()
+    records = [
+        r for r in await read_topic(kafka, NETWORK_AGGREGATES_TOPIC, 1) if r.key == f"{site}|registrations".encode()
+    ]
+    assert len(records) == 1
+    assert records[0].timestamp == int(boundary.timestamp() * 1000)
+    assert dict(records[0].headers)["ce_time"] == b"2026-01-01T00:00:00Z"
