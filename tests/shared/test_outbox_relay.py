@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from sqlmodel import col, select
 
 from shared.bus.kafka import TopicSpec, ensure_topics
@@ -180,8 +181,27 @@ async def test_a_network_aggregate_carries_its_release_boundary_as_ce_time_and_k
     while await unsent(intake_db):
         await relay.publish_pending()
     records = [
-        r for r in await read_topic(kafka, NETWORK_AGGREGATES_TOPIC, 1) if r.key == f"{site}|registrations".encode()
+        r for r in await whole_topic(kafka, NETWORK_AGGREGATES_TOPIC) if r.key == f"{site}|registrations".encode()
     ]
     assert len(records) == 1
     assert records[0].timestamp == int(boundary.timestamp() * 1000)
     assert dict(records[0].headers)["ce_time"] == b"2026-01-01T00:00:00Z"
+
+
+async def whole_topic(kafka: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record up to the end offsets as they stand now: the network topic is shared by the whole suite, so
+    reading "at least n" records could stop before this test's."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
