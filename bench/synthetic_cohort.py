@@ -392,6 +392,7 @@ class Services:
         self.network_settings = ServiceSettings(
             service="outcomes",
             role="network",
+            network_sites=list(site_urls),
             database_url=network_url,
             var_dir=var_dir,
             kafka_bootstrap_servers=infra.bootstrap,

@@ -80,7 +80,7 @@ def plan(port_base: int, kafka: str, var_dir: Path, publish_interval: float) -> 
                 "KAPNET_BILLING_RULES": json.dumps(BILLING_RULES[site]),
             }
             processes.append(ServiceProcess(service, port, env, var_dir / "logs" / f"{service}@{site}.log"))
-    network_env = {**common, "KAPNET_ROLE": "network"}
+    network_env = {**common, "KAPNET_ROLE": "network", "KAPNET_NETWORK_SITES": json.dumps(list(SITES))}
     processes.append(
         ServiceProcess("outcomes", port_base + 300, network_env, var_dir / "logs" / "outcomes@network.log")
     )

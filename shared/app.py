@@ -29,7 +29,7 @@ from shared.db.database import Database
 from shared.db.migrate import upgrade_to_head
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import install_error_replies
-from shared.events import NETWORK_AGGREGATES_TOPIC, asyncapi_document, json_schemas
+from shared.events import asyncapi_document, json_schemas, network_topic
 from shared.events.registry import SITE_CHANNEL, DomainEvent
 from shared.logs import configure_logging
 from shared.openapi import honest_openapi
@@ -84,13 +84,19 @@ class ServiceRuntime:
             partitions=self.settings.kafka_site_topic_partitions,
         )
 
-    def network_topic(self) -> TopicSpec:
-        # Compacted: a table of the latest aggregate per (site, cohort) that any new reader can rebuild.
+    def network_topic(self, site: str | None = None) -> TopicSpec:
+        """A site's network topic (this site's, by default). Every release is kept, not compacted: the network
+        rebuilds its view from it (the last version wins) and the privacy auditor reads every version that
+        ever crossed, as a reader of the topic could have kept them."""
         return TopicSpec(
-            NETWORK_AGGREGATES_TOPIC,
+            network_topic(site or self.own_site),
             partitions=1,
-            config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "3600000"},
+            config={"cleanup.policy": "delete", "retention.ms": "-1"},
         )
+
+    def network_topics(self) -> list[TopicSpec]:
+        """The network role's topics: one per member site."""
+        return [self.network_topic(site) for site in self.settings.network_sites]
 
     def consumer(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.instants import site_zone
 
 SERVICES = ("intake", "sessions", "billing", "outcomes")
+_SITE_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 
 
 class ServiceSettings(BaseSettings):
@@ -20,6 +22,8 @@ class ServiceSettings(BaseSettings):
     service: Literal["intake", "sessions", "billing", "outcomes"] = "intake"
     # No default: a site service started without its site would write one site's records into another's topics.
     site: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    # network role: its member sites, whose network topics it reads (JSON, e.g. ["north","south"]).
+    network_sites: list[str] = Field(default_factory=list)
     # "production" refuses the development fallbacks (a SQLite file inside the container).
     environment: Literal["development", "production"] = "development"
     # Only outcomes runs in the network role; every other service is always "site".
@@ -77,6 +81,16 @@ class ServiceSettings(BaseSettings):
             raise ValueError("KAPNET_SITE is required for a site service")
         if self.role == "network" and self.site:
             raise ValueError("the network role belongs to no site: leave KAPNET_SITE unset")
+        if self.role == "network" and not self.network_sites:
+            raise ValueError(
+                'the network role reads its member sites: set KAPNET_NETWORK_SITES, e.g. ["north","south"]'
+            )
+        # "network" names the network's own topics (kapnet.network.*): a site of that name would share them.
+        if "network" in {self.site, *self.network_sites}:
+            raise ValueError("'network' is reserved and cannot name a site")
+        for member in self.network_sites:
+            if not _SITE_NAME.fullmatch(member):
+                raise ValueError(f"not a site name: {member!r}")
         if self.environment == "production" and not self.database_url:
             raise ValueError("KAPNET_DATABASE_URL is required in production")
         if self.environment == "production" and self.auth_mode != "oidc":

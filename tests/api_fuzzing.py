@@ -76,7 +76,7 @@ def services(workdir: Path, bootstrap: str) -> Iterator[list[Target]]:
         Target(f"{name}@{SITE}", service_process(name, workdir, **site_env), SITE)
         for name in ("intake", "sessions", "billing", "outcomes")
     ]
-    network = service_process("outcomes", workdir, **env, KAPNET_ROLE="network")
+    network = service_process("outcomes", workdir, **env, KAPNET_ROLE="network", KAPNET_NETWORK_SITES=f'["{SITE}"]')
     targets.append(Target("outcomes@network", network, "network"))
     with running(*(t.process for t in targets)):
         yield targets

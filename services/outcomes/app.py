@@ -71,7 +71,7 @@ NETWORK_ROLE = ServiceDefinition(
     # The network's database is only a view of the compacted topic: a new or wiped one is rebuilt from it.
     consumers=lambda runtime: [
         runtime.consumer(
-            [runtime.network_topic()],
+            runtime.network_topics(),
             {
                 CohortAggregatePublished: handlers.on_cohort_aggregate,
                 CohortOutcomesPublished: handlers.on_cohort_outcomes,

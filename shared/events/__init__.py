@@ -3,7 +3,7 @@
 from shared.events import billing, intake, outcomes, sessions
 from shared.events.envelope import CloudEvent, EnvelopeError, from_kafka, to_kafka
 from shared.events.registry import (
-    NETWORK_AGGREGATES_TOPIC,
+    NETWORK_TOPIC_PREFIX,
     DomainEvent,
     InvalidEventData,
     UnknownEventType,
@@ -12,12 +12,13 @@ from shared.events.registry import (
     event_types,
     json_schemas,
     model_for,
+    network_topic,
     registered,
     topic_for,
 )
 
 __all__ = [
-    "NETWORK_AGGREGATES_TOPIC",
+    "NETWORK_TOPIC_PREFIX",
     "CloudEvent",
     "DomainEvent",
     "EnvelopeError",
@@ -31,6 +32,7 @@ __all__ = [
     "intake",
     "json_schemas",
     "model_for",
+    "network_topic",
     "outcomes",
     "registered",
     "sessions",

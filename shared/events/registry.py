@@ -16,7 +16,15 @@ from shared.events.envelope import CloudEvent
 
 TYPE_PREFIX = "org.kapnet"
 SITE_CHANNEL = "kapnet.{site}.{service}.v1"
-NETWORK_AGGREGATES_TOPIC = "kapnet.network.aggregates.v1"
+# One network topic per site, so the broker can let each site's outcomes write its own and no other (ACLs by
+# literal topic name), and the network read them all by the prefix ``kapnet.network.``.
+NETWORK_CHANNEL = "kapnet.network.{site}.aggregates.v1"
+NETWORK_TOPIC_PREFIX = "kapnet.network."
+
+
+def network_topic(site: str) -> str:
+    """The topic a site's de-identified aggregates cross the privacy boundary on."""
+    return NETWORK_CHANNEL.format(site=site)
 
 
 class UnknownEventType(LookupError):
@@ -104,10 +112,10 @@ def decode(event: CloudEvent) -> DomainEvent:
 
 
 def topic_for(model: type[DomainEvent], site: str | None) -> str:
-    if model.scope == "network":
-        return NETWORK_AGGREGATES_TOPIC
     if not site:
-        raise ValueError(f"{model.ce_type()} goes to a site topic and needs a site")
+        raise ValueError(f"{model.ce_type()} is published by a site and needs its site")
+    if model.scope == "network":
+        return network_topic(site)
     return SITE_CHANNEL.format(site=site, service=model.producer)
 
 
@@ -181,10 +189,17 @@ def _component_schema(model: type[DomainEvent], schemas: dict[str, Any]) -> dict
 def _channel(model: type[DomainEvent]) -> dict[str, Any]:
     if model.scope == "network":
         return {
-            "address": NETWORK_AGGREGATES_TOPIC,
-            "description": "Compacted: the latest aggregate per (site, cohort). No patient-level data.",
+            "address": NETWORK_CHANNEL,
+            "description": "One topic per site: every released version of each (site, cohort) aggregate, kept "
+            "(not compacted) so that an auditor reads all that ever crossed. No patient-level data.",
+            "parameters": {"site": {"description": "the publishing site's short name, e.g. north"}},
             "messages": {},
-            "bindings": {"kafka": {"topicConfiguration": {"cleanup.policy": ["compact"]}, "bindingVersion": "0.5.0"}},
+            "bindings": {
+                "kafka": {
+                    "topicConfiguration": {"cleanup.policy": ["delete"], "retention.ms": -1},
+                    "bindingVersion": "0.5.0",
+                }
+            },
         }
     return {
         "address": SITE_CHANNEL.replace("{service}", model.producer),

@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.events import network_topic
 from tests.harness import auth_headers, read_topic, running, service_process, wait_until
 
 pytestmark = pytest.mark.broker
-
-NETWORK_TOPIC = "kapnet.network.aggregates.v1"
 
 
 def patient(n: int) -> dict[str, Any]:
@@ -43,7 +42,7 @@ def test_a_registration_reaches_the_network_as_a_suppressed_aggregate(kafka: str
     }
     intake = service_process("intake", tmp_path, KAPNET_SITE=site, **common)
     outcomes = service_process("outcomes", tmp_path, KAPNET_SITE=site, **common)
-    network = service_process("outcomes", tmp_path, KAPNET_ROLE="network", **common)
+    network = service_process("outcomes", tmp_path, KAPNET_ROLE="network", KAPNET_NETWORK_SITES=f'["{site}"]', **common)
     front_desk = auth_headers(tmp_path / "var" / "auth", site, "front_desk")
     admin = auth_headers(tmp_path / "var" / "auth", "network", "network_admin")
     with running(intake, outcomes, network):
@@ -84,7 +83,9 @@ def test_a_registration_reaches_the_network_as_a_suppressed_aggregate(kafka: str
 
     # Nothing patient-level crossed: read the whole network topic.
     # The topic is the whole network's: other tests' sites publish there too, so read this site's records.
-    crossed = [r for r in asyncio.run(read_topic(kafka, NETWORK_TOPIC, 2)) if r.key.decode().startswith(f"{site}|")]
+    crossed = [
+        r for r in asyncio.run(read_topic(kafka, network_topic(site), 2)) if r.key.decode().startswith(f"{site}|")
+    ]
     assert crossed, "the site's aggregates are on the network topic"
     assert_no_patient_data(crossed, forbidden=[patient_id, first["mrn"], first["given_name"], "Walker", "1979-04"])
 

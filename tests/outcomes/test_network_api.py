@@ -25,6 +25,7 @@ async def network_service(new_database_url: Callable[[], str], tmp_path: Path) -
     settings = ServiceSettings(
         service="outcomes",
         role="network",
+        network_sites=["north", "south"],
         database_url=new_database_url(),
         var_dir=tmp_path / "network",
         kafka_bootstrap_servers="127.0.0.1:1",  # no broker: the routes only read the database

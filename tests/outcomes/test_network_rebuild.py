@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from services.outcomes.app import create_app
 from services.outcomes.models import NetworkAggregate, NetworkCohortOutcome
-from shared.events import NETWORK_AGGREGATES_TOPIC
+from shared.events import network_topic
 from shared.events.outcomes import AggregateCell, CohortAggregatePublished
 from shared.settings import ServiceSettings
 from tests.harness import ServiceUnderTest, app_in_process, eventually
@@ -30,10 +30,11 @@ pytestmark = pytest.mark.broker
 Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
-def network_settings(kafka: str, database_url: str, var_dir: Path) -> ServiceSettings:
+def network_settings(kafka: str, database_url: str, var_dir: Path, sites: list[str]) -> ServiceSettings:
     return ServiceSettings(
         service="outcomes",
         role="network",
+        network_sites=sites,
         database_url=database_url,
         var_dir=var_dir,
         kafka_bootstrap_servers=kafka,
@@ -62,7 +63,8 @@ async def publish(kafka: str, *records: tuple[list[tuple[str, bytes]], bytes, by
     await producer.start()
     try:
         for headers, value, key in records:
-            await producer.send_and_wait(NETWORK_AGGREGATES_TOPIC, value=value, key=key, headers=headers)
+            site = key.decode().split("|")[0]
+            await producer.send_and_wait(network_topic(site), value=value, key=key, headers=headers)
     finally:
         await producer.stop()
 
@@ -92,7 +94,7 @@ async def test_a_wiped_network_database_comes_back_with_the_same_rows(
         ),
     ]
 
-    first = network_settings(kafka, new_database_url(), tmp_path / "first")
+    first = network_settings(kafka, new_database_url(), tmp_path / "first", [north, south])
     async with app_in_process(create_app(first)) as client:
         network = ServiceUnderTest(client, first)
         await publish(kafka, *records)
@@ -111,7 +113,7 @@ async def test_a_wiped_network_database_comes_back_with_the_same_rows(
         reports = (await client.get("/fhir/MeasureReport", params={"site": north}, headers=admin)).json()
 
     # The database is gone; the group's committed offsets are not.
-    second = network_settings(kafka, new_database_url(), tmp_path / "second")
+    second = network_settings(kafka, new_database_url(), tmp_path / "second", [north, south])
     async with app_in_process(create_app(second)) as client:
         network = ServiceUnderTest(client, second)
         await eventually(lambda: _same(network, [north, south], before), within=60, what="the rebuild")

@@ -41,7 +41,7 @@ async def test_a_forged_aggregate_is_dead_lettered_and_never_served(
     hidden_mean = cohort(site, "2026-02").model_dump(mode="json")
     hidden_mean["instruments"][0]["with_result"] = {"count": None, "suppressed": True}
     hidden_mean["instruments"][0]["mean_change"] = -7.5  # a mean over a hidden count
-    settings = network_settings(kafka, database_url, tmp_path)
+    settings = network_settings(kafka, database_url, tmp_path, [site])
     async with app_in_process(create_app(settings)) as client:
         network = ServiceUnderTest(client, settings)
         # The network service made its topic on start; the forger writes to it like any client could today.

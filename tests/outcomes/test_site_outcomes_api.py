@@ -273,7 +273,7 @@ async def test_a_follow_up_due_is_announced_once_on_the_sites_own_topic(outcomes
     assert (data["course_id"], data["week"]) == (str(course_id), 12)
     assert data["due_on"] == (ENDED.astimezone(outcomes.settings.zone).date() + timedelta(weeks=12)).isoformat()
     cohorts = [m for m in messages if m.ce_type == "org.kapnet.outcomes.cohort_outcomes.published.v1"]
-    assert cohorts and all(m.topic == "kapnet.network.aggregates.v1" for m in cohorts)
+    assert cohorts and all(m.topic == "kapnet.network.north.aggregates.v1" for m in cohorts)
     for message in cohorts:
         # One course: every count is suppressed, nothing names the patient.
         assert str(patient_id) not in message.payload.decode()

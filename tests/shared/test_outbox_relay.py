@@ -18,7 +18,7 @@ from shared.bus.outbox import OutboxRelay
 from shared.bus.tables import OutboxMessage
 from shared.db.database import Database
 from shared.db.unit_of_work import UnitOfWork
-from shared.events import NETWORK_AGGREGATES_TOPIC
+from shared.events import network_topic
 from shared.events.outcomes import AggregateCell, CohortAggregatePublished
 from shared.events.registry import topic_for
 from tests.harness import eventually, read_topic
@@ -173,16 +173,14 @@ async def test_a_network_aggregate_carries_its_release_boundary_as_ce_time_and_k
         total=AggregateCell(period="all", suppressed=True),
         generated_at=boundary,
     )
-    await ensure_topics(kafka, [TopicSpec(NETWORK_AGGREGATES_TOPIC, partitions=1)], 10)
+    await ensure_topics(kafka, [TopicSpec(network_topic(site), partitions=1)], 10)
     async with UnitOfWork(intake_db, source="/test", site=site) as uow:
         await uow.publish(aggregate)
         await uow.commit()
     relay = OutboxRelay(intake_db, kafka, timeout_seconds=10, batch_size=7)
     while await unsent(intake_db):
         await relay.publish_pending()
-    records = [
-        r for r in await whole_topic(kafka, NETWORK_AGGREGATES_TOPIC) if r.key == f"{site}|registrations".encode()
-    ]
+    records = [r for r in await whole_topic(kafka, network_topic(site)) if r.key == f"{site}|registrations".encode()]
     assert len(records) == 1
     assert records[0].timestamp == int(boundary.timestamp() * 1000)
     assert dict(records[0].headers)["ce_time"] == b"2026-01-01T00:00:00Z"

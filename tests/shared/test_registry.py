@@ -27,9 +27,11 @@ def test_every_event_type_is_versioned_and_has_a_schema() -> None:
 
 def test_topics_follow_the_design() -> None:
     assert topic_for(PatientRegistered, "north") == "kapnet.north.intake.v1"
-    assert topic_for(CohortAggregatePublished, None) == "kapnet.network.aggregates.v1"
-    with pytest.raises(ValueError):
-        topic_for(PatientRegistered, None)
+    # One network topic per site, so the broker can let each site write its own and no other.
+    assert topic_for(CohortAggregatePublished, "north") == "kapnet.network.north.aggregates.v1"
+    for model in (PatientRegistered, CohortAggregatePublished):
+        with pytest.raises(ValueError):
+            topic_for(model, None)
 
 
 def test_decode_tolerates_unknown_fields_and_rejects_bad_data() -> None:
@@ -59,8 +61,9 @@ def test_asyncapi_document_describes_each_producers_channel() -> None:
     assert {m["name"] for m in messages.values()} == intake_types
     assert PatientRegistered.ce_type() in intake_types
     network = asyncapi_document("outcomes")["channels"]["network-aggregates"]
-    assert network["address"] == "kapnet.network.aggregates.v1"
-    assert network["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
+    assert network["address"] == "kapnet.network.{site}.aggregates.v1"
+    # Every release kept: the auditor reads every version that ever crossed.
+    assert network["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["delete"]
 
 
 def test_assessment_recorded_v1_is_still_read_and_upgrades_to_v2() -> None:
