@@ -3,6 +3,10 @@
 Kafka from its jars, intake, sessions, billing and outcomes for the sites north and south, outcomes in the
 network role, demo patients (a few through the APIs, and a synthetic cohort with months of history through the
 services' events, deploy/synthetic.py), and the URLs. Ctrl-C stops every process it started, services first, then Kafka.
+
+The broker enforces the privacy boundary as in production: every service logs in with SASL/SCRAM-SHA-512 as its
+own principal, and Kafka's ACLs (deploy/kafka/access.py, applied on every start) give it its own site's topics only.
+The passwords are made once into var/kafka/credentials.json (0600); each service gets its own in its environment.
 """
 
 from __future__ import annotations
@@ -15,18 +19,23 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from types import FrameType
 
+from pydantic import SecretStr
+
 from deploy.demo_data import DemoClinic
-from deploy.kafka.launcher import KafkaNode
+from deploy.kafka import credentials
+from deploy.kafka.access import ADMIN, LOADER, NETWORK, AccessTable, access_table, site_principal
+from deploy.kafka.launcher import BrokerSecurity, KafkaNode
 from deploy.processes import ROOT, ServiceProcess
 from deploy.synthetic import load as load_synthetic
 from shared.auth.permissions import Role
 from shared.auth.tokens import mint_dev_token
+from shared.bus.kafka import KafkaAccess
 
 SITES = ("north", "south")
 SERVICES = ("intake", "sessions", "billing", "outcomes")
@@ -61,12 +70,37 @@ BILLING_RULES = {
 }
 
 
-def plan(port_base: int, kafka: str, var_dir: Path, publish_interval: float) -> list[ServiceProcess]:
-    """Ports: site i's services at base+100*(i+1)+1.. (north 8101-8104, south 8201-8204), network at base+300."""
+def kafka_table() -> AccessTable:
+    """make run's principals: every site service, the network, the auditor, the admin and the demo loader."""
+    return access_table(SITES, loader=True)
+
+
+def kafka_login(principal: str, passwords: Mapping[str, str] | None) -> dict[str, str]:
+    """The settings that make a service log in as ``principal`` (none: an unsecured broker)."""
+    if passwords is None:
+        return {}
+    return {
+        "KAPNET_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAPNET_KAFKA_SASL_USERNAME": principal,
+        "KAPNET_KAFKA_SASL_PASSWORD": passwords[principal],
+    }
+
+
+def plan(
+    port_base: int,
+    kafka: str,
+    var_dir: Path,
+    publish_interval: float,
+    passwords: Mapping[str, str] | None = None,
+) -> list[ServiceProcess]:
+    """Ports: site i's services at base+100*(i+1)+1.. (north 8101-8104, south 8201-8204), network at base+300.
+    With ``passwords`` each service logs in as its own principal with its own password, and knows no other."""
     common = {
         "KAPNET_KAFKA_BOOTSTRAP_SERVERS": kafka,
         "KAPNET_VAR_DIR": str(var_dir),
         "KAPNET_AGGREGATE_PUBLISH_INTERVAL_SECONDS": str(publish_interval),
+        # A demo shows its data crossing now, not at tomorrow's release (shared/privacy/release.py): development only.
+        "KAPNET_RELEASE_PERIOD": "beat",
     }
     processes = []
     for i, site in enumerate(SITES):
@@ -74,13 +108,19 @@ def plan(port_base: int, kafka: str, var_dir: Path, publish_interval: float) -> 
             port = port_base + 100 * (i + 1) + j + 1
             env = {
                 **common,
+                **kafka_login(site_principal(site, service), passwords),
                 "KAPNET_SITE": site,
                 "KAPNET_ROLE": "site",
                 "KAPNET_TIME_ZONE": TIME_ZONES[site],
                 "KAPNET_BILLING_RULES": json.dumps(BILLING_RULES[site]),
             }
             processes.append(ServiceProcess(service, port, env, var_dir / "logs" / f"{service}@{site}.log"))
-    network_env = {**common, "KAPNET_ROLE": "network", "KAPNET_NETWORK_SITES": json.dumps(list(SITES))}
+    network_env = {
+        **common,
+        **kafka_login(NETWORK, passwords),
+        "KAPNET_ROLE": "network",
+        "KAPNET_NETWORK_SITES": json.dumps(list(SITES)),
+    }
     processes.append(
         ServiceProcess("outcomes", port_base + 300, network_env, var_dir / "logs" / "outcomes@network.log")
     )
@@ -116,11 +156,12 @@ def load_demo_data(
     processes: list[ServiceProcess],
     var_dir: Path,
     tokens: dict[tuple[str, str], str],
-    kafka: str,
+    kafka: KafkaAccess | str,
     synthetic_patients: int = SYNTHETIC_PATIENTS,
 ) -> None:
     """Once per var/ folder: a restart keeps the data it already has. The API patients first: they enter the
-    price lists and plans that billing needs when it reads the synthetic courses."""
+    price lists and plans that billing needs when it reads the synthetic courses. ``kafka``: the demo loader's
+    login, which may write the sites' intake, sessions and billing topics and nothing else."""
     marker = var_dir / "demo-data-loaded"
     if marker.exists():
         return
@@ -147,7 +188,12 @@ def load_demo_data(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.local_stack", description=__doc__)
     parser.add_argument("--var-dir", type=Path, default=ROOT / "var")
-    parser.add_argument("--kafka-port", type=int, default=9092)
+    parser.add_argument(
+        "--kafka-port",
+        type=int,
+        default=9092,
+        help="the services' (SASL) port; the broker's loopback-only controller and admin ports are the next two",
+    )
     parser.add_argument("--port-base", type=int, default=8000)
     parser.add_argument("--publish-interval", type=float, default=5.0, help="seconds between aggregate updates")
     parser.add_argument("--no-demo", action="store_true", help="start without demo patients")
@@ -168,10 +214,20 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     var_dir: Path = args.var_dir.resolve()
-    # The controller port is fixed too, so that Kafka never takes a port the services are about to use.
-    kafka = KafkaNode(var_dir / "kafka", port=args.kafka_port, controller_port=args.kafka_port + 1)
+    table = kafka_table()
+    # Made once, kept across runs; a principal added to the table gets its password on the next start.
+    passwords = credentials.load_or_create(var_dir / "kafka" / "credentials.json", [p.name for p in table.principals])
+    # The controller and admin ports are fixed too, so that Kafka never takes a port the services are about to use.
+    kafka = KafkaNode(
+        var_dir / "kafka",
+        port=args.kafka_port,
+        controller_port=args.kafka_port + 1,
+        internal_port=args.kafka_port + 2,
+        security=BrokerSecurity(SecretStr(passwords[ADMIN])),
+    )
     processes: list[ServiceProcess] = []
-    busy = [p for p in [args.kafka_port, args.kafka_port + 1, *planned_ports(args.port_base)] if not port_free(p)]
+    kafka_ports = [args.kafka_port, args.kafka_port + 1, args.kafka_port + 2]
+    busy = [p for p in [*kafka_ports, *planned_ports(args.port_base)] if not port_free(p)]
     if busy:
         print(
             f"ports already in use: {busy}; is another `make run` going? (--port-base/--kafka-port move them)",
@@ -181,14 +237,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"starting Kafka on 127.0.0.1:{args.kafka_port} ...", flush=True)
         kafka.start()
+        # Every start: the table may have changed since the data directory was made (grants not in it are removed).
+        print(f"Kafka access: {kafka.apply_access(table, passwords)}", flush=True)
         tokens = dev_tokens(var_dir)  # also makes the development key before any service looks for it
-        processes = plan(args.port_base, kafka.bootstrap_servers, var_dir, args.publish_interval)
+        processes = plan(args.port_base, kafka.bootstrap_servers, var_dir, args.publish_interval, passwords)
         for process in processes:
             process.start()
         for process in processes:
             process.wait_healthy()
         if not args.no_demo:
-            load_demo_data(processes, var_dir, tokens, kafka.bootstrap_servers, args.synthetic_patients)
+            loader = kafka.client_access(LOADER, passwords[LOADER])
+            load_demo_data(processes, var_dir, tokens, loader, args.synthetic_patients)
         print_tokens(tokens, var_dir)
         print_urls(kafka, processes, var_dir)
         keeper = Keeper(kafka, processes, var_dir)
@@ -267,7 +326,8 @@ def print_urls(kafka: KafkaNode, processes: list[ServiceProcess], var_dir: Path)
     lines = [
         "",
         "kapnet is running. Ctrl-C stops everything.",
-        f"  Kafka            {kafka.bootstrap_servers}",
+        f"  Kafka            {kafka.bootstrap_servers} (SASL/SCRAM-SHA-512, one principal per service: "
+        f"python -m deploy.kafka acls; passwords in {var_dir / 'kafka' / 'credentials.json'})",
     ]
     for process in processes:
         lines.append(f"  {process.name:<18} {process.url}/docs")

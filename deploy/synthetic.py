@@ -49,7 +49,6 @@ from typing import Literal, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.demo_data import FAMILY, GIVEN
 from services.billing.domain.coverage import CoverageKind, PayerType, PlanBenefits, determine
@@ -65,7 +64,16 @@ from services.intake.prior_treatment import (
 from services.outcomes.domain.definitions import OutcomeDefinition
 from services.sessions.domain.recovery import CADSS_VERSION
 from services.sessions.domain.session_record import Modality
-from shared.bus.kafka import TopicSpec, ensure_topics, reliable_producer, start_with_timeout, stop_quietly
+from shared.bus.kafka import (
+    KafkaAccess,
+    TopicSpec,
+    admin_client,
+    ensure_topics,
+    reliable_producer,
+    start_with_timeout,
+    stop_quietly,
+    wait_for_topics,
+)
 from shared.demographics import AdministrativeSex
 from shared.events.billing import AccessBarrierReason, AccessBarrierRecorded, CoverageDetermined
 from shared.events.envelope import CloudEvent, to_kafka
@@ -1188,12 +1196,20 @@ def figures(events: Iterable[SyntheticEvent]) -> Figures:
 
 
 async def publish(
-    events: Sequence[SyntheticEvent], bootstrap_servers: str, *, partitions: int = 3, timeout_seconds: float = 30.0
+    events: Sequence[SyntheticEvent],
+    bootstrap_servers: KafkaAccess | str,
+    *,
+    partitions: int = 3,
+    timeout_seconds: float = 30.0,
 ) -> None:
     """Create the site topics that are missing (as the services would), then send every event in order, keyed by
-    its partition key, with an idempotent producer; returns once the broker has acknowledged them all."""
+    its partition key, with an idempotent producer; returns once the broker has acknowledged them all. On a broker
+    with ACLs (make run's demo loader may write these topics but not create them) it waits for the services to."""
     topics = sorted({e.topic for e in events})
-    await ensure_topics(bootstrap_servers, [TopicSpec(t, partitions=partitions) for t in topics], timeout_seconds)
+    specs = [TopicSpec(t, partitions=partitions) for t in topics]
+    waiting = await ensure_topics(bootstrap_servers, specs, timeout_seconds, owned_elsewhere=topics)
+    if waiting:
+        await wait_for_topics(bootstrap_servers, waiting, timeout_seconds, within=120.0)
     producer = reliable_producer(bootstrap_servers, timeout_seconds)
     await start_with_timeout(producer, timeout_seconds)
     try:
@@ -1215,9 +1231,12 @@ def dead_letter_topics(sites: Sequence[str]) -> list[str]:
     ]
 
 
-async def record_counts(bootstrap_servers: str, topics: Sequence[str], timeout_seconds: float = 30.0) -> dict[str, int]:
-    """How many records each topic holds (end offsets summed; 0 for a topic that does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_seconds * 1000))
+async def record_counts(
+    bootstrap_servers: KafkaAccess | str, topics: Sequence[str], timeout_seconds: float = 30.0
+) -> dict[str, int]:
+    """How many records each topic holds (end offsets summed; 0 for a topic that does not exist or, under ACLs, that
+    this principal may not see)."""
+    admin = admin_client(bootstrap_servers, timeout_seconds)
     await asyncio.wait_for(admin.start(), timeout_seconds)
     try:
         existing = set(await asyncio.wait_for(admin.list_topics(), timeout_seconds))
@@ -1228,7 +1247,7 @@ async def record_counts(bootstrap_servers: str, topics: Sequence[str], timeout_s
     counts = dict.fromkeys(topics, 0)
     if not partitions:
         return counts
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**KafkaAccess.of(bootstrap_servers).client_kwargs(), enable_auto_commit=False)
     await start_with_timeout(consumer, timeout_seconds)
     try:
         consumer.assign(partitions)
@@ -1271,7 +1290,7 @@ async def load(
     sites: Sequence[str],
     seed: int,
     end: date,
-    bootstrap_servers: str,
+    bootstrap_servers: KafkaAccess | str,
     *,
     esketamine_sites: Collection[str] | None = None,
     say: Callable[[str], None] = print,

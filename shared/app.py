@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from shared.audit import audit_router
 from shared.auth.guard import PUBLIC_PATHS, build_verifier, declare_permissions
 from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler
-from shared.bus.kafka import TopicSpec, broker_answers, ensure_topics, raise_if_cancelling
+from shared.bus.kafka import KafkaAccess, TopicSpec, broker_answers, ensure_topics, raise_if_cancelling
 from shared.bus.outbox import OutboxRelay
 from shared.db.database import Database
 from shared.db.migrate import upgrade_to_head
@@ -49,9 +49,11 @@ class ServiceRuntime:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.database = Database(settings.resolved_database_url())
+        # The one place the broker's address and this process's principal become client options.
+        self.kafka = KafkaAccess.from_settings(settings)
         self.relay = OutboxRelay(
             self.database,
-            settings.kafka_bootstrap_servers,
+            self.kafka,
             timeout_seconds=settings.kafka_timeout_seconds,
             poll_interval_seconds=settings.outbox_poll_interval_seconds,
             batch_size=settings.outbox_batch_size,
@@ -115,7 +117,7 @@ class ServiceRuntime:
                 dead_letter_topic=dead_letter,
                 source=self.source,
                 site=self.site,
-                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                bootstrap_servers=self.kafka,
                 timeout_seconds=self.settings.kafka_timeout_seconds,
                 max_attempts=self.settings.consumer_max_attempts,
                 retry_backoff_seconds=self.settings.consumer_retry_backoff_seconds,
@@ -253,7 +255,7 @@ def create_service_app(settings: ServiceSettings, definition: ServiceDefinition)
 
 async def _create_topics(runtime: ServiceRuntime, topics: list[TopicSpec]) -> None:
     if topics:
-        await ensure_topics(runtime.settings.kafka_bootstrap_servers, topics, runtime.settings.kafka_timeout_seconds)
+        await ensure_topics(runtime.kafka, topics, runtime.settings.kafka_timeout_seconds)
 
 
 async def _keep_trying(what: str, attempt: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -288,7 +290,7 @@ def _operations_router(settings: ServiceSettings) -> APIRouter:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
-        reachable = await broker_answers(settings.kafka_bootstrap_servers, READINESS_TIMEOUT_SECONDS)
+        reachable = await broker_answers(runtime.kafka, READINESS_TIMEOUT_SECONDS)
         checks["broker"] = "ok" if reachable else "unreachable"
         consumers = []
         for consumer in runtime.consumers:

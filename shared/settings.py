@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.instants import site_zone
@@ -34,6 +34,14 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     var_dir: Path = Path("var")
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Who this process is to the broker (deploy/kafka/access.py names every principal and its ACLs). PLAINTEXT is an
+    # unauthenticated development broker; SASL_* authenticate with SCRAM-SHA-512 as kafka_sasl_username; production
+    # takes SASL_SSL only, so patient records never cross the network unencrypted.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    # PEM of the CA that signed the broker's certificate (SASL_SSL); unset: the system's trust store.
+    kafka_ssl_cafile: Path | None = None
     # Every call to the broker is bounded by this, so a dead broker never hangs a service (aiokafka #1101).
     kafka_timeout_seconds: float = Field(default=10.0, gt=0)
     kafka_site_topic_partitions: int = Field(default=3, ge=1)
@@ -65,6 +73,16 @@ class ServiceSettings(BaseSettings):
     billing_rules: dict[str, Any] = Field(default_factory=dict)
     # outcomes (site role): how often the site's aggregates are recomputed and, if changed, published.
     aggregate_publish_interval_seconds: float = Field(default=60.0, gt=0)
+    # outcomes (site role): how often its aggregates may cross to the network (shared/privacy/release.py):
+    # once a day, week or month, at the first beat of the period; "beat" (every beat) is for development only.
+    release_period: Literal["day", "week", "month", "beat"] = "day"
+    # outcomes (site role): "suppression" (small-cell and complementary suppression, the step rule) or
+    # "differential" (OpenDP integer noise on every count, then the same rules; shared/privacy/noise.py). In the
+    # differential mode each release spends privacy_epsilon_per_release of the month's privacy_epsilon_per_month;
+    # when the month's budget is spent the site releases nothing more until the next month.
+    privacy_mode: Literal["suppression", "differential"] = "suppression"
+    privacy_epsilon_per_month: float = Field(default=1.0, gt=0, le=10)
+    privacy_epsilon_per_release: float = Field(default=0.25, gt=0, le=10)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("time_zone")
@@ -93,11 +111,34 @@ class ServiceSettings(BaseSettings):
                 raise ValueError(f"not a site name: {member!r}")
         if self.environment == "production" and not self.database_url:
             raise ValueError("KAPNET_DATABASE_URL is required in production")
+        if self.privacy_epsilon_per_release > self.privacy_epsilon_per_month:
+            raise ValueError("KAPNET_PRIVACY_EPSILON_PER_RELEASE cannot exceed the month's budget")
+        if self.environment == "production" and self.release_period == "beat":
+            raise ValueError("production releases on a fixed cadence: KAPNET_RELEASE_PERIOD is day, week or month")
         if self.environment == "production" and self.auth_mode != "oidc":
             raise ValueError("production trusts an OIDC issuer only: set KAPNET_AUTH_MODE=oidc")
         if self.auth_mode == "oidc" and not self.auth_jwks_url:
             raise ValueError("KAPNET_AUTH_JWKS_URL is required with KAPNET_AUTH_MODE=oidc")
+        self._kafka_security_complete()
         return self
+
+    def _kafka_security_complete(self) -> None:
+        if self.environment == "production" and self.kafka_security_protocol != "SASL_SSL":
+            raise ValueError(
+                "production talks to Kafka over SASL_SSL only (an authenticated principal, encrypted records): "
+                "set KAPNET_KAFKA_SECURITY_PROTOCOL=SASL_SSL"
+            )
+        has_credentials = bool(self.kafka_sasl_username or self.kafka_sasl_password.get_secret_value())
+        if self.kafka_security_protocol == "PLAINTEXT":
+            if has_credentials:
+                raise ValueError("Kafka credentials are set but KAPNET_KAFKA_SECURITY_PROTOCOL is PLAINTEXT")
+        elif not self.kafka_sasl_username or not self.kafka_sasl_password.get_secret_value():
+            raise ValueError(
+                f"KAPNET_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs KAPNET_KAFKA_SASL_USERNAME "
+                "and KAPNET_KAFKA_SASL_PASSWORD"
+            )
+        if self.kafka_ssl_cafile is not None and self.kafka_security_protocol != "SASL_SSL":
+            raise ValueError("KAPNET_KAFKA_SSL_CAFILE is only used with KAPNET_KAFKA_SECURITY_PROTOCOL=SASL_SSL")
 
     @property
     def where(self) -> str:

@@ -71,7 +71,7 @@ def services(workdir: Path, bootstrap: str) -> Iterator[list[Target]]:
         "KAPNET_OUTBOX_POLL_INTERVAL_SECONDS": "0.3",
         "KAPNET_LOG_LEVEL": "warning",
     }
-    site_env = {**env, "KAPNET_SITE": SITE}
+    site_env = {**env, "KAPNET_SITE": SITE, "KAPNET_RELEASE_PERIOD": "beat"}
     targets = [
         Target(f"{name}@{SITE}", service_process(name, workdir, **site_env), SITE)
         for name in ("intake", "sessions", "billing", "outcomes")

@@ -3,6 +3,13 @@
 No Docker here: the jars are fetched once with Maven into a cache directory and the node runs as a
 plain ``java`` subprocess. The data directory holds everything (config, ports, KRaft metadata, topic
 logs), so stopping and starting a node on the same directory brings back the same cluster and data.
+
+Unsecured (the default, for tests and benchmarks): one PLAINTEXT client listener. Secured (``security=``,
+``make run`` and the broker-access tests): every client authenticates with SASL/SCRAM-SHA-512 on the client
+listener (optionally also a SASL_SSL one), KRaft's StandardAuthorizer refuses whatever the access table
+(deploy/kafka/access.py) does not grant, and the broker itself and the admin are one super user that logs in with
+PLAIN on loopback-only internal and controller listeners: its credential lives in the broker's config, not in the
+metadata log, so a new or an old (unsecured) data directory needs no bootstrapping before the admin can connect.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -22,12 +30,20 @@ import socket
 import subprocess
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import SecretStr
 
 from deploy.lifetime import die_with_parent
+
+if TYPE_CHECKING:
+    from deploy.kafka.access import AccessTable
+    from deploy.kafka.provision import Applied
+    from shared.bus.kafka import KafkaAccess
 
 KAFKA_VERSION = "4.1.1"
 HERE = Path(__file__).resolve().parent
@@ -35,6 +51,17 @@ POM = HERE / "pom.xml"
 LOG4J2_CONFIG = HERE / "log4j2.xml"
 
 _T = TypeVar("_T")
+
+
+class _LoopbackPlainWarning(logging.Filter):
+    """aiokafka warns on every PLAIN login over SASL_PLAINTEXT. Here that is only the super user on the broker's own
+    loopback listener (services use SCRAM, which never sends the password): not worth a line per probe."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Sending username and password in the clear")
+
+
+logging.getLogger("aiokafka.conn").addFilter(_LoopbackPlainWarning())
 
 
 # --------------------------------------------------------------------------------------------- jars
@@ -133,11 +160,11 @@ def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         return pool.submit(lambda: asyncio.run(factory())).result()
 
 
-async def _metadata_answers(bootstrap_servers: str, wait_s: float) -> bool:
+async def _metadata_answers(access: KafkaAccess, wait_s: float) -> bool:
     """True when the broker answers a metadata request listing at least one (unfenced) broker."""
     from aiokafka import AIOKafkaClient  # imported lazily: `fetch` needs no Kafka client
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(wait_s * 1000))
+    client = AIOKafkaClient(**access.client_kwargs(), request_timeout_ms=int(wait_s * 1000))
     try:
         await asyncio.wait_for(client.bootstrap(), wait_s)
         # A broker that is still fenced (e.g. catching up on metadata after a restart) is left
@@ -174,11 +201,49 @@ def _java() -> str:
     return java
 
 
+# The super user's name: the broker's own identity and the admin's (deploy/kafka/access.py names every principal).
+ADMIN_USER = "admin"
+_JAAS_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~+/=")
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """A SASL_SSL client listener too: the broker's PKCS12 keystore (key and certificate) and its password, and the
+    CA's PEM that clients trust (deploy/kafka/make-certs.sh makes all three)."""
+
+    keystore: Path
+    password: SecretStr
+    cafile: Path
+
+
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """SASL on every listener, KRaft's StandardAuthorizer with nothing allowed that is not granted, and the one
+    super user's password (PLAIN, on the loopback-only internal and controller listeners)."""
+
+    admin_password: SecretStr
+    tls: BrokerTls | None = None
+
+    def __post_init__(self) -> None:
+        # It goes into a JAAS line in quotes: keep it to characters that need no escaping there.
+        if not self.admin_password.get_secret_value() or set(self.admin_password.get_secret_value()) - _JAAS_SAFE:
+            raise ValueError("the admin password must be non-empty letters, digits and -_.~+/=")
+
+
+def _plain_jaas(password: str) -> str:
+    # username/password: what this node presents to its own listeners; user_<name>: whom those listeners accept.
+    return (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{ADMIN_USER}" password="{password}" user_{ADMIN_USER}="{password}";'
+    )
+
+
 class KafkaNode:
     """One combined broker+controller KRaft node listening on 127.0.0.1.
 
-    ``port`` is the client (PLAINTEXT) port; 0 means "the port this data_dir used before, else a free
-    one". ``controller_port`` defaults to the one stored in data_dir, else a free port.
+    ``port`` is the client port (PLAINTEXT, or SASL_PLAINTEXT with ``security``); 0 means "the port this data_dir
+    used before, else a free one". ``controller_port`` (and, secured, ``internal_port`` and ``tls_port``) default
+    to the ones stored in data_dir, else free ports.
     """
 
     PORTS_FILE = "kapnet-ports.json"
@@ -189,6 +254,10 @@ class KafkaNode:
         port: int = 9092,
         controller_port: int | None = None,
         log_file: Path | None = None,
+        *,
+        security: BrokerSecurity | None = None,
+        internal_port: int | None = None,
+        tls_port: int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         stored = self._stored_ports()
@@ -196,6 +265,10 @@ class KafkaNode:
         # The controller port is part of controller.quorum.voters: a restart of the same data_dir
         # must present the same quorum (and not need a port passed in), so it is stored in data_dir.
         self.controller_port = controller_port or stored.get("controller_port") or free_port()
+        self.security = security
+        self.internal_port = (internal_port or stored.get("internal_port") or free_port()) if security else None
+        has_tls = security is not None and security.tls is not None
+        self.tls_port = (tls_port or stored.get("tls_port") or free_port()) if has_tls else None
         self.log_file = Path(log_file).absolute() if log_file else self.data_dir / "kafka.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
@@ -204,7 +277,61 @@ class KafkaNode:
 
     @property
     def bootstrap_servers(self) -> str:
+        """The client listener (SASL_PLAINTEXT when secured)."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def tls_bootstrap_servers(self) -> str | None:
+        """The SASL_SSL client listener, when there is one."""
+        return f"127.0.0.1:{self.tls_port}" if self.tls_port else None
+
+    def admin_access(self) -> KafkaAccess:
+        """The super user on the internal listener; unsecured: anyone on the client listener."""
+        from shared.bus.kafka import KafkaAccess
+
+        if self.security is None:
+            return KafkaAccess(self.bootstrap_servers)
+        return KafkaAccess(
+            f"127.0.0.1:{self.internal_port}",
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            username=ADMIN_USER,
+            password=self.security.admin_password,
+        )
+
+    def client_access(self, username: str, password: str, *, tls: bool = False) -> KafkaAccess:
+        """A principal on the client listener (``tls``: on the SASL_SSL one, trusting the broker's CA)."""
+        from shared.bus.kafka import KafkaAccess
+
+        if self.security is None:
+            raise RuntimeError("an unsecured broker has no principals")
+        if not tls:
+            return KafkaAccess(
+                self.bootstrap_servers,
+                security_protocol="SASL_PLAINTEXT",
+                username=username,
+                password=SecretStr(password),
+            )
+        if self.security.tls is None or self.tls_bootstrap_servers is None:
+            raise RuntimeError("this broker has no SASL_SSL listener")
+        return KafkaAccess(
+            self.tls_bootstrap_servers,
+            security_protocol="SASL_SSL",
+            username=username,
+            password=SecretStr(password),
+            ssl_cafile=str(self.security.tls.cafile),
+        )
+
+    def apply_access(self, table: AccessTable, passwords: Mapping[str, str], timeout: float = 30.0) -> Applied:
+        """Give the table's principals their SCRAM credentials and exactly its ACLs; returns once each can log in."""
+        from deploy.kafka.provision import provision
+
+        if self.security is None:
+            raise RuntimeError("an unsecured broker has no ACLs to apply")
+        admin = self.admin_access()
+        return _run_coroutine(
+            lambda: provision(admin, table, passwords, client_listener=self.bootstrap_servers, timeout_seconds=timeout)
+        )
 
     @property
     def logs_dir(self) -> Path:
@@ -223,23 +350,71 @@ class KafkaNode:
             data = json.loads((self.data_dir / self.PORTS_FILE).read_text())
         except (OSError, ValueError):
             return {}
-        return {k: int(v) for k, v in data.items() if k in ("port", "controller_port")}
+        return {k: int(v) for k, v in data.items() if k in ("port", "controller_port", "internal_port", "tls_port")}
+
+    def _listener_config(self) -> dict[str, str]:
+        p, c = self.port, self.controller_port
+        if self.security is None:
+            return {
+                "listeners": f"PLAINTEXT://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c}",
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{p}",
+                "controller.listener.names": "CONTROLLER",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            }
+        plain = _plain_jaas(self.security.admin_password.get_secret_value())
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        i = self.internal_port
+        clients = [f"CLIENT://127.0.0.1:{p}", f"INTERNAL://127.0.0.1:{i}"]
+        protocols = "CLIENT:SASL_PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+        props = {
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "INTERNAL",
+            # Services: SCRAM only. The super user: PLAIN, on loopback listeners no service is given.
+            "listener.name.client.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.client.scram-sha-512.sasl.jaas.config": scram,
+            "listener.name.internal.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.internal.plain.sasl.jaas.config": plain,
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            # KRaft cannot use SCRAM between broker and controller (its credentials live in the metadata they carry).
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": plain,
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{ADMIN_USER}",
+        }
+        tls = self.security.tls
+        if tls is not None:
+            clients.append(f"CLIENT_TLS://127.0.0.1:{self.tls_port}")
+            protocols += ",CLIENT_TLS:SASL_SSL"
+            props |= {
+                "listener.name.client_tls.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+                "listener.name.client_tls.scram-sha-512.sasl.jaas.config": scram,
+                "listener.name.client_tls.ssl.keystore.type": "PKCS12",
+                "listener.name.client_tls.ssl.keystore.location": str(Path(tls.keystore).absolute()),
+                "listener.name.client_tls.ssl.keystore.password": tls.password.get_secret_value(),
+                "listener.name.client_tls.ssl.key.password": tls.password.get_secret_value(),
+            }
+        return {
+            "listeners": ",".join([*clients, f"CONTROLLER://127.0.0.1:{c}"]),
+            "advertised.listeners": ",".join(clients),
+            "listener.security.protocol.map": protocols,
+            **props,
+        }
 
     def _write_config(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         ports = {"port": self.port, "controller_port": self.controller_port}
+        ports |= {k: v for k, v in (("internal_port", self.internal_port), ("tls_port", self.tls_port)) if v}
         (self.data_dir / self.PORTS_FILE).write_text(json.dumps(ports) + "\n")
-        p, c = self.port, self.controller_port
+        c = self.controller_port
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             # Static voters (not controller.quorum.bootstrap.servers): format needs no --standalone.
             "controller.quorum.voters": f"1@127.0.0.1:{c}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{p}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            **self._listener_config(),
             "log.dirs": str(self.logs_dir),
             "num.partitions": "3",
             "default.replication.factor": "1",
@@ -258,7 +433,11 @@ class KafkaNode:
         }
         text = "# Written by deploy/kafka/launcher.py on every start; edits are overwritten.\n"
         text += "".join(f"{k}={v}\n" for k, v in props.items())
-        self.properties_file.write_text(text)
+        # Secured, it holds the super user's password: readable by its owner only, from the first byte on.
+        fd = os.open(self.properties_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write(text)
 
     def _java_cmd(self, lib: Path, main: str, *args: str, heap: str = "-Xmx512m") -> list[str]:
         return [
@@ -364,8 +543,9 @@ class KafkaNode:
                 )
             # A plain TCP connect first: it is cheap, and it keeps aiokafka from logging connection
             # errors while the JVM is still booting.
-            if _port_open(self.port):
-                probe = functools.partial(_metadata_answers, self.bootstrap_servers, max(0.5, min(5.0, remaining)))
+            admin = self.admin_access()
+            if _port_open(int(admin.bootstrap_servers.rsplit(":", 1)[1])):
+                probe = functools.partial(_metadata_answers, admin, max(0.5, min(5.0, remaining)))
                 if _run_coroutine(probe):
                     return
             time.sleep(0.2)

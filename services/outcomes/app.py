@@ -12,10 +12,11 @@ from services.outcomes import handlers
 from services.outcomes.api import site
 from services.outcomes.api.network import NETWORK_ROUTERS, network_router
 from services.outcomes.domain.definitions import site_definition
-from services.outcomes.service import beat, publication
+from services.outcomes.service import beat
 from shared.app import ServiceDefinition, ServiceRuntime, create_service_app
 from shared.bus.kafka import raise_if_cancelling
 from shared.events.outcomes import CohortAggregatePublished, CohortOutcomesPublished
+from shared.privacy.release import ReleasePeriod
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -28,21 +29,33 @@ async def publish_aggregates(runtime: ServiceRuntime) -> None:
     the network never learns when an individual registration or dose happened (service/beat.py)."""
     definition = site_definition(runtime.settings.pcl5_cutoff)
     zone = runtime.settings.zone
+    period = ReleasePeriod(runtime.settings.release_period)
+    noise = (
+        beat.PrivacyBudgetSettings(
+            epsilon_per_month=runtime.settings.privacy_epsilon_per_month,
+            epsilon_per_release=runtime.settings.privacy_epsilon_per_release,
+        )
+        if runtime.settings.privacy_mode == "differential"
+        else None
+    )
     judged_at: beat.Watermark | None = None
     while True:
+        # The first beat too waits one interval: a service just started is still reading its topics, and a
+        # release made then would stand for the whole period (a day, by default) with half the site's courses.
+        await asyncio.sleep(runtime.settings.aggregate_publish_interval_seconds)
         try:
             async with runtime.unit_of_work() as uow:
-                await publication.publish_site_aggregates(uow, runtime.own_site)
-                mark = await beat.watermark(uow, zone)
+                mark = await beat.watermark(uow, zone, period)
             # Judging every course takes seconds on a site's history: not again while nothing has changed.
             if mark != judged_at:
-                report = await beat.review_site(runtime.unit_of_work, runtime.own_site, zone, definition)
+                report = await beat.review_site(
+                    runtime.unit_of_work, runtime.own_site, zone, definition, period, noise=noise
+                )
                 judged_at = mark
                 log.info("outcomes beat: %s", report.model_dump_json())
         except Exception as exc:
             raise_if_cancelling()
             log.warning("aggregate publication failed: %s", type(exc).__name__)
-        await asyncio.sleep(runtime.settings.aggregate_publish_interval_seconds)
 
 
 SITE_ROLE = ServiceDefinition(

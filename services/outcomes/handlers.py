@@ -24,7 +24,7 @@ from services.outcomes.models import (
     OutcomeVitalsAlert,
     Registration,
 )
-from shared.bus.consumer import Handler
+from shared.bus.consumer import Handler, PoisonEvent
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.billing import AccessBarrierRecorded, CoverageDetermined
@@ -53,6 +53,7 @@ from shared.events.sessions import (
 from shared.instruments.scoring import Instrument
 from shared.measures.models import MeasureContext
 from shared.prior_treatment import Antidepressant, failed_adequate_trial
+from shared.privacy.release import release_rules_broken
 from shared.treatment import CourseStatus
 
 
@@ -250,6 +251,10 @@ SITE_HANDLERS: dict[str, dict[type[DomainEvent], Handler]] = {
 async def on_cohort_aggregate(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
     assert isinstance(event, CohortAggregatePublished)
     row = await uow.session.get(NetworkAggregate, (event.site, event.cohort))
+    held = CohortAggregatePublished.model_validate(row.aggregate) if row is not None else None
+    broken = release_rules_broken(held, event)
+    if broken:
+        raise PoisonEvent(f"{event.site}|{event.cohort} breaks the release rules: {'; '.join(broken)}")
     if row is None:
         row = NetworkAggregate(site=event.site, cohort=event.cohort, aggregate={}, received_at=utcnow())
     row.aggregate = event.model_dump(mode="json")

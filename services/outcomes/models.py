@@ -26,13 +26,49 @@ class Registration(SQLModel, table=True):
 
 
 class PublishedAggregate(SQLModel, table=True):
-    """Site role: what was last published per cohort, so an unchanged aggregate is not sent again."""
+    """Site role: what was last released per cohort, so an unchanged aggregate is not sent again and the next
+    release holds each shown figure to the step rule (shared/privacy/release.py)."""
 
     __tablename__ = "published_aggregate"
 
     cohort: str = Field(sa_column=sa.Column(sa.String(200), primary_key=True))
     fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     published_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    # The event as released (None for a row from before the release rules).
+    released: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
+
+
+class ReleasedVersion(SQLModel, table=True):
+    """Site role: every version of every cohort ever released, as a reader of the network topic could have kept
+    them, so that complementary suppression is solved against all of them (shared/privacy/inference.py)."""
+
+    __tablename__ = "released_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    cohort: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, index=True))
+    released_for: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    figures: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class PrivacyBudget(SQLModel, table=True):
+    """Site role, differential-privacy mode: the ε spent in each calendar month (exact fractions, as text)."""
+
+    __tablename__ = "privacy_budget"
+
+    month: str = Field(sa_column=sa.Column(sa.String(7), primary_key=True))
+    budget: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
+    spends: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class SiteRelease(SQLModel, table=True):
+    """Site role: one row per release, for the period boundary it was made for (once per period)."""
+
+    __tablename__ = "site_release"
+
+    released_for: datetime = Field(sa_column=sa.Column(UtcDateTime(), primary_key=True))
+    released_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    cohorts_published: int
+    groups_refused: int
 
 
 class NetworkAggregate(SQLModel, table=True):

@@ -24,6 +24,7 @@ from sqlmodel import select
 
 from shared.bus.health import ConsumerHealth
 from shared.bus.kafka import (
+    KafkaAccess,
     TopicSpec,
     ensure_topics,
     manual_commit_consumer,
@@ -76,7 +77,8 @@ class ConsumerConfig:
     dead_letter_topic: str
     source: str
     site: str | None
-    bootstrap_servers: str
+    # The broker and this consumer's principal; a plain address: an unauthenticated PLAINTEXT broker.
+    bootstrap_servers: KafkaAccess | str
     timeout_seconds: float = 10.0
     max_attempts: int = 3
     retry_backoff_seconds: float = 0.2
@@ -85,6 +87,10 @@ class ConsumerConfig:
     # nothing. With this, a partition the database holds no inbox entry of is read again from its start; the
     # inbox and idempotent handlers make the replay a no-op for anything already held.
     rebuild_forgotten_partitions: bool = False
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        return KafkaAccess.of(self.bootstrap_servers)
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):
@@ -145,13 +151,23 @@ class EventConsumer:
             await self._stop()
 
     async def _start(self) -> None:
-        await ensure_topics(
-            self.config.bootstrap_servers,
+        # The topics it reads belong to their producers: under ACLs only they may create them. Until they do, the
+        # subscription waits for them (metadata is refreshed every few seconds) and the rest is consumed meanwhile.
+        waiting = await ensure_topics(
+            self.config.kafka,
             [*self.config.topics, TopicSpec(self.config.dead_letter_topic, partitions=1)],
             self.config.timeout_seconds,
+            owned_elsewhere=[t.name for t in self.config.topics],
         )
+        if waiting:
+            log.warning(
+                "%s: %s not visible to %s yet: waiting for their producers to create them (or a missing READ grant)",
+                self.config.name,
+                waiting,
+                self.config.kafka.principal,
+            )
         consumer = manual_commit_consumer(
-            self.config.bootstrap_servers, self.config.name, self.config.name, self.config.timeout_seconds
+            self.config.kafka, self.config.name, self.config.name, self.config.timeout_seconds
         )
         consumer.subscribe([t.name for t in self.config.topics], listener=_CommitOnRevoke(self))
         await start_with_timeout(consumer, self.config.timeout_seconds)
@@ -353,7 +369,7 @@ class EventConsumer:
         """Park the record with its error. Raises if the broker cannot take it, so the offset is not committed
         and the record comes back rather than being lost."""
         if self._dlq_producer is None:
-            producer = reliable_producer(self.config.bootstrap_servers, self.config.timeout_seconds)
+            producer = reliable_producer(self.config.kafka, self.config.timeout_seconds)
             await start_with_timeout(producer, self.config.timeout_seconds)
             self._dlq_producer = producer
         message = f"{type(error).__name__}: {error}"[:2000]

@@ -1,18 +1,111 @@
-"""Kafka clients with the settings we need, not aiokafka's defaults (see KAFKA-NOTES.md)."""
+"""Kafka clients with the settings we need, not aiokafka's defaults (see KAFKA-NOTES.md).
+
+Every client is built from one :class:`KafkaAccess`: where the broker is and who this process is to it (its SASL
+principal and the CA it trusts). A plain ``str`` wherever an access is accepted means an unauthenticated PLAINTEXT
+broker, as the tests' and benchmarks' brokers are.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
+from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36
+TOPIC_AUTHORIZATION_FAILED = 29
+
+SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"]
+# SCRAM for every service; PLAIN only for the broker's own admin on its internal listener (deploy/kafka).
+SaslMechanism = Literal["SCRAM-SHA-512", "PLAIN"]
+
+
+@functools.lru_cache(maxsize=8)
+def _ssl_context(cafile: str | None) -> ssl.SSLContext:
+    # Hostname and chain checked; with no CA file, the system's trust store (a broker with a public certificate).
+    return ssl.create_default_context(cafile=cafile)
+
+
+@dataclass(frozen=True)
+class KafkaAccess:
+    """How to reach the broker and who to be there. Built from settings in one place
+    (:meth:`from_settings`); every producer, consumer and admin client takes its options from
+    :meth:`client_kwargs`, so no client can be built without the process's credentials."""
+
+    bootstrap_servers: str
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    username: str = ""
+    password: SecretStr = field(default_factory=lambda: SecretStr(""))
+    # PEM of the CA that signed the broker's certificate (SASL_SSL); None: the system's trust store.
+    ssl_cafile: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.security_protocol == "PLAINTEXT":
+            if self.username or self.password.get_secret_value():
+                # Credentials with PLAINTEXT would be silently unused: almost surely a forgotten protocol setting.
+                raise ValueError("Kafka credentials given but the security protocol is PLAINTEXT")
+        elif not self.username or not self.password.get_secret_value():
+            raise ValueError(f"{self.security_protocol} needs a SASL username and password")
+        if self.security_protocol == "SASL_SSL":
+            _ssl_context(self.ssl_cafile)  # now: a missing or unreadable CA file stops the start, not every client
+
+    @classmethod
+    def of(cls, kafka: KafkaAccess | str) -> KafkaAccess:
+        """An access as given, or an unauthenticated PLAINTEXT one to the address given."""
+        return kafka if isinstance(kafka, KafkaAccess) else cls(kafka)
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> KafkaAccess:
+        cafile = settings.kafka_ssl_cafile
+        return cls(
+            settings.kafka_bootstrap_servers,
+            security_protocol=settings.kafka_security_protocol,
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password,
+            ssl_cafile=str(cafile) if cafile is not None else None,
+        )
+
+    @property
+    def principal(self) -> str:
+        """Who the broker sees: ``User:<name>``, or ``User:ANONYMOUS`` over PLAINTEXT."""
+        return f"User:{self.username or 'ANONYMOUS'}"
+
+    def security_kwargs(self) -> dict[str, object]:
+        """The aiokafka keyword arguments that authenticate (and encrypt) a connection; for code that builds its
+        own aiokafka client, e.g. ``AIOKafkaConsumer(bootstrap_servers=..., **access.security_kwargs())``."""
+        if self.security_protocol == "PLAINTEXT":
+            return {"security_protocol": "PLAINTEXT"}
+        kwargs: dict[str, object] = {
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password.get_secret_value(),
+        }
+        if self.security_protocol == "SASL_SSL":
+            kwargs["ssl_context"] = _ssl_context(self.ssl_cafile)
+        return kwargs
+
+    def client_kwargs(self) -> dict[str, object]:
+        """Everything an aiokafka producer, consumer or admin client needs to reach the broker as this principal."""
+        return {"bootstrap_servers": self.bootstrap_servers, **self.security_kwargs()}
+
+    def __str__(self) -> str:
+        # Never the password: this ends up in log lines.
+        return f"{self.bootstrap_servers} as {self.principal} ({self.security_protocol})"
 
 
 @dataclass(frozen=True)
@@ -23,10 +116,11 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def reliable_producer(bootstrap_servers: str, timeout_seconds: float) -> AIOKafkaProducer:
-    # Idempotence forces acks=all and keeps per-partition order through the producer's own retries.
+def reliable_producer(kafka: KafkaAccess | str, timeout_seconds: float) -> AIOKafkaProducer:
+    # Idempotence forces acks=all and keeps per-partition order through the producer's own retries. Kafka 3+ lets a
+    # principal with WRITE on any topic start an idempotent producer (KIP-679): no cluster-wide grant is needed.
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **KafkaAccess.of(kafka).client_kwargs(),
         enable_idempotence=True,
         request_timeout_ms=int(timeout_seconds * 1000),
         linger_ms=5,
@@ -35,10 +129,10 @@ def reliable_producer(bootstrap_servers: str, timeout_seconds: float) -> AIOKafk
 
 
 def manual_commit_consumer(
-    bootstrap_servers: str, group_id: str, client_id: str, timeout_seconds: float
+    kafka: KafkaAccess | str, group_id: str, client_id: str, timeout_seconds: float
 ) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **KafkaAccess.of(kafka).client_kwargs(),
         group_id=group_id,
         client_id=client_id,
         enable_auto_commit=False,
@@ -48,6 +142,10 @@ def manual_commit_consumer(
         # New topics show up within seconds rather than the 5-minute default.
         metadata_max_age_ms=5000,
     )
+
+
+def admin_client(kafka: KafkaAccess | str, timeout_seconds: float) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**KafkaAccess.of(kafka).client_kwargs(), request_timeout_ms=int(timeout_seconds * 1000))
 
 
 def cancelled_from_outside() -> bool:
@@ -101,32 +199,83 @@ async def stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer, timeout_seco
         log.warning("kafka client did not stop cleanly: %s", type(exc).__name__)
 
 
-async def ensure_topics(bootstrap_servers: str, topics: list[TopicSpec], timeout_seconds: float) -> None:
-    """Create the topics that do not exist yet (the broker does not auto-create them)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_seconds * 1000))
+class TopicCreationRefused(RuntimeError):
+    """The broker would not create a topic: this principal has no CREATE on it (or it is not a valid topic)."""
+
+    def __init__(self, refused: dict[str, int]) -> None:
+        self.refused = refused
+        super().__init__(
+            "cannot create topic(s) "
+            + ", ".join(
+                f"{name} (error {code}{', not authorized' if code == TOPIC_AUTHORIZATION_FAILED else ''})"
+                for name, code in sorted(refused.items())
+            )
+        )
+
+
+async def ensure_topics(
+    kafka: KafkaAccess | str,
+    topics: list[TopicSpec],
+    timeout_seconds: float,
+    *,
+    owned_elsewhere: Collection[str] = (),
+) -> list[str]:
+    """Create the topics that do not exist yet (the broker does not auto-create them).
+
+    With ACLs a principal may create only the topics it owns; a topic it only reads is created by its owner. Those
+    named in ``owned_elsewhere`` whose creation the broker refuses are left to their owner and returned (a topic a
+    principal may not even see looks the same as one that does not exist yet); any other refusal raises
+    :class:`TopicCreationRefused`."""
+    admin = admin_client(kafka, timeout_seconds)
     await asyncio.wait_for(admin.start(), timeout_seconds)
     try:
+        # Lists only the topics this principal may see (DESCRIBE, which READ and WRITE imply).
         existing = set(await asyncio.wait_for(admin.list_topics(), timeout_seconds))
         missing = [t for t in topics if t.name not in existing]
         if not missing:
-            return
+            return []
         response = await asyncio.wait_for(
             admin.create_topics(
                 [NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=t.config) for t in missing]
             ),
             timeout_seconds,
         )
+        refused: dict[str, int] = {}
         for error in response.to_object().get("topic_errors", []):
             code = error.get("error_code", 0)
             if code not in (0, TOPIC_ALREADY_EXISTS):
-                raise RuntimeError(f"cannot create topic {error.get('name')}: error {code}")
+                refused[str(error.get("topic", error.get("name")))] = int(code)
+        left = sorted(n for n, c in refused.items() if n in owned_elsewhere and c == TOPIC_AUTHORIZATION_FAILED)
+        if len(left) < len(refused):
+            raise TopicCreationRefused({n: c for n, c in refused.items() if n not in left})
+        return left
     finally:
         await asyncio.wait_for(admin.close(), timeout_seconds)
 
 
-async def broker_answers(bootstrap_servers: str, timeout_seconds: float) -> bool:
-    """True when a broker answers a metadata request within the timeout."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_seconds * 1000))
+async def wait_for_topics(
+    kafka: KafkaAccess | str, names: Collection[str], timeout_seconds: float, within: float
+) -> None:
+    """Until every topic named is visible to this principal: for a writer whose topics their owners create."""
+    deadline = asyncio.get_running_loop().time() + within
+    admin = admin_client(kafka, timeout_seconds)
+    await asyncio.wait_for(admin.start(), timeout_seconds)
+    try:
+        while True:
+            missing = set(names) - set(await asyncio.wait_for(admin.list_topics(), timeout_seconds))
+            if not missing:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"topics not created by their owners within {within:.0f} s: {sorted(missing)}")
+            await asyncio.sleep(0.5)
+    finally:
+        await asyncio.wait_for(admin.close(), timeout_seconds)
+
+
+async def broker_answers(kafka: KafkaAccess | str, timeout_seconds: float) -> bool:
+    """True when a broker answers a metadata request within the timeout (as this principal: a refused login is
+    not an answer)."""
+    client = AIOKafkaClient(**KafkaAccess.of(kafka).client_kwargs(), request_timeout_ms=int(timeout_seconds * 1000))
     try:
         await asyncio.wait_for(client.bootstrap(), timeout_seconds)
         return True

@@ -17,7 +17,13 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
-from shared.bus.kafka import reliable_producer, reraise_unless_recoverable, start_with_timeout, stop_quietly
+from shared.bus.kafka import (
+    KafkaAccess,
+    reliable_producer,
+    reraise_unless_recoverable,
+    start_with_timeout,
+    stop_quietly,
+)
 from shared.bus.tables import OutboxMessage, utcnow
 from shared.db.database import Database
 from shared.events.envelope import kafka_timestamp_ms
@@ -30,14 +36,15 @@ class OutboxRelay:
     def __init__(
         self,
         database: Database,
-        bootstrap_servers: str,
+        bootstrap_servers: KafkaAccess | str,
         *,
         timeout_seconds: float = 10.0,
         poll_interval_seconds: float = 1.0,
         batch_size: int = 500,
     ) -> None:
         self.database = database
-        self.bootstrap_servers = bootstrap_servers
+        # The broker and the service's own principal (a plain address: an unauthenticated PLAINTEXT broker).
+        self.kafka = KafkaAccess.of(bootstrap_servers)
         self.timeout_seconds = timeout_seconds
         self.poll_interval_seconds = poll_interval_seconds
         self.batch_size = batch_size
@@ -146,7 +153,7 @@ class OutboxRelay:
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = reliable_producer(self.bootstrap_servers, self.timeout_seconds)
+            producer = reliable_producer(self.kafka, self.timeout_seconds)
             await start_with_timeout(producer, self.timeout_seconds)
             self._producer = producer
         return self._producer

@@ -145,7 +145,7 @@ class CohortOutcomesPublished(DomainEvent):
     indication: Indication
     route: Route
     period: str = Field(
-        pattern=r"^\d{4}-\d{2}$", description="the month of the courses' first doses (of planning, if never dosed)"
+        pattern=r"^\d{4}-\d{2}$", description="the month the courses were planned, on the site's calendar"
     )
     cut: CohortCut
     cut_value: str = Field(max_length=40, description="'all' for the whole cohort")

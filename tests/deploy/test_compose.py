@@ -14,6 +14,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from deploy.kafka.access import ADMIN, NETWORK, access_table, password_variable, site_principal
 from deploy.kafka.launcher import KAFKA_VERSION
 from shared.settings import SERVICES, ServiceSettings
 
@@ -24,6 +25,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 
 SITES = ("north", "south")
 NETWORK_SERVICE = "outcomes-network"
+KAFKA_ACCESS_JOB = "kafka-access"
 ENV_PREFIX = str(ServiceSettings.model_config.get("env_prefix", ""))
 SETTINGS_VARIABLES = {f"{ENV_PREFIX}{name}".upper() for name in ServiceSettings.model_fields}
 # The port plan of the local stack: 8<site><service>, and 8300 for the network.
@@ -106,13 +108,22 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def our_image(service: dict[str, Any]) -> bool:
+    return isinstance(service.get("build"), dict) and service["build"].get("dockerfile") == "deploy/Dockerfile"
+
+
+def command_of(service: dict[str, Any]) -> list[str]:
+    command = service.get("command") or []
+    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
 @pytest.fixture(scope="module")
 def kapnet(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The compose services that run our image (built from deploy/Dockerfile)."""
+    """The compose services that run our image (built from deploy/Dockerfile), bar the one-shot jobs."""
     return {
         name: service
         for name, service in services.items()
-        if isinstance(service.get("build"), dict) and service["build"].get("dockerfile") == "deploy/Dockerfile"
+        if our_image(service) and not command_of(service)[:1] == ["deploy.kafka"]
     }
 
 
@@ -190,10 +201,14 @@ def test_settings_validate_and_name_the_compose_service(
     assert settings.database_url.startswith("postgresql://")
 
 
-def test_services_wait_for_healthy_kafka_and_database(kapnet: dict[str, dict[str, Any]]) -> None:
+def test_services_wait_for_healthy_kafka_its_acls_and_database(kapnet: dict[str, dict[str, Any]]) -> None:
     for name, service in kapnet.items():
         host = make_url(environment(service)[f"{ENV_PREFIX}DATABASE_URL"]).host
-        assert depends_on(service) == {"kafka": "service_healthy", host: "service_healthy"}, name
+        assert depends_on(service) == {
+            "kafka": "service_healthy",
+            KAFKA_ACCESS_JOB: "service_completed_successfully",
+            host: "service_healthy",
+        }, name
 
 
 def test_services_have_a_health_check_on_healthz(kapnet: dict[str, dict[str, Any]]) -> None:
@@ -314,3 +329,70 @@ def test_the_image_installs_the_project_and_runs_unprivileged() -> None:
 def test_the_build_context_leaves_out_local_state() -> None:
     ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
     assert {".venv", "var", ".git"} <= ignored
+
+
+# ------------------------------------------------------------------------------------------ kafka security
+
+
+def test_each_service_logs_in_over_tls_as_its_own_principal(
+    kapnet: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The principal is the access table's; the password comes from .env (never from this file), from the variable
+    `python -m deploy.kafka compose-secrets` writes and the kafka-access job reads for that same principal."""
+    table = access_table(SITES)
+    for name, service in kapnet.items():
+        settings = load_settings(monkeypatch, environment(service))
+        package, _, site = expected_identity(name)
+        principal = site_principal(site, package) if site else NETWORK
+        table.get(principal)
+        assert settings.kafka_security_protocol == "SASL_SSL", name
+        assert settings.kafka_sasl_username == principal, name
+        assert settings.kafka_sasl_password.get_secret_value() == (
+            f"${{{password_variable(principal)}:?run python -m deploy.kafka compose-secrets}}"
+        ), name
+        assert settings.kafka_ssl_cafile is not None, name
+        mounted = [str(v).split(":")[1] for v in service.get("volumes") or []]
+        assert str(settings.kafka_ssl_cafile) in mounted, f"{name}: the CA file is not mounted"
+
+
+def test_the_kafka_access_job_applies_the_table_with_every_password(services: dict[str, dict[str, Any]]) -> None:
+    job = services[KAFKA_ACCESS_JOB]
+    assert our_image(job) and job.get("restart") == "no"
+    command = command_of(job)
+    assert command[:2] == ["deploy.kafka", "provision"]
+    sites = command[command.index("--sites") + 1].split(",")
+    assert sorted(sites) == sorted(SITES)
+    # It reaches the broker's internal (admin) listener, over TLS.
+    advertised = environment(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"INTERNAL://{command[command.index('--bootstrap-servers') + 1]}" in advertised.split(",")
+    assert command[command.index("--security-protocol") + 1] == "SASL_SSL"
+    env = environment(job)
+    assert set(env) == {password_variable(p.name) for p in access_table(SITES).principals}
+    assert depends_on(job) == {"kafka": "service_healthy"}
+
+
+def test_kafka_authenticates_everyone_and_allows_only_what_is_granted(services: dict[str, dict[str, Any]]) -> None:
+    env = environment(services["kafka"])
+    protocols = dict(pair.split(":") for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    advertised = {listener.split("://")[0] for listener in env["KAFKA_ADVERTISED_LISTENERS"].split(",")}
+    # No listener anyone can reach without logging in; TLS wherever the compose network is crossed.
+    assert {protocols[name] for name in advertised} == {"SASL_SSL"}
+    assert protocols[env["KAFKA_CONTROLLER_LISTENER_NAMES"]] == "SASL_PLAINTEXT"
+    assert "localhost:" in env["KAFKA_CONTROLLER_QUORUM_VOTERS"], "the controller listens inside the container only"
+    assert env["KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_SUPER_USERS"] == f"User:{ADMIN}"
+    # The image turns KAFKA_* variables (but KAFKA_OPTS, the JVM's) into properties and drops a value with '=' in
+    # it: no login module (JAAS) may hide in one.
+    assert not [k for k, v in env.items() if k.startswith("KAFKA_") and k != "KAFKA_OPTS" and "=" in v]
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in services["kafka"].get("volumes") or []}
+    assert mounts["/etc/kafka/secrets"] == "./deploy/kafka/secrets/broker", (
+        "the broker sees its keystore, not the CA key"
+    )
+
+
+def test_certificates_and_secrets_stay_out_of_the_image_and_git() -> None:
+    ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
+    assert "deploy/kafka/secrets" in ignored
+    assert "secrets/" in (ROOT / "deploy" / "kafka" / ".gitignore").read_text().splitlines()

@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deploy.kafka.launcher import free_port
 from tests.harness import ROOT, wait_until
 
 pytestmark = pytest.mark.broker
@@ -25,6 +24,16 @@ pytestmark = pytest.mark.broker
 def port_free(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def free_kafka_port() -> int:
+    """A port whose next two are free too: the broker takes three (services, controller, admin). Below the
+    ephemeral range, so no client's outgoing connection holds one of them when the broker binds it."""
+    for _ in range(50):
+        port = random.randrange(30000, 32700)
+        if all(port_free(p) for p in (port, port + 1, port + 2)):
+            return port
+    raise RuntimeError("no free ports for Kafka")
 
 
 def free_port_base() -> int:
@@ -115,7 +124,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
             "--var-dir",
             str(var_dir),
             "--kafka-port",
-            str(free_port()),
+            str(free_kafka_port()),
             "--port-base",
             str(base),
             "--publish-interval",

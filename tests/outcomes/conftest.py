@@ -12,8 +12,9 @@ import pytest
 from services.outcomes.app import create_app
 from services.outcomes.domain.definitions import site_definition
 from services.outcomes.handlers import SITE_HANDLERS
-from services.outcomes.service.beat import BeatReport, review_site
+from services.outcomes.service.beat import BeatReport, PrivacyBudgetSettings, review_site
 from shared.events import CloudEvent, DomainEvent
+from shared.privacy.release import ReleasePeriod
 from shared.settings import ServiceSettings
 from tests.harness import ServiceUnderTest, app_in_process
 
@@ -28,8 +29,17 @@ class Outcomes(ServiceUnderTest):
                 await HANDLERS[type(event)](uow, event, envelope)
                 await uow.commit()
 
-    async def beat(self, pcl5_cutoff: int = 33) -> BeatReport:
-        return await review_site(self.runtime.unit_of_work, "north", self.settings.zone, site_definition(pcl5_cutoff))
+    async def beat(
+        self,
+        pcl5_cutoff: int = 33,
+        period: ReleasePeriod = ReleasePeriod.beat,
+        now: datetime | None = None,
+        noise: PrivacyBudgetSettings | None = None,
+    ) -> BeatReport:
+        """One beat; by default every beat may release (the step rule still holds), as in development."""
+        return await review_site(
+            self.runtime.unit_of_work, "north", self.settings.zone, site_definition(pcl5_cutoff), period, now, noise
+        )
 
 
 def outcomes_settings(database_url: str, var_dir: Path) -> ServiceSettings:

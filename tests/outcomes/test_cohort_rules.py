@@ -211,9 +211,12 @@ def course(first_dose: datetime, baseline: int, last: int, **changes: object) ->
     )
 
 
-def test_a_course_belongs_to_the_month_of_its_first_dose_on_the_sites_calendar() -> None:
-    # 03:00 UTC on 1 March is 22:00 on 28 February in New York.
-    keys = cohort_keys(course(datetime(2026, 3, 1, 3, 0, tzinfo=UTC), 20, 8), NEW_YORK)
+def test_a_course_belongs_to_the_month_it_was_planned_on_the_sites_calendar() -> None:
+    # Planned ten days before its first dose: 03:00 UTC on 1 March is 22:00 on 28 February in New York. The
+    # month is fixed for the course's life, so no course moves between cohorts from one release to the next.
+    planned = course(datetime(2026, 3, 11, 3, 0, tzinfo=UTC), 20, 8)
+    assert planned.planned_at == datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
+    keys = cohort_keys(planned, NEW_YORK)
     assert {k.period for k in keys} == {"2026-02"}
     assert [(k.cut, k.cut_value) for k in keys] == [
         ("all", "all"),
@@ -237,7 +240,7 @@ def test_released_counts_hide_1_to_10_and_the_network_refuses_them() -> None:
 
 
 def test_eleven_courses_show_their_figures_and_ten_do_not() -> None:
-    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    start = datetime(2026, 3, 12, 15, 0, tzinfo=UTC)  # planned on 2 March
     # Eleven courses: 20 to 8 (responded, -12) six times, 20 to 14 (not, -6) five times; none remitted.
     eleven = [course(start + timedelta(hours=n), 20, 8 if n < 6 else 14) for n in range(11)]
     [whole] = [a for a in cohort_aggregates("north", eleven, DEFINITION.key, NEW_YORK, start) if a.cut == "all"]
@@ -252,7 +255,7 @@ def test_eleven_courses_show_their_figures_and_ten_do_not() -> None:
     assert hypertension.serious_courses.count == 11
     costly = next(b for b in whole.barriers if b.reason == "cannot_pay")
     assert (costly.courses.count, costly.median_out_of_pocket_cents) == (11, 3600_00)
-    assert whole.median_days_to_first_dose == 30.0
+    assert whole.median_days_to_first_dose == 40.0  # registered 30 days before MONDAY
 
     ten = aggregate("north", cohort_keys(eleven[0], NEW_YORK)[0], eleven[:10], DEFINITION.key, start)
     assert ten.started.suppressed and ten.completed.suppressed

@@ -66,12 +66,12 @@ async def test_the_latest_publication_is_kept_and_an_older_one_is_not(network_se
     assert await take_in(
         network_service,
         cohort(responded=11, generated_at=older),
-        cohort(responded=13, generated_at=newer),
+        cohort(responded=22, generated_at=newer),
         cohort(responded=12, generated_at=older),
     ) == [True, True, False]
     assert await network_service.count(NetworkCohortOutcome) == 1
     [held] = await get(network_service, "/cohort-outcomes")
-    assert held["instruments"][0]["responded"] == {"count": 13, "suppressed": False}
+    assert held["instruments"][0]["responded"] == {"count": 22, "suppressed": False}
 
 
 async def test_cohorts_by_site_indication_route_cut_and_period(network_service: ServiceUnderTest) -> None:

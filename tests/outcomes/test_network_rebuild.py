@@ -74,7 +74,7 @@ async def test_a_wiped_network_database_comes_back_with_the_same_rows(
 ) -> None:
     north, south = f"rbn{uuid.uuid4().hex[:6]}", f"rbs{uuid.uuid4().hex[:6]}"
     older, newer = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
-    latest = as_record(cohort(north, "2026-01", responded=13, generated_at=newer))
+    latest = as_record(cohort(north, "2026-01", responded=22, generated_at=newer))  # a step of 11
     records = [
         as_record(cohort(north, "2026-01", responded=11, generated_at=older)),
         latest,
@@ -109,7 +109,7 @@ async def test_a_wiped_network_database_comes_back_with_the_same_rows(
         [january] = (
             await client.get("/cohort-outcomes", params={"site": north, "period": "2026-01"}, headers=admin)
         ).json()
-        assert january["instruments"][0]["responded"]["count"] == 13, "the newest publication, not the later older one"
+        assert january["instruments"][0]["responded"]["count"] == 22, "the newest publication, not the later older one"
         reports = (await client.get("/fhir/MeasureReport", params={"site": north}, headers=admin)).json()
 
     # The database is gone; the group's committed offsets are not.

@@ -1,10 +1,12 @@
 """The network re-checks what it receives, with the real broker: a forged aggregate on the network topic (a count
-of 3 shown, a mean over a hidden count) fails the network's model, goes to the network's dead-letter topic and is
+of 3 shown, a mean over a hidden count, a step of 2 from the version held, a time finer than the release
+period's boundary) breaks the event's model or the release rules, goes to the network's dead-letter topic and is
 never served, while a valid one published after it is taken in."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +43,23 @@ async def test_a_forged_aggregate_is_dead_lettered_and_never_served(
     hidden_mean = cohort(site, "2026-02").model_dump(mode="json")
     hidden_mean["instruments"][0]["with_result"] = {"count": None, "suppressed": True}
     hidden_mean["instruments"][0]["mean_change"] = -7.5  # a mean over a hidden count
+    held = cohort(site, "2026-03", responded=12)
+    # Differencing: a new version whose responded moved by 2 would show two courses.
+    small_step = cohort(site, "2026-03", responded=14, generated_at=held.generated_at + timedelta(days=1))
+    # Timing: stamped 14:03, it would date what changed to the minute.
+    to_the_minute = cohort(site, "2026-04", generated_at=datetime(2026, 2, 3, 14, 3, tzinfo=UTC))
     settings = network_settings(kafka, database_url, tmp_path, [site])
     async with app_in_process(create_app(settings)) as client:
         network = ServiceUnderTest(client, settings)
-        # The network service made its topic on start; the forger writes to it like any client could today.
-        await publish(kafka, forged(small), forged(hidden_mean), as_record(cohort(site, "2026-03")))
+        # The network service made its topic on start; the forger writes to it like any client could without ACLs.
+        await publish(
+            kafka,
+            forged(small),
+            forged(hidden_mean),
+            as_record(held),
+            as_record(small_step),
+            as_record(to_the_minute),
+        )
 
         async def served() -> list[dict[str, Any]]:
             reply = await client.get("/cohort-outcomes", params={"site": site}, headers=network.as_("network_admin"))
@@ -57,8 +71,15 @@ async def test_a_forged_aggregate_is_dead_lettered_and_never_served(
             return len(await served()) == 1
 
         await eventually(valid_one_taken_in, within=60, what="the valid aggregate after the forged ones")
-        assert [c["period"] for c in await served()] == ["2026-03"]
+
+        async def all_dead_lettered() -> bool:
+            dead = [r for r in await read_topic(kafka, DEAD_LETTERS, 2) if site.encode() in (r.value or b"")]
+            return len(dead) == 4
+
+        await eventually(all_dead_lettered, within=60, what="the four refused releases on the dead-letter topic")
+        [march] = await served()
+        assert march["period"] == "2026-03" and march["instruments"][0]["responded"]["count"] == 12
 
     dead = [r for r in await read_topic(kafka, DEAD_LETTERS, 2) if site.encode() in (r.value or b"")]
-    assert len(dead) == 2, "both forged aggregates are on the dead-letter topic"
+    assert len(dead) == 4, "every aggregate that breaks the rules is on the dead-letter topic"
     assert {dict(r.headers).get("ce_type") for r in dead} == {CohortOutcomesPublished.ce_type().encode()}

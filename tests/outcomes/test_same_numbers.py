@@ -12,7 +12,7 @@ import json
 import statistics
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from shared.bus.tables import OutboxMessage
 from shared.events.billing import AccessBarrierReason
 from shared.events.intake import AssessmentRecorded, PatientRegistered
 from shared.events.sessions import CoursePlanned, CourseStatusChanged, DoseAdministered, InCourseAssessmentRecorded
+from shared.privacy.release import ReleasePeriod
 from shared.settings import ServiceSettings
 from shared.treatment import AdverseEventType, CourseStatus
 from tests.harness import ServiceUnderTest, app_in_process, eventually
@@ -77,7 +78,7 @@ def recompute(site: str, courses: list[dict[str, Any]], zone: ZoneInfo) -> dict[
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for course in courses:
         summary = course["summary"]
-        period = month(summary["first_dose_at"] or course["planned_at"], zone)
+        period = month(course["planned_at"], zone)
         base = (course["indication"], course["route"], period)
         groups[(*base, "all", "all")].append(course)
         for cut, value_of in CUTS.items():
@@ -164,9 +165,8 @@ def recompute(site: str, courses: list[dict[str, Any]], zone: ZoneInfo) -> dict[
 
 
 def published(messages: Sequence[OutboxMessage]) -> dict[str, dict[str, Any]]:
-    """The latest aggregate the site published per cohort, without what only names it. A cohort emptied since
-    (published while the cohort was arriving, then left by a course whose first dose moved it) shows zeros and
-    has no trajectory to compare with."""
+    """The latest aggregate the site published per cohort, without what only names it (a cohort with no course
+    has no trajectory to compare with)."""
     latest: dict[str, dict[str, Any]] = {}
     for message in sorted(messages, key=lambda m: m.id or 0):
         if message.ce_type == COHORT_EVENT:
@@ -224,8 +224,9 @@ async def test_what_a_site_publishes_equals_what_its_trajectories_give(
             return all(statuses.get(course) == status for course, status in final_status.items())
 
         await eventually(consumed, within=240, what="outcomes consumed the synthetic cohort")
+        # One release of the whole cohort: the first of its period, so nothing is held by the step rule.
         report = await review_site(
-            outcomes.runtime.unit_of_work, site, settings.zone, site_definition(settings.pcl5_cutoff)
+            outcomes.runtime.unit_of_work, site, settings.zone, site_definition(settings.pcl5_cutoff), ReleasePeriod.day
         )
         assert report.courses == expected[OutcomeCourse]
 
@@ -243,5 +244,30 @@ async def test_what_a_site_publishes_equals_what_its_trajectories_give(
     assert set(network_side) == set(site_side)
     unsuppressed = [k for k, v in site_side.items() if v["started"]["count"]]
     assert unsuppressed, "the cohort is big enough that some cohorts show their figures"
+    shown = complements = 0
     for key, figures in site_side.items():
-        assert network_side[key] == figures, key
+        for path, recomputed, sent in pairs(figures, network_side[key]):
+            if isinstance(recomputed, str):
+                assert sent == recomputed, (key, path)
+            elif sent is None or sent == {"count": None, "suppressed": True}:
+                # Hidden: primary suppression gives the same; complementary suppression across cuts (the
+                # release rules) may hide a figure the recomputation shows, and whatever stood over it.
+                complements += recomputed != sent
+            else:
+                assert sent == recomputed, (key, path)
+                shown += 1
+    assert shown > 10 * complements, f"{shown} figures shown as recomputed, {complements} hidden as complements"
+
+
+def pairs(expected: Any, sent: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """Every leaf figure (a released count or a number) of two cohorts of the same shape, side by side."""
+    if isinstance(expected, dict) and set(expected) != {"count", "suppressed"}:
+        assert isinstance(sent, dict) and set(sent) == set(expected), path
+        for name in expected:
+            yield from pairs(expected[name], sent[name], f"{path}.{name}")
+    elif isinstance(expected, list):
+        assert isinstance(sent, list) and len(sent) == len(expected), path
+        for n, (a, b) in enumerate(zip(expected, sent, strict=True)):
+            yield from pairs(a, b, f"{path}[{n}]")
+    else:
+        yield path, expected, sent

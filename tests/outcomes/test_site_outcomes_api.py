@@ -29,6 +29,7 @@ from shared.events.sessions import (
     SessionScheduled,
     VitalsAlertRaised,
 )
+from shared.privacy.release import ReleasePeriod
 from shared.treatment import AdverseEventType, CourseStatus, Indication, Route, VitalsAlertCode
 from tests.fhir_validation import assert_valid_r4
 from tests.outcomes.conftest import Outcomes
@@ -305,8 +306,8 @@ async def test_the_trajectory_is_a_valid_fhir_observation_series(outcomes: Outco
 async def test_the_beat_judges_again_only_once_an_event_was_taken_in(outcomes: Outcomes) -> None:
     zone = outcomes.settings.zone
     async with outcomes.runtime.unit_of_work() as uow:
-        before = await watermark(uow, zone)
-        assert await watermark(uow, zone) == before
+        before = await watermark(uow, zone, ReleasePeriod.day)
+        assert await watermark(uow, zone, ReleasePeriod.day) == before
         uow.session.add(
             InboxEntry(
                 consumer="outcomes@north",
@@ -320,5 +321,5 @@ async def test_the_beat_judges_again_only_once_an_event_was_taken_in(outcomes: O
             )
         )
         await uow.commit()
-        after = await watermark(uow, zone)
+        after = await watermark(uow, zone, ReleasePeriod.day)
     assert after != before and after.events_taken_in == before.events_taken_in + 1

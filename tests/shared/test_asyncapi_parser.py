@@ -31,7 +31,7 @@ SERVICES: dict[str, tuple[Callable[[ServiceSettings], FastAPI], dict[str, Any]]]
     "sessions@north": (create_sessions, {"service": "sessions", "site": "north"}),
     "billing@north": (create_billing, {"service": "billing", "site": "north"}),
     "outcomes@north": (create_outcomes, {"service": "outcomes", "site": "north"}),
-    "outcomes@network": (create_outcomes, {"service": "outcomes", "role": "network"}),
+    "outcomes@network": (create_outcomes, {"service": "outcomes", "role": "network", "network_sites": ["north"]}),
 }
 # A document the parser must refuse, so that a validator which passes everything cannot go unnoticed.
 BROKEN = "broken-control"

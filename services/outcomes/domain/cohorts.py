@@ -1,6 +1,7 @@
-"""Cohort aggregates: what a site's courses came to, grouped as site x indication x route x month (the month of
-the first dose, on the site's calendar), overall and within each cut. The only thing outcomes publishes beyond
-the site, so each figure is made safe here:
+"""Cohort aggregates: what a site's courses came to, grouped as site x indication x route x month (the month the
+course was planned, on the site's calendar: fixed for the course's life, so a cohort's counts only grow and no
+course moves between cohorts from one release to the next), overall and within each cut. The only thing outcomes
+publishes beyond the site, so each figure is made safe here:
 
 - every count from 1 to 10 is suppressed (shared/privacy.py, the CMS cell-size rule);
 - a mean or a median only over 11 or more courses, never over fewer;
@@ -10,12 +11,12 @@ the site, so each figure is made safe here:
   result, ...) is hidden too when the rest of the whole is 1-10, so no small count is had by subtraction
   (shared/privacy.py's complementary rule, applied to the aggregate's nesting; found in review).
 
-Complementary suppression across cuts and releases, and the release cadence, are the privacy issue's (next);
-here every count is suppressed on its own raw value before anything else is done with it.
+Complementary suppression across cuts and releases, the release cadence and the step rule are the release
+rules' (shared/privacy/release.py); here every count is suppressed on its own raw value before anything else.
 
 Figures, per cohort:
-- courses (in the month of their first dose, or of their planning if never dosed: a course deferred or
-  declined for cost still counts), started (dosed), completed, dropped out (discontinued after a dose);
+- courses (in the month of their planning: a course deferred or declined for cost still counts), started
+  (dosed), completed, dropped out (discontinued after a dose);
 - per instrument: courses with a result (a baseline and a score in the course), responded, remitted, the mean
   and median change from baseline, the median time to response (hours and site days, over responders);
 - per adverse-event type: courses with at least one, per 100 courses, and courses with a serious one;
@@ -26,7 +27,7 @@ Figures, per cohort:
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import get_args
 from zoneinfo import ZoneInfo
@@ -86,9 +87,9 @@ CUTS: dict[CohortCut, Callable[[CourseSummary], str | None]] = {
 
 
 def cohort_keys(course: CourseOutcome, zone: ZoneInfo) -> list[CohortKey]:
-    """Every cohort the course belongs to: the whole cohort and one value of each cut it has, in the month of
-    its first dose, or of its planning while it has none (a course deferred or declined for cost is counted)."""
-    period = month_of(local_date(course.summary.first_dose_at or course.planned_at, zone))
+    """Every cohort the course belongs to: the whole cohort and one value of each cut it has, in the month it
+    was planned (a course deferred or declined for cost is counted)."""
+    period = month_of(local_date(course.planned_at, zone))
     keys = [CohortKey(indication=course.indication, route=course.route, period=period, cut="all", cut_value="all")]
     for cut, value_of in CUTS.items():
         value = value_of(course.summary)
@@ -211,9 +212,83 @@ def cohort_aggregates(
     site: str, courses: Sequence[CourseOutcome], definition: str, zone: ZoneInfo, generated_at: datetime
 ) -> list[CohortOutcomesPublished]:
     """Every cohort of the site's courses, in a stable order."""
+    grouped = cohorts_of(courses, zone)
+    ordered = sorted(grouped.items(), key=lambda item: tuple(item[0].model_dump(mode="json").values()))
+    return [aggregate(site, key, members, definition, generated_at) for key, members in ordered]
+
+
+def course_counts(courses: Sequence[CourseOutcome]) -> dict[str, int]:
+    """Every count of a cohort on its raw values, by the measure names of shared/privacy/cells.py (for the
+    differential-privacy mode, which adds noise to raw counts before anything is suppressed)."""
+    dosed = [c for c in courses if c.summary.first_dose_at is not None]
+    counts = {
+        "courses": len(courses),
+        "started": len(dosed),
+        "completed": sum(c.status is CourseStatus.completed for c in dosed),
+        "dropped_out": sum(c.summary.dropped_out for c in dosed),
+    }
+    for instrument in Instrument:
+        judged = [r for c in dosed if (r := c.results.get(instrument)) is not None and r.responded is not None]
+        counts[f"{instrument.value}.with_result"] = len(judged)
+        counts[f"{instrument.value}.responded"] = sum(bool(r.responded) for r in judged)
+        counts[f"{instrument.value}.remitted"] = sum(bool(r.remitted) for r in judged)
+    for kind in AdverseEventType:
+        counts[f"adverse.{kind.value}.courses"] = sum(kind in c.summary.adverse_events_by_type for c in dosed)
+        counts[f"adverse.{kind.value}.serious"] = sum(kind in c.summary.serious_adverse_events_by_type for c in dosed)
+    for reason in BARRIER_REASONS:
+        counts[f"barrier.{reason}.courses"] = sum(reason in c.summary.barriers_by_reason for c in courses)
+    return counts
+
+
+# One course adds at most 1 to each count of its cohort: the L1 sensitivity of a cohort's counts to one course.
+COUNTS_PER_COHORT = 4 + 3 * len(Instrument) + 2 * len(AdverseEventType) + len(BARRIER_REASONS)
+
+
+def figures_from_counts(
+    site: str, key: CohortKey, counts: Mapping[str, ReleasedCount], definition: str, generated_at: datetime
+) -> CohortOutcomesPublished:
+    """A cohort's figures from released counts only (the differential-privacy mode): no mean or median, whose
+    noise this mode does not budget for; rates from the released counts."""
+    started = counts["started"]
+    return CohortOutcomesPublished(
+        site=site,
+        indication=key.indication,
+        route=key.route,
+        period=key.period,
+        cut=key.cut,
+        cut_value=key.cut_value,
+        definition=definition,
+        courses=counts["courses"],
+        started=started,
+        completed=counts["completed"],
+        dropped_out=counts["dropped_out"],
+        instruments=[
+            InstrumentFigures(
+                instrument=i.value,
+                with_result=counts[f"{i.value}.with_result"],
+                responded=counts[f"{i.value}.responded"],
+                remitted=counts[f"{i.value}.remitted"],
+            )
+            for i in Instrument
+        ],
+        adverse_events=[
+            AdverseEventFigures(
+                type=kind,
+                courses=counts[f"adverse.{kind.value}.courses"],
+                per_100_courses=_per_100(counts[f"adverse.{kind.value}.courses"], started),
+                serious_courses=counts[f"adverse.{kind.value}.serious"],
+            )
+            for kind in AdverseEventType
+        ],
+        barriers=[BarrierFigures(reason=r, courses=counts[f"barrier.{r}.courses"]) for r in BARRIER_REASONS],
+        generated_at=generated_at,
+    )
+
+
+def cohorts_of(courses: Sequence[CourseOutcome], zone: ZoneInfo) -> dict[CohortKey, list[CourseOutcome]]:
+    """The courses of every cohort."""
     grouped: dict[CohortKey, list[CourseOutcome]] = {}
     for course in courses:
         for key in cohort_keys(course, zone):
             grouped.setdefault(key, []).append(course)
-    ordered = sorted(grouped.items(), key=lambda item: tuple(item[0].model_dump(mode="json").values()))
-    return [aggregate(site, key, members, definition, generated_at) for key, members in ordered]
+    return grouped

@@ -1,6 +1,6 @@
 """What the site role does on its beat: judge every course, keep the results with their definition, announce
-the follow-ups that fell due, and publish what changed to the network. On a fixed beat rather than per event,
-so the network never learns when an individual event happened."""
+the follow-ups that fell due, and, once per release period, release what changed to the network (the release
+rules, shared/privacy/release.py), so the network never learns when an individual event happened."""
 
 from __future__ import annotations
 
@@ -16,22 +16,39 @@ from services.outcomes.service import publication, trajectories
 from shared.bus.tables import InboxEntry, utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.instants import local_date
+from shared.privacy.release import ReleasePeriod, release_boundary, release_due
 
 
 class Watermark(BaseModel):
-    """What the site's judgement depends on: the events taken in, and the site's calendar day (a follow-up falls
-    due on a day, with no event)."""
+    """What the site's beat depends on: the events taken in, the site's calendar day (a follow-up falls due on a
+    day, with no event), and the release period (a held change is released in the next one, with no event)."""
 
     model_config = ConfigDict(frozen=True)
 
     events_taken_in: int
     last_taken_in_at: datetime | None
     today: date
+    release_period_from: datetime
 
 
-async def watermark(uow: UnitOfWork, zone: ZoneInfo) -> Watermark:
+async def watermark(uow: UnitOfWork, zone: ZoneInfo, period: ReleasePeriod) -> Watermark:
     taken, last = (await uow.session.exec(select(func.count(), func.max(InboxEntry.received_at)))).one()
-    return Watermark(events_taken_in=taken, last_taken_in_at=last, today=local_date(utcnow(), zone))
+    now = utcnow()
+    return Watermark(
+        events_taken_in=taken,
+        last_taken_in_at=last,
+        today=local_date(now, zone),
+        release_period_from=release_boundary(now, period),
+    )
+
+
+class PrivacyBudgetSettings(BaseModel):
+    """The differential-privacy mode's budget (from the site's settings)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    epsilon_per_month: float
+    epsilon_per_release: float
 
 
 class BeatReport(BaseModel):
@@ -40,27 +57,57 @@ class BeatReport(BaseModel):
     courses: int
     results_written: int
     follow_ups_announced: int
+    released_for: datetime | None
     cohorts_published: int
 
 
 async def review_site(
-    unit_of_work: Callable[[], UnitOfWork], site: str, zone: ZoneInfo, definition: OutcomeDefinition
+    unit_of_work: Callable[[], UnitOfWork],
+    site: str,
+    zone: ZoneInfo,
+    definition: OutcomeDefinition,
+    period: ReleasePeriod,
+    now: datetime | None = None,
+    noise: PrivacyBudgetSettings | None = None,
 ) -> BeatReport:
     """Load in one short transaction, judge and count with none open, then write the results, the follow-up
-    announcements and the cohorts in one transaction: they commit together or not at all, so a crash between
-    them repeats the beat rather than losing a follow-up or a cohort. Nothing else writes what the beat reads
-    back (the announcements and published fingerprints), so the gap between the two transactions is safe."""
-    now = utcnow()
+    announcements and (when a release is due) the release in one transaction: they commit together or not at
+    all, so a crash between them repeats the beat rather than losing a follow-up or a cohort. Nothing else
+    writes what the beat reads back (the announcements and what was released), so the gap between the two
+    transactions is safe."""
+    now = now or utcnow()
+    released_for = release_boundary(now, period)
     async with unit_of_work() as uow:
         facts = await trajectories.load_site_facts(uow)
-        published_before = await publication.published_cohorts(uow)
+        last = await publication.last_release(uow)
+    due = release_due(last.released_for, now, period)
+    epsilon = None
+    if due and noise is not None:
+        # Spent before the noise is drawn, in its own transaction: a crash after it wastes budget, never reuses it.
+        async with unit_of_work() as uow:
+            epsilon = await publication.spend_privacy_budget(
+                uow, site, now.date(), noise.epsilon_per_month, noise.epsilon_per_release
+            )
+            await uow.commit()
+        due = epsilon is not None
     judged = await trajectories.judge_site(facts, definition, zone, local_date(now, zone))
-    release = await publication.cohort_release(site, judged, definition.key, zone, published_before, now)
+    release = (
+        await publication.cohort_release(site, judged, definition.key, zone, last, released_for, epsilon)
+        if due
+        else None
+    )
     async with unit_of_work() as uow:
         written = await trajectories.record_results(uow, judged, now)
         announced = await trajectories.announce_due_follow_ups(uow, judged, now)
-        published = await publication.publish_cohort_outcomes(uow, release, now)
+        published = 0
+        if release is not None:
+            registrations = await publication.registrations_release(uow, site, last.registrations, released_for)
+            published = await publication.publish_release(uow, release, registrations, released_for, now)
         await uow.commit()
     return BeatReport(
-        courses=len(judged), results_written=written, follow_ups_announced=announced, cohorts_published=published
+        courses=len(judged),
+        results_written=written,
+        follow_ups_announced=announced,
+        released_for=released_for if due else None,
+        cohorts_published=published,
     )

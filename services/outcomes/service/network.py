@@ -24,10 +24,12 @@ from services.outcomes.domain.network_view import (
     trend,
 )
 from services.outcomes.models import NetworkCohortOutcome
+from shared.bus.consumer import PoisonEvent
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import RuleRefused
 from shared.events.outcomes import CohortCut, CohortOutcomesPublished
+from shared.privacy.release import release_rules_broken
 from shared.treatment import Indication, Route
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,17 @@ PERIOD_PATTERN = r"^\d{4}-\d{2}$"
 
 
 async def record_cohort_outcomes(uow: UnitOfWork, event: CohortOutcomesPublished) -> bool:
-    """Keep the latest publication of a cohort. True if this one is now held (the first, or newer)."""
+    """Keep the latest publication of a cohort. True if this one is now held (the first, or newer). A release
+    that breaks the release rules is refused (dead-lettered by the consumer) and never served."""
     key = (event.site, event.indication, event.route, event.period, event.cut, event.cut_value)
     row = await uow.session.get(NetworkCohortOutcome, key)
     if row is not None and not replaces(row.generated_at, event.generated_at):
         log.info("cohort %s: an older publication (%s) is not taken in", row.cohort_id, event.generated_at)
         return False
+    held = CohortOutcomesPublished.model_validate(row.outcomes) if row is not None else None
+    broken = release_rules_broken(held, event)
+    if broken:
+        raise PoisonEvent(f"cohort {event.cohort_key} breaks the release rules: {'; '.join(broken)}")
     if row is None:
         row = NetworkCohortOutcome(
             site=event.site,

@@ -1,57 +1,122 @@
-"""Outcomes' publication to the network: the registrations per month, and the cohort outcomes. Only what
-would be shown is compared with what was last sent, so a change hidden by suppression publishes nothing and a
-new aggregate's timing never betrays a single small-count change."""
+"""Outcomes' release to the network: the registrations per month and the cohort outcomes, by the release rules
+(shared/privacy/release.py): at most once per release period, stamped with the period's boundary, every shown
+figure held until it has moved by 11 or more. Only what would be shown is compared with what was last released,
+so a change hidden by suppression or held by the step rule publishes nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
-from sqlmodel import col, select
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, func, select
 
-from services.outcomes.domain.cohorts import CohortKey, aggregate, cohort_aggregates
+from services.outcomes.domain.cohorts import (
+    COUNTS_PER_COHORT,
+    CohortKey,
+    CourseOutcome,
+    aggregate,
+    cohort_aggregates,
+    cohorts_of,
+    course_counts,
+    figures_from_counts,
+)
 from services.outcomes.domain.course_record import CourseTrajectory
 from services.outcomes.domain.registrations import REGISTRATIONS_COHORT, fingerprint, registrations_by_month
-from services.outcomes.models import NetworkAggregate, PublishedAggregate, Registration
-from shared.bus.tables import utcnow
+from services.outcomes.models import (
+    NetworkAggregate,
+    PrivacyBudget,
+    PublishedAggregate,
+    Registration,
+    ReleasedVersion,
+    SiteRelease,
+)
 from shared.db.unit_of_work import UnitOfWork
-from shared.events.outcomes import CohortAggregatePublished, CohortOutcomesPublished
+from shared.events.outcomes import AggregateCell, CohortAggregatePublished, CohortOutcomesPublished, ReleasedCount
+from shared.privacy.cells import cells_of
+from shared.privacy.inference import CandidateCell, ReleaseRefused, protect
+from shared.privacy.noise import PrivacyAccountant, PrivacyBudgetSpent, ShownCount, as_epsilon, release_with_noise
+from shared.privacy.release import complements_by_table, held_cells, held_release, suppressing
+
+log = logging.getLogger(__name__)
 
 
-async def publish_site_aggregates(uow: UnitOfWork, site: str) -> bool:
-    """Recompute the site's aggregate and publish it if what would be shown changed. True if published."""
+class LastRelease(BaseModel):
+    """What the site released last: each cohort's figures as released, and the period boundary it was for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    released_for: datetime | None
+    cohorts: dict[str, CohortOutcomesPublished]
+    registrations: CohortAggregatePublished | None
+    published_before: frozenset[str]
+    # Per group (indication, route, month): what a reader held after each release that changed it, in order.
+    history: dict[tuple[str, str, str], list[list[CohortOutcomesPublished]]] = Field(default_factory=dict)
+
+
+async def last_release(uow: UnitOfWork) -> LastRelease:
+    released_for = (await uow.session.exec(select(func.max(SiteRelease.released_for)))).one()
+    rows = (await uow.session.exec(select(PublishedAggregate))).all()
+    cohorts: dict[str, CohortOutcomesPublished] = {}
+    registrations: CohortAggregatePublished | None = None
+    for row in rows:
+        if row.released is None:
+            continue
+        if row.cohort == REGISTRATIONS_COHORT:
+            registrations = CohortAggregatePublished.model_validate(row.released)
+        else:
+            cohorts[row.cohort] = CohortOutcomesPublished.model_validate(row.released)
+    versions = (
+        await uow.session.exec(
+            select(ReleasedVersion).order_by(col(ReleasedVersion.released_for), col(ReleasedVersion.id))
+        )
+    ).all()
+    held: dict[tuple[str, str, str], dict[str, CohortOutcomesPublished]] = {}
+    history: dict[tuple[str, str, str], list[list[CohortOutcomesPublished]]] = {}
+    stamps: dict[tuple[str, str, str], datetime] = {}
+    for version in versions:
+        figures = CohortOutcomesPublished.model_validate(version.figures)
+        group = _group_of(figures)
+        held.setdefault(group, {})[figures.cohort_key] = figures
+        snapshot = list(held[group].values())
+        if stamps.get(group) == version.released_for:
+            history[group][-1] = snapshot
+        else:
+            history.setdefault(group, []).append(snapshot)
+            stamps[group] = version.released_for
+    return LastRelease(
+        released_for=released_for,
+        cohorts=cohorts,
+        registrations=registrations,
+        published_before=frozenset(row.cohort for row in rows),
+        history=history,
+    )
+
+
+async def registrations_release(
+    uow: UnitOfWork, site: str, last: CohortAggregatePublished | None, released_for: datetime
+) -> CohortAggregatePublished:
+    """The registrations per month as they may be released now: suppressed on raw counts, then held."""
     months = (await uow.session.exec(select(Registration.registered_month))).all()
     cells, total = registrations_by_month(months)
-    current = fingerprint(cells, total)
-    last = await uow.session.get(PublishedAggregate, REGISTRATIONS_COHORT)
-    if last is not None and last.fingerprint == current:
-        return False
-    now = utcnow()
-    await uow.publish(
-        CohortAggregatePublished(
-            site=site,
-            cohort=REGISTRATIONS_COHORT,
-            measure="patients_registered",
-            cells=cells,
-            total=total,
-            generated_at=_month_start(now),
-        )
+    held = held_cells(last.cells if last else None, cells)
+    [held_total] = held_cells([last.total] if last else None, [total])
+    if any(cell.suppressed for cell in held):
+        # Complementary: a total over a hidden month would give that month by subtraction (shared/privacy).
+        held_total = AggregateCell(period="all", suppressed=True)
+    return CohortAggregatePublished(
+        site=site,
+        cohort=REGISTRATIONS_COHORT,
+        measure="patients_registered",
+        cells=held,
+        total=held_total,
+        generated_at=released_for,
     )
-    if last is None:
-        last = PublishedAggregate(cohort=REGISTRATIONS_COHORT, fingerprint=current, published_at=now)
-    last.fingerprint, last.published_at = current, now
-    uow.session.add(last)
-    await uow.commit()
-    return True
-
-
-def _month_start(now: datetime) -> datetime:
-    # The network learns the month an aggregate was made in, not the minute (which could date one patient's visit).
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def _shown_fingerprint(figures: CohortOutcomesPublished) -> str:
@@ -71,16 +136,38 @@ def _key_of(cohort_key: str) -> CohortKey | None:
 
 
 class CohortRelease(BaseModel):
-    """What would be published now: each cohort's figures and the fingerprint of what they show."""
+    """What would be released now: each cohort's figures and the fingerprint of what they show."""
 
     model_config = ConfigDict(frozen=True)
 
     figures: tuple[CohortOutcomesPublished, ...]
     fingerprints: tuple[str, ...]
+    groups_refused: int = 0
 
 
-async def published_cohorts(uow: UnitOfWork) -> set[str]:
-    return {row.cohort for row in (await uow.session.exec(select(PublishedAggregate))).all()}
+def noisy_cohorts(
+    site: str,
+    members: Sequence[CourseOutcome],
+    definition: str,
+    zone: ZoneInfo,
+    epsilon: Fraction,
+    released_for: datetime,
+) -> list[CohortOutcomesPublished]:
+    """The differential-privacy mode: each whole cohort's raw counts with OpenDP's integer noise (one course adds
+    at most 1 to each count of its one cohort, so the L1 sensitivity is the counts per cohort), then clamped and
+    1-10 suppressed. Only the whole cohorts ("all"): every cut would multiply the sensitivity."""
+    cohorts = {key: members for key, members in cohorts_of(members, zone).items() if key.cut == "all"}
+    raw = {(key, measure): n for key, of in cohorts.items() for measure, n in course_counts(of).items()}
+    noisy = release_with_noise(raw, epsilon, COUNTS_PER_COHORT)
+
+    def released(key: CohortKey, measure: str) -> ReleasedCount:
+        count = noisy.cells[(key, measure)]
+        return ReleasedCount(count=count.count) if isinstance(count, ShownCount) else ReleasedCount(suppressed=True)
+
+    return [
+        figures_from_counts(site, key, {m: released(key, m) for m in course_counts([])}, definition, released_for)
+        for key in cohorts
+    ]
 
 
 async def cohort_release(
@@ -88,43 +175,174 @@ async def cohort_release(
     trajectories: Sequence[CourseTrajectory],
     definition: str,
     zone: ZoneInfo,
-    published_before: set[str],
-    now: datetime,
+    last: LastRelease,
+    released_for: datetime,
+    noise_epsilon: Fraction | None = None,
 ) -> CohortRelease:
-    """Every cohort's figures, and an emptied one for a cohort published before that lost all its courses (a
-    course counted in its planning month moves to the month of its first dose), so the network never keeps a
-    figure the site no longer has. Pure and CPU-bound for a site's whole history: off the event loop."""
+    """Every cohort's figures as they may be released now: from the raw counts, each count 1-10 suppressed
+    (cohorts.py) or, in the differential-privacy mode (``noise_epsilon``), noise added first; then every shown
+    figure held to the step rule against what was last released. A cohort released before that lost all its
+    courses gets an emptied version, so the network never keeps a figure the site no longer has. Pure and
+    CPU-bound for a site's whole history: off the event loop."""
 
-    def figures_now() -> CohortRelease:
-        members = [t.cohort_member() for t in trajectories]
-        by_key = {f.cohort_key: f for f in cohort_aggregates(site, members, definition, zone, _month_start(now))}
-        for cohort in published_before:
-            key = _key_of(cohort)
-            if key is not None and cohort not in by_key:
-                by_key[cohort] = aggregate(site, key, [], definition, _month_start(now))
-        ordered = [by_key[k] for k in sorted(by_key)]
-        return CohortRelease(figures=tuple(ordered), fingerprints=tuple(_shown_fingerprint(f) for f in ordered))
-
-    return await asyncio.to_thread(figures_now)
+    members = [t.cohort_member() for t in trajectories]
+    return await asyncio.to_thread(safe_release, site, members, definition, zone, last, released_for, noise_epsilon)
 
 
-async def publish_cohort_outcomes(uow: UnitOfWork, release: CohortRelease, now: datetime) -> int:
-    """Publish every cohort whose shown figures changed since it was last published. Returns how many; the
-    caller commits."""
-    last = {row.cohort: row for row in (await uow.session.exec(select(PublishedAggregate))).all()}
+def safe_release(
+    site: str,
+    members: Sequence[CourseOutcome],
+    definition: str,
+    zone: ZoneInfo,
+    last: LastRelease,
+    released_for: datetime,
+    noise_epsilon: Fraction | None = None,
+) -> CohortRelease:
+    """cohort_release's work, pure: the candidate figures, held to the step rule, then made safe across cuts."""
+    if noise_epsilon is None:
+        candidates = cohort_aggregates(site, members, definition, zone, released_for)
+    else:
+        candidates = noisy_cohorts(site, members, definition, zone, noise_epsilon, released_for)
+    by_key = {f.cohort_key: f for f in candidates}
+    raw = {
+        f"{site}|{k.indication.value}|{k.route.value}|{k.period}|{k.cut}|{k.cut_value}": course_counts(of)
+        for k, of in cohorts_of(members, zone).items()
+    }
+    for cohort in last.published_before:
+        key = _key_of(cohort)
+        if key is not None and cohort not in by_key:
+            by_key[cohort] = aggregate(site, key, [], definition, released_for)
+    held = [held_release(last.cohorts.get(k), by_key[k]) for k in sorted(by_key)]
+    if noise_epsilon is not None:
+        # Noise is this mode's protection: a noisy count is not the truth a reader's linear programs assume, and
+        # noisy counts need not respect a whole (started may exceed courses), so complements are not solved.
+        return CohortRelease(figures=tuple(held), fingerprints=tuple(_shown_fingerprint(f) for f in held))
+    ordered, refused = _protected(held, raw, last)
+    return CohortRelease(
+        figures=tuple(ordered),
+        fingerprints=tuple(_shown_fingerprint(f) for f in ordered),
+        groups_refused=refused,
+    )
+
+
+def _group_of(figures: CohortOutcomesPublished) -> tuple[str, str, str]:
+    return (figures.indication.value, figures.route.value, figures.period)
+
+
+def _protected(
+    held: list[CohortOutcomesPublished], raw: dict[str, dict[str, int]], last: LastRelease
+) -> tuple[list[CohortOutcomesPublished], int]:
+    """Complementary suppression across every cut of a site, indication, route and month, against what was
+    released before (shared/privacy/inference.py ``protect``): for each group with something new to show, hide
+    further cells until no suppressed cell can be narrowed to fewer than 11 values. A group that cannot be made
+    safe is refused: its cohorts stay as last released (a cohort never released stays out)."""
+    groups: dict[tuple[str, str, str], list[CohortOutcomesPublished]] = {}
+    for figures in held:
+        groups.setdefault(_group_of(figures), []).append(figures)
+    kept: list[CohortOutcomesPublished] = []
+    refused = 0
+    for members in groups.values():
+        before = [last.cohorts[f.cohort_key] for f in members if f.cohort_key in last.cohorts]
+        if len(before) == len(members) and all(
+            _shown_fingerprint(f) == _shown_fingerprint(last.cohorts[f.cohort_key]) for f in members
+        ):
+            kept.extend(members)  # nothing new in the group: it was made safe when it was released
+            continue
+        candidate = {
+            cell: CandidateCell(
+                raw=raw.get(f.cohort_key, {}).get(cell.measure, 0), suppressed=count.count is None, shown=count.count
+            )
+            for f in members
+            for cell, count in cells_of(f).items()
+        }
+        first_choice = complements_by_table(candidate)
+        candidate = {
+            cell: CandidateCell(raw=known.raw, suppressed=True) if cell in first_choice else known
+            for cell, known in candidate.items()
+        }
+        try:
+            hide = first_choice | protect(candidate, last.history.get(_group_of(members[0]), []))
+        except ReleaseRefused as refusal:
+            log.warning("a cohort group is not released this period: %s", refusal)
+            refused += 1
+            kept.extend(before)
+            continue
+        for f in members:
+            measures = {
+                cell.measure
+                for cell in hide
+                if cell.site == f.site and cell.cut == f.cut and cell.cut_value == f.cut_value
+            }
+            kept.append(suppressing(f, measures))
+    return sorted(kept, key=lambda f: f.cohort_key), refused
+
+
+async def _remember(uow: UnitOfWork, cohort: str, shown: str, released: dict[str, object], now: datetime) -> None:
+    row = await uow.session.get(PublishedAggregate, cohort)
+    if row is None:
+        row = PublishedAggregate(cohort=cohort, fingerprint=shown, published_at=now)
+    row.fingerprint, row.published_at, row.released = shown, now, released
+    uow.session.add(row)
+
+
+async def publish_release(
+    uow: UnitOfWork,
+    release: CohortRelease,
+    registrations: CohortAggregatePublished,
+    released_for: datetime,
+    now: datetime,
+) -> int:
+    """Publish every cohort whose shown figures changed since it was last released, and record the release for
+    its period. Returns how many were published; the caller commits."""
+    last = {row.cohort: row.fingerprint for row in (await uow.session.exec(select(PublishedAggregate))).all()}
     published = 0
+    shown_registrations = fingerprint(registrations.cells, registrations.total)
+    if last.get(REGISTRATIONS_COHORT) != shown_registrations:
+        await uow.publish(registrations)
+        await _remember(uow, REGISTRATIONS_COHORT, shown_registrations, registrations.model_dump(mode="json"), now)
+        published += 1
     for figures, shown in zip(release.figures, release.fingerprints, strict=True):
-        cohort = figures.cohort_key
-        row = last.get(cohort)
-        if row is not None and row.fingerprint == shown:
+        if last.get(figures.cohort_key) == shown:
             continue
         await uow.publish(figures)
-        if row is None:
-            row = PublishedAggregate(cohort=cohort, fingerprint=shown, published_at=now)
-        row.fingerprint, row.published_at = shown, now
-        uow.session.add(row)
+        await _remember(uow, figures.cohort_key, shown, figures.model_dump(mode="json"), now)
+        uow.session.add(
+            ReleasedVersion(
+                cohort=figures.cohort_key, released_for=released_for, figures=figures.model_dump(mode="json")
+            )
+        )
         published += 1
+    row = await uow.session.get(SiteRelease, released_for)
+    if row is None:
+        row = SiteRelease(released_for=released_for, released_at=now, cohorts_published=0, groups_refused=0)
+    row.released_at = now
+    row.cohorts_published += published
+    row.groups_refused += release.groups_refused
+    uow.session.add(row)
     return published
+
+
+async def spend_privacy_budget(uow: UnitOfWork, site: str, on: date, budget: float, epsilon: float) -> Fraction | None:
+    """The differential-privacy mode's accountant: spend one release's ε of the month's budget and keep it, or
+    None when the month's budget is spent (nothing is released until the next month). The caller commits."""
+    row = await uow.session.get(PrivacyBudget, f"{on.year:04d}-{on.month:02d}")
+    accountant = PrivacyAccountant.opened(site, on, budget)
+    if row is not None:
+        accountant = PrivacyAccountant(
+            site=site,
+            month=row.month,
+            budget=as_epsilon(budget),
+            spends=tuple(Fraction(spent) for spent in row.spends),
+        )
+    try:
+        accountant = accountant.spend(epsilon, on)
+    except PrivacyBudgetSpent:
+        return None
+    if row is None:
+        row = PrivacyBudget(month=accountant.month, budget=str(accountant.budget), spends=[])
+    row.budget, row.spends = str(accountant.budget), [str(spent) for spent in accountant.spends]
+    uow.session.add(row)
+    return as_epsilon(epsilon)
 
 
 async def network_aggregates(uow: UnitOfWork) -> list[NetworkAggregate]:

@@ -1,0 +1,510 @@
+"""The privacy audit of everything that crossed to the network, as a reader who kept all of it would see it.
+
+It reads every record of every site's network topic from the first offset to the end (every version, not only the
+latest), and optionally the network API's replies, and fails on:
+
+- a Safe Harbor identifier, a patient or record id, or an exact date or time (identifiers.py): in a payload, a
+  header, a key, or a Kafka record timestamp that is not a release boundary;
+- a shown count from 1 to 10, in an event or an API reply;
+- a leak: a suppressed cell that linear programming over every version of every cut of every site pins to fewer
+  than 11 values (inference.py);
+- figures that no true values can explain under the release rules (then nothing is concluded about them).
+
+``audit_records`` is the whole judgement and needs no broker; ``read_network_records`` and ``fetch_api_replies``
+only fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from shared.events.outcomes import CohortAggregatePublished, ReleasedCount
+from shared.privacy.cells import ALL, CellId, cells_of_aggregate
+from shared.privacy.identifiers import DEFAULT_ALLOWED_URLS, may_identify, scan_headers, scan_json, scan_text
+from shared.privacy.inference import SMALLEST_SHOWN, Shown, SumBound, infer_shown, shown_version
+
+DAY_MS = 86_400_000
+COHORT_OUTCOMES_TYPE = "org.kapnet.outcomes.cohort_outcomes.published.v1"
+COHORT_AGGREGATE_TYPE = "org.kapnet.outcomes.cohort_aggregate.published.v1"
+# JSON fields that carry a count of courses or patients (ReleasedCount and AggregateCell's ``count``, a network
+# total's ``sum_of_shown``, a FHIR MeasureReport population's ``count``).
+COUNT_FIELDS = frozenset({"count", "sum_of_shown"})
+
+
+def network_topic(site: str) -> str:
+    """A site's network topic: the registry's name for it, once it has one."""
+    try:
+        from shared.events.registry import network_topic as registry_topic
+    except ImportError:
+        return f"kapnet.network.{site}.aggregates.v1"
+    return registry_topic(site)
+
+
+def kafka_client_options() -> dict[str, object]:
+    """Extra aiokafka client options for reading the network topics: the one place where the auditor's SASL
+    principal and TLS settings will come from (shared.settings, once it carries them)."""
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkRecord:
+    """One Kafka record of a network topic, as read."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def where(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiReply:
+    """One reply of the network API: what was asked, and the JSON it answered."""
+
+    request: str  # "GET /cohort-outcomes/totals?cut=payer&cut_value=insured"
+    body: object
+
+
+class FindingKind(StrEnum):
+    identifier = "identifier"
+    small_count = "small_count"
+    leak = "leak"
+    contradiction = "contradiction"
+    unreadable = "unreadable"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: FindingKind
+    where: str  # a record (topic[partition]@offset), an API request, or a version of the topics
+    path: str  # within it: a JSON path, a header, "timestamp"; or the cell
+    detail: str
+    cell: CellId | None = None
+    version: int | None = None
+    low: int | None = None
+    high: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind.value:<13} {self.where} {self.path}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    records: int
+    api_replies: int
+    versions: int
+    cells: int  # cell-versions the reader holds
+    suppressed: int
+    components: int
+    lp_solves: int
+    seconds: float
+    findings: tuple[Finding, ...]
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def render(self, limit: int = 200) -> str:
+        lines = [
+            "kapnet privacy audit",
+            f"  records read   {self.records}",
+            f"  API replies    {self.api_replies}",
+            f"  versions       {self.versions}",
+            f"  cells          {self.cells} (cell-versions)",
+            f"  suppressed     {self.suppressed}",
+            f"  components     {self.components}",
+            f"  LP solves      {self.lp_solves}",
+            f"  seconds        {self.seconds:.2f}",
+            f"  findings       {len(self.findings)}",
+        ]
+        counts: dict[FindingKind, int] = defaultdict(int)
+        for finding in self.findings:
+            counts[finding.kind] += 1
+        lines += [f"    {kind.value}: {n}" for kind, n in sorted(counts.items())]
+        lines += [f"  {finding}" for finding in self.findings[:limit]]
+        if len(self.findings) > limit:
+            lines.append(f"  ... and {len(self.findings) - limit} more")
+        lines.append("CLEAN" if self.clean else "FAILED")
+        return "\n".join(lines)
+
+
+# --- reading one record -----------------------------------------------------------------------------------------
+
+
+# A shown count from 1 to 10 in raw JSON: when a record has none (nearly always), its tree need not be walked.
+_SMALL_IN_RAW = re.compile(rb'"(?:count|sum_of_shown)"\s*:\s*(?:[1-9]|10)\s*[,}\]]')
+
+
+def small_counts(value: object, path: str = "$") -> list[tuple[str, int]]:
+    """Every count from 1 to 10 a JSON value shows, with its path."""
+    found: list[tuple[str, int]] = []
+    stack: list[tuple[object, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, dict):
+            for key, v in item.items():
+                at = f"{where}.{key}"
+                if key in COUNT_FIELDS and isinstance(v, int) and not isinstance(v, bool) and 0 < v < SMALLEST_SHOWN:
+                    found.append((at, v))
+                stack.append((v, at))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+    return found
+
+
+def _text(data: Mapping[str, object], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"no {key}")
+    return value
+
+
+def _listed(data: Mapping[str, object], key: str) -> list[dict[str, Any]]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"{key} is not a list of objects")
+    return value
+
+
+def shown_from_json(data: Mapping[str, object]) -> tuple[str, dict[CellId, Shown]]:
+    """The cohort's key and its cells as a reader sees them (shown count, or None) of a CohortOutcomesPublished as
+    sent: ``cells_of`` without the model's validation, which would refuse the very counts the audit looks for.
+    Raises ValueError if it is not one."""
+    site, indication, route = _text(data, "site"), _text(data, "indication"), _text(data, "route")
+    period, cut, cut_value = _text(data, "period"), _text(data, "cut"), _text(data, "cut_value")
+    found: dict[CellId, Shown] = {}
+
+    def put(measure: str, value: object) -> None:
+        found[CellId(site, indication, route, period, cut, cut_value, measure)] = _count_of(value, measure)
+
+    for measure in ("courses", "started", "completed", "dropped_out"):
+        put(measure, data.get(measure))
+    for instrument in _listed(data, "instruments"):
+        name = str(instrument.get("instrument"))
+        for measure in ("with_result", "responded", "remitted"):
+            put(f"{name}.{measure}", instrument.get(measure))
+    for adverse in _listed(data, "adverse_events"):
+        put(f"adverse.{adverse.get('type')}.courses", adverse.get("courses"))
+        put(f"adverse.{adverse.get('type')}.serious", adverse.get("serious_courses"))
+    for barrier in _listed(data, "barriers"):
+        put(f"barrier.{barrier.get('reason')}.courses", barrier.get("courses"))
+    return "|".join((site, indication, route, period, cut, cut_value)), found
+
+
+def _count_of(value: object, measure: str) -> Shown:
+    if not isinstance(value, dict):
+        raise ValueError(f"{measure} is not a count")
+    count = value.get("count")
+    if count is None or value.get("suppressed"):
+        return None
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise ValueError(f"{measure} is not a count")
+    return count
+
+
+def cells_from_json(data: Mapping[str, object]) -> tuple[str, dict[CellId, ReleasedCount]]:
+    """``shown_from_json`` as ReleasedCounts (built without their checks: a shown 1-10 stays as sent)."""
+    key, shown = shown_from_json(data)
+    return key, {
+        cell: ReleasedCount.model_construct(count=count, suppressed=count is None) for cell, count in shown.items()
+    }
+
+
+def aggregate_cells_from_json(data: Mapping[str, object]) -> tuple[str, dict[CellId, ReleasedCount]]:
+    """The key and cells of a CohortAggregatePublished as sent."""
+    # AggregateCell does not refuse a shown 1-10, so the model reads what was sent.
+    figures = CohortAggregatePublished.model_validate(data)
+    return f"{figures.site}|{figures.cohort}", cells_of_aggregate(figures)
+
+
+@dataclass(slots=True)
+class _Read:
+    record: NetworkRecord
+    stamp: str
+    key: str
+    cells: dict[CellId, Shown]
+
+
+def _judge_record(record: NetworkRecord, allowed_urls: Collection[str], findings: list[Finding]) -> _Read | None:
+    where = record.where
+    findings.extend(
+        Finding(FindingKind.identifier, where, f.path, f"{f.kind.value}: {f.why} ({f.excerpt})")
+        for f in scan_headers(record.headers, allowed_urls)
+    )
+    if record.key is not None:
+        findings.extend(
+            Finding(FindingKind.identifier, where, "key", f"{f.kind.value}: {f.why} ({f.excerpt})")
+            for f in scan_text(record.key.decode("utf-8", errors="replace"), "key", allowed_urls)
+        )
+    if record.timestamp_ms is not None and record.timestamp_ms % DAY_MS != 0:
+        findings.append(
+            Finding(FindingKind.identifier, where, "timestamp", "date: a record time that is not midnight UTC")
+        )
+    try:
+        data = json.loads(record.value) if record.value is not None else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        findings.append(Finding(FindingKind.unreadable, where, "value", "not JSON"))
+        return None
+    if may_identify(record.value or b"", allowed_urls):
+        findings.extend(
+            Finding(FindingKind.identifier, where, f.path, f"{f.kind.value}: {f.why} ({f.excerpt})")
+            for f in scan_json(data, "$", allowed_urls)
+        )
+    if _SMALL_IN_RAW.search(record.value or b""):
+        findings.extend(
+            Finding(FindingKind.small_count, where, path, f"a count of {n} is shown") for path, n in small_counts(data)
+        )
+    if not isinstance(data, dict):
+        findings.append(Finding(FindingKind.unreadable, where, "value", "not a JSON object"))
+        return None
+    ce_type = dict(record.headers).get("ce_type", b"").decode("utf-8", errors="replace")
+    try:
+        if ce_type == COHORT_AGGREGATE_TYPE or (not ce_type and "cohort" in data and "cells" in data):
+            key, aggregate = aggregate_cells_from_json(data)
+            cells = shown_version(aggregate)
+        else:
+            key, cells = shown_from_json(data)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        findings.append(Finding(FindingKind.unreadable, where, "value", f"not a cohort's figures: {exc}"[:200]))
+        return None
+    stamp = str(data.get("generated_at", dict(record.headers).get("ce_time", b"")))
+    return _Read(record, stamp, key, cells)
+
+
+def _versions(reads: Iterable[_Read]) -> tuple[list[dict[CellId, Shown]], list[str]]:
+    """The releases on each topic, in order: a release is the records of one stamp (its period's boundary), and
+    a record of a cohort already in the current release starts the next one (two releases may share a stamp)."""
+    streams: dict[tuple[str, int], list[_Read]] = defaultdict(list)
+    for read in reads:
+        streams[(read.record.topic, read.record.partition)].append(read)
+    versions: list[dict[CellId, Shown]] = []
+    origins: list[str] = []
+    for (topic, partition), stream in sorted(streams.items()):
+        stream.sort(key=lambda r: r.record.offset)
+        current: dict[CellId, Shown] = {}
+        keys: set[str] = set()
+        stamp: str | None = None
+        first = stream[0].record.offset
+        last = first
+        for read in stream:
+            if keys and (read.stamp != stamp or read.key in keys):
+                versions.append(current)
+                origins.append(f"{topic}[{partition}]@{first}-{last}")
+                current, keys, first = {}, set(), read.record.offset
+            current.update(read.cells)
+            keys.add(read.key)
+            stamp, last = read.stamp, read.record.offset
+        versions.append(current)
+        origins.append(f"{topic}[{partition}]@{first}-{last}")
+    return versions, origins
+
+
+def audit_records(
+    records: Iterable[NetworkRecord],
+    replies: Iterable[ApiReply] = (),
+    *,
+    extra: Sequence[SumBound] = (),
+    allowed_urls: Collection[str] = DEFAULT_ALLOWED_URLS,
+    workers: int = 1,
+) -> AuditReport:
+    """Judge everything a network reader has: the records of the network topics (every version) and the API's
+    replies. Pure: no broker, no network."""
+    started = time.perf_counter()
+    findings: list[Finding] = []
+    reads: list[_Read] = []
+    count = 0
+    for record in records:
+        count += 1
+        read = _judge_record(record, allowed_urls, findings)
+        if read is not None:
+            reads.append(read)
+    answered = 0
+    for reply in replies:
+        answered += 1
+        findings.extend(
+            Finding(FindingKind.identifier, reply.request, f.path, f"{f.kind.value}: {f.why} ({f.excerpt})")
+            for f in scan_json(reply.body, "$", allowed_urls)
+        )
+        findings.extend(
+            Finding(FindingKind.small_count, reply.request, path, f"a count of {n} is shown")
+            for path, n in small_counts(reply.body)
+        )
+    versions, origins = _versions(reads)
+    inference = infer_shown(versions, extra, workers=workers)
+    for leak in inference.leaks:
+        findings.append(
+            Finding(
+                FindingKind.leak,
+                origins[leak.version],
+                str(leak.cell),
+                f"suppressed, but a reader of every version pins it to {leak.low}..{leak.high}",
+                leak.cell,
+                leak.version,
+                leak.low,
+                leak.high,
+            )
+        )
+    for contradiction in inference.contradictions:
+        cells = ", ".join(str(c) for c in contradiction.cells[:4])
+        findings.append(
+            Finding(
+                FindingKind.contradiction,
+                origins[contradiction.version] if contradiction.version < len(origins) else "extra bounds",
+                cells,
+                f"no true values fit what was shown ({contradiction.why})",
+                contradiction.cells[0] if contradiction.cells else None,
+                contradiction.version,
+            )
+        )
+    stats = inference.stats
+    return AuditReport(
+        records=count,
+        api_replies=answered,
+        versions=len(versions),
+        cells=stats.cells,
+        suppressed=stats.suppressed,
+        components=stats.components,
+        lp_solves=stats.lp_solves,
+        seconds=time.perf_counter() - started,
+        findings=tuple(findings),
+    )
+
+
+# --- fetching ---------------------------------------------------------------------------------------------------
+
+
+class TopicMissing(LookupError):
+    pass
+
+
+async def read_network_records(
+    bootstrap_servers: str,
+    sites: Sequence[str],
+    *,
+    client_options: Mapping[str, object] | None = None,
+    timeout_seconds: float = 60.0,
+) -> list[NetworkRecord]:
+    """Every record of the sites' network topics, from their first offset to the end offsets at the start.
+    ``client_options`` are extra AIOKafkaConsumer arguments (SASL, TLS), over ``kafka_client_options()``."""
+    from aiokafka import AIOKafkaConsumer  # the pure audit needs no Kafka client
+
+    from shared.bus.kafka import start_with_timeout, stop_quietly
+
+    options: dict[str, Any] = {**kafka_client_options(), **(client_options or {})}
+    topics = [network_topic(site) for site in sites]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,  # no group, no commits: the audit leaves no trace on the broker; it is given every partition
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=max(int(timeout_seconds * 1000), 40000),
+        **options,
+    )
+    await start_with_timeout(consumer, timeout_seconds)
+    try:
+        existing = await asyncio.wait_for(consumer.topics(), timeout_seconds)
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            raise TopicMissing(f"no such topic: {', '.join(missing)}")
+        # Subscribed only once they are known to exist: a start with an unknown topic waits for it.
+        consumer.subscribe(topics)
+        deadline = asyncio.get_running_loop().time() + timeout_seconds
+        while {tp.topic for tp in consumer.assignment()} != set(topics):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no partitions of {topics} assigned after {timeout_seconds}s")
+            await asyncio.sleep(0.1)
+        partitions = sorted(consumer.assignment())
+        begins = await asyncio.wait_for(consumer.beginning_offsets(partitions), timeout_seconds)
+        ends = await asyncio.wait_for(consumer.end_offsets(partitions), timeout_seconds)
+        for tp in partitions:
+            consumer.seek(tp, begins[tp])
+        remaining = {tp for tp in partitions if ends[tp] > begins[tp]}
+        records: list[NetworkRecord] = []
+        while remaining:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no progress on {sorted(str(tp) for tp in remaining)} for {timeout_seconds}s")
+            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            if batches:  # a long history takes as long as it takes; only a stall times out
+                deadline = asyncio.get_running_loop().time() + timeout_seconds
+            for tp, batch in batches.items():
+                records.extend(
+                    NetworkRecord(
+                        m.topic,
+                        m.partition,
+                        m.offset,
+                        m.timestamp,
+                        m.key,
+                        m.value,
+                        tuple((name, bytes(value)) for name, value in m.headers),
+                    )
+                    for m in batch
+                    if m.offset < ends[tp]
+                )
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return records
+    finally:
+        await stop_quietly(consumer, timeout_seconds)
+
+
+@dataclass(slots=True)
+class ApiFetch:
+    replies: list[ApiReply] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # requests that got no JSON (an endpoint absent, say)
+
+
+async def fetch_api_replies(network_url: str, token: str, *, timeout_seconds: float = 60.0) -> ApiFetch:
+    """What the network API answers a reader: every cohort, the totals and trends (overall, by site, by each cut
+    value seen, over the whole range of months), the older aggregates, and the FHIR Measures and MeasureReports."""
+    import httpx
+
+    fetched = ApiFetch()
+    async with httpx.AsyncClient(
+        base_url=network_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=timeout_seconds
+    ) as client:
+
+        async def get(path: str, params: Mapping[str, str] | None = None) -> object:
+            request = client.build_request("GET", path, params=params)
+            label = f"GET {request.url.raw_path.decode()}"
+            response = await client.send(request)
+            if response.status_code != 200:
+                fetched.failures.append(f"{label}: HTTP {response.status_code}")
+                return None
+            body: object = response.json()
+            fetched.replies.append(ApiReply(label, body))
+            return body
+
+        cohorts = await get("/cohort-outcomes")
+        listed = [c for c in cohorts if isinstance(c, dict)] if isinstance(cohorts, list) else []
+        sites = sorted({str(c.get("site")) for c in listed})
+        periods = sorted({str(c.get("period")) for c in listed})
+        cut_values = sorted({(str(c.get("cut")), str(c.get("cut_value"))) for c in listed if c.get("cut") != ALL})
+        await get("/cohort-outcomes/totals")
+        await get("/cohort-outcomes/trend")
+        for site in sites:
+            await get("/cohort-outcomes/totals", {"site": site})
+            await get("/cohort-outcomes/trend", {"site": site})
+        for cut, value in cut_values:
+            await get("/cohort-outcomes/totals", {"cut": cut, "cut_value": value})
+        if periods:
+            await get("/cohort-outcomes/totals", {"from": periods[0], "to": periods[-1]})
+        await get("/aggregates")
+        await get("/fhir/Measure")
+        for site in sites:
+            await get("/fhir/MeasureReport", {"site": site})
+    return fetched

@@ -1,0 +1,137 @@
+"""Attacks on what a site releases, by a reader of the network topic who keeps every version: differencing
+successive versions, and timing releases. Each failed before the release rules (a new version on each visible
+change, within one beat, stamped with the month) and holds after them."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from services.outcomes.domain.cohorts import cohort_aggregates
+from services.outcomes.domain.course_summary import PayerGroup
+from services.outcomes.models import PrivacyBudget
+from services.outcomes.service.beat import PrivacyBudgetSettings
+from services.outcomes.service.publication import LastRelease, safe_release
+from shared.bus.tables import OutboxMessage
+from shared.events.intake import PatientRegistered
+from shared.privacy.cells import cells_of
+from shared.privacy.inference import infer
+from shared.privacy.release import ReleasePeriod, is_release_boundary
+from tests.outcomes.conftest import Outcomes
+from tests.outcomes.test_cohort_rules import DEFINITION, NEW_YORK, course
+
+REGISTRATIONS = "org.kapnet.outcomes.cohort_aggregate.published.v1"
+# 10:17 UTC on a Tuesday in March: the release for this day is stamped 00:00 UTC.
+TUESDAY = datetime(2026, 3, 3, 10, 17, tzinfo=UTC)
+
+
+async def register(outcomes: Outcomes, n: int, at: datetime) -> None:
+    await outcomes.deliver(
+        *(
+            PatientRegistered(
+                patient_id=uuid.uuid4(),
+                site="north",
+                mrn=f"N-{uuid.uuid4().hex[:8]}",
+                birth_date=date(1980, 3, 1),
+                sex="female",
+                registered_at=at,
+            )
+            for _ in range(n)
+        )
+    )
+
+
+async def released(outcomes: Outcomes) -> list[tuple[datetime, dict[str, Any]]]:
+    """Every version of the registrations aggregate the site sent, in order, with its CloudEvent time."""
+    async with outcomes.database.sessions() as session:
+        rows = (
+            await session.exec(
+                select(OutboxMessage).where(OutboxMessage.ce_type == REGISTRATIONS).order_by(col(OutboxMessage.id))
+            )
+        ).all()
+    return [(datetime.fromisoformat(dict(row.headers)["ce_time"]), json.loads(row.payload)) for row in rows]
+
+
+def march(version: dict[str, Any]) -> int | None:
+    [cell] = [c for c in version["cells"] if c["period"] == "2026-03"]
+    count: int | None = cell["count"]
+    return count
+
+
+async def test_differencing_successive_versions_never_shows_a_step_smaller_than_eleven(outcomes: Outcomes) -> None:
+    await register(outcomes, 15, TUESDAY)
+    await outcomes.beat()
+    await register(outcomes, 3, TUESDAY + timedelta(hours=1))
+    await outcomes.beat()  # every beat may release here: the step rule alone holds the +3 back
+    await register(outcomes, 7, TUESDAY + timedelta(hours=2))
+    await outcomes.beat()  # 25: still within 10 of the 15 released
+    await register(outcomes, 1, TUESDAY + timedelta(hours=3))
+    await outcomes.beat()  # 26: moved by 11
+    versions = [march(v) for _, v in await released(outcomes)]
+    assert versions == [15, 26]
+    steps = [b - a for a, b in itertools.pairwise(versions) if a is not None and b is not None]
+    assert all(step >= 11 for step in steps), steps
+
+
+async def test_releases_come_once_a_day_stamped_with_the_days_boundary(outcomes: Outcomes) -> None:
+    await register(outcomes, 12, TUESDAY - timedelta(hours=2))
+    first = await outcomes.beat(period=ReleasePeriod.day, now=TUESDAY)
+    assert first.released_for == datetime(2026, 3, 3, tzinfo=UTC)
+    await register(outcomes, 11, TUESDAY + timedelta(minutes=5))
+    later = await outcomes.beat(period=ReleasePeriod.day, now=TUESDAY + timedelta(minutes=6))
+    assert later.released_for is None and later.cohorts_published == 0, "no second release the same day"
+    assert len(await released(outcomes)) == 1, "the registrations a minute before are not dated by a new version"
+    next_day = await outcomes.beat(period=ReleasePeriod.day, now=datetime(2026, 3, 4, 0, 0, 5, tzinfo=UTC))
+    assert next_day.released_for == datetime(2026, 3, 4, tzinfo=UTC)
+    versions = await released(outcomes)
+    assert [march(v) for _, v in versions] == [12, 23]
+    for ce_time, version in versions:
+        # The CloudEvent time (and so the Kafka timestamp, which the relay takes from it) and the payload's own
+        # time are the day's boundary: nothing dates the registrations to the minute.
+        assert is_release_boundary(ce_time), ce_time
+        assert datetime.fromisoformat(version["generated_at"]) == ce_time
+    assert [t for t, _ in versions] == [datetime(2026, 3, 3, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC)]
+
+
+async def test_the_differential_privacy_mode_stops_releasing_when_the_months_budget_is_spent(
+    outcomes: Outcomes,
+) -> None:
+    budget = PrivacyBudgetSettings(epsilon_per_month=0.5, epsilon_per_release=0.25)
+    await register(outcomes, 12, TUESDAY - timedelta(hours=2))
+    days = [TUESDAY + timedelta(days=n) for n in range(3)]
+    reports = [await outcomes.beat(period=ReleasePeriod.day, now=day, noise=budget) for day in days]
+    assert [r.released_for is not None for r in reports] == [True, True, False], "two releases of 0.25 in 0.5"
+    async with outcomes.database.sessions() as session:
+        [spent] = (await session.exec(select(PrivacyBudget))).all()
+    assert (spent.month, spent.budget, spent.spends) == ("2026-03", "1/2", ["1/4", "1/4"])
+    next_month = await outcomes.beat(period=ReleasePeriod.day, now=datetime(2026, 4, 1, 0, 5, tzinfo=UTC), noise=budget)
+    assert next_month.released_for == datetime(2026, 4, 1, tzinfo=UTC), "a new month, a new budget"
+
+
+def test_cross_cut_subtraction_finds_no_hidden_count() -> None:
+    """Forty-two courses of one cohort: three self-pay, thirty-nine insured. Within each table every count 1-10 is
+    hidden, but the whole cohort's 42 shown next to the payer cut's 39 gave self-pay = 3. The release rules hide a
+    complement across the cuts, so a reader of every cut and version (the auditor's linear programs) cannot
+    narrow any hidden count to fewer than 11 values."""
+    courses = []
+    for n in range(42):
+        made = course(TUESDAY + timedelta(hours=n), 20, 8 if n % 2 else 14)
+        payer = PayerGroup.self_pay if n < 3 else PayerGroup.insured
+        courses.append(made.model_copy(update={"summary": made.summary.model_copy(update={"payer": payer})}))
+    boundary = datetime(2026, 3, 4, tzinfo=UTC)
+    within_each_table = cohort_aggregates("north", courses, DEFINITION.key, NEW_YORK, boundary)
+    leaked = infer([within_each_table]).leaks
+    assert any(leak.cell.cut == "payer" and (leak.low, leak.high) == (3, 3) for leak in leaked), leaked
+    nothing_before = LastRelease(released_for=None, cohorts={}, registrations=None, published_before=frozenset())
+    release = safe_release("north", courses, DEFINITION.key, NEW_YORK, nothing_before, boundary)
+    assert release.groups_refused == 0
+    assert infer([list(release.figures)]).leaks == ()
+    # Everything hidden within each table stays hidden: complements are only ever added.
+    before = {cell: count for f in within_each_table for cell, count in cells_of(f).items()}
+    after = {cell: count for f in release.figures for cell, count in cells_of(f).items()}
+    assert all(after[cell].suppressed for cell, count in before.items() if count.suppressed)
