@@ -8,7 +8,7 @@ outbox (every version released, exactly what the relay would put on the network 
 time as the Kafka timestamp) goes through the auditor (shared/privacy/audit.py ``audit_records``), and the
 differential-privacy mode's noise is measured on the final cohorts.
 
-    .venv/bin/python -m bench.privacy_audit --patients 100000 --sites 5    # the issue's load (about 30 min)
+    .venv/bin/python -m bench.privacy_audit --patients 100000 --sites 5 --every 6 --jobs 2   # about 40 min
     .venv/bin/python -m bench.privacy_audit --quick                         # 2,000 patients, 2 sites
 
 Prints the figures; writes them as JSON with --json PATH.
@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -104,13 +105,13 @@ async def _take_in(runtime: ServiceRuntime, batch: Sequence[SyntheticEvent]) -> 
 
 
 async def run_site(
-    site: str, events: Sequence[SyntheticEvent], period: ReleasePeriod, workdir: Path
+    site: str, events: Sequence[SyntheticEvent], period: ReleasePeriod, workdir: Path, every: int = 1
 ) -> tuple[SiteFigures, list[NetworkRecord], NoiseFigures]:
     started = time.perf_counter()
     settings = _settings(site, f"sqlite:///{workdir / site}.db", workdir / site)
     definition = site_definition(settings.pcl5_cutoff)
     mine = [e for e in events if type(e.event) in HANDLERS and e.topic.startswith(f"kapnet.{site}.")]
-    releases = 0
+    releases = turns = 0
     async with _site_service(settings) as runtime:
         batch: list[SyntheticEvent] = []
         boundary: datetime | None = None
@@ -118,6 +119,8 @@ async def run_site(
             at = item.envelope.time or datetime.now(UTC)
             period_from = release_boundary(at, period)
             if boundary is not None and period_from > boundary:
+                turns += 1
+            if boundary is not None and period_from > boundary and turns % every == 0:
                 # The period turned: what happened before it is in; the site's beat releases at the boundary.
                 await _take_in(runtime, batch)
                 batch = []
@@ -192,20 +195,35 @@ def _noise_error(courses: Sequence[CourseOutcome], settings: ServiceSettings) ->
     )
 
 
-async def main_async(patients: int, sites: int, seed: int, period: ReleasePeriod, workers: int) -> dict[str, object]:
+def _site_in_process(
+    site: str, patients: int, seed: int, period: ReleasePeriod, workdir: str, every: int
+) -> tuple[SiteFigures, list[NetworkRecord], NoiseFigures]:
+    """One site, with its own share of the patients from its own seed (each site's patients are independent, as
+    they would be across a network; and one process never holds the whole network's events)."""
+    started = time.perf_counter()
+    events = cohort(patients, [site], seed)
+    print(f"  {site}: generated {len(events):,} events in {time.perf_counter() - started:.1f} s", flush=True)
+    return asyncio.run(run_site(site, events, period, Path(workdir), every))
+
+
+async def main_async(
+    patients: int, sites: int, seed: int, period: ReleasePeriod, workers: int, every: int = 1, jobs: int = 1
+) -> dict[str, object]:
     names = site_names(sites)
-    generated = time.perf_counter()
-    events = cohort(patients, names, seed)
-    print(
-        f"generated {len(events):,} events for {patients:,} patients at {sites} sites in "
-        f"{time.perf_counter() - generated:.1f} s",
-        flush=True,
-    )
+    shares = [patients // sites + (1 if n < patients % sites else 0) for n in range(sites)]
+    seeds = [seed + n for n in range(sites)]
     all_records: list[NetworkRecord] = []
     site_figures, noise_figures = [], []
     with tempfile.TemporaryDirectory(prefix="kapnet-privacy-") as tmp:
-        for site in names:
-            figures, records, noise = await run_site(site, events, period, Path(tmp))
+        arguments = [(site, share, s, period, tmp, every) for site, share, s in zip(names, shares, seeds, strict=True)]
+        if jobs > 1:
+            with ProcessPoolExecutor(jobs) as pool:
+                done = list(pool.map(_site_in_process, *zip(*arguments, strict=True)))
+        else:
+            done = []
+            for site, share, s, *_ in arguments:
+                done.append(await run_site(site, cohort(share, [site], s), period, Path(tmp), every))
+        for site, (figures, records, noise) in zip(names, done, strict=True):
             print(
                 f"  {site}: {figures.events:,} events, {figures.releases} releases, {figures.messages:,} "
                 f"network messages, {figures.seconds} s",
@@ -247,12 +265,16 @@ def main(argv: list[str] | None = None) -> int:
         default="month",
         help="the release period (default month: the history's releases)",
     )
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="processes for the auditor's linear programs")
+    parser.add_argument("--every", type=int, default=1, help="release at every Nth period boundary (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="sites run side by side in this many processes")
     parser.add_argument("--quick", action="store_true", help="2,000 patients at 2 sites")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     patients, sites = (2_000, 2) if args.quick else (args.patients, args.sites)
-    result = asyncio.run(main_async(patients, sites, args.seed, ReleasePeriod(args.period), args.workers))
+    result = asyncio.run(
+        main_async(patients, sites, args.seed, ReleasePeriod(args.period), args.workers, args.every, args.jobs)
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     findings = result["audit"]

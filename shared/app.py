@@ -106,6 +106,7 @@ class ServiceRuntime:
         handlers: dict[type[DomainEvent], Handler],
         *,
         rebuild_forgotten_partitions: bool = False,
+        refuse_origin: Callable[[str, DomainEvent], str | None] | None = None,
     ) -> EventConsumer:
         name = self.settings.instance
         dead_letter = f"kapnet.{self.site or 'network'}.{self.settings.service}.deadletter.v1"
@@ -122,6 +123,7 @@ class ServiceRuntime:
                 max_attempts=self.settings.consumer_max_attempts,
                 retry_backoff_seconds=self.settings.consumer_retry_backoff_seconds,
                 rebuild_forgotten_partitions=rebuild_forgotten_partitions,
+                refuse_origin=refuse_origin,
             ),
             handlers,
         )

@@ -16,6 +16,7 @@ from services.outcomes.service import beat
 from shared.app import ServiceDefinition, ServiceRuntime, create_service_app
 from shared.bus.kafka import raise_if_cancelling
 from shared.events.outcomes import CohortAggregatePublished, CohortOutcomesPublished
+from shared.events.registry import foreign_aggregate
 from shared.privacy.release import ReleasePeriod
 from shared.settings import ServiceSettings
 
@@ -90,6 +91,7 @@ NETWORK_ROLE = ServiceDefinition(
                 CohortOutcomesPublished: handlers.on_cohort_outcomes,
             },
             rebuild_forgotten_partitions=True,
+            refuse_origin=foreign_aggregate,
         )
     ],
 )

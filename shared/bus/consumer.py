@@ -87,6 +87,9 @@ class ConsumerConfig:
     # nothing. With this, a partition the database holds no inbox entry of is read again from its start; the
     # inbox and idempotent handlers make the replay a no-op for anything already held.
     rebuild_forgotten_partitions: bool = False
+    # What the topic an event came on says about it, checked before its handler: a reason to refuse it (it is
+    # dead-lettered), or None. The network's: an aggregate names the site whose topic it came on.
+    refuse_origin: Callable[[str, DomainEvent], str | None] | None = None
 
     @property
     def kafka(self) -> KafkaAccess:
@@ -314,7 +317,7 @@ class EventConsumer:
                         handler = self.handlers.get(envelope.type)
                         if handler is None:
                             continue
-                        event = decode(envelope)
+                        event = self._decode(record, envelope)
                         if await self._seen(uow, envelope.id):
                             duplicates += 1
                             continue
@@ -331,11 +334,18 @@ class EventConsumer:
         self.duplicates_total += duplicates
         return True
 
-    async def _handle_once(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent, handler: Handler) -> None:
+    def _decode(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent) -> DomainEvent:
         try:
             event = decode(envelope)
         except InvalidEventData as exc:
             raise PoisonEvent(str(exc)) from None
+        refused = self.config.refuse_origin(record.topic, event) if self.config.refuse_origin else None
+        if refused:
+            raise PoisonEvent(refused)
+        return event
+
+    async def _handle_once(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent, handler: Handler) -> None:
+        event = self._decode(record, envelope)
         async with UnitOfWork(self.database, source=self.config.source, site=self.config.site) as uow:
             if await self._seen(uow, envelope.id):
                 self.duplicates_total += 1

@@ -111,6 +111,15 @@ def decode(event: CloudEvent) -> DomainEvent:
         raise InvalidEventData(f"{event.type}: {exc.errors(include_url=False)}") from None
 
 
+def foreign_aggregate(topic: str, event: DomainEvent) -> str | None:
+    """Why a network event read from ``topic`` is refused, or None: it must name the site whose topic it came on
+    (the broker lets each site write only its own network topic; this stops it writing in another's name)."""
+    site = getattr(event, "site", None)
+    if event.scope != "network" or (isinstance(site, str) and topic == network_topic(site)):
+        return None
+    return f"an aggregate naming site {site!r} came on {topic}: a site publishes only its own"
+
+
 def topic_for(model: type[DomainEvent], site: str | None) -> str:
     if not site:
         raise ValueError(f"{model.ce_type()} is published by a site and needs its site")

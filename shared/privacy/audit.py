@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.events.outcomes import CohortAggregatePublished, ReleasedCount
+from shared.events.registry import network_topic
 from shared.privacy.cells import ALL, CellId, cells_of_aggregate
 from shared.privacy.identifiers import DEFAULT_ALLOWED_URLS, may_identify, scan_headers, scan_json, scan_text
 from shared.privacy.inference import SMALLEST_SHOWN, Shown, SumBound, infer_shown, shown_version
@@ -39,19 +40,15 @@ COHORT_AGGREGATE_TYPE = "org.kapnet.outcomes.cohort_aggregate.published.v1"
 COUNT_FIELDS = frozenset({"count", "sum_of_shown"})
 
 
-def network_topic(site: str) -> str:
-    """A site's network topic: the registry's name for it, once it has one."""
-    try:
-        from shared.events.registry import network_topic as registry_topic
-    except ImportError:
-        return f"kapnet.network.{site}.aggregates.v1"
-    return registry_topic(site)
+def kafka_client_options(sites: Sequence[str]) -> dict[str, object]:
+    """The aiokafka options that authenticate the auditor: from the settings (KAPNET_KAFKA_SECURITY_PROTOCOL,
+    KAPNET_KAFKA_SASL_USERNAME, ...), as a reader on the network side of the boundary (the ``network-auditor``
+    principal reads the network topics and nothing else)."""
+    from shared.bus.kafka import KafkaAccess
+    from shared.settings import ServiceSettings
 
-
-def kafka_client_options() -> dict[str, object]:
-    """Extra aiokafka client options for reading the network topics: the one place where the auditor's SASL
-    principal and TLS settings will come from (shared.settings, once it carries them)."""
-    return {}
+    reader = ServiceSettings(service="outcomes", role="network", network_sites=list(sites))
+    return KafkaAccess.from_settings(reader).security_kwargs()
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,7 +401,7 @@ async def read_network_records(
 
     from shared.bus.kafka import start_with_timeout, stop_quietly
 
-    options: dict[str, Any] = {**kafka_client_options(), **(client_options or {})}
+    options: dict[str, Any] = {**kafka_client_options(sites), **(client_options or {})}
     topics = [network_topic(site) for site in sites]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,

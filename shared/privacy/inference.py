@@ -55,7 +55,8 @@ _EPS = 1e-6
 
 Shown = int | None  # a shown count, or None: suppressed
 Published = CohortOutcomesPublished | CohortAggregatePublished
-Version = Mapping[CellId, ReleasedCount] | Iterable[Published]
+# A version as published (the figures, or their cells), or as the reader sees it (cell -> shown count or None).
+Version = Mapping[CellId, ReleasedCount] | Mapping[CellId, Shown] | Iterable[Published]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,13 @@ class Inference:
 def shown_version(version: Version) -> dict[CellId, Shown]:
     """A version as the reader sees it: each cell's shown count, or None when suppressed."""
     cells = version if isinstance(version, Mapping) else cells_of_all(version)
-    return {cell: None if count.suppressed or count.count is None else count.count for cell, count in cells.items()}
+    return {cell: _shown(count) for cell, count in cells.items()}
+
+
+def _shown(count: ReleasedCount | Shown) -> Shown:
+    if isinstance(count, ReleasedCount):
+        return None if count.suppressed else count.count
+    return count
 
 
 def infer(
@@ -718,8 +725,9 @@ def _solve_component(
         solve(everything, highspy.ObjSense.kMinimize)
         if not exact:
             # Spread: move every unknown not yet seen across 11 values away from where the last point has it,
-            # each within 11 of what has been seen (so no direction runs off to infinity), all in one solve.
-            for _ in range(4):
+            # each within 11 of what has been seen (so no direction runs off to infinity), all in one solve; again
+            # while that settles some (on a group's history of releases, far fewer solves than one per cell).
+            for _ in range(_SPREAD_ROUNDS):
                 open_ = wanted[~wide()[wanted]].astype(np.int32)
                 if len(open_) == 0:
                     break
@@ -756,6 +764,9 @@ def _solve_component(
     except _Infeasible:
         return None
     return low, high, known, solves
+
+
+_SPREAD_ROUNDS = 20
 
 
 class _Infeasible(Exception):

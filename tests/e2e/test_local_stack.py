@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import random
@@ -113,9 +114,11 @@ def healthy(url: str) -> bool:
         return False
 
 
+@pytest.mark.timeout(900)  # the whole stack, the synthetic cohort through it, and the privacy audit of it
 def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     base = free_port_base()
     var_dir = tmp_path / "stack-var"
+    kafka_port = free_kafka_port()
     stack = subprocess.Popen(
         [
             sys.executable,
@@ -124,7 +127,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
             "--var-dir",
             str(var_dir),
             "--kafka-port",
-            str(free_kafka_port()),
+            str(kafka_port),
             "--port-base",
             str(base),
             "--publish-interval",
@@ -177,6 +180,38 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
 
         wait_until(lambda: shown_cohorts() == {"north", "south"}, timeout=400, what="unsuppressed cohort outcomes")
         assert processes_mentioning(str(var_dir))
+
+        # The privacy auditor, as the network's read-only principal: every version on the network topics and
+        # every reply of the network API, with no finding.
+        passwords = json.loads((var_dir / "kafka" / "credentials.json").read_text())
+        audit = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "shared.privacy",
+                "audit",
+                "--bootstrap-servers",
+                f"127.0.0.1:{kafka_port}",
+                "--sites",
+                "north,south",
+                "--network-url",
+                f"http://127.0.0.1:{base + 300}",
+                "--token",
+                tokens["network_admin@network"],
+            ],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "KAPNET_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                "KAPNET_KAFKA_SASL_USERNAME": "network-auditor",
+                "KAPNET_KAFKA_SASL_PASSWORD": passwords["network-auditor"],
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert audit.returncode == 0 and "CLEAN" in audit.stdout, audit.stdout + audit.stderr
+        print(audit.stdout)
 
         # A service that dies is started again; the console says so, and the network goes on.
         [intake] = service_pids(var_dir, "intake", "north")

@@ -1,6 +1,7 @@
 """The network re-checks what it receives, with the real broker: a forged aggregate on the network topic (a count
 of 3 shown, a mean over a hidden count, a step of 2 from the version held, a time finer than the release
-period's boundary) breaks the event's model or the release rules, goes to the network's dead-letter topic and is
+period's boundary, an aggregate in another site's name) breaks the event's model, the release rules or its
+origin, goes to the network's dead-letter topic and is
 never served, while a valid one published after it is taken in."""
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ async def test_a_forged_aggregate_is_dead_lettered_and_never_served(
     small_step = cohort(site, "2026-03", responded=14, generated_at=held.generated_at + timedelta(days=1))
     # Timing: stamped 14:03, it would date what changed to the minute.
     to_the_minute = cohort(site, "2026-04", generated_at=datetime(2026, 2, 3, 14, 3, tzinfo=UTC))
+    # In another site's name, on this site's topic (the only network topic the broker lets this site write).
+    headers, value, _ = as_record(cohort(f"{site}x", "2026-05"))
+    in_anothers_name = (headers, value, f"{site}|2026-05".encode())
     settings = network_settings(kafka, database_url, tmp_path, [site])
     async with app_in_process(create_app(settings)) as client:
         network = ServiceUnderTest(client, settings)
@@ -59,6 +63,7 @@ async def test_a_forged_aggregate_is_dead_lettered_and_never_served(
             as_record(held),
             as_record(small_step),
             as_record(to_the_minute),
+            in_anothers_name,
         )
 
         async def served() -> list[dict[str, Any]]:
@@ -74,12 +79,12 @@ async def test_a_forged_aggregate_is_dead_lettered_and_never_served(
 
         async def all_dead_lettered() -> bool:
             dead = [r for r in await read_topic(kafka, DEAD_LETTERS, 2) if site.encode() in (r.value or b"")]
-            return len(dead) == 4
+            return len(dead) == 5
 
-        await eventually(all_dead_lettered, within=60, what="the four refused releases on the dead-letter topic")
+        await eventually(all_dead_lettered, within=60, what="the five refused releases on the dead-letter topic")
         [march] = await served()
         assert march["period"] == "2026-03" and march["instruments"][0]["responded"]["count"] == 12
 
     dead = [r for r in await read_topic(kafka, DEAD_LETTERS, 2) if site.encode() in (r.value or b"")]
-    assert len(dead) == 4, "every aggregate that breaks the rules is on the dead-letter topic"
+    assert len(dead) == 5, "every aggregate that breaks the rules is on the dead-letter topic"
     assert {dict(r.headers).get("ce_type") for r in dead} == {CohortOutcomesPublished.ce_type().encode()}

@@ -27,7 +27,7 @@ from shared.events.outcomes import (
     InstrumentFigures,
     ReleasedCount,
 )
-from shared.events.registry import DomainEvent
+from shared.events.registry import DomainEvent, network_topic
 from shared.fhir import searchset
 from shared.privacy.__main__ import main
 from shared.privacy.audit import (
@@ -36,7 +36,6 @@ from shared.privacy.audit import (
     NetworkRecord,
     audit_records,
     cells_from_json,
-    network_topic,
     read_network_records,
 )
 from shared.privacy.cells import cells_of
