@@ -31,7 +31,10 @@ SERVICES: dict[str, tuple[Callable[[ServiceSettings], FastAPI], dict[str, Any]]]
     "sessions@north": (create_sessions, {"service": "sessions", "site": SITE}),
     "billing@north": (create_billing, {"service": "billing", "site": SITE}),
     "outcomes@north": (create_outcomes, {"service": "outcomes", "site": SITE}),
-    "outcomes@network": (create_outcomes, {"service": "outcomes", "role": "network"}),
+    "outcomes@network": (
+        create_outcomes,
+        {"service": "outcomes", "role": "network", "network_sites": ["north", "south"]},
+    ),
 }
 
 

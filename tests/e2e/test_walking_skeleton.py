@@ -76,12 +76,13 @@ def test_a_registration_reaches_the_network_as_a_suppressed_aggregate(kafka: str
             assert (
                 httpx.post(f"{intake.url}/patients", json=patient(n), headers=front_desk, timeout=10).status_code == 201
             )
+        # A beat may release 11 while the twelfth is posted; the step rule then holds 11 (a change of 1 waits).
         wait_until(
-            lambda: (network_aggregate(network.url, site, admin) or {}).get("total", {}).get("count") == 12,
-            what="the aggregate of 12 registrations",
+            lambda: ((network_aggregate(network.url, site, admin) or {}).get("total", {}).get("count") or 0) >= 11,
+            what="the aggregate of 11 or 12 registrations",
         )
         aggregate = network_aggregate(network.url, site, admin)
-        assert aggregate is not None and [c["count"] for c in aggregate["cells"]] == [12]
+        assert aggregate is not None and [c["count"] for c in aggregate["cells"]] == [aggregate["total"]["count"]]
         listed = httpx.get(f"{network.url}/aggregates", params={"site": site}, headers=admin, timeout=5).json()
         assert listed == [aggregate]
 
