@@ -325,7 +325,8 @@ async def _latest_published(run: SiteRun) -> dict[str, CohortOutcomesPublished]:
             )
         ).all()
     run.publications = len(messages)
-    return {m.partition_key: CohortOutcomesPublished.model_validate_json(m.payload) for m in messages}
+    figures = [CohortOutcomesPublished.model_validate_json(m.payload) for m in messages]
+    return {f.cohort_key: f for f in figures}
 
 
 async def _network_holds(run: SiteRun, network: ServiceRuntime) -> bool:

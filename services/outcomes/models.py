@@ -47,6 +47,9 @@ class ReleasedVersion(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     cohort: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, index=True))
     released_for: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    # Which release of its period (the event's ``release``): a period boundary may be shared by several releases
+    # (every beat of development's ``beat``), and a reader keeps each of them.
+    release: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
     figures: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
 
 
@@ -61,7 +64,7 @@ class PrivacyBudget(SQLModel, table=True):
 
 
 class SiteRelease(SQLModel, table=True):
-    """Site role: one row per release, for the period boundary it was made for (once per period)."""
+    """Site role: one row per period boundary released for (once per period, but in development's ``beat``)."""
 
     __tablename__ = "site_release"
 
@@ -69,6 +72,8 @@ class SiteRelease(SQLModel, table=True):
     released_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     cohorts_published: int
     groups_refused: int
+    # How many releases were made for this boundary: one, or more in development's ``beat``.
+    releases: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
 
 
 class NetworkAggregate(SQLModel, table=True):

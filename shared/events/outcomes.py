@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,6 +31,18 @@ class AggregateCell(BaseModel):
         return self
 
 
+# Which release of its period a network record belongs to: every record of one release carries the same number,
+# so a reader (and the auditor) tells releases apart even when they share a period boundary.
+ReleaseNumber = Annotated[
+    int,
+    Field(
+        ge=1,
+        description="which release of its period this record belongs to: 1 for a period's first (the only one,"
+        " but in development's beat period, whose releases all carry the day's boundary)",
+    ),
+]
+
+
 @registered
 class CohortAggregatePublished(DomainEvent):
     """The latest aggregate of one (site, cohort): counts by month, small counts suppressed."""
@@ -46,6 +58,7 @@ class CohortAggregatePublished(DomainEvent):
     cells: list[AggregateCell]
     total: AggregateCell
     generated_at: datetime
+    release: ReleaseNumber = 1
 
     def partition_key(self) -> str:
         return f"{self.site}|{self.cohort}"
@@ -159,6 +172,7 @@ class CohortOutcomesPublished(DomainEvent):
     barriers: list[BarrierFigures]
     median_days_to_first_dose: float | None = None
     generated_at: datetime
+    release: ReleaseNumber = 1
 
     @model_validator(mode="after")
     def _median_over_a_shown_count(self) -> CohortOutcomesPublished:
@@ -170,7 +184,9 @@ class CohortOutcomesPublished(DomainEvent):
         return f"{self.site}|{self.indication.value}|{self.route.value}|{self.period}|{self.cut}|{self.cut_value}"
 
     def partition_key(self) -> str:
-        return self.cohort_key
+        # Every cut of one site x indication x route x month shares a partition: the cells of those cuts are
+        # related, and a reader (and the network's re-check) must see the group's releases in the order made.
+        return f"{self.site}|{self.indication.value}|{self.route.value}|{self.period}"
 
     def envelope_time(self) -> datetime:
         return self.generated_at

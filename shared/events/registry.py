@@ -55,7 +55,7 @@ class DomainEvent(BaseModel):
         return f"{TYPE_PREFIX}.{cls.producer}.{cls.name}.v{cls.event_version}"
 
     def partition_key(self) -> str:
-        """Site topics keep per-patient order; the network topic is keyed by site and cohort."""
+        """Site topics keep per-patient order; the network topic keeps each site and cohort group's order."""
         raise NotImplementedError
 
     def subject(self) -> str | None:

@@ -232,6 +232,7 @@ def aggregate_cells_from_json(data: Mapping[str, object]) -> tuple[str, dict[Cel
 class _Read:
     record: NetworkRecord
     stamp: str
+    release: int  # which release of its stamp's period (the event's ``release``)
     key: str
     cells: dict[CellId, Shown]
 
@@ -279,35 +280,45 @@ def _judge_record(record: NetworkRecord, allowed_urls: Collection[str], findings
         findings.append(Finding(FindingKind.unreadable, where, "value", f"not a cohort's figures: {exc}"[:200]))
         return None
     stamp = str(data.get("generated_at", dict(record.headers).get("ce_time", b"")))
-    return _Read(record, stamp, key, cells)
+    number = data.get("release", 1)
+    return _Read(record, stamp, number if isinstance(number, int) else 1, key, cells)
 
 
 def _versions(reads: Iterable[_Read]) -> tuple[list[dict[CellId, Shown]], list[str]]:
-    """The releases on each topic, in order: a release is the records of one stamp (its period's boundary), and
-    a record of a cohort already in the current release starts the next one (two releases may share a stamp)."""
-    streams: dict[tuple[str, int], list[_Read]] = defaultdict(list)
+    """The releases on each topic, in order: a release is the records of one stamp (its period's boundary) and
+    release number (several releases may share a stamp in development's beat period); a record of a cohort
+    already in the current release starts the next one all the same. A topic's partitions are merged by the
+    time and number each record carries, as a reader would: reading them one after another would put one
+    partition's last release before another's first."""
+    by_topic: dict[str, list[_Read]] = defaultdict(list)
     for read in reads:
-        streams[(read.record.topic, read.record.partition)].append(read)
+        by_topic[read.record.topic].append(read)
     versions: list[dict[CellId, Shown]] = []
     origins: list[str] = []
-    for (topic, partition), stream in sorted(streams.items()):
-        stream.sort(key=lambda r: r.record.offset)
+    for topic, stream in sorted(by_topic.items()):
+        stream.sort(key=lambda r: (r.record.timestamp_ms or 0, r.stamp, r.release, r.record.partition, r.record.offset))
         current: dict[CellId, Shown] = {}
         keys: set[str] = set()
-        stamp: str | None = None
-        first = stream[0].record.offset
-        last = first
+        stamp: tuple[str, int] | None = None
+        records: list[str] = []
         for read in stream:
-            if keys and (read.stamp != stamp or read.key in keys):
+            if keys and ((read.stamp, read.release) != stamp or read.key in keys):
                 versions.append(current)
-                origins.append(f"{topic}[{partition}]@{first}-{last}")
-                current, keys, first = {}, set(), read.record.offset
+                origins.append(_origin(topic, stamp, records))
+                current, keys, records = {}, set(), []
             current.update(read.cells)
             keys.add(read.key)
-            stamp, last = read.stamp, read.record.offset
+            stamp = (read.stamp, read.release)
+            records.append(f"{read.record.partition}@{read.record.offset}")
         versions.append(current)
-        origins.append(f"{topic}[{partition}]@{first}-{last}")
+        origins.append(_origin(topic, stamp, records))
     return versions, origins
+
+
+def _origin(topic: str, stamp: tuple[str, int] | None, records: list[str]) -> str:
+    shown = ", ".join(records[:3]) + (f" and {len(records) - 3} more" if len(records) > 3 else "")
+    when, number = stamp or ("?", 0)
+    return f"{topic} release {number} of {when} ({shown})"
 
 
 def audit_records(

@@ -897,10 +897,9 @@ class ReleaseRefused(Exception):
         self.leaks = tuple(leaks)
 
 
-def _hiding_order(cell: CellId, figure: int) -> tuple[bool, int, bool, CellId]:
-    # The smallest shown count hides the least; a 0 widens nothing (hidden, it is still at most what it bounds);
-    # a cut cell before the whole cohort's, which readers use most.
-    return (figure == 0, figure, cell.cut == ALL, cell)
+def _hiding_order(cell: CellId, figure: int) -> tuple[int, bool, CellId]:
+    # The smallest shown count hides the least; a cut cell before the whole cohort's, which readers use most.
+    return (figure, cell.cut == ALL, cell)
 
 
 def protect(
@@ -914,7 +913,7 @@ def protect(
     out, in order) and of this release learns no suppressed cell to fewer than 11 values. Leaks already there
     before this release cannot be undone and are not counted against it. Complementary cells are chosen across
     every cut of the candidate's groups (site x indication x route x month), one at a time per leak, next to a
-    leaking cell. Raises ReleaseRefused when that cannot be done within ``max_iterations`` rounds."""
+    leaking cell, never a 0. Raises ReleaseRefused when that cannot be done within ``max_iterations`` rounds."""
     groups = {cell.group for cell in candidate}
     before = [{c: s for c, s in shown_version(v).items() if c.group in groups} for v in published]
     now = len(before)
@@ -928,9 +927,10 @@ def protect(
     def release() -> dict[CellId, Shown]:
         return {c: None if k.suppressed or c in hidden else k.figure for c, k in candidate.items()}
 
-    def shown_now(cell: CellId) -> bool:
+    def may_hide(cell: CellId) -> bool:
+        # Never a 0: hidden, it bounds nothing below what a shown 0 does, and a reader pins it back to 0..0.
         found = candidate.get(cell)
-        return found is not None and not found.suppressed and cell not in hidden
+        return found is not None and not found.suppressed and cell not in hidden and found.figure > 0
 
     def complement(leak: Leak) -> CellId | None:
         """The best cell to hide for this leak: a shown cell of this release in a relation with the leaking cell
@@ -938,10 +938,10 @@ def protect(
         further out, and so on."""
         frontier = {leak.cell}
         seen = set(frontier)
-        choices = [leak.cell] if shown_now(leak.cell) else []
+        choices = [leak.cell] if may_hide(leak.cell) else []
         while True:
             reach = {p for c in frontier for p in partners.get(c, ())} - seen
-            choices += [c for c in reach if shown_now(c)]
+            choices += [c for c in reach if may_hide(c)]
             if choices:
                 return min(choices, key=lambda c: _hiding_order(c, candidate[c].figure))
             if not reach:

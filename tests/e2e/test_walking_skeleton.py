@@ -103,7 +103,7 @@ def assert_no_patient_data(records: list[Any], forbidden: list[str]) -> None:
         for value in forbidden:
             assert value not in raw, f"{value!r} crossed the privacy boundary"
         data = json.loads(record.value)
-        assert set(data) == {"site", "cohort", "measure", "cells", "total", "generated_at"}
+        assert set(data) == {"site", "cohort", "measure", "cells", "total", "generated_at", "release"}
         for cell in [*data["cells"], data["total"]]:
             assert cell["suppressed"] or cell["count"] == 0 or cell["count"] > 10, f"small count shown: {cell}"
             assert len(cell["period"]) in (3, 7), "no date finer than a month"

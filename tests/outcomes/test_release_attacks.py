@@ -16,7 +16,13 @@ from services.outcomes.domain.cohorts import cohort_aggregates
 from services.outcomes.domain.course_summary import PayerGroup
 from services.outcomes.models import PrivacyBudget
 from services.outcomes.service.beat import PrivacyBudgetSettings
-from services.outcomes.service.publication import LastRelease, safe_release
+from services.outcomes.service.publication import (
+    LastRelease,
+    last_release,
+    publish_release,
+    registrations_release,
+    safe_release,
+)
 from shared.bus.tables import OutboxMessage
 from shared.events.intake import PatientRegistered
 from shared.privacy.cells import cells_of
@@ -135,3 +141,23 @@ def test_cross_cut_subtraction_finds_no_hidden_count() -> None:
     before = {cell: count for f in within_each_table for cell, count in cells_of(f).items()}
     after = {cell: count for f in release.figures for cell, count in cells_of(f).items()}
     assert all(after[cell].suppressed for cell, count in before.items() if count.suppressed)
+
+
+async def test_releases_that_share_a_boundary_stay_apart_in_what_complements_are_solved_against(
+    outcomes: Outcomes,
+) -> None:
+    """Development's beat period stamps every release of a day with the day's boundary. A reader keeps each of
+    them; so must the history that complementary suppression is solved against, or it misses what the reader
+    saw in between (a cell shown, hidden, then shown again one higher pins the hidden one)."""
+    day = datetime(2026, 3, 4, tzinfo=UTC)
+    courses = [course(TUESDAY + timedelta(hours=n), 20, 8 if n % 2 else 14) for n in range(24)]
+    for members, now in ((courses[:12], day + timedelta(hours=9)), (courses, day + timedelta(hours=9, seconds=5))):
+        async with outcomes.runtime.unit_of_work() as uow:
+            last = await last_release(uow)
+            release = safe_release("north", members, DEFINITION.key, NEW_YORK, last, day)
+            registrations = await registrations_release(uow, "north", last.registrations, day)
+            assert await publish_release(uow, release, registrations, day, now) > 0
+            await uow.commit()
+    async with outcomes.runtime.unit_of_work() as uow:
+        last = await last_release(uow)
+    assert last.history and all(len(versions) == 2 for versions in last.history.values()), last.history.keys()

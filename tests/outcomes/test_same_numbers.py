@@ -29,6 +29,7 @@ from services.outcomes.service.beat import review_site
 from shared.bus.tables import OutboxMessage
 from shared.events.billing import AccessBarrierReason
 from shared.events.intake import AssessmentRecorded, PatientRegistered
+from shared.events.outcomes import CohortOutcomesPublished
 from shared.events.sessions import CoursePlanned, CourseStatusChanged, DoseAdministered, InCourseAssessmentRecorded
 from shared.privacy.release import ReleasePeriod
 from shared.settings import ServiceSettings
@@ -170,8 +171,9 @@ def published(messages: Sequence[OutboxMessage]) -> dict[str, dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
     for message in sorted(messages, key=lambda m: m.id or 0):
         if message.ce_type == COHORT_EVENT:
-            latest[message.partition_key] = json.loads(message.payload)
-    naming = ("site", "indication", "route", "period", "cut", "cut_value", "definition", "generated_at")
+            figures = CohortOutcomesPublished.model_validate_json(message.payload)
+            latest[figures.cohort_key] = json.loads(message.payload)
+    naming = ("site", "indication", "route", "period", "cut", "cut_value", "definition", "generated_at", "release")
     return {
         key: {k: v for k, v in data.items() if k not in naming}
         for key, data in latest.items()

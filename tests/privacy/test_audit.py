@@ -4,6 +4,7 @@ command line reads a real broker's network topics."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -210,6 +211,39 @@ def test_two_releases_under_one_stamp_are_told_apart_by_a_repeated_cohort() -> N
     report = audit_records(records(first, second))
     assert report.versions == 2
     assert FindingKind.leak in kinds(report.findings)
+
+
+def test_releases_that_share_a_stamp_are_told_apart_by_their_number() -> None:
+    # Development's beat: every release of a day carries the day's boundary. The second release hides an age
+    # band and the whole cohort's courses; without its number, its first record would be read as part of the
+    # first release (no cohort repeats yet), beside a whole cohort of 0: a hidden cell pinned to 0..0.
+    first = figures(counts={"courses": 0})
+    second = [
+        figures("age_band", "45-54", {"courses": None}).model_copy(update={"release": 2}),
+        figures(counts={"courses": None}).model_copy(update={"release": 2}),
+    ]
+    report = audit_records(records(first, *second))
+    assert report.clean and report.versions == 2, report.render()
+    unnumbered = [f.model_copy(update={"release": 1}) for f in second]
+    assert FindingKind.leak in kinds(audit_records(records(first, *unnumbered)).findings)
+
+
+def test_partitions_are_read_in_the_order_of_their_releases() -> None:
+    # One group's cuts on two partitions, two days. Read one partition after the other, the second day's 45
+    # courses would sit beside the first day's prior-trials cut (30 + 0 + 0): a contradiction that is not there.
+    day_one = [
+        figures(counts={"courses": 30}),
+        *(figures("prior_trials", v, {"courses": n}) for v, n in (("0", 30), ("1", 0), ("2", 0))),
+    ]
+    day_two = [
+        figures(counts={"courses": 45}, at=NEXT_DAY),
+        figures("prior_trials", "0", {"courses": 45}, at=NEXT_DAY),
+    ]
+    first = [record(day_one[0], 0), record(day_two[0], 1)]
+    second = [record(f, n) for n, f in enumerate([*day_one[1:], day_two[1]])]
+    on_two = [*first, *(dataclasses.replace(r, partition=1) for r in second)]
+    report = audit_records(on_two)
+    assert report.clean and report.versions == 2, report.render()
 
 
 def test_figures_that_break_the_release_rules_are_reported() -> None:

@@ -388,3 +388,31 @@ def test_protect_refuses_what_it_cannot_make_safe() -> None:
     # And within a bound of rounds.
     with pytest.raises(ReleaseRefused):
         protect(cells, max_iterations=0)
+
+
+def test_protect_never_hides_a_zero() -> None:
+    # A hidden 0 under a shown 0 is pinned back to 0..0 whatever else is hidden: hiding the 0 whole beside it
+    # would only move the pin, so the release is refused rather than showing a hidden cell's value.
+    cells = candidate(
+        {
+            cell(): (20, False),
+            cell(measure="started"): (20, False),
+            cell(measure="phq9.with_result"): (0, False),
+            cell(measure="phq9.responded"): (0, True),
+        }
+    )
+    with pytest.raises(ReleaseRefused) as refused:
+        protect(cells)
+    assert {leak.cell for leak in refused.value.leaks} == {cell(measure="phq9.responded")}
+    # Where a non-zero cell can cover the leak, it is the one hidden: never the 0 beside it.
+    cells = candidate(
+        {
+            cell(): (42, False),
+            cell("prior_trials", "0"): (0, False),
+            cell("prior_trials", "1"): (3, True),
+            cell("prior_trials", "2"): (39, False),
+        }
+    )
+    hide = protect(cells)
+    assert hide and all(cells[c].figure > 0 for c in hide)
+    assert infer([released(cells, hide)]).leaks == ()

@@ -78,17 +78,19 @@ async def last_release(uow: UnitOfWork) -> LastRelease:
     ).all()
     held: dict[tuple[str, str, str], dict[str, CohortOutcomesPublished]] = {}
     history: dict[tuple[str, str, str], list[list[CohortOutcomesPublished]]] = {}
-    stamps: dict[tuple[str, str, str], datetime] = {}
+    # A release is its boundary and its number within the period: a boundary may be shared by several (beat).
+    stamps: dict[tuple[str, str, str], tuple[datetime, int | None]] = {}
     for version in versions:
         figures = CohortOutcomesPublished.model_validate(version.figures)
         group = _group_of(figures)
         held.setdefault(group, {})[figures.cohort_key] = figures
         snapshot = list(held[group].values())
-        if stamps.get(group) == version.released_for:
+        stamp = (version.released_for, version.release)
+        if stamps.get(group) == stamp:
             history[group][-1] = snapshot
         else:
             history.setdefault(group, []).append(snapshot)
-            stamps[group] = version.released_for
+            stamps[group] = stamp
     return LastRelease(
         released_for=released_for,
         cohorts=cohorts,
@@ -120,7 +122,7 @@ async def registrations_release(
 
 
 def _shown_fingerprint(figures: CohortOutcomesPublished) -> str:
-    shown = figures.model_dump_json(exclude={"generated_at"})
+    shown = figures.model_dump_json(exclude={"generated_at", "release"})
     return hashlib.sha256(shown.encode()).hexdigest()
 
 
@@ -293,31 +295,40 @@ async def publish_release(
     now: datetime,
 ) -> int:
     """Publish every cohort whose shown figures changed since it was last released, and record the release for
-    its period. Returns how many were published; the caller commits."""
+    its period. Every record of the release carries its number within the period. Returns how many were
+    published; the caller commits."""
     last = {row.cohort: row.fingerprint for row in (await uow.session.exec(select(PublishedAggregate))).all()}
+    row = await uow.session.get(SiteRelease, released_for)
+    if row is None:
+        row = SiteRelease(released_for=released_for, released_at=now, cohorts_published=0, groups_refused=0)
+    number = row.releases + 1
     published = 0
     shown_registrations = fingerprint(registrations.cells, registrations.total)
     if last.get(REGISTRATIONS_COHORT) != shown_registrations:
+        registrations = registrations.model_copy(update={"release": number})
         await uow.publish(registrations)
         await _remember(uow, REGISTRATIONS_COHORT, shown_registrations, registrations.model_dump(mode="json"), now)
         published += 1
     for figures, shown in zip(release.figures, release.fingerprints, strict=True):
         if last.get(figures.cohort_key) == shown:
             continue
+        figures = figures.model_copy(update={"release": number})
         await uow.publish(figures)
         await _remember(uow, figures.cohort_key, shown, figures.model_dump(mode="json"), now)
         uow.session.add(
             ReleasedVersion(
-                cohort=figures.cohort_key, released_for=released_for, figures=figures.model_dump(mode="json")
+                cohort=figures.cohort_key,
+                released_for=released_for,
+                release=number,
+                figures=figures.model_dump(mode="json"),
             )
         )
         published += 1
-    row = await uow.session.get(SiteRelease, released_for)
-    if row is None:
-        row = SiteRelease(released_for=released_for, released_at=now, cohorts_published=0, groups_refused=0)
     row.released_at = now
     row.cohorts_published += published
     row.groups_refused += release.groups_refused
+    if published:
+        row.releases = number
     uow.session.add(row)
     return published
 
