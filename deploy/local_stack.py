@@ -124,13 +124,19 @@ def plan(
     processes.append(
         ServiceProcess("outcomes", port_base + 300, network_env, var_dir / "logs" / "outcomes@network.log")
     )
+    for i, site in enumerate(SITES):
+        # Each site's console calls that site's services with the signed-in user's token, and needs no broker.
+        first = port_base + 100 * (i + 1)
+        urls = {f"KAPNET_{s.upper()}_URL": f"http://127.0.0.1:{first + j + 1}" for j, s in enumerate(SERVICES)}
+        env = {"KAPNET_VAR_DIR": str(var_dir), "KAPNET_SITE": site, **urls}
+        processes.append(ServiceProcess("console", first, env, var_dir / "logs" / f"console@{site}.log"))
     return processes
 
 
 def planned_ports(port_base: int) -> list[int]:
-    return [port_base + 100 * (i + 1) + j + 1 for i in range(len(SITES)) for j in range(len(SERVICES))] + [
-        port_base + 300
-    ]
+    services = [port_base + 100 * (i + 1) + j + 1 for i in range(len(SITES)) for j in range(len(SERVICES))]
+    consoles = [port_base + 100 * (i + 1) for i in range(len(SITES))]
+    return [*services, port_base + 300, *consoles]
 
 
 def port_free(port: int) -> bool:
@@ -249,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             loader = kafka.client_access(LOADER, passwords[LOADER])
             load_demo_data(processes, var_dir, tokens, loader, args.synthetic_patients)
         print_tokens(tokens, var_dir)
-        print_urls(kafka, processes, var_dir)
+        print_urls(kafka, processes, var_dir, tokens)
         keeper = Keeper(kafka, processes, var_dir)
         while not stop.wait(1.0):
             keeper.check()
@@ -322,20 +328,30 @@ def print_tokens(tokens: dict[tuple[str, str], str], var_dir: Path) -> None:
     print("\n".join(f"  {line}" for line in lines), flush=True)
 
 
-def print_urls(kafka: KafkaNode, processes: list[ServiceProcess], var_dir: Path) -> None:
+def print_urls(
+    kafka: KafkaNode, processes: list[ServiceProcess], var_dir: Path, tokens: Mapping[tuple[str, str], str]
+) -> None:
     lines = [
         "",
         "kapnet is running. Ctrl-C stops everything.",
         f"  Kafka            {kafka.bootstrap_servers} (SASL/SCRAM-SHA-512, one principal per service: "
         f"python -m deploy.kafka acls; passwords in {var_dir / 'kafka' / 'credentials.json'})",
     ]
+    consoles = [p for p in processes if p.service == "console"]
+    [network] = [p for p in processes if p.name == "outcomes@network"]
     for process in processes:
-        lines.append(f"  {process.name:<18} {process.url}/docs")
-    lines += [
-        f"  network aggregates: http://127.0.0.1:{processes[-1].port}/aggregates",
-        f"  logs: {var_dir / 'logs'}   data: {var_dir}",
-        "KAPNET_READY",
-    ]
+        if process not in consoles:
+            lines.append(f"  {process.name:<18} {process.url}/docs")
+    lines.append(f"  network aggregates: {network.url}/aggregates")
+    for console in consoles:
+        site = console.env["KAPNET_SITE"]
+        lines.append(f"  {console.name:<18} {console.url}/  sign in as (development links):")
+        lines += [
+            f"    {role:<11} {console.url}/sign-in?token={token}"
+            for (where, role), token in tokens.items()
+            if where == site
+        ]
+    lines += [f"  logs: {var_dir / 'logs'}   data: {var_dir}", "KAPNET_READY"]
     print("\n".join(lines), flush=True)
 
 

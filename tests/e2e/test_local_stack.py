@@ -114,6 +114,16 @@ def healthy(url: str) -> bool:
         return False
 
 
+def desk_link(printed: str, console: str) -> str:
+    """The front desk's sign-in link to a console, as make run prints it."""
+    [link] = [
+        line.split()[-1]
+        for line in printed.splitlines()
+        if line.strip().startswith("front_desk") and line.split()[-1].startswith(f"{console}sign-in?")
+    ]
+    return link
+
+
 @pytest.mark.timeout(900)  # the whole stack, the synthetic cohort through it, and the privacy audit of it
 def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     base = free_port_base()
@@ -149,6 +159,13 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
         for url in urls:
             assert httpx.get(url, timeout=5).status_code == 200
         assert f"http://127.0.0.1:{base + 101}/docs" in urls and f"http://127.0.0.1:{base + 300}/docs" in urls
+        # Each site's console, with a ready sign-in link per role: the front desk's opens the console's home page.
+        links = [w for w in printed.split() if "/sign-in?token=" in w]
+        assert len(links) == 10, links  # five roles at each of two sites
+        desk = desk_link(printed, f"http://127.0.0.1:{base + 100}/")
+        with httpx.Client(follow_redirects=True, timeout=10) as browser:
+            home = browser.get(desk)
+            assert home.status_code == 200 and "Register a patient" in home.text, home.text
 
         network = f"http://127.0.0.1:{base + 300}/aggregates"
 

@@ -1,0 +1,46 @@
+"""The console's settings, from ``KAPNET_*`` environment variables like every service's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class ConsoleSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAPNET_", extra="ignore")
+
+    site: str = Field(default="north", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    environment: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=1, le=65535)
+    var_dir: Path = Path("var")
+    # The site's services, called with the signed-in user's token.
+    intake_url: str = "http://127.0.0.1:8101"
+    sessions_url: str = "http://127.0.0.1:8102"
+    billing_url: str = "http://127.0.0.1:8103"
+    outcomes_url: str = "http://127.0.0.1:8104"
+    service_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Tokens are checked as the services check them (shared/auth): development keys, or an OIDC issuer's.
+    auth_mode: Literal["development", "oidc"] = "development"
+    auth_issuer: str = "kapnet-dev"
+    auth_audience: str = "kapnet"
+    auth_jwks_url: str = ""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def token_settings(self) -> ServiceSettings:
+        """The settings the shared token verifier reads (built, not read again from the environment: this process
+        is not one of the services)."""
+        return ServiceSettings.model_construct(
+            site=self.site,
+            environment=self.environment,
+            var_dir=self.var_dir,
+            auth_mode=self.auth_mode,
+            auth_issuer=self.auth_issuer,
+            auth_audience=self.auth_audience,
+            auth_jwks_url=self.auth_jwks_url,
+        )

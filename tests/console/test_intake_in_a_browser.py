@@ -1,0 +1,134 @@
+"""The site console in a real browser (Debian's Chromium, driven by Playwright): a front desk registers a patient
+and a clinician screens them through the pages, which call the real intake service; every page passes axe-core
+with no serious violation. Screenshots are saved under var/screenshots/."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from deploy.processes import ROOT
+from shared.auth.tokens import mint_dev_token
+from tests.harness import running, service_process
+
+pytestmark = pytest.mark.broker
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without these, Chromium reaches for Google's hosts at start, which this closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site_console(kafka: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    site = f"c{uuid.uuid4().hex[:6]}"
+    common = {"KAPNET_KAFKA_BOOTSTRAP_SERVERS": kafka, "KAPNET_SITE": site}
+    intake = service_process("intake", tmp_path, **common)
+    sessions = service_process("sessions", tmp_path, **common)
+    with running(intake, sessions):
+        console = service_process(
+            "console", tmp_path, **common, KAPNET_INTAKE_URL=intake.url, KAPNET_SESSIONS_URL=sessions.url
+        )
+        with running(console):
+            yield {"site": site, "url": console.url, "keys": str(tmp_path / "var" / "auth")}
+
+
+def token(stack: dict[str, str], role: str) -> str:
+    return mint_dev_token(Path(stack["keys"]), site=stack["site"], roles=[role])
+
+
+AXE_SERIOUS = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations
+    .filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' '))}));
+}"""
+
+
+def accessible(page: Page, base: str) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page, the checker served by the console itself."""
+    page.add_script_tag(url=f"{base}/vendor/axe-core/axe.min.js")
+    found: list[dict[str, Any]] = page.evaluate(AXE_SERIOUS)
+    return found
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def answer_screening(page: Page, yes: set[str]) -> None:
+    for group in page.locator("fieldset.yes-no").all():
+        name = group.locator("input[type=radio]").first.get_attribute("name") or ""
+        if group.locator("input[value='']").count():
+            continue  # optional: left unanswered
+        group.locator(f"input[value='{'yes' if name in yes else 'no'}']").check()
+    page.get_by_label("Systolic mmhg").fill("122")
+    page.get_by_label("Diastolic mmhg").fill("78")
+    page.get_by_label("Bmi kg m2").fill("24.5")
+
+
+def test_a_front_desk_registers_a_patient_and_a_clinician_screens_them(
+    browser: Browser, site_console: dict[str, str]
+) -> None:
+    base = site_console["url"]
+    page = browser.new_page()
+    page.goto(f"{base}/sign-in?token={token(site_console, 'front_desk')}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Good day")
+    assert accessible(page, base) == []
+
+    page.get_by_role("link", name="Register a patient").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Register a patient")
+    assert accessible(page, base) == []
+    page.get_by_label("Given name").fill("Ada")
+    page.get_by_label("Family name").fill("Lovelace")
+    page.get_by_label("Birth date").fill("1985-12-10")
+    page.get_by_label("Sex").select_option("female")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Registered.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Lovelace, Ada")
+    shot(page, "console-front-desk-registered")
+    assert accessible(page, base) == []
+
+    # Screening is clinical in the permission table (shared/auth/permissions.py): the front desk is not offered it,
+    # and a clinician screens the patient the front desk registered.
+    assert page.get_by_role("link", name="Screen for eligibility").count() == 0
+    patient_url = page.url.split("?")[0]
+    page.get_by_role("button", name="Sign out").click()
+    page.goto(f"{base}/sign-in?token={token(site_console, 'clinician')}")
+    page.goto(patient_url)
+    page.get_by_role("link", name="Screen for eligibility").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Eligibility screening")
+    assert accessible(page, base) == []
+    page.get_by_role("button", name="Save").click()  # nothing answered: the service says what is missing
+    expect(page.get_by_role("alert").first).to_contain_text("Not saved")
+    shot(page, "console-clinician-screening-refused")
+    answer_screening(page, yes={"takes_benzodiazepines"})
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Screening result")
+    outcome = page.locator(".outcome").inner_text()
+    assert outcome in ("Eligible", "Needs a clinician's medical review"), outcome
+    expect(page.get_by_text("benzodiazepine", exact=False).first).to_be_visible()
+    shot(page, "console-clinician-screening-result")
+    assert accessible(page, base) == []
