@@ -42,6 +42,7 @@ class FormField:
     max_length: int | None = None
     pattern: str | None = None
     options: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)  # what each option is called, where not its value
     default: object = None
 
     @property
@@ -102,7 +103,7 @@ class SchemaReader:
     def sections(self, schema: Schema, prefix: str = "", title: str = "") -> list[FormSection]:
         schema = self.resolve(schema)
         required = set(schema.get("required", []))
-        top = FormSection(title or str(schema.get("title", "")))
+        top = FormSection(title)  # the request's own model name says nothing to a user: only its parts get a title
         found = [top]
         for name, raw in schema.get("properties", {}).items():
             inner, may_be_none = self.nullable(raw)

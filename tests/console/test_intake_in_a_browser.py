@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -51,7 +52,18 @@ def site_console(kafka: str, tmp_path: Path) -> Iterator[dict[str, str]]:
             "console", tmp_path, **common, KAPNET_INTAKE_URL=intake.url, KAPNET_SESSIONS_URL=sessions.url
         )
         with running(console):
-            yield {"site": site, "url": console.url, "keys": str(tmp_path / "var" / "auth")}
+            stack = {"site": site, "url": console.url, "keys": str(tmp_path / "var" / "auth")}
+            # The site's consent document, published by its site admin through intake's API.
+            document = {
+                "version": "2026.1",
+                "title": "Consent to ketamine-assisted psychotherapy",
+                "text": "Ketamine is used off-label for depression. " * 4,
+                "effective_date": "2026-01-01",
+            }
+            admin = {"Authorization": f"Bearer {token(stack, 'site_admin')}"}
+            published = httpx.post(f"{intake.url}/consent-documents", json=document, headers=admin, timeout=10)
+            assert published.status_code == 201, published.text
+            yield stack
 
 
 def token(stack: dict[str, str], role: str) -> str:
@@ -110,6 +122,19 @@ def test_a_front_desk_registers_a_patient_and_a_clinician_screens_them(
     expect(page.get_by_role("heading", level=1)).to_have_text("Lovelace, Ada")
     shot(page, "console-front-desk-registered")
     assert accessible(page, base) == []
+
+    # The front desk records the patient's signed, witnessed consent; the document is chosen, not typed.
+    page.get_by_role("link", name="Record consent").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Informed consent")
+    assert accessible(page, base) == []
+    page.get_by_label("Document id").select_option(index=1)  # the one document: index 0 is "Choose…"
+    page.get_by_label("Witnessed by").fill("Grace Hopper")
+    for disclosure in page.locator("fieldset.yes-no").all():
+        disclosure.locator("input[value='yes']").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Consent recorded.")
+    expect(page.locator("dl.facts")).to_contain_text("Consented")
+    shot(page, "console-front-desk-consent-recorded")
 
     # Screening is clinical in the permission table (shared/auth/permissions.py): the front desk is not offered it,
     # and a clinician screens the patient the front desk registered.

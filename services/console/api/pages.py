@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.api.deps import SESSION_COOKIE, Apis, CurrentUser, Settings, SignedIn, Templates, needs, verify
-from services.console.forms import FormSection, SchemaReader, entered, read_answers
+from services.console.forms import FieldKind, FormSection, SchemaReader, entered, read_answers
 from services.console.site_apis import FieldProblem, ServiceRefused, SiteApis, SiteService
 from shared.auth.permissions import Permission
 from shared.auth.tokens import TokenRejected
@@ -231,6 +232,15 @@ async def consent_form(
     banner = await patient_banner(apis, user, patient_id)
     documents = await apis.read(SiteService.intake, "/consent-documents", user.token)
     sections = await _form(apis, SiteService.intake, "post", CONSENT_PATH)
+    # The document signed is chosen from the site's documents, not typed as a number.
+    titles = {str(d["id"]): f"{d['title']} (version {d['version']}, from {d['effective_date']})" for d in documents}
+    for section in sections:
+        section.fields = [
+            dataclasses.replace(f, kind=FieldKind.choice, options=tuple(titles), labels=titles)
+            if f.name == "document_id"
+            else f
+            for f in section.fields
+        ]
     return _page(
         templates,
         request,
