@@ -130,13 +130,20 @@ def plan(
         urls = {f"KAPNET_{s.upper()}_URL": f"http://127.0.0.1:{first + j + 1}" for j, s in enumerate(SERVICES)}
         env = {"KAPNET_VAR_DIR": str(var_dir), "KAPNET_SITE": site, **urls}
         processes.append(ServiceProcess("console", first, env, var_dir / "logs" / f"console@{site}.log"))
+    # The network dashboard: the console in the network role, reading the network's outcomes service only.
+    dashboard = {
+        "KAPNET_VAR_DIR": str(var_dir),
+        "KAPNET_ROLE": "network",
+        "KAPNET_NETWORK_URL": f"http://127.0.0.1:{port_base + 300}",
+    }
+    processes.append(ServiceProcess("console", port_base + 310, dashboard, var_dir / "logs" / "console@network.log"))
     return processes
 
 
 def planned_ports(port_base: int) -> list[int]:
     services = [port_base + 100 * (i + 1) + j + 1 for i in range(len(SITES)) for j in range(len(SERVICES))]
     consoles = [port_base + 100 * (i + 1) for i in range(len(SITES))]
-    return [*services, port_base + 300, *consoles]
+    return [*services, port_base + 300, *consoles, port_base + 310]
 
 
 def port_free(port: int) -> bool:
@@ -344,12 +351,13 @@ def print_urls(
             lines.append(f"  {process.name:<18} {process.url}/docs")
     lines.append(f"  network aggregates: {network.url}/aggregates")
     for console in consoles:
-        site = console.env["KAPNET_SITE"]
-        lines.append(f"  {console.name:<18} {console.url}/  sign in as (development links):")
+        where = "network" if console.env.get("KAPNET_ROLE") == "network" else console.env["KAPNET_SITE"]
+        what = "dashboard" if where == "network" else "console"
+        lines.append(f"  {what}@{where:<10} {console.url}/  sign in as (development links):")
         lines += [
-            f"    {role:<11} {console.url}/sign-in?token={token}"
-            for (where, role), token in tokens.items()
-            if where == site
+            f"    {role:<13} {console.url}/sign-in?token={token}"
+            for (site, role), token in tokens.items()
+            if site == where
         ]
     lines += [f"  logs: {var_dir / 'logs'}   data: {var_dir}", "KAPNET_READY"]
     print("\n".join(lines), flush=True)

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.console.api import pages
+from services.console.api import dashboard, pages
 from services.console.api.deps import SignInNeeded
 from services.console.settings import ConsoleSettings
 from services.console.site_apis import ServiceRefused, SiteApis
@@ -44,18 +44,19 @@ def create_app(settings: ConsoleSettings | None = None, transport: httpx.AsyncBa
         yield
         await app.state.apis.close()
 
-    app = FastAPI(title=f"kapnet console ({settings.site})", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title=f"kapnet console ({settings.where})", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.apis = SiteApis(settings, transport)
     app.state.verifier = build_verifier(settings.token_settings())
     templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.globals["site"] = settings.site
+    templates.env.globals["site"] = settings.where
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for name, directory in VENDOR.items():
         if directory.is_dir():
             app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=name)
-    app.include_router(pages.router)
+    app.include_router(pages.account)
+    app.include_router(dashboard.router if settings.role == "network" else pages.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

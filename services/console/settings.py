@@ -14,6 +14,8 @@ from shared.settings import ServiceSettings
 class ConsoleSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAPNET_", extra="ignore")
 
+    # A site's console (its staff's pages), or the network's dashboard (aggregates only: network administrators).
+    role: Literal["site", "network"] = "site"
     site: str = Field(default="north", pattern=r"^[a-z][a-z0-9-]{0,30}$")
     environment: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
@@ -24,6 +26,7 @@ class ConsoleSettings(BaseSettings):
     sessions_url: str = "http://127.0.0.1:8102"
     billing_url: str = "http://127.0.0.1:8103"
     outcomes_url: str = "http://127.0.0.1:8104"
+    network_url: str = "http://127.0.0.1:8300"  # the network's outcomes service (the dashboard's only source)
     service_timeout_seconds: float = Field(default=10.0, gt=0)
     # Tokens are checked as the services check them (shared/auth): development keys, or an OIDC issuer's.
     auth_mode: Literal["development", "oidc"] = "development"
@@ -31,6 +34,11 @@ class ConsoleSettings(BaseSettings):
     auth_audience: str = "kapnet"
     auth_jwks_url: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def where(self) -> str:
+        """Whose tokens this console takes: its site's staff, or the network's (``network``)."""
+        return "network" if self.role == "network" else self.site
 
     def token_settings(self) -> ServiceSettings:
         """The settings the shared token verifier reads (built, not read again from the environment: this process

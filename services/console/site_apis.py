@@ -16,6 +16,7 @@ class SiteService(StrEnum):
     sessions = "sessions"
     billing = "billing"
     outcomes = "outcomes"
+    network = "network"  # the network's outcomes service: aggregates only
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class SiteApis:
             SiteService.sessions: settings.sessions_url,
             SiteService.billing: settings.billing_url,
             SiteService.outcomes: settings.outcomes_url,
+            SiteService.network: settings.network_url,
         }
         self.clients = {
             service: httpx.AsyncClient(base_url=url, timeout=settings.service_timeout_seconds, transport=transport)

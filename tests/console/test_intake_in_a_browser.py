@@ -7,30 +7,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from deploy.processes import ROOT
 from shared.auth.tokens import mint_dev_token
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, accessible, shot
 from tests.harness import running, service_process
 
 pytestmark = pytest.mark.broker
-
-CHROMIUM = Path("/usr/bin/chromium")
-# Without these, Chromium reaches for Google's hosts at start, which this closed network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -68,26 +54,6 @@ def site_console(kafka: str, tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def token(stack: dict[str, str], role: str) -> str:
     return mint_dev_token(Path(stack["keys"]), site=stack["site"], roles=[role])
-
-
-AXE_SERIOUS = """async () => {
-  const result = await axe.run(document, {resultTypes: ['violations']});
-  return result.violations
-    .filter(v => v.impact === 'serious' || v.impact === 'critical')
-    .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' '))}));
-}"""
-
-
-def accessible(page: Page, base: str) -> list[dict[str, Any]]:
-    """axe-core's serious and critical violations on the page, the checker served by the console itself."""
-    page.add_script_tag(url=f"{base}/vendor/axe-core/axe.min.js")
-    found: list[dict[str, Any]] = page.evaluate(AXE_SERIOUS)
-    return found
-
-
-def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def answer_screening(page: Page, yes: set[str]) -> None:

@@ -13,10 +13,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, accessible
 from tests.harness import ROOT, wait_until
 
 pytestmark = pytest.mark.broker
@@ -114,14 +117,31 @@ def healthy(url: str) -> bool:
         return False
 
 
-def desk_link(printed: str, console: str) -> str:
-    """The front desk's sign-in link to a console, as make run prints it."""
+def desk_link(printed: str, console: str, role: str = "front_desk") -> str:
+    """A role's sign-in link to a console, as make run prints it."""
     [link] = [
         line.split()[-1]
         for line in printed.splitlines()
-        if line.strip().startswith("front_desk") and line.split()[-1].startswith(f"{console}sign-in?")
+        if line.strip().startswith(role) and line.split()[-1].startswith(f"{console}sign-in?")
     ]
     return link
+
+
+def chart_in_a_browser(sign_in: str) -> dict[str, Any]:
+    """The dashboard in Debian's Chromium: how many bars its chart drew, and axe-core's serious violations."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(sign_in)
+            page.wait_for_function("() => window.Chart && Chart.getChart('rates-chart')")
+            bars = page.evaluate("() => Chart.getChart('rates-chart').getDatasetMeta(0).data.length")
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "dashboard-network-outcomes.png"), full_page=True)
+            serious = accessible(page, sign_in.split("/sign-in")[0])
+            return {"bars": bars, "serious": serious}
+        finally:
+            browser.close()
 
 
 @pytest.mark.timeout(900)  # the whole stack, the synthetic cohort through it, and the privacy audit of it
@@ -161,7 +181,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
         assert f"http://127.0.0.1:{base + 101}/docs" in urls and f"http://127.0.0.1:{base + 300}/docs" in urls
         # Each site's console, with a ready sign-in link per role: the front desk's opens the console's home page.
         links = [w for w in printed.split() if "/sign-in?token=" in w]
-        assert len(links) == 10, links  # five roles at each of two sites
+        assert len(links) == 11, links  # five roles at each of two sites, and the network admin's dashboard
         desk = desk_link(printed, f"http://127.0.0.1:{base + 100}/")
         with httpx.Client(follow_redirects=True, timeout=10) as browser:
             home = browser.get(desk)
@@ -197,6 +217,20 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
 
         wait_until(lambda: shown_cohorts() == {"north", "south"}, timeout=400, what="unsuppressed cohort outcomes")
         assert processes_mentioning(str(var_dir))
+
+        # The network dashboard shows those figures: a table with shown counts and suppressed ones (never a number),
+        # response and remission charted in a real browser, and the table as CSV.
+        dashboard = desk_link(printed, f"http://127.0.0.1:{base + 310}/", role="network_admin")
+        with httpx.Client(follow_redirects=True, timeout=20) as browser:
+            page = browser.get(dashboard)
+            assert page.status_code == 200 and "Network outcomes" in page.text, page.text
+            assert "suppressed" in page.text and "north" in page.text and "south" in page.text
+            exported = browser.get(f"http://127.0.0.1:{base + 310}/dashboard.csv")
+            assert exported.headers["content-type"].startswith("text/csv")
+            lines = exported.text.splitlines()
+            assert lines[0].startswith("site,indication,route,period,courses") and len(lines) > 2
+        drawn = chart_in_a_browser(dashboard)
+        assert drawn["bars"] > 0 and drawn["serious"] == [], drawn
 
         # The privacy auditor, as the network's read-only principal: every version on the network topics and
         # every reply of the network API, with no finding.

@@ -23,7 +23,7 @@ class SignedIn:
 
     token: str
     principal: Principal
-    site: str
+    site: str | None  # None: the network's dashboard
 
     def may(self, permission: Permission) -> bool:
         """Whether to offer an action: the one permission table decides (the service decides again on the call)."""
@@ -70,9 +70,9 @@ async def _signed_in(request: Request, settings: Annotated[ConsoleSettings, Depe
         principal = await verify(request, token)
     except TokenRejected as exc:
         raise SignInNeeded(str(exc)) from None
-    if principal.site != settings.site:
-        raise SignInNeeded(f"this is the console of site {settings.site}; the token is for {principal.site}")
-    return SignedIn(token, principal, settings.site)
+    if principal.site != settings.where:
+        raise SignInNeeded(f"this console is {settings.where}'s; the token is for {principal.site}")
+    return SignedIn(token, principal, None if settings.role == "network" else settings.site)
 
 
 def needs(permission: Permission) -> Any:

@@ -16,6 +16,8 @@ from services.console.site_apis import FieldProblem, ServiceRefused, SiteApis, S
 from shared.auth.permissions import Permission
 from shared.auth.tokens import TokenRejected
 
+# Signing in and out, and the home page: every console. The rest: a site's console only.
+account = APIRouter()
 router = APIRouter()
 
 
@@ -26,7 +28,7 @@ def _page(templates: Templates, request: Request, template: str, user: SignedIn 
 # --- signing in -------------------------------------------------------------------------------------------------
 
 
-@router.get("/sign-in", response_class=HTMLResponse)
+@account.get("/sign-in", response_class=HTMLResponse)
 async def sign_in_page(
     request: Request, templates: Templates, settings: Settings, token: str = "", why: str = ""
 ) -> Response:
@@ -35,7 +37,7 @@ async def sign_in_page(
     return _page(templates, request, "sign_in.html", None, why=why)
 
 
-@router.post("/sign-in", response_class=HTMLResponse)
+@account.post("/sign-in", response_class=HTMLResponse)
 async def sign_in(
     request: Request, templates: Templates, settings: Settings, token: Annotated[str, Form(max_length=8000)]
 ) -> Response:
@@ -45,8 +47,8 @@ async def sign_in(
         return templates.TemplateResponse(
             request, "sign_in.html", {"user": None, "why": f"The token was not accepted: {exc}"}, status_code=401
         )
-    if principal.site != settings.site:
-        why = f"This is the console of site {settings.site}; the token is for {principal.site}."
+    if principal.site != settings.where:
+        why = f"This console is {settings.where}'s; the token is for {principal.site}."
         return templates.TemplateResponse(request, "sign_in.html", {"user": None, "why": why}, status_code=403)
     response = RedirectResponse("/", 303)
     response.set_cookie(
@@ -60,15 +62,17 @@ async def sign_in(
     return response
 
 
-@router.post("/sign-out")
+@account.post("/sign-out")
 async def sign_out() -> Response:
     response = RedirectResponse("/sign-in", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-@router.get("/", response_class=HTMLResponse)
-async def home(request: Request, templates: Templates, user: CurrentUser) -> Response:
+@account.get("/", response_class=HTMLResponse)
+async def home(request: Request, templates: Templates, settings: Settings, user: CurrentUser) -> Response:
+    if settings.role == "network":
+        return RedirectResponse("/dashboard", 303)
     return _page(templates, request, "home.html", user)
 
 

@@ -1,0 +1,25 @@
+"""The network dashboard's rates: each over the cohorts where it and its whole were shown; a suppressed count is
+never a 0."""
+
+from __future__ import annotations
+
+from services.console.api.dashboard import CohortRow, GroupBy, group_rates
+
+
+def row(site: str, with_result: int | None, responded: int | None, remitted: int | None) -> CohortRow:
+    return CohortRow(site, "depression", "iv_infusion", "2026-03", 40, 30, with_result, responded, remitted)
+
+
+def test_a_cohort_with_a_suppressed_count_is_left_out_of_the_rates_not_counted_as_zero() -> None:
+    rows = [row("north", 20, 12, 0), row("north", 25, None, 11), row("south", 30, 15, None)]
+    north, south = group_rates(rows, GroupBy.site)
+    # North's second cohort hides its responders: it counts towards remission (11 of 25) but not response.
+    assert (north.group, north.cohorts) == ("north", 2)
+    assert (north.response.cohorts, north.response.whole, north.response.percent) == (1, 20, 60.0)
+    assert (north.remission.cohorts, north.remission.whole, north.remission.percent) == (2, 45, 24.4)
+    assert (south.response.percent, south.remission.percent) == (50.0, None)
+
+
+def test_a_group_with_no_shown_counts_has_no_rate() -> None:
+    [only] = group_rates([row("north", None, None, None)], GroupBy.site)
+    assert only.response.cohorts == 0 and only.response.percent is None and only.remission.percent is None
