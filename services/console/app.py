@@ -14,10 +14,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.console.api import dashboard, pages
-from services.console.api.deps import SignInNeeded
+from services.console.api.deps import SignInNeeded, signed_in_or_none
 from services.console.settings import ConsoleSettings
 from services.console.site_apis import ServiceRefused, SiteApis
 from shared.auth.guard import build_verifier
+from shared.auth.permissions import Permission
 
 HERE = Path(__file__).resolve().parent
 # The chart library and the accessibility checker, from npm (services/console/assets/package.json), served here:
@@ -76,15 +77,15 @@ def create_app(settings: ConsoleSettings | None = None, transport: httpx.AsyncBa
         return templates.TemplateResponse(
             request,
             "refused.html",
-            {"refusal": exc, "user": None},
+            {"refusal": exc, "user": await signed_in_or_none(request), "Permission": Permission},
             status_code=exc.status if 400 <= exc.status < 600 else 502,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return templates.TemplateResponse(
-            request, "error.html", {"status": exc.status_code, "detail": exc.detail, "user": None}, exc.status_code
-        )
+        user = await signed_in_or_none(request)
+        context = {"status": exc.status_code, "detail": exc.detail, "user": user, "Permission": Permission}
+        return templates.TemplateResponse(request, "error.html", context, exc.status_code)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

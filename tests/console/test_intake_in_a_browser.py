@@ -123,3 +123,10 @@ def test_a_front_desk_registers_a_patient_and_a_clinician_screens_them(
     expect(page.get_by_text("benzodiazepine", exact=False).first).to_be_visible()
     shot(page, "console-clinician-screening-result")
     assert accessible(page, base) == []
+
+    # A refusal from a service is a message on a page that keeps its navigation, never a broken page.
+    page.goto(f"{base}/patients/{uuid.uuid4()}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not done")
+    expect(page.get_by_role("alert")).to_have_text("no such patient at this site")  # intake's own words
+    expect(page.get_by_role("link", name="Patients")).to_be_visible()
+    assert accessible(page, base) == []

@@ -75,6 +75,14 @@ async def _signed_in(request: Request, settings: Annotated[ConsoleSettings, Depe
     return SignedIn(token, principal, None if settings.role == "network" else settings.site)
 
 
+async def signed_in_or_none(request: Request) -> SignedIn | None:
+    """Who is signed in, for a page that shows a refusal: its header keeps the user's navigation."""
+    try:
+        return await _signed_in(request, _settings(request))
+    except SignInNeeded:
+        return None
+
+
 def needs(permission: Permission) -> Any:
     """A route that only a role with ``permission`` is offered (the service still decides each call)."""
 
