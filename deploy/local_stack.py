@@ -128,7 +128,7 @@ def plan(
         # Each site's console calls that site's services with the signed-in user's token, and needs no broker.
         first = port_base + 100 * (i + 1)
         urls = {f"KAPNET_{s.upper()}_URL": f"http://127.0.0.1:{first + j + 1}" for j, s in enumerate(SERVICES)}
-        env = {"KAPNET_VAR_DIR": str(var_dir), "KAPNET_SITE": site, **urls}
+        env = {"KAPNET_VAR_DIR": str(var_dir), "KAPNET_SITE": site, "KAPNET_TIME_ZONE": TIME_ZONES[site], **urls}
         processes.append(ServiceProcess("console", first, env, var_dir / "logs" / f"console@{site}.log"))
     # The network dashboard: the console in the network role, reading the network's outcomes service only.
     dashboard = {

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.console.api import dashboard, pages
+from services.console.api import care, dashboard, pages
 from services.console.api.deps import SignInNeeded, signed_in_or_none
+from services.console.api.render import amount, on_site_clock
 from services.console.settings import ConsoleSettings
 from services.console.site_apis import ServiceRefused, SiteApis
 from shared.auth.guard import build_verifier
@@ -51,13 +53,19 @@ def create_app(settings: ConsoleSettings | None = None, transport: httpx.AsyncBa
     app.state.verifier = build_verifier(settings.token_settings())
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals["site"] = settings.where
+    templates.env.filters["amount"] = amount
+    templates.env.filters["local"] = lambda moment: on_site_clock(moment, settings.zone)
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for name, directory in VENDOR.items():
         if directory.is_dir():
             app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=name)
     app.include_router(pages.account)
-    app.include_router(dashboard.router if settings.role == "network" else pages.router)
+    if settings.role == "network":
+        app.include_router(dashboard.router)
+    else:
+        app.include_router(pages.router)
+        app.include_router(care.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -80,6 +88,14 @@ def create_app(settings: ConsoleSettings | None = None, transport: httpx.AsyncBa
             {"refusal": exc, "user": await signed_in_or_none(request), "Permission": Permission},
             status_code=exc.status if 400 <= exc.status < 600 else 502,
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        # A page asked for with a wrong address or value: a message on a page, never the validator's JSON.
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in exc.errors())
+        user = await signed_in_or_none(request)
+        context = {"status": 422, "detail": problems, "user": user, "Permission": Permission}
+        return templates.TemplateResponse(request, "error.html", context, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

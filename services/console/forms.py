@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -143,6 +144,8 @@ class SchemaReader:
         elif kind_of == "object" or kind_of is None:
             kind = FieldKind.json
         description = str(raw.get("description") or schema.get("description") or "")
+        if kind is FieldKind.date_time and description.startswith("an ISO 8601 time"):
+            description = "on the site's clock"  # the console adds the site's offset (read_answers)
         return FormField(
             name=path,
             label=_label(name),
@@ -164,7 +167,7 @@ class FormError(ValueError):
         self.name = name
 
 
-def _value(field: FormField, entries: list[str]) -> object:
+def _value(field: FormField, entries: list[str], zone: tzinfo) -> object:
     text = entries[0].strip() if entries else ""
     if field.kind is FieldKind.choices:
         return [e for e in entries if e]
@@ -189,17 +192,24 @@ def _value(field: FormField, entries: list[str]) -> object:
             return json.loads(text)
         except ValueError:
             raise FormError(field.name, "not valid JSON") from None
+    if field.kind is FieldKind.date_time:
+        # A browser's date and time carries no zone: it is the site's wall clock, sent with its offset.
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise FormError(field.name, "a date and time, YYYY-MM-DDTHH:MM") from None
+        return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).isoformat()
     return text
 
 
-def read_answers(sections: list[FormSection], form: Mapping[str, list[str]]) -> dict[str, Any]:
+def read_answers(sections: list[FormSection], form: Mapping[str, list[str]], zone: tzinfo = UTC) -> dict[str, Any]:
     """The request body the answers make. A field left empty is left out, so that the service, not the console,
     says what is missing; an optional part (an address) left wholly empty is left out as a whole."""
     body: dict[str, Any] = {}
     for section in sections:
         values: dict[str, object] = {}
         for one in section.fields:
-            value = _value(one, form.get(one.name, []))
+            value = _value(one, form.get(one.name, []), zone)
             if value is not None and value != []:
                 values[one.name] = value
             elif one.kind is FieldKind.choices and one.required:
@@ -218,3 +228,15 @@ def read_answers(sections: list[FormSection], form: Mapping[str, list[str]]) -> 
 def entered(form: Mapping[str, list[str]]) -> dict[str, list[str]]:
     """What was typed, to show again beside the service's refusal."""
     return {name: values for name, values in form.items() if name != "csrf"}
+
+
+def wall_clock(moment: datetime, zone: tzinfo) -> str:
+    """A time as a date-and-time input shows it: the site's wall clock, to the minute."""
+    return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+
+def without(sections: list[FormSection], *names: str) -> list[FormSection]:
+    """The sections without the fields a page fills itself (the patient of the page, say)."""
+    for section in sections:
+        section.fields = [f for f in section.fields if f.name not in names]
+    return [s for s in sections if s.fields]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.instants import site_zone
 from shared.settings import ServiceSettings
 
 
@@ -18,6 +20,10 @@ class ConsoleSettings(BaseSettings):
     role: Literal["site", "network"] = "site"
     site: str = Field(default="north", pattern=r"^[a-z][a-z0-9-]{0,30}$")
     environment: Literal["development", "production"] = "development"
+    # The site's IANA time zone, as its services have it: times typed at the chair are the site's wall clock.
+    time_zone: str = "UTC"
+    # The site's PCL-5 cutoff, as its services have it (KAPNET_PCL5_CUTOFF): the score shown as a form is filled in.
+    pcl5_cutoff: int = Field(default=33, ge=0, le=80)
     host: str = "127.0.0.1"
     port: int = Field(default=8100, ge=1, le=65535)
     var_dir: Path = Path("var")
@@ -34,6 +40,16 @@ class ConsoleSettings(BaseSettings):
     auth_audience: str = "kapnet"
     auth_jwks_url: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        site_zone(value)
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return site_zone(self.time_zone)
 
     @property
     def where(self) -> str:

@@ -8,52 +8,18 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from shared.auth.tokens import mint_dev_token
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, accessible, shot
-from tests.harness import running, service_process
+from tests.browser import accessible, shot
+from tests.console.conftest import SiteUnderTest, site_stack
 
 pytestmark = pytest.mark.broker
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def site_console(kafka: str, tmp_path: Path) -> Iterator[dict[str, str]]:
-    site = f"c{uuid.uuid4().hex[:6]}"
-    common = {"KAPNET_KAFKA_BOOTSTRAP_SERVERS": kafka, "KAPNET_SITE": site}
-    intake = service_process("intake", tmp_path, **common)
-    sessions = service_process("sessions", tmp_path, **common)
-    with running(intake, sessions):
-        console = service_process(
-            "console", tmp_path, **common, KAPNET_INTAKE_URL=intake.url, KAPNET_SESSIONS_URL=sessions.url
-        )
-        with running(console):
-            stack = {"site": site, "url": console.url, "keys": str(tmp_path / "var" / "auth")}
-            # The site's consent document, published by its site admin through intake's API.
-            document = {
-                "version": "2026.1",
-                "title": "Consent to ketamine-assisted psychotherapy",
-                "text": "Ketamine is used off-label for depression. " * 4,
-                "effective_date": "2026-01-01",
-            }
-            admin = {"Authorization": f"Bearer {token(stack, 'site_admin')}"}
-            published = httpx.post(f"{intake.url}/consent-documents", json=document, headers=admin, timeout=10)
-            assert published.status_code == 201, published.text
-            yield stack
-
-
-def token(stack: dict[str, str], role: str) -> str:
-    return mint_dev_token(Path(stack["keys"]), site=stack["site"], roles=[role])
+def site_console(kafka: str, tmp_path: Path) -> Iterator[SiteUnderTest]:
+    yield from site_stack(kafka, tmp_path, ("intake", "sessions"))
 
 
 def answer_screening(page: Page, yes: set[str]) -> None:
@@ -68,11 +34,11 @@ def answer_screening(page: Page, yes: set[str]) -> None:
 
 
 def test_a_front_desk_registers_a_patient_and_a_clinician_screens_them(
-    browser: Browser, site_console: dict[str, str]
+    browser: Browser, site_console: SiteUnderTest
 ) -> None:
-    base = site_console["url"]
+    base = site_console.url
     page = browser.new_page()
-    page.goto(f"{base}/sign-in?token={token(site_console, 'front_desk')}")
+    page.goto(f"{base}/sign-in?token={site_console.token('front_desk')}")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Good day")
     assert accessible(page, base) == []
 
@@ -107,7 +73,7 @@ def test_a_front_desk_registers_a_patient_and_a_clinician_screens_them(
     assert page.get_by_role("link", name="Screen for eligibility").count() == 0
     patient_url = page.url.split("?")[0]
     page.get_by_role("button", name="Sign out").click()
-    page.goto(f"{base}/sign-in?token={token(site_console, 'clinician')}")
+    page.goto(f"{base}/sign-in?token={site_console.token('clinician')}")
     page.goto(patient_url)
     page.get_by_role("link", name="Screen for eligibility").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Eligibility screening")

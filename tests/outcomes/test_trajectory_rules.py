@@ -43,6 +43,9 @@ DEFAULTS = OutcomeDefinition()
 )
 def test_response_is_a_fall_of_at_least_half_from_baseline(baseline: int, score: int, responded: bool | None) -> None:
     assert DEFAULTS.responded(Instrument.phq9, baseline, score) is responded
+    # The line the patient's chart draws says the same: a score at or below it responds.
+    line = DEFAULTS.response_line(Instrument.phq9, baseline)
+    assert (None if line is None else score <= line) is responded
 
 
 @pytest.mark.parametrize(

@@ -326,3 +326,44 @@ async def test_a_session_begun_but_never_dosed_can_be_called_off(sessions: Sessi
     )
     assert reply.status_code == 200 and reply.json()["status"] == "cancelled"
     assert "record" not in reply.json(), "the desk's view of a session holds no clinical record"
+
+
+async def test_the_bedside_calculator_checks_a_dose_as_recording_it_will(sessions: Sessions) -> None:
+    session_id = await a_session(sessions)
+    url, nurse = f"/sessions/{session_id}", sessions.as_("therapist")
+    before = await sessions.client.get(f"{url}/dose-calculation", params={"mg_per_kg": 0.5}, headers=nurse)
+    assert before.status_code == 409 and "pre-dose" in before.json()["detail"]
+    await sessions.client.post(f"{url}/pre-dose-checks", json=pre_dose(), headers=nurse)
+    fine = await sessions.client.get(f"{url}/dose-calculation", params={"mg_per_kg": 0.5}, headers=nurse)
+    assert fine.status_code == 200, fine.text
+    assert (fine.json()["dose_mg"], fine.json()["weight_kg"], fine.json()["problems"]) == (40.0, 80.0, [])
+    high = (await sessions.client.get(f"{url}/dose-calculation", params={"mg_per_kg": 0.9}, headers=nurse)).json()
+    assert high["dose_mg"] == 72.0 and "0.75 mg/kg" in high["problems"][0] and high["refusals"] == []
+    # The same words as the refusal of the dose itself, which the calculator previewed.
+    refused = await sessions.client.post(f"{url}/dose", json=iv_dose(mg_per_kg=0.9), headers=sessions.as_("clinician"))
+    assert high["problems"][0] in refused.json()["detail"]
+    fixed = await sessions.client.get(f"{url}/dose-calculation", params={"dose_mg": 40}, headers=nurse)
+    assert fixed.status_code == 422 and "mg/kg" in fixed.json()["detail"]
+    nothing_saved = (await sessions.client.get(url, headers=nurse)).json()
+    assert nothing_saved["record"]["dose"] is None
+    front_desk = await sessions.client.get(
+        f"{url}/dose-calculation", params={"mg_per_kg": 0.5}, headers=sessions.as_("front_desk")
+    )
+    assert front_desk.status_code == 403
+
+
+async def test_the_days_schedule_lists_the_sites_sessions_in_order(sessions: Sessions) -> None:
+    first, second = await a_session(sessions), await a_session(sessions)
+    # The day the sessions start on (a_session books them 140 minutes ago); the test site's zone is UTC.
+    today = (NOW - timedelta(minutes=140)).date().isoformat()
+    day = await sessions.client.get("/schedule", params={"day": today}, headers=sessions.as_("front_desk"))
+    assert day.status_code == 200, day.text
+    listed = [s["id"] for s in day.json()]
+    assert first in listed and second in listed
+    assert [s["starts_at"] for s in day.json()] == sorted(s["starts_at"] for s in day.json())
+    assert "record" not in day.json()[0]  # the schedule's view: no clinical record
+    tomorrow = (NOW - timedelta(minutes=140) + timedelta(days=1)).date().isoformat()
+    later = await sessions.client.get("/schedule", params={"day": tomorrow}, headers=sessions.as_("front_desk"))
+    assert first not in [s["id"] for s in later.json()]
+    bad = await sessions.client.get("/schedule", params={"day": "1200-01-01"}, headers=sessions.as_("front_desk"))
+    assert bad.status_code == 422

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.console.api.deps import SESSION_COOKIE, Apis, CurrentUser, Settings, SignedIn, Templates, needs, verify
-from services.console.forms import FieldKind, FormSection, SchemaReader, entered, read_answers
-from services.console.site_apis import FieldProblem, ServiceRefused, SiteApis, SiteService
+from services.console.api.care import day_schedule
+from services.console.api.deps import SESSION_COOKIE, Apis, CurrentUser, Settings, Templates, needs, verify
+from services.console.api.render import FormRequest, page, patient_banner, refused_form, service_form, submit
+from services.console.forms import FieldKind
+from services.console.site_apis import SiteService
 from shared.auth.permissions import Permission
 from shared.auth.tokens import TokenRejected
+from shared.instants import local_date
 
 # Signing in and out, and the home page: every console. The rest: a site's console only.
 account = APIRouter()
 router = APIRouter()
-
-
-def _page(templates: Templates, request: Request, template: str, user: SignedIn | None, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, template, {"user": user, "Permission": Permission, **context})
 
 
 # --- signing in -------------------------------------------------------------------------------------------------
@@ -34,7 +33,7 @@ async def sign_in_page(
 ) -> Response:
     if token:  # the ready links `make run` prints: development only
         return await sign_in(request, templates, settings, token)
-    return _page(templates, request, "sign_in.html", None, why=why)
+    return page(templates, request, "sign_in.html", None, why=why)
 
 
 @account.post("/sign-in", response_class=HTMLResponse)
@@ -70,10 +69,13 @@ async def sign_out() -> Response:
 
 
 @account.get("/", response_class=HTMLResponse)
-async def home(request: Request, templates: Templates, settings: Settings, user: CurrentUser) -> Response:
+async def home(request: Request, templates: Templates, apis: Apis, settings: Settings, user: CurrentUser) -> Response:
     if settings.role == "network":
         return RedirectResponse("/dashboard", 303)
-    return _page(templates, request, "home.html", user)
+    today: dict[str, Any] = {}
+    if user.may(Permission.session_read):
+        today = await day_schedule(apis, user, settings, local_date(datetime.now(settings.zone), settings.zone))
+    return page(templates, request, "home.html", user, **today)
 
 
 # --- patients ---------------------------------------------------------------------------------------------------
@@ -86,96 +88,23 @@ async def search(
     found = None
     if name or mrn:
         found = await apis.read(SiteService.intake, "/patients", user.token, name=name, mrn=mrn, limit=50)
-    return _page(templates, request, "patients.html", user, found=found, name=name, mrn=mrn)
-
-
-async def _form(apis: SiteApis, service: SiteService, method: str, path: str) -> list[FormSection]:
-    """The form of a service's request: its fields, as the service's own request model states them."""
-    reader = SchemaReader(await apis.openapi(service))
-    return reader.sections(reader.request_schema(method, path))
-
-
-async def _submit(
-    request: Request, apis: Apis, user: SignedIn, service: SiteService, schema_path: str, path: str
-) -> tuple[list[FormSection], dict[str, list[str]], httpx.Response | ServiceRefused]:
-    """Send the answers of a form to the service; a refusal of what was entered (409, 422) is returned, to show
-    beside the answers, and any other refusal raised, to show as a page."""
-    sections = await _form(apis, service, "post", schema_path)
-    form = await request.form()
-    answers = {k: [str(v) for v in form.getlist(k)] for k in form}
-    try:
-        return (
-            sections,
-            answers,
-            await apis.call(service, "POST", path, user.token, json=read_answers(sections, answers)),
-        )
-    except ServiceRefused as refusal:
-        if refusal.status not in (409, 422):
-            raise
-        return sections, answers, refusal
+    return page(templates, request, "patients.html", user, found=found, name=name, mrn=mrn)
 
 
 @router.get("/patients/new", response_class=HTMLResponse, dependencies=[needs(Permission.patient_register)])
 async def registration(request: Request, templates: Templates, apis: Apis, user: CurrentUser) -> Response:
-    sections = await _form(apis, SiteService.intake, "post", "/patients")
-    return _page(templates, request, "form.html", user, title="Register a patient", sections=sections, values={})
+    sections = await service_form(apis, SiteService.intake, "post", "/patients")
+    return page(templates, request, "form.html", user, title="Register a patient", sections=sections, values={})
 
 
 @router.post("/patients/new", response_class=HTMLResponse, dependencies=[needs(Permission.patient_register)])
-async def register(request: Request, templates: Templates, apis: Apis, user: CurrentUser) -> Response:
-    sections, answers, reply = await _submit(request, apis, user, SiteService.intake, "/patients", "/patients")
-    if isinstance(reply, ServiceRefused):
-        return _refused_form(templates, request, user, "Register a patient", sections, answers, reply)
-    return RedirectResponse(f"/patients/{reply.json()['id']}?done=registered", 303)
-
-
-def _refused_form(
-    templates: Templates,
-    request: Request,
-    user: SignedIn,
-    title: str,
-    sections: list[FormSection],
-    answers: dict[str, list[str]],
-    refusal: ServiceRefused,
-    banner: dict[str, Any] | None = None,
-) -> HTMLResponse:
-    problems: dict[str, list[str]] = {}
-    for problem in refusal.problems:
-        problems.setdefault(problem.field, []).append(problem.message)
-    return templates.TemplateResponse(
-        request,
-        "form.html",
-        {
-            "user": user,
-            "Permission": Permission,
-            "title": title,
-            "sections": sections,
-            "values": entered(answers),
-            "refusal": refusal,
-            "problems": problems,
-            "unplaced": _unplaced(refusal.problems, sections),
-            **(banner or {}),
-        },
-        status_code=422 if refusal.status == 422 else refusal.status,
-    )
-
-
-def _unplaced(problems: tuple[FieldProblem, ...], sections: list[FormSection]) -> list[FieldProblem]:
-    names = {f.name for s in sections for f in s.fields}
-    return [p for p in problems if p.field not in names]
-
-
-async def patient_banner(apis: SiteApis, user: SignedIn, patient_id: uuid.UUID) -> dict[str, Any]:
-    """What every page of a patient shows at the top: who it is, and every open safety flag until a clinician
-    acknowledges it (intake's from intake measures, sessions' from in-course measures)."""
-    patient = await apis.read(SiteService.intake, f"/patients/{patient_id}", user.token)
-    flags: list[dict[str, Any]] = []
-    if user.may(Permission.safety_flag_read):
-        for service in (SiteService.intake, SiteService.sessions):
-            for flag in await apis.read(service, f"/patients/{patient_id}/safety-flags", user.token):
-                if flag["status"] == "open":
-                    flags.append({**flag, "service": service.value})
-    return {"patient": patient, "open_flags": flags}
+async def register(
+    request: Request, templates: Templates, apis: Apis, user: CurrentUser, settings: Settings
+) -> Response:
+    answered = await submit(request, apis, user, settings, FormRequest(SiteService.intake, "/patients", "/patients"))
+    if answered.reply is None:
+        return refused_form(templates, request, user, "Register a patient", answered)
+    return RedirectResponse(f"/patients/{answered.reply.json()['id']}?done=registered", 303)
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse, dependencies=[needs(Permission.patient_read)])
@@ -183,13 +112,35 @@ async def patient(
     request: Request, templates: Templates, apis: Apis, user: CurrentUser, patient_id: uuid.UUID, done: str = ""
 ) -> Response:
     banner = await patient_banner(apis, user, patient_id)
-    screenings = consents = None
+    screenings = consents = courses = assessments = None
     if user.may(Permission.screening_read):
         screenings = await apis.read(SiteService.intake, f"/patients/{patient_id}/screenings", user.token)
     if user.may(Permission.consent_read):
         consents = await apis.read(SiteService.intake, f"/patients/{patient_id}/consents", user.token)
-    return _page(
-        templates, request, "patient.html", user, **banner, screenings=screenings, consents=consents, done=done
+    if user.may(Permission.course_read):
+        courses = await apis.read(SiteService.sessions, f"/patients/{patient_id}/courses", user.token)
+        if user.may(Permission.session_read):
+            for course in courses:
+                path = f"/courses/{course['id']}/sessions"
+                course["sessions"] = await apis.read(SiteService.sessions, path, user.token)
+    if user.may(Permission.assessment_read):
+        # Baseline measures are intake's, measures in and after a course sessions'.
+        taken = [
+            *await apis.read(SiteService.intake, f"/patients/{patient_id}/assessments", user.token),
+            *await apis.read(SiteService.sessions, f"/patients/{patient_id}/assessments", user.token),
+        ]
+        assessments = sorted(taken, key=lambda a: str(a["administered_at"]))
+    return page(
+        templates,
+        request,
+        "patient.html",
+        user,
+        **banner,
+        screenings=screenings,
+        consents=consents,
+        courses=courses,
+        assessments=assessments,
+        done=done,
     )
 
 
@@ -207,8 +158,8 @@ async def screening_form(
     request: Request, templates: Templates, apis: Apis, user: CurrentUser, patient_id: uuid.UUID
 ) -> Response:
     banner = await patient_banner(apis, user, patient_id)
-    sections = await _form(apis, SiteService.intake, "post", SCREENING_PATH)
-    return _page(
+    sections = await service_form(apis, SiteService.intake, "post", SCREENING_PATH)
+    return page(
         templates, request, "form.html", user, title="Eligibility screening", sections=sections, values={}, **banner
     )
 
@@ -217,14 +168,14 @@ async def screening_form(
     "/patients/{patient_id}/screening", response_class=HTMLResponse, dependencies=[needs(Permission.screening_record)]
 )
 async def screen(
-    request: Request, templates: Templates, apis: Apis, user: CurrentUser, patient_id: uuid.UUID
+    request: Request, templates: Templates, apis: Apis, user: CurrentUser, settings: Settings, patient_id: uuid.UUID
 ) -> Response:
-    path = SCREENING_PATH.format(patient_id=patient_id)
-    sections, answers, reply = await _submit(request, apis, user, SiteService.intake, SCREENING_PATH, path)
+    target = FormRequest(SiteService.intake, SCREENING_PATH, SCREENING_PATH.format(patient_id=patient_id))
+    answered = await submit(request, apis, user, settings, target)
     banner = await patient_banner(apis, user, patient_id)
-    if isinstance(reply, ServiceRefused):
-        return _refused_form(templates, request, user, "Eligibility screening", sections, answers, reply, banner)
-    return _page(templates, request, "screening_result.html", user, screening=reply.json(), **banner)
+    if answered.reply is None:
+        return refused_form(templates, request, user, "Eligibility screening", answered, banner)
+    return page(templates, request, "screening_result.html", user, screening=answered.reply.json(), **banner)
 
 
 @router.get(
@@ -235,7 +186,7 @@ async def consent_form(
 ) -> Response:
     banner = await patient_banner(apis, user, patient_id)
     documents = await apis.read(SiteService.intake, "/consent-documents", user.token)
-    sections = await _form(apis, SiteService.intake, "post", CONSENT_PATH)
+    sections = await service_form(apis, SiteService.intake, "post", CONSENT_PATH)
     # The document signed is chosen from the site's documents, not typed as a number.
     titles = {str(d["id"]): f"{d['title']} (version {d['version']}, from {d['effective_date']})" for d in documents}
     for section in sections:
@@ -245,7 +196,7 @@ async def consent_form(
             else f
             for f in section.fields
         ]
-    return _page(
+    return page(
         templates,
         request,
         "form.html",
@@ -262,11 +213,11 @@ async def consent_form(
     "/patients/{patient_id}/consent", response_class=HTMLResponse, dependencies=[needs(Permission.consent_record)]
 )
 async def record_consent(
-    request: Request, templates: Templates, apis: Apis, user: CurrentUser, patient_id: uuid.UUID
+    request: Request, templates: Templates, apis: Apis, user: CurrentUser, settings: Settings, patient_id: uuid.UUID
 ) -> Response:
-    path = f"/patients/{patient_id}/consents"
-    sections, answers, reply = await _submit(request, apis, user, SiteService.intake, CONSENT_PATH, path)
-    if isinstance(reply, ServiceRefused):
+    target = FormRequest(SiteService.intake, CONSENT_PATH, CONSENT_PATH.format(patient_id=patient_id))
+    answered = await submit(request, apis, user, settings, target)
+    if answered.reply is None:
         banner = await patient_banner(apis, user, patient_id)
-        return _refused_form(templates, request, user, "Informed consent", sections, answers, reply, banner)
+        return refused_form(templates, request, user, "Informed consent", answered, banner)
     return RedirectResponse(f"/patients/{patient_id}?done=consented", 303)

@@ -67,6 +67,13 @@ class OutcomeDefinition(BaseModel):
             return None
         return (baseline - score) * 100 >= self.response_reduction_percent * baseline
 
+    def response_line(self, instrument: Instrument, baseline: int) -> float | None:
+        """The highest score that is a response from this baseline, for a chart to draw (the rule is responded's:
+        a score at or below the line responds). None when the course is not judged."""
+        if not self.judged(instrument, baseline):
+            return None
+        return baseline * (100 - self.response_reduction_percent) / 100
+
     def remitted(self, instrument: Instrument, baseline: int, score: int) -> bool | None:
         """Below the instrument's remission cutoff. None when the course is not judged."""
         if not self.judged(instrument, baseline):

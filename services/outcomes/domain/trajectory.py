@@ -85,6 +85,10 @@ class CourseResult(BaseModel):
     remitted: bool | None
     time_to_response: TimeToResponse | None
     points: tuple[TrajectoryPoint, ...]
+    # The definition's lines, for the patient's chart: a score at or below response_at_or_below responds, one below
+    # remission_below remits. None when the course is not judged (or has no baseline).
+    response_at_or_below: float | None = None
+    remission_below: int | None = None
 
 
 def _hours(since: datetime, at: datetime) -> float:
@@ -160,4 +164,8 @@ def course_result(
         remitted=definition.remitted(instrument, baseline.total, end.total) if end and baseline else None,
         time_to_response=ttr,
         points=tuple(points),
+        response_at_or_below=definition.response_line(instrument, baseline.total) if baseline else None,
+        remission_below=definition.remission_below(instrument)
+        if baseline and definition.judged(instrument, baseline.total)
+        else None,
     )

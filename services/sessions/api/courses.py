@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from services.sessions.api.deps import (
     Canceller,
@@ -22,6 +23,7 @@ from services.sessions.api.schemas import CourseStatusChange, SessionOutcomeNote
 from services.sessions.domain.course import CoursePlan, TreatmentCourse
 from services.sessions.domain.session_record import SessionBooking, SessionStatus
 from services.sessions.service import courses as service
+from shared.instants import PlausibleDate
 
 router = APIRouter(tags=["courses and schedule"])
 
@@ -109,3 +111,17 @@ async def record_no_show(
     session_id: uuid.UUID, body: SessionOutcomeNote, actor: Canceller, uow: UnitOfWorkDep
 ) -> SessionSlot:
     return SessionSlot.of(await service.call_off(uow, actor, session_id, SessionStatus.no_show, body.reason))
+
+
+@router.get(
+    "/schedule",
+    response_model=list[SessionSlot],
+    summary="The day's dosing sessions at the site, in the order they start (the site's calendar day)",
+)
+async def day_schedule(
+    day: Annotated[PlausibleDate, Query(description="the site's calendar day, YYYY-MM-DD")],
+    actor: SlotReader,
+    uow: UnitOfWorkDep,
+    zone: SiteZone,
+) -> list[SessionSlot]:
+    return [SessionSlot.of(s) for s in await service.day_schedule(uow, actor, day, zone)]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from services.sessions.api.deps import Discharger, Monitor, Prescriber, RulesDep, SiteZone, UnitOfWorkDep
 from services.sessions.api.schemas import SessionRead, VitalsReply
+from services.sessions.domain.dosing import DoseCheck
 from services.sessions.domain.session_record import (
     AddendumEntry,
     AdverseEventRecord,
@@ -35,6 +37,23 @@ async def pre_dose_checks(
     session_id: uuid.UUID, body: PreDoseEntry, actor: Monitor, uow: UnitOfWorkDep, rules: RulesDep
 ) -> SessionRead:
     return SessionRead.of(await service.record_pre_dose(uow, actor, session_id, body, rules))
+
+
+@router.get(
+    "/dose-calculation",
+    response_model=DoseCheck,
+    summary="The bedside calculator: the dose for the pre-dose weight, checked as recording it will check it",
+)
+async def dose_calculation(
+    session_id: uuid.UUID,
+    actor: Monitor,
+    uow: UnitOfWorkDep,
+    rules: RulesDep,
+    zone: SiteZone,
+    mg_per_kg: Annotated[float | None, Query(gt=0, le=5, description="per-kg routes (IV, IM, SC)")] = None,
+    dose_mg: Annotated[float | None, Query(gt=0, le=1000, description="fixed-dose routes")] = None,
+) -> DoseCheck:
+    return await service.dose_calculation(uow, actor, session_id, mg_per_kg, dose_mg, rules, zone)
 
 
 @router.post(

@@ -22,6 +22,7 @@ from services.sessions.domain.dosing import (
     WEIGHT_MAX_KG,
     WEIGHT_MIN_KG,
     BodyWeight,
+    DoseCheck,
     DoseNotAllowed,
     RecordedWeight,
     calculate_dose,
@@ -671,36 +672,8 @@ class DosingSessionChart(BaseModel):
             raise NotPermitted("only a clinician may override a dose rule")
 
         end, problems, refusals = self._administration(entry, rules)
-        if context.birth_date is None:
-            raise Conflict("sessions does not know the patient's date of birth yet (from intake's registration)")
-        try:
-            age = age_on(context.birth_date, local_date(start, zone))
-        except ValueError:
-            raise RuleRefused(
-                f"the date of birth from intake ({context.birth_date}) is after the dose's date: correct it at intake"
-            ) from None
-        first_dose = self.route is Route.intranasal_esketamine and not any(
-            d.route is Route.intranasal_esketamine for d in context.earlier_doses
-        )
-        try:
-            if self.route in (Route.iv_infusion, Route.intramuscular, Route.subcutaneous):
-                if entry.mg_per_kg is None:
-                    raise RuleRefused(f"{self.route.value} is dosed in mg/kg: give mg_per_kg")
-                calculation = calculate_dose(self.route, pre_dose.weight_kg, entry.mg_per_kg)
-            else:
-                if entry.dose_mg is None:
-                    raise RuleRefused(f"{self.route.value} is a fixed dose: give dose_mg")
-                calculation = fixed_dose(self.route, pre_dose.weight_kg, entry.dose_mg)
-            check = check_dose(
-                self.route,
-                dose_mg=calculation.dose_mg,
-                weight_kg=pre_dose.weight_kg,
-                age_years=age,
-                first_dose=first_dose,
-                settings=rules,
-            )
-        except ValidationError as exc:
-            raise RuleRefused(f"the dose cannot be checked: {exc.errors(include_url=False)[0]['msg']}") from None
+        age, check = self.dose_check(entry.mg_per_kg, entry.dose_mg, context, rules, local_date(start, zone))
+        first_dose = check.first_dose
         if self.route is Route.intranasal_esketamine and not check.refusals:
             refusals += check_device_times(check.dose_mg, entry.device_times or [], rules)
         refusals = [*check.refusals, *refusals, *too_soon_after([d.at for d in context.earlier_doses], start, rules)]
@@ -744,6 +717,51 @@ class DosingSessionChart(BaseModel):
                 administered_at=start,
             )
         ]
+
+    def dose_check(
+        self,
+        mg_per_kg: float | None,
+        dose_mg: float | None,
+        context: DosingContext,
+        rules: SessionRuleSettings,
+        on: date,
+    ) -> tuple[int, DoseCheck]:
+        """(age, the dose worked out and checked) for the pre-dose weight: what the bedside calculator shows before
+        the dose, and what record_dose checks again when it is given. The age and whether it is the first
+        esketamine dose come from intake's birth date and the dose history, never from the client."""
+        pre_dose = self.record.pre_dose
+        if pre_dose is None:
+            raise Conflict("record the pre-dose checks first: the dose follows from the weight taken there")
+        if context.birth_date is None:
+            raise Conflict("sessions does not know the patient's date of birth yet (from intake's registration)")
+        try:
+            age = age_on(context.birth_date, on)
+        except ValueError:
+            raise RuleRefused(
+                f"the date of birth from intake ({context.birth_date}) is after the dose's date: correct it at intake"
+            ) from None
+        first_dose = self.route is Route.intranasal_esketamine and not any(
+            d.route is Route.intranasal_esketamine for d in context.earlier_doses
+        )
+        try:
+            if self.route in (Route.iv_infusion, Route.intramuscular, Route.subcutaneous):
+                if mg_per_kg is None:
+                    raise RuleRefused(f"{self.route.value} is dosed in mg/kg: give mg_per_kg")
+                calculation = calculate_dose(self.route, pre_dose.weight_kg, mg_per_kg)
+            else:
+                if dose_mg is None:
+                    raise RuleRefused(f"{self.route.value} is a fixed dose: give dose_mg")
+                calculation = fixed_dose(self.route, pre_dose.weight_kg, dose_mg)
+            return age, check_dose(
+                self.route,
+                dose_mg=calculation.dose_mg,
+                weight_kg=pre_dose.weight_kg,
+                age_years=age,
+                first_dose=first_dose,
+                settings=rules,
+            )
+        except ValidationError as exc:
+            raise RuleRefused(f"the dose cannot be checked: {exc.errors(include_url=False)[0]['msg']}") from None
 
     def _administration(
         self, entry: DoseEntry, rules: SessionRuleSettings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
@@ -145,3 +146,21 @@ async def call_off(
     record_access(uow, actor, f"session.{outcome.value}", loaded.chart.patient_id, f"sessions/{session_id}")
     await uow.commit()
     return loaded
+
+
+async def day_schedule(uow: UnitOfWork, actor: Actor, day: date, zone: ZoneInfo) -> list[store.LoadedChart]:
+    """The site's dosing sessions that start on ``day`` in the site's time zone, in the order they start: the
+    day's list at the front desk and the chair. Each patient on it is audited as read."""
+    start = datetime.combine(day, time(), zone)
+    end = datetime.combine(day + timedelta(days=1), time(), zone)
+    rows = await uow.session.exec(
+        select(DosingSession, Course)
+        .join(Course, col(Course.id) == col(DosingSession.course_id))
+        .where(col(DosingSession.starts_at) >= start, col(DosingSession.starts_at) < end)
+        .order_by(col(DosingSession.starts_at), col(DosingSession.room), col(DosingSession.id))
+    )
+    found = [store.loaded_chart(row, course) for row, course in rows.all()]
+    for loaded in found:
+        record_access(uow, actor, "session.schedule_read", loaded.chart.patient_id, f"schedule?day={day}")
+    await uow.commit()
+    return found

@@ -22,10 +22,6 @@ AUDIT_NAMES: dict[str, str] = {
 }
 
 
-def _loaded(row: DosingSession, course: Course) -> store.LoadedChart:
-    return store.LoadedChart(row, store.chart_of(row, course), store.LoadedCourse(course, store.course_of(course)))
-
-
 async def read_encounter(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> store.LoadedChart:
     loaded = await store.load_chart(uow, session_id)
     record_access(uow, actor, "fhir.encounter.read", loaded.chart.patient_id, f"fhir/Encounter/{session_id}")
@@ -57,7 +53,7 @@ async def search_sessions(
     if patient_id is not None:
         statement = statement.where(DosingSession.patient_id == patient_id)
     rows = await uow.session.exec(statement.order_by(col(DosingSession.starts_at), col(DosingSession.id)))
-    found = [_loaded(row, course) for row, course in rows.all()]
+    found = [store.loaded_chart(row, course) for row, course in rows.all()]
     if not found and (session_id is not None or await uow.session.get(PatientStatus, patient_id) is None):
         return []
     audited_patient = found[0].chart.patient_id if found else patient_id

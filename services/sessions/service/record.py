@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from zoneinfo import ZoneInfo
 
+from services.sessions.domain.dosing import DoseCheck
 from services.sessions.domain.session_record import (
     AddendumEntry,
     AdverseEventRecord,
@@ -25,7 +26,7 @@ from shared.audit import record_access
 from shared.auth.guard import Actor
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.registry import DomainEvent
-from shared.instants import utcnow
+from shared.instants import local_date, utcnow
 
 
 async def _save(
@@ -129,3 +130,21 @@ async def monitoring(
     record_access(uow, actor, "session.monitoring", loaded.chart.patient_id, f"sessions/{session_id}")
     await uow.commit()
     return view
+
+
+async def dose_calculation(
+    uow: UnitOfWork,
+    actor: Actor,
+    session_id: uuid.UUID,
+    mg_per_kg: float | None,
+    dose_mg: float | None,
+    rules: SessionRuleSettings,
+    zone: ZoneInfo,
+) -> DoseCheck:
+    """The bedside calculator: the dose worked out and checked as record_dose will check it, saving nothing."""
+    loaded = await store.load_chart(uow, session_id)
+    context = await store.dosing_context(uow, loaded)
+    _, check = loaded.chart.dose_check(mg_per_kg, dose_mg, context, rules, local_date(utcnow(), zone))
+    record_access(uow, actor, "session.dose_calculation", loaded.chart.patient_id, f"sessions/{session_id}")
+    await uow.commit()
+    return check

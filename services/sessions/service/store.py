@@ -183,6 +183,11 @@ def chart_of(row: DosingSession, course: Course) -> DosingSessionChart:
     )
 
 
+def loaded_chart(row: DosingSession, course: Course) -> LoadedChart:
+    """A session read together with its course (one query joined them)."""
+    return LoadedChart(row, chart_of(row, course), LoadedCourse(course, course_of(course)))
+
+
 async def session_row_or_404(uow: UnitOfWork, session_id: uuid.UUID) -> DosingSession:
     row = await uow.session.get(DosingSession, session_id)
     if row is None:

@@ -1,0 +1,323 @@
+"""A clinician's day in the site console, in Debian's Chromium: a PHQ-9 entered item by item with its score shown
+as it is typed, a course planned, a dosing session booked and charted at the chair (pre-dose checks, the dose
+calculator, a vitals alert that takes the focus, what discharge waits for, discharge), and the outcome chart with
+the response and remission lines. From the alert on, the chart is driven by the keyboard alone. Real intake,
+sessions and outcomes on the real broker; axe-core finds no serious violation on any page. Screenshots are saved
+under var/screenshots/."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from deploy.demo_data import NO_FLAGS
+from tests.browser import accessible, shot
+from tests.console.conftest import SiteUnderTest, site_stack
+
+pytestmark = pytest.mark.broker
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def clinic(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteUnderTest]:
+    yield from site_stack(kafka, tmp_path_factory.mktemp("bedside"), ("intake", "sessions", "outcomes"))
+
+
+def at(minutes_ago: float) -> str:
+    """A time as the date-and-time input takes it: the site's wall clock (the test site's zone is UTC)."""
+    return (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M")
+
+
+def a_screened_consented_patient(clinic: SiteUnderTest, given: str = "Mary", family: str = "Seacole") -> str:
+    """Registration, screening and consent through intake's API: the front desk's part is tested on its own."""
+    patient = clinic.api(
+        "intake",
+        "POST",
+        "/patients",
+        "front_desk",
+        {"given_name": given, "family_name": family, "birth_date": "1979-11-23", "sex": "female"},
+    )
+    base = f"/patients/{patient['id']}"
+    clinic.api("intake", "POST", f"{base}/screenings", "clinician", NO_FLAGS)
+    [document] = clinic.api("intake", "GET", "/consent-documents", "front_desk")
+    consent = {
+        "document_id": document["id"],
+        "witnessed_by": "Grace Hopper",
+        "informed_off_label_use": True,
+        "informed_adverse_reactions": True,
+        "informed_no_long_term_data": True,
+        "informed_expected_cost": True,
+    }
+    clinic.api("intake", "POST", f"{base}/consents", "front_desk", consent)
+    return str(patient["id"])
+
+
+# --- the keyboard alone -------------------------------------------------------------------------------------------
+
+
+def _focused(page: Page, target: Locator) -> bool:
+    return bool(target.evaluate("el => el === document.activeElement"))
+
+
+def tab_to(page: Page, target: Locator, limit: int = 400) -> None:
+    """Press Tab until ``target`` has the focus, as a keyboard user moves through the page."""
+    for _ in range(limit):
+        if _focused(page, target):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {target}")
+
+
+def type_into(page: Page, target: Locator, text: str) -> None:
+    tab_to(page, target)
+    page.keyboard.press("Control+A")
+    page.keyboard.type(text)
+
+
+def choose(page: Page, form: Locator, name: str, value: str) -> None:
+    """A radio group by the keyboard: Tab into it, Space to pick the first, arrows to move to the one wanted."""
+    group = form.locator(f"input[type=radio][name='{name}']")
+    for _ in range(400):
+        if page.evaluate(f"document.activeElement && document.activeElement.name === '{name}'"):
+            break
+        page.keyboard.press("Tab")
+    if not any(r.is_checked() for r in group.all()):
+        page.keyboard.press("Space")
+    wanted = form.locator(f"input[type=radio][name='{name}'][value='{value}']")
+    for _ in range(group.count()):
+        if wanted.is_checked():
+            return
+        page.keyboard.press("ArrowDown")
+    assert wanted.is_checked(), f"{name}={value} could not be chosen by the keyboard"
+
+
+def press_save(page: Page, form: Locator) -> None:
+    tab_to(page, form.get_by_role("button"))
+    page.keyboard.press("Enter")
+
+
+# --- the test -----------------------------------------------------------------------------------------------------
+
+
+def test_a_clinician_plans_and_charts_a_dosing_session_to_discharge(browser: Browser, clinic: SiteUnderTest) -> None:
+    base, patient_id = clinic.url, a_screened_consented_patient(clinic)
+    page = browser.new_page()
+    page.goto(f"{base}/sign-in?token={clinic.token('clinician')}")
+    page.goto(f"{base}/patients/{patient_id}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Seacole, Mary")
+
+    # The baseline PHQ-9, item by item: the score and its band follow each answer (shared/instruments scores it).
+    page.get_by_role("link", name="Enter an assessment").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("PHQ-9 (depression)")
+    assert accessible(page, base) == []
+    answers = [3, 3, 3, 3, 2, 2, 1, 1, 0]  # 18: moderately severe, 15-19 (Kroenke et al. 2001)
+    for item, rating in enumerate(answers[:4], start=1):
+        page.locator(f"input[name='item-{item}'][value='{rating}']").check()
+    expect(page.locator("#score-so-far")).to_have_text("4 of 9 answered: 12 so far, at least moderate")
+    for item, rating in enumerate(answers[4:], start=5):
+        page.locator(f"input[name='item-{item}'][value='{rating}']").check()
+    expect(page.locator("#score-so-far")).to_have_text("Total 18: moderately severe")
+    shot(page, "console-clinician-phq9-as-typed")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Assessment saved.")
+    expect(page.locator("section[aria-labelledby=measures] table")).to_contain_text("moderately severe")
+
+    # A course, planned once sessions has heard from intake that the patient is eligible and consented.
+    page.get_by_role("link", name="Plan a course").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Plan a course")
+    assert accessible(page, base) == []
+    page.locator("#f-indication").select_option("treatment_resistant_depression")
+    page.get_by_label("Route").select_option("iv_infusion")
+    page.get_by_label("Planned dosing sessions").fill("6")
+    page.get_by_label("Dosing sessions per week").fill("2")
+    page.get_by_label("Planned integration sessions").fill("3")
+    deadline = time.monotonic() + 30
+    while True:
+        page.get_by_role("button", name="Save").click()
+        if page.get_by_role("status").filter(has_text="Course planned.").count():
+            break
+        assert time.monotonic() < deadline, page.locator(".refusal").inner_text()
+        time.sleep(0.5)
+
+    page.get_by_role("link", name="Book a dosing session").click()
+    page.get_by_label("Starts at").fill(at(140))
+    page.get_by_label("Duration minutes").fill("240")
+    page.get_by_label("Room").fill("Chair 2")
+    page.get_by_label("Clinician").fill("dr-k")
+    page.get_by_label("Therapist").fill("th-t")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Session booked.")
+
+    # The day's schedule lists the session; the clinician opens its chart from there.
+    page.goto(f"{base}/schedule?day={(NOW - timedelta(minutes=140)).date()}")
+    expect(page.locator("table")).to_contain_text("Chair 2")
+    assert accessible(page, base) == []
+    page.get_by_role("link", name="Seacole, Mary").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Session chart")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Session chart")
+    assert accessible(page, base) == []
+    pre = page.locator("form#pre-dose-checks")
+    pre.get_by_label("Value").fill("80")
+    pre.get_by_label("Unit").select_option("kg")
+    pre.get_by_label("Taken at").fill(at(130))
+    for label, value in (("Systolic mmhg", "128"), ("Diastolic mmhg", "82"), ("Heart rate bpm", "72")):
+        pre.get_by_label(label).fill(value)
+    pre.get_by_label("Spo2 percent").fill("98")
+    pre.get_by_label("Respiratory rate per min").fill("14")
+    for name, value in (
+        ("fasting", "yes"),
+        ("takes_benzodiazepines", "no"),
+        ("takes_stimulants", "no"),
+        ("takes_maois", "no"),
+        ("takes_opioids", "no"),
+        ("escort_arranged", "yes"),
+    ):
+        pre.locator(f"input[name='{name}'][value='{value}']").check()
+    pre.get_by_role("button").click()
+    expect(page.get_by_role("status")).to_have_text("Pre-dose checks recorded.")
+
+    # The calculator asks sessions to work the dose out from the pre-dose weight, as recording it will.
+    page.get_by_label("mg/kg", exact=True).fill("0.9")
+    page.get_by_role("button", name="Calculate").click()
+    expect(page.locator("output.calculation")).to_contain_text("72 mg for 80 kg")
+    expect(page.locator("output.calculation")).to_contain_text("maximum of 0.75 mg/kg")
+    page.get_by_label("mg/kg", exact=True).fill("0.5")
+    page.get_by_role("button", name="Calculate").click()
+    expect(page.locator("output.calculation")).to_contain_text("40 mg for 80 kg (0.5 mg/kg)")
+    expect(page.locator("output.calculation")).to_contain_text("Within the site's range.")
+    dose = page.locator("form#dose")
+    expect(dose.get_by_label("Mg per kg")).to_have_value("0.5")
+    dose.get_by_label("Lot number").fill("KET-2291")
+    dose.get_by_label("Administration start").fill(at(110))
+    dose.get_by_label("Administration end").fill(at(70))
+    dose.get_by_role("button").click()
+    expect(page.get_by_role("status")).to_have_text("Dose recorded.")
+
+    vitals = page.locator("form#vitals")
+    vitals.get_by_label("Taken at").fill(at(65))
+    vitals.get_by_label("Spo2 percent").fill("90")
+    vitals.get_by_role("button").click()
+    # The alert cannot be missed: at the top of the chart, announced, and holding the focus.
+    alert = page.locator("#vitals-alert")
+    expect(alert).to_contain_text("SpO2 90 %")
+    expect(alert).to_be_focused()
+    expect(page.locator("section.waits")).to_contain_text("SpO2")
+    shot(page, "console-bedside-vitals-alert")
+    assert accessible(page, base) == []
+
+    # From here the keyboard alone: a full set of vital signs, the sedation and dissociation check, discharge.
+    vitals = page.locator("form#vitals")
+    for label, value in (
+        ("Systolic mmhg", "132"),
+        ("Diastolic mmhg", "84"),
+        ("Heart rate bpm", "76"),
+        ("Spo2 percent", "97"),
+        ("Respiratory rate per min", "14"),
+    ):
+        type_into(page, vitals.get_by_label(label), value)
+    press_save(page, vitals)
+    expect(page.get_by_role("status")).to_have_text("Vitals recorded.")
+    expect(page.locator("#vitals-alert")).to_have_count(0)
+
+    check = page.locator("form#dissociation")
+    type_into(page, check.get_by_label("Moaa s"), "5")
+    choose(page, check, "dissociation_present", "no")
+    choose(page, check, "respiratory_depression_present", "no")
+    press_save(page, check)
+    expect(page.get_by_role("status")).to_have_text("Check recorded.")
+    expect(page.locator("section.waits")).to_contain_text("Nothing: the discharge criteria are met.")
+
+    discharge = page.locator("form#discharge")
+    choose(page, discharge, "escort_present", "yes")
+    press_save(page, discharge)
+    expect(page.get_by_role("status")).to_have_text("Discharged.")
+    expect(page.locator("dl.facts")).to_contain_text("completed")
+    sign = page.get_by_role("button", name="Sign the record")
+    tab_to(page, sign)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("Record signed.")
+    shot(page, "console-bedside-discharged")
+    assert accessible(page, base) == []
+
+
+def a_dosed_patient_with_scores(clinic: SiteUnderTest) -> str:
+    """A baseline PHQ-9 of 18, a dose after it, and a PHQ-9 of 6 in the course, through the services' APIs: each
+    score is timed by the service as it is saved, so the dose is given now (the chart test above is backdated)."""
+    patient_id = a_screened_consented_patient(clinic, "Florence", "Nightingale")
+    measures = f"/patients/{patient_id}/assessments"
+    clinic.api("intake", "POST", measures, "clinician", {"instrument": "phq9", "answers": [3, 3, 3, 3, 2, 2, 1, 1, 0]})
+    plan = {
+        "patient_id": patient_id,
+        "indication": "treatment_resistant_depression",
+        "route": "iv_infusion",
+        "planned_dosing_sessions": 6,
+        "dosing_sessions_per_week": 2,
+        "planned_integration_sessions": 3,
+    }
+    course = retried(lambda: clinic.api("sessions", "POST", "/courses", "clinician", plan))
+    now = datetime.now(UTC)
+    booking = {
+        "starts_at": (now - timedelta(minutes=10)).isoformat(),
+        "duration_minutes": 240,
+        "room": "Chair 3",
+        "clinician": "dr-n",
+        "therapist": "th-n",
+    }
+    session = clinic.api("sessions", "POST", f"/courses/{course['id']}/sessions", "clinician", booking)
+    pre_dose = {
+        "weight": {"value": 70, "unit": "kg"},
+        "vitals": {"taken_at": (now - timedelta(minutes=5)).isoformat(), "systolic_mmhg": 124, "diastolic_mmhg": 80},
+        "fasting": True,
+        "takes_benzodiazepines": False,
+        "takes_stimulants": False,
+        "takes_maois": False,
+        "takes_opioids": False,
+        "escort_arranged": True,
+    }
+    chart = f"/sessions/{session['id']}"
+    clinic.api("sessions", "POST", f"{chart}/pre-dose-checks", "clinician", pre_dose)
+    dose = {"mg_per_kg": 0.5, "lot_number": "KET-2292", "administration_start": datetime.now(UTC).isoformat()}
+    clinic.api("sessions", "POST", f"{chart}/dose", "clinician", dose)
+    in_course = {"instrument": "phq9", "answers": [1, 1, 1, 1, 1, 1, 0, 0, 0], "context": "in_course"}
+    clinic.api("sessions", "POST", measures, "clinician", in_course)
+    return patient_id
+
+
+def retried(call: Callable[[], dict[str, Any]], within: float = 30.0) -> dict[str, Any]:
+    """Sessions learns eligibility and consent from intake's events on the broker: until then it refuses (409)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return call()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_the_outcome_chart_draws_the_scores_with_the_response_and_remission_lines(
+    browser: Browser, clinic: SiteUnderTest
+) -> None:
+    base, patient_id = clinic.url, a_dosed_patient_with_scores(clinic)
+    page = browser.new_page()
+    page.goto(f"{base}/sign-in?token={clinic.token('clinician')}")
+    deadline = time.monotonic() + 30
+    while True:  # outcomes hears of the scores and the dose from the broker
+        page.goto(f"{base}/patients/{patient_id}/outcomes")
+        if page.get_by_text("Responded").count():
+            break
+        assert time.monotonic() < deadline, page.locator("main").inner_text()
+        time.sleep(0.5)
+    phq9 = page.locator("section.outcome").filter(has_text="PHQ9")
+    expect(phq9).to_contain_text("Baseline 18; response at or below 9; remission below 5")  # ACNP 2006; Kroenke 2001
+    expect(phq9.locator("tbody tr")).to_have_count(2)
+    drawn = "c => Chart.getChart(c).data.datasets.map(d => d.label + ':' + d.data[0])"
+    assert phq9.locator("canvas").evaluate(drawn) == ["PHQ9:18", "Response (at or below):9", "Remission (below):5"]
+    shot(page, "console-clinician-outcome-chart")
+    assert accessible(page, base) == []
