@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.console.api import care, dashboard, pages
+from services.console.api import billing, care, dashboard, pages
 from services.console.api.deps import SignInNeeded, signed_in_or_none
 from services.console.api.render import amount, on_site_clock
 from services.console.settings import ConsoleSettings
@@ -54,6 +54,7 @@ def create_app(settings: ConsoleSettings | None = None, transport: httpx.AsyncBa
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals["site"] = settings.where
     templates.env.filters["amount"] = amount
+    templates.env.filters["money"] = billing.money
     templates.env.filters["local"] = lambda moment: on_site_clock(moment, settings.zone)
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -66,6 +67,7 @@ def create_app(settings: ConsoleSettings | None = None, transport: httpx.AsyncBa
     else:
         app.include_router(pages.router)
         app.include_router(care.router)
+        app.include_router(billing.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -65,7 +65,11 @@ def refusal(service: SiteService, reply: httpx.Response) -> ServiceRefused:
     if not isinstance(problem, dict):
         problem = {}
     problems = tuple(
-        FieldProblem(_field_of(str(e.get("pointer", ""))), str(e.get("detail", e.get("message", ""))))
+        # Pydantic's "Value error, " says nothing to a person: the service's own words follow it.
+        FieldProblem(
+            _field_of(str(e.get("pointer", ""))),
+            str(e.get("detail", e.get("message", ""))).removeprefix("Value error, "),
+        )
         for e in problem.get("errors", [])
         if isinstance(e, dict)
     )

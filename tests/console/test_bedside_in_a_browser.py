@@ -8,54 +8,22 @@ under var/screenshots/."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from deploy.demo_data import NO_FLAGS
 from tests.browser import accessible, shot
-from tests.console.conftest import SiteUnderTest, site_stack
+from tests.console.conftest import SiteUnderTest, a_planned_course, a_screened_consented_patient
 
 pytestmark = pytest.mark.broker
 
 NOW = datetime.now(UTC)
 
 
-@pytest.fixture(scope="module")
-def clinic(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteUnderTest]:
-    yield from site_stack(kafka, tmp_path_factory.mktemp("bedside"), ("intake", "sessions", "outcomes"))
-
-
 def at(minutes_ago: float) -> str:
     """A time as the date-and-time input takes it: the site's wall clock (the test site's zone is UTC)."""
     return (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M")
-
-
-def a_screened_consented_patient(clinic: SiteUnderTest, given: str = "Mary", family: str = "Seacole") -> str:
-    """Registration, screening and consent through intake's API: the front desk's part is tested on its own."""
-    patient = clinic.api(
-        "intake",
-        "POST",
-        "/patients",
-        "front_desk",
-        {"given_name": given, "family_name": family, "birth_date": "1979-11-23", "sex": "female"},
-    )
-    base = f"/patients/{patient['id']}"
-    clinic.api("intake", "POST", f"{base}/screenings", "clinician", NO_FLAGS)
-    [document] = clinic.api("intake", "GET", "/consent-documents", "front_desk")
-    consent = {
-        "document_id": document["id"],
-        "witnessed_by": "Grace Hopper",
-        "informed_off_label_use": True,
-        "informed_adverse_reactions": True,
-        "informed_no_long_term_data": True,
-        "informed_expected_cost": True,
-    }
-    clinic.api("intake", "POST", f"{base}/consents", "front_desk", consent)
-    return str(patient["id"])
 
 
 # --- the keyboard alone -------------------------------------------------------------------------------------------
@@ -106,7 +74,7 @@ def press_save(page: Page, form: Locator) -> None:
 
 
 def test_a_clinician_plans_and_charts_a_dosing_session_to_discharge(browser: Browser, clinic: SiteUnderTest) -> None:
-    base, patient_id = clinic.url, a_screened_consented_patient(clinic)
+    base, patient_id = clinic.url, a_screened_consented_patient(clinic, "Mary", "Seacole")
     page = browser.new_page()
     page.goto(f"{base}/sign-in?token={clinic.token('clinician')}")
     page.goto(f"{base}/patients/{patient_id}")
@@ -252,15 +220,7 @@ def a_dosed_patient_with_scores(clinic: SiteUnderTest) -> str:
     patient_id = a_screened_consented_patient(clinic, "Florence", "Nightingale")
     measures = f"/patients/{patient_id}/assessments"
     clinic.api("intake", "POST", measures, "clinician", {"instrument": "phq9", "answers": [3, 3, 3, 3, 2, 2, 1, 1, 0]})
-    plan = {
-        "patient_id": patient_id,
-        "indication": "treatment_resistant_depression",
-        "route": "iv_infusion",
-        "planned_dosing_sessions": 6,
-        "dosing_sessions_per_week": 2,
-        "planned_integration_sessions": 3,
-    }
-    course = retried(lambda: clinic.api("sessions", "POST", "/courses", "clinician", plan))
+    course = a_planned_course(clinic, patient_id)
     now = datetime.now(UTC)
     booking = {
         "starts_at": (now - timedelta(minutes=10)).isoformat(),
@@ -287,18 +247,6 @@ def a_dosed_patient_with_scores(clinic: SiteUnderTest) -> str:
     in_course = {"instrument": "phq9", "answers": [1, 1, 1, 1, 1, 1, 0, 0, 0], "context": "in_course"}
     clinic.api("sessions", "POST", measures, "clinician", in_course)
     return patient_id
-
-
-def retried(call: Callable[[], dict[str, Any]], within: float = 30.0) -> dict[str, Any]:
-    """Sessions learns eligibility and consent from intake's events on the broker: until then it refuses (409)."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            return call()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def test_the_outcome_chart_draws_the_scores_with_the_response_and_remission_lines(

@@ -66,17 +66,25 @@ class Answered:
     reply: httpx.Response | None
     refusal: ServiceRefused | None
 
+    def _field_of(self, problem: FieldProblem) -> str | None:
+        """The field a problem belongs beside: its own, or for a refused part (an amount), the part's first field."""
+        names = [f.name for s in self.sections for f in s.fields]
+        if problem.field in names:
+            return problem.field
+        return next((n for n in names if problem.field and n.startswith(problem.field + ".")), None)
+
     @property
     def problems(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         for problem in self.refusal.problems if self.refusal else ():
-            found.setdefault(problem.field, []).append(problem.message)
+            name = self._field_of(problem)
+            if name is not None:
+                found.setdefault(name, []).append(problem.message)
         return found
 
     @property
     def unplaced(self) -> list[FieldProblem]:
-        names = {f.name for s in self.sections for f in s.fields}
-        return [p for p in (self.refusal.problems if self.refusal else ()) if p.field not in names]
+        return [p for p in (self.refusal.problems if self.refusal else ()) if self._field_of(p) is None]
 
     @property
     def shown(self) -> dict[str, Any]:
