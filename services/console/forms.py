@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any
@@ -233,6 +233,17 @@ def entered(form: Mapping[str, list[str]]) -> dict[str, list[str]]:
 def wall_clock(moment: datetime, zone: tzinfo) -> str:
     """A time as a date-and-time input shows it: the site's wall clock, to the minute."""
     return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+
+def chosen_from(sections: list[FormSection], name: str, labels: Mapping[str, str]) -> list[FormSection]:
+    """The field ``name`` as a choice among known records (a consent document, a course), each by its label,
+    rather than an id to type."""
+    for section in sections:
+        section.fields = [
+            replace(f, kind=FieldKind.choice, options=tuple(labels), labels=labels) if f.name == name else f
+            for f in section.fields
+        ]
+    return sections
 
 
 def without(sections: list[FormSection], *names: str) -> list[FormSection]:

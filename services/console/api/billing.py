@@ -3,7 +3,6 @@ decides every amount; the console shows billing's figures and sends what the cle
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from enum import StrEnum
 from typing import Any
@@ -13,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.api.deps import Apis, CurrentUser, Settings, SignedIn, Templates, needs
 from services.console.api.render import Answered, FormRequest, page, patient_banner, service_form, submit
-from services.console.forms import FieldKind, FormSection
+from services.console.forms import FormSection, chosen_from
 from services.console.site_apis import ServiceRefused, SiteApis, SiteService
 from shared.auth.permissions import Permission
 
@@ -58,14 +57,7 @@ def money(amount: dict[str, Any] | None) -> str:
 def _course_choice(sections: list[FormSection], courses: list[dict[str, Any]]) -> list[FormSection]:
     """A course is chosen from the patient's courses, not typed as an id."""
     names = {str(c["id"]): f"{c['indication']} · {c['route']} ({c['status']})".replace("_", " ") for c in courses}
-    for section in sections:
-        section.fields = [
-            dataclasses.replace(f, kind=FieldKind.choice, options=tuple(names), labels=names)
-            if f.name == "course_id"
-            else f
-            for f in section.fields
-        ]
-    return sections
+    return chosen_from(sections, "course_id", names)
 
 
 async def _billing_page(

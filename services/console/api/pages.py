@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -13,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.console.api.care import day_schedule
 from services.console.api.deps import SESSION_COOKIE, Apis, CurrentUser, Settings, Templates, needs, verify
 from services.console.api.render import FormRequest, page, patient_banner, refused_form, service_form, submit
-from services.console.forms import FieldKind
+from services.console.forms import chosen_from
 from services.console.site_apis import SiteService
 from shared.auth.permissions import Permission
 from shared.auth.tokens import TokenRejected
@@ -189,13 +188,7 @@ async def consent_form(
     sections = await service_form(apis, SiteService.intake, "post", CONSENT_PATH)
     # The document signed is chosen from the site's documents, not typed as a number.
     titles = {str(d["id"]): f"{d['title']} (version {d['version']}, from {d['effective_date']})" for d in documents}
-    for section in sections:
-        section.fields = [
-            dataclasses.replace(f, kind=FieldKind.choice, options=tuple(titles), labels=titles)
-            if f.name == "document_id"
-            else f
-            for f in section.fields
-        ]
+    sections = chosen_from(sections, "document_id", titles)
     return page(
         templates,
         request,
