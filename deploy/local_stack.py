@@ -43,6 +43,9 @@ DEMO_PATIENTS = {"north": 14, "south": 6}  # north passes the small-count thresh
 # Synthetic patients over both sites: enough that several cohorts (site x indication x route x month) of each
 # site, and their cuts, reach 11 courses and show their figures. Seeded, so every `make run` has the same ones.
 SYNTHETIC_PATIENTS, SYNTHETIC_SEED = 1000, 1
+# Four months of history rather than ten: a demo's monthly cohorts are then dense enough (up to 88 courses) for
+# the dashboard's rates to stand over shown counts, not only suppressed ones.
+SYNTHETIC_HISTORY_DAYS = 120
 FIRST_RESTART_SECONDS, MAX_RESTART_SECONDS, HEALTHY_RUN_SECONDS = 1.0, 60.0, 60.0
 # Each demo site's calendar (REMS deadlines, the weekly cap's ISO week, a patient's age on the day).
 TIME_ZONES = {"north": "America/New_York", "south": "America/Chicago"}
@@ -192,6 +195,7 @@ def load_demo_data(
                 date.today(),
                 kafka,
                 esketamine_sites=certified,
+                history_days=SYNTHETIC_HISTORY_DAYS,
                 say=lambda line: print(line, flush=True),
             )
         )

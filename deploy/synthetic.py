@@ -992,10 +992,10 @@ def _age(rng: random.Random) -> int:
     return round(rng.triangular(18, 80, 40))
 
 
-def _registered(rng: random.Random, end: date) -> datetime:
+def _registered(rng: random.Random, end: date, history_days: int) -> datetime:
     """Recent months denser: half uniform, half weighted towards --end (a growing network)."""
     recency = rng.random() if rng.random() < 0.5 else max(rng.random(), rng.random())
-    day = end - timedelta(days=1 + int((1 - recency) * HISTORY_DAYS))
+    day = end - timedelta(days=1 + int((1 - recency) * history_days))
     return _at(day, rng.uniform(13.5, 21))
 
 
@@ -1033,10 +1033,12 @@ def cohort(
     end: date = DEFAULT_END,
     *,
     esketamine_sites: Collection[str] | None = None,
+    history_days: int = HISTORY_DAYS,
 ) -> list[SyntheticEvent]:
     """Every event of ``patients`` invented patients spread round-robin over ``sites``, in the order they
     happened (ties in the order written). Pure: no clock, no I/O; the same arguments give the same events.
-    ``esketamine_sites``: the REMS-certified sites (all when None); the others give no esketamine."""
+    ``esketamine_sites``: the REMS-certified sites (all when None); the others give no esketamine.
+    ``history_days``: how far back registrations go (fewer days, denser months)."""
     rng = random.Random(seed)
     cutoff = _at(end, 0)
     profiles = [_SiteProfile(s, esketamine_sites is None or s in esketamine_sites) for s in sites]
@@ -1044,7 +1046,7 @@ def cohort(
     for n in range(patients):
         patient_rng = random.Random(rng.getrandbits(64))  # one stream per patient: a change stays local
         patient = _patient(patient_rng, n + 1, profiles[n % len(profiles)])
-        writer = _PatientWriter(patient_rng, patient, _registered(patient_rng, end))
+        writer = _PatientWriter(patient_rng, patient, _registered(patient_rng, end, history_days))
         writer.write()
         for at, seq, topic, envelope, event in writer.timeline.items:
             if at >= cutoff or (isinstance(event, SessionScheduled) and event.starts_at >= cutoff):
@@ -1293,11 +1295,12 @@ async def load(
     bootstrap_servers: KafkaAccess | str,
     *,
     esketamine_sites: Collection[str] | None = None,
+    history_days: int = HISTORY_DAYS,
     say: Callable[[str], None] = print,
 ) -> Figures:
     """Generate and publish, saying what was sent and how long it took. For `make run` and the CLI."""
     started = time.monotonic()
-    events = cohort(patients, sites, seed, end, esketamine_sites=esketamine_sites)
+    events = cohort(patients, sites, seed, end, esketamine_sites=esketamine_sites, history_days=history_days)
     generated = time.monotonic()
     await publish(events, bootstrap_servers)
     published = time.monotonic()

@@ -27,8 +27,11 @@ class SiteUnderTest:
     url: str  # the console's
     keys: Path
     services: dict[str, str]  # each service's URL
+    dashboard: str = ""  # the network dashboard's (the console in the network role), where the network runs
 
     def token(self, role: str) -> str:
+        if role == "network_admin":
+            return mint_dev_token(self.keys, site="network", roles=[role])
         return mint_dev_token(self.keys, site=self.site, roles=[role])
 
     def api(self, service: str, method: str, path: str, role: str, body: object = None) -> Any:
@@ -59,22 +62,39 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def site_stack(kafka: str, workdir: Path, services: tuple[str, ...]) -> Iterator[SiteUnderTest]:
+def site_stack(
+    kafka: str, workdir: Path, services: tuple[str, ...], with_network: bool = False
+) -> Iterator[SiteUnderTest]:
     """The site's services, then its console calling them; the site's consent document published by its admin,
-    and where billing runs, its self-pay prices (make run's demo clinic's)."""
+    and where billing runs, its self-pay prices (make run's demo clinic's). ``with_network``: the network's outcomes
+    service and its dashboard too, the site releasing on every beat (development) as in make run."""
     site = f"c{uuid.uuid4().hex[:6]}"
     common = {
         "KAPNET_KAFKA_BOOTSTRAP_SERVERS": kafka,
         "KAPNET_SITE": site,
         "KAPNET_BILLING_RULES": json.dumps(BILLING_RULES["north"]),
+        "KAPNET_RELEASE_PERIOD": "beat",
+        "KAPNET_AGGREGATE_PUBLISH_INTERVAL_SECONDS": "1",
     }
     started = {name: service_process(name, workdir, **common) for name in services}
+    if with_network:
+        network_env = {k: v for k, v in common.items() if k != "KAPNET_SITE"}  # the network belongs to no site
+        network_env |= {"KAPNET_ROLE": "network", "KAPNET_NETWORK_SITES": json.dumps([site])}
+        started["network"] = service_process("outcomes", workdir, **network_env)
     with running(*started.values()):
         urls = {f"KAPNET_{name.upper()}_URL": p.url for name, p in started.items()}
         console = service_process("console", workdir, **common, **urls)
-        with running(console):
+        consoles = [console]
+        if with_network:
+            dashboard_env = {"KAPNET_ROLE": "network", "KAPNET_NETWORK_URL": started["network"].url}
+            consoles.append(service_process("console", workdir, **dashboard_env))
+        with running(*consoles):
             stack = SiteUnderTest(
-                site, console.url, workdir / "var" / "auth", {name: p.url for name, p in started.items()}
+                site,
+                console.url,
+                workdir / "var" / "auth",
+                {name: p.url for name, p in started.items()},
+                consoles[1].url if with_network else "",
             )
             stack.api("intake", "POST", "/consent-documents", "site_admin", CONSENT_DOCUMENT)
             if "billing" in services:
@@ -87,7 +107,8 @@ def site_stack(kafka: str, workdir: Path, services: tuple[str, ...]) -> Iterator
 @pytest.fixture(scope="session")
 def clinic(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteUnderTest]:
     """One clinic with every site service, shared by the browser tests of a day's work."""
-    yield from site_stack(kafka, tmp_path_factory.mktemp("clinic"), ("intake", "sessions", "outcomes", "billing"))
+    services = ("intake", "sessions", "outcomes", "billing")
+    yield from site_stack(kafka, tmp_path_factory.mktemp("clinic"), services, with_network=True)
 
 
 def a_screened_consented_patient(clinic: SiteUnderTest, given: str, family: str, **coverage: object) -> str:

@@ -159,6 +159,13 @@ class BedsideStep(StrEnum):
     def method(self) -> str:
         return "PUT" if self is BedsideStep.therapy else "POST"
 
+    @property
+    def permission(self) -> Permission:
+        """Who is offered the step: the prescriber doses and discharges; the rest is anyone at the chair."""
+        return {BedsideStep.dose: Permission.dose_administer, BedsideStep.discharge: Permission.session_discharge}.get(
+            self, Permission.session_monitor
+        )
+
 
 STEP_TITLES = {
     BedsideStep.pre_dose: "Pre-dose checks",
@@ -255,6 +262,8 @@ async def _chart(
     banner = await patient_banner(apis, user, uuid.UUID(session["patient_id"]))
     forms: list[dict[str, Any]] = []
     for step in steps_open(session, monitoring):
+        if not user.may(step.permission):
+            continue
         path = f"/sessions/{{session_id}}/{step.value}"
         sections = await service_form(apis, SiteService.sessions, step.method.lower(), path)
         shown: dict[str, Any] = {"values": _now_values(sections, settings), "problems": {}, "unplaced": []}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +32,7 @@ class GroupBy(StrEnum):
     indication = "indication"
     route = "route"
     period = "period"
+    cut_value = "cut_value"  # within one cut: self-pay or insured, an age band
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ class CohortRow:
     with_result: int | None
     responded: int | None
     remitted: int | None
+    cut_value: str = "all"
+    days_to_first_dose: float | None = None  # the cohort's median, over its courses started
+    days_to_response: float | None = None  # the cohort's median, over its responders
+    adverse_events: Mapping[str, int | None] = field(default_factory=dict)  # type -> courses with one
+    barriers: Mapping[str, int | None] = field(default_factory=dict)  # reason -> courses deferred or declined
 
     @classmethod
     def of(cls, figures: CohortOutcomesPublished, instrument: Instrument) -> CohortRow:
@@ -87,6 +94,11 @@ class CohortRow:
             count(measured.with_result if measured else None),
             count(measured.responded if measured else None),
             count(measured.remitted if measured else None),
+            figures.cut_value,
+            figures.median_days_to_first_dose,
+            measured.median_days_to_response if measured else None,
+            {a.type.value: a.courses.count for a in figures.adverse_events},
+            {str(b.reason): b.courses.count for b in figures.barriers},
         )
 
     def key(self, group_by: GroupBy) -> str:
@@ -138,6 +150,55 @@ def group_rates(rows: list[CohortRow], group_by: GroupBy) -> list[GroupRates]:
     ]
 
 
+@dataclass(frozen=True)
+class Weighted:
+    """The cohorts' medians, weighted by the count each stands over: not a median of patients (the network has
+    none), and only over cohorts where both were shown."""
+
+    cohorts: int
+    courses: int
+    value: float | None
+
+    @classmethod
+    def over(cls, pairs: list[tuple[float | None, int | None]]) -> Weighted:
+        shown = [(median, n) for median, n in pairs if median is not None and n]
+        courses = sum(n for _, n in shown)
+        value = round(sum(m * n for m, n in shown) / courses, 1) if courses else None
+        return cls(len(shown), courses, value)
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """The figures beyond response and remission, over the rows on screen: time to first dose and to response,
+    adverse events per 100 courses started, access barriers per 100 courses, and totals of shown counts (courses,
+    so at most that many patients; suppressed cohorts are not in them)."""
+
+    days_to_first_dose: Weighted
+    days_to_response: Weighted
+    adverse_events: dict[str, Rate]
+    barriers: dict[str, Rate]
+    total_courses: int
+    total_started: int
+    suppressed_cohorts: int
+
+
+def network_summary(rows: list[CohortRow]) -> NetworkSummary:
+    event_types = sorted({t for r in rows for t in r.adverse_events})
+    reasons = sorted({t for r in rows for t in r.barriers})
+    return NetworkSummary(
+        Weighted.over([(r.days_to_first_dose, r.started) for r in rows]),
+        Weighted.over([(r.days_to_response, r.responded) for r in rows]),
+        {t: Rate.over([(r.adverse_events.get(t), r.started) for r in rows]) for t in event_types},
+        {b: Rate.over([(r.barriers.get(b), r.courses) for r in rows]) for b in reasons},
+        sum(r.courses or 0 for r in rows),
+        sum(r.started or 0 for r in rows),
+        sum(1 for r in rows if r.courses is None or r.started is None),
+    )
+
+
+CHART_GROUPS = [GroupBy.site.value, GroupBy.indication.value, GroupBy.route.value, GroupBy.period.value]
+
+
 def _filter(request: Request) -> DashboardFilter:
     params = request.query_params
 
@@ -154,12 +215,15 @@ def _filter(request: Request) -> DashboardFilter:
         instrument=Instrument(params["instrument"])
         if params.get("instrument") in Instrument.__members__
         else Instrument.phq9,
-        group_by=GroupBy(params["group_by"]) if params.get("group_by") in GroupBy.__members__ else GroupBy.site,
+        group_by=GroupBy(params["group_by"]) if params.get("group_by") in CHART_GROUPS else GroupBy.site,
     )
 
 
-async def _rows(apis: Apis, token: str, chosen: DashboardFilter) -> list[CohortRow]:
-    published = await apis.read(SiteService.network, "/cohort-outcomes", token, **chosen.query())
+async def _rows(apis: Apis, token: str, chosen: DashboardFilter, cut: str = "all") -> list[CohortRow]:
+    query = chosen.query()
+    if cut != "all":
+        query = {k: v for k, v in query.items() if k != "cut_value"} | {"cut": cut}
+    published = await apis.read(SiteService.network, "/cohort-outcomes", token, **query)
     cohorts = [CohortOutcomesPublished.model_validate(c) for c in published]
     return sorted(
         (CohortRow.of(c, chosen.instrument) for c in cohorts),
@@ -177,6 +241,8 @@ async def dashboard(request: Request, templates: Templates, apis: Apis, user: Cu
         "response": [g.response.percent for g in rates],
         "remission": [g.remission.percent for g in rates],
     }
+    # Cost against outcome: the same rates over the payer cut (self-pay or insured).
+    by_payer = group_rates(await _rows(apis, user.token, chosen, cut="payer"), GroupBy.cut_value)
     return templates.TemplateResponse(
         request,
         "dashboard.html",
@@ -188,10 +254,12 @@ async def dashboard(request: Request, templates: Templates, apis: Apis, user: Cu
             "rows": rows,
             "rates": rates,
             "chart": chart,
+            "summary": network_summary(rows),
+            "by_payer": by_payer,
             "indications": [i.value for i in Indication],
             "routes": [r.value for r in Route],
             "instruments": [i.value for i in Instrument],
-            "groupings": [g.value for g in GroupBy],
+            "groupings": CHART_GROUPS,
             "csv_query": str(request.query_params),
         },
     )
