@@ -25,6 +25,7 @@ class FieldKind(StrEnum):
     long_text = "long_text"
     choice = "choice"
     choices = "choices"  # several of a list
+    lines = "lines"  # a list of words: one per line
     date = "date"
     date_time = "date_time"
     email = "email"
@@ -133,6 +134,8 @@ class SchemaReader:
             items = self.resolve(schema.get("items", {}))
             if "enum" in items:
                 kind, options = FieldKind.choices, tuple(str(v) for v in items["enum"])
+            elif items.get("type") == "string":
+                kind = FieldKind.lines
             else:
                 kind = FieldKind.json
         elif kind_of == "string":
@@ -171,6 +174,8 @@ def _value(field: FormField, entries: list[str], zone: tzinfo) -> object:
     text = entries[0].strip() if entries else ""
     if field.kind is FieldKind.choices:
         return [e for e in entries if e]
+    if field.kind is FieldKind.lines:
+        return [line.strip() for line in text.splitlines() if line.strip()] or None
     if text == "":
         return None
     if field.kind is FieldKind.yes_no:
@@ -247,7 +252,11 @@ def chosen_from(sections: list[FormSection], name: str, labels: Mapping[str, str
 
 
 def without(sections: list[FormSection], *names: str) -> list[FormSection]:
-    """The sections without the fields a page fills itself (the patient of the page, say)."""
+    """The sections without the fields a page fills itself (the patient of the page, say), a part's with it."""
+
+    def dropped(name: str) -> bool:
+        return any(name == n or name.startswith(n + ".") for n in names)
+
     for section in sections:
-        section.fields = [f for f in section.fields if f.name not in names]
+        section.fields = [f for f in section.fields if not dropped(f.name)]
     return [s for s in sections if s.fields]

@@ -292,3 +292,96 @@ def test_the_outcome_chart_draws_the_scores_with_the_response_and_remission_line
     assert phq9.locator("canvas").evaluate(drawn) == ["PHQ9:18", "Response (at or below):9", "Remission (below):5"]
     shot(page, "console-clinician-outcome-chart")
     assert accessible(page, base) == []
+
+
+def an_esketamine_session_discharged(clinic: SiteUnderTest) -> str:
+    """Esketamine at 56 mg (two devices), monitored and discharged, through sessions' API (times backdated)."""
+    patient_id = a_screened_consented_patient(clinic, "Rosalind", "Franklin")
+    course = a_planned_course(clinic, patient_id, route="intranasal_esketamine")
+
+    def ago(minutes: int) -> str:
+        return (NOW - timedelta(minutes=minutes)).isoformat()
+
+    booking = {
+        "starts_at": ago(140),
+        "duration_minutes": 240,
+        "room": "Chair 4",
+        "clinician": "dr-e",
+        "therapist": "th-e",
+    }
+    session = clinic.api("sessions", "POST", f"/courses/{course['id']}/sessions", "clinician", booking)
+    chart = f"/sessions/{session['id']}"
+    full_set = {"heart_rate_bpm": 74, "spo2_percent": 97, "respiratory_rate_per_min": 14}
+    pre_dose = {
+        "weight": {"value": 70, "unit": "kg"},
+        "vitals": {"taken_at": ago(130), "systolic_mmhg": 128, "diastolic_mmhg": 82, **full_set},
+        "fasting": True,
+        "takes_benzodiazepines": False,
+        "takes_stimulants": False,
+        "takes_maois": False,
+        "takes_opioids": False,
+        "escort_arranged": True,
+    }
+    steps: list[tuple[str, dict[str, object]]] = [
+        ("pre-dose-checks", pre_dose),
+        (
+            "dose",
+            {
+                "dose_mg": 56,
+                "lot_number": "SPR-1",
+                "administration_start": ago(125),
+                "device_times": [ago(125), ago(120)],
+            },
+        ),
+        ("vitals", {"taken_at": ago(85), "systolic_mmhg": 138, "diastolic_mmhg": 88}),  # the label's 40 minutes
+        (
+            "dissociation",
+            {
+                "assessed_at": ago(80),
+                "moaa_s": 4,
+                "dissociation_present": True,
+                "respiratory_depression_present": False,
+            },
+        ),
+        ("vitals", {"taken_at": ago(3), "systolic_mmhg": 132, "diastolic_mmhg": 84, **full_set}),
+        (
+            "dissociation",
+            {
+                "assessed_at": ago(2),
+                "moaa_s": 5,
+                "dissociation_present": False,
+                "respiratory_depression_present": False,
+            },
+        ),
+        ("discharge", {"escort_present": True}),
+    ]
+    for step, body in steps:
+        clinic.api("sessions", "POST", f"{chart}/{step}", "clinician", body)
+    return str(session["id"])
+
+
+def test_a_rems_form_due_is_completed_from_the_record_and_marked_submitted(
+    browser: Browser, clinic: SiteUnderTest
+) -> None:
+    base, session_id = clinic.url, an_esketamine_session_discharged(clinic)
+    page = browser.new_page()
+    page.goto(f"{base}/sign-in?token={clinic.token('clinician')}")
+    page.get_by_role("link", name="REMS forms due").click()
+    due = page.locator("tbody tr").filter(has_text="Franklin, Rosalind")
+    expect(due).to_contain_text("due")
+    assert accessible(page, base) == []
+    due.get_by_role("link").click()
+    form = page.locator("form#rems-form")
+    expect(page.locator("dl[aria-label='Filled from the record']")).to_contain_text("56 mg, lot SPR-1")
+    form.get_by_label("Concomitant medications").fill("sertraline 100 mg\nlisinopril 10 mg")
+    form.get_by_label("Minutes until ready to leave").fill("110")
+    form.get_by_role("button").click()
+    expect(page.get_by_role("status")).to_have_text("REMS form saved.")
+    shot(page, "console-rems-form-completed")
+    assert accessible(page, base) == []
+    page.get_by_role("button", name="Mark the REMS form submitted").click()
+    expect(page.get_by_role("status")).to_have_text("REMS form marked submitted.")
+    saved = clinic.api("sessions", "GET", f"/sessions/{session_id}", "clinician")
+    assert saved["rems_form"]["concomitant_medications"] == ["sertraline 100 mg", "lisinopril 10 mg"]
+    page.goto(f"{base}/rems-forms")
+    expect(page.locator("tbody tr").filter(has_text="Franklin, Rosalind")).to_have_count(0)

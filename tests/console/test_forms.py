@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from services.console.forms import FieldKind, SchemaReader, read_answers
+from zoneinfo import ZoneInfo
+
+from services.console.forms import FieldKind, SchemaReader, read_answers, without
 from services.console.site_apis import _field_of
 from services.intake.app import create_app
 from shared.settings import ServiceSettings
@@ -62,3 +64,32 @@ def test_a_refused_field_is_named_as_the_form_names_it() -> None:
     assert _field_of("/body/address/line1") == "address.line1"
     assert _field_of("/body/pregnant") == "pregnant"
     assert _field_of("") == ""
+
+
+def sessions_openapi() -> dict[str, object]:
+    from services.sessions.app import create_app as sessions_app
+
+    settings = ServiceSettings(service="sessions", site="north", database_url="sqlite+aiosqlite:///:memory:")
+    return sessions_app(settings).openapi()
+
+
+def test_a_rems_form_asks_only_what_the_record_lacks_and_a_list_of_words_is_one_per_line() -> None:
+    reader = SchemaReader(sessions_openapi())
+    sections = reader.sections(reader.request_schema("put", "/sessions/{session_id}/rems-form"))
+    asked = without(sections, "dose_mg", "bp_before_dosing", "bp_at_40_minutes")
+    names = {f.name for s in asked for f in s.fields}
+    assert "concomitant_medications" in names and "dose_mg" not in names
+    assert not any(n.startswith("bp_before_dosing") or n.startswith("bp_at_40_minutes") for n in names)
+    medicines = next(f for s in asked for f in s.fields if f.name == "concomitant_medications")
+    assert medicines.kind is FieldKind.lines
+    body = read_answers(asked, {"concomitant_medications": ["sertraline 100 mg\n\n  lisinopril 10 mg \n"]})
+    assert body["concomitant_medications"] == ["sertraline 100 mg", "lisinopril 10 mg"]
+
+
+def test_a_time_typed_is_the_sites_wall_clock_sent_with_its_offset() -> None:
+    reader = SchemaReader(sessions_openapi())
+    sections = reader.sections(reader.request_schema("post", "/sessions/{session_id}/vitals"))
+    body = read_answers(
+        sections, {"taken_at": ["2026-07-01T09:30"], "spo2_percent": ["97"]}, ZoneInfo("America/New_York")
+    )
+    assert body == {"taken_at": "2026-07-01T09:30:00-04:00", "spo2_percent": 97}

@@ -55,7 +55,7 @@ async def patients_named(apis: SiteApis, user: SignedIn, ids: set[str]) -> dict[
     return dict(zip(ordered, found, strict=True))
 
 
-async def day_schedule(apis: SiteApis, user: SignedIn, settings: ConsoleSettings, day: date) -> dict[str, Any]:
+async def day_schedule(apis: SiteApis, user: SignedIn, day: date) -> dict[str, Any]:
     slots = await apis.read(SiteService.sessions, "/schedule", user.token, day=day.isoformat())
     names = await patients_named(apis, user, {s["patient_id"] for s in slots})
     for slot in slots:
@@ -73,7 +73,7 @@ async def schedule(
     day: Annotated[PlausibleDate | None, Query()] = None,
 ) -> Response:
     chosen = day or local_date(datetime.now(settings.zone), settings.zone)
-    return page(templates, request, "schedule.html", user, **await day_schedule(apis, user, settings, chosen))
+    return page(templates, request, "schedule.html", user, **await day_schedule(apis, user, chosen))
 
 
 # --- courses and booking ------------------------------------------------------------------------------------------
@@ -150,6 +150,7 @@ class BedsideStep(StrEnum):
     adverse_event = "adverse-events"
     therapy = "therapy-record"
     discharge = "discharge"
+    rems_form = "rems-form"  # esketamine: the REMS patient monitoring form, after discharge
 
     @property
     def heading(self) -> str:
@@ -157,14 +158,16 @@ class BedsideStep(StrEnum):
 
     @property
     def method(self) -> str:
-        return "PUT" if self is BedsideStep.therapy else "POST"
+        return "PUT" if self in (BedsideStep.therapy, BedsideStep.rems_form) else "POST"
 
     @property
     def permission(self) -> Permission:
         """Who is offered the step: the prescriber doses and discharges; the rest is anyone at the chair."""
-        return {BedsideStep.dose: Permission.dose_administer, BedsideStep.discharge: Permission.session_discharge}.get(
-            self, Permission.session_monitor
-        )
+        return {
+            BedsideStep.dose: Permission.dose_administer,
+            BedsideStep.discharge: Permission.session_discharge,
+            BedsideStep.rems_form: Permission.rems_form_manage,
+        }.get(self, Permission.session_monitor)
 
 
 STEP_TITLES = {
@@ -176,16 +179,31 @@ STEP_TITLES = {
     BedsideStep.adverse_event: "Adverse event",
     BedsideStep.therapy: "Therapy record",
     BedsideStep.discharge: "Discharge",
+    BedsideStep.rems_form: "REMS patient monitoring form",
 }
+# What the REMS form takes from the record (sessions fills them, and refuses a value that disagrees): not asked.
+REMS_FROM_RECORD = (
+    "dose_mg",
+    "lot_number",
+    "total_monitoring_minutes",
+    "bp_before_dosing",
+    "bp_at_40_minutes",
+    "bp_before_discharge",
+    "sedation",
+    "dissociation",
+    "respiratory_depression",
+    "serious_adverse_events",
+)
 
 
 def steps_open(session: dict[str, Any], monitoring: dict[str, Any]) -> list[BedsideStep]:
     """What the chart offers now, in the order of a session: what the record holds decides, not the console."""
     record, status = session["record"], session["status"]
-    if status in ("cancelled", "no_show") or session["signed_at"]:
+    if status in ("cancelled", "no_show"):
         return []
     if status == "completed":
-        return [BedsideStep.therapy]
+        rems = session["route"] == "intranasal_esketamine" and session["rems_submitted_at"] is None
+        return [*([] if session["signed_at"] else [BedsideStep.therapy]), *([BedsideStep.rems_form] if rems else [])]
     if record["dose"] is None:
         return [BedsideStep.pre_dose, BedsideStep.dose] if record["pre_dose"] else [BedsideStep.pre_dose]
     steps = [BedsideStep.infusion_end] if monitoring["infusion_running"] else []
@@ -265,7 +283,8 @@ async def _chart(
         if not user.may(step.permission):
             continue
         path = f"/sessions/{{session_id}}/{step.value}"
-        sections = await service_form(apis, SiteService.sessions, step.method.lower(), path)
+        record_filled = REMS_FROM_RECORD if step is BedsideStep.rems_form else ()
+        sections = await service_form(apis, SiteService.sessions, step.method.lower(), path, record_filled)
         shown: dict[str, Any] = {"values": _now_values(sections, settings), "problems": {}, "unplaced": []}
         if step is answered_step and answered is not None:
             sections, shown = answered.sections, answered.shown
@@ -274,12 +293,18 @@ async def _chart(
             filled = {"mg_per_kg": calculator.mg_per_kg, "dose_mg": calculator.dose_mg}
             shown["values"].update({k: [str(v)] for k, v in filled.items() if v is not None})
         forms.append({"step": step, "sections": sections, **shown})
+    rems: dict[str, Any] | None = None
+    if any(f["step"] is BedsideStep.rems_form for f in forms):
+        rems = session["rems_form"] or await apis.read(
+            SiteService.sessions, f"/sessions/{session_id}/rems-form", user.token
+        )
     status = answered.refusal.status if answered and answered.refusal else 200
     return page(
         templates,
         request,
         "chart.html",
         user,
+        rems=rems,
         status_code=status,
         title="Session chart",
         session=session,
@@ -324,6 +349,16 @@ async def bedside_chart(
 async def sign_record(apis: Apis, user: CurrentUser, session_id: uuid.UUID) -> Response:
     await apis.call(SiteService.sessions, "POST", f"/sessions/{session_id}/sign", user.token)
     return RedirectResponse(f"/sessions/{session_id}?done=signed", 303)
+
+
+@router.post(
+    "/sessions/{session_id}/rems-submitted",
+    response_class=HTMLResponse,
+    dependencies=[needs(Permission.rems_form_manage)],
+)
+async def rems_submitted(apis: Apis, user: CurrentUser, session_id: uuid.UUID) -> Response:
+    await apis.call(SiteService.sessions, "POST", f"/sessions/{session_id}/rems-form/submit", user.token)
+    return RedirectResponse(f"/sessions/{session_id}?done=rems-submitted", 303)
 
 
 @router.post(

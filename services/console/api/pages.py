@@ -73,7 +73,7 @@ async def home(request: Request, templates: Templates, apis: Apis, settings: Set
         return RedirectResponse("/dashboard", 303)
     today: dict[str, Any] = {}
     if user.may(Permission.session_read):
-        today = await day_schedule(apis, user, settings, local_date(datetime.now(settings.zone), settings.zone))
+        today = await day_schedule(apis, user, local_date(datetime.now(settings.zone), settings.zone))
     return page(templates, request, "home.html", user, **today)
 
 
