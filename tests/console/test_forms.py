@@ -75,8 +75,9 @@ def sessions_openapi() -> dict[str, object]:
 
 def test_a_rems_form_asks_only_what_the_record_lacks_and_a_list_of_words_is_one_per_line() -> None:
     reader = SchemaReader(sessions_openapi())
-    sections = reader.sections(reader.request_schema("put", "/sessions/{session_id}/rems-form"))
-    asked = without(sections, "dose_mg", "bp_before_dosing", "bp_at_40_minutes")
+    schema = reader.request_schema("put", "/sessions/{session_id}/rems-form")
+    assert "bp_at_40_minutes" in schema["x-filled-by-service"]  # sessions says what it fills from the record
+    asked = without(reader.sections(schema), *schema["x-filled-by-service"])
     names = {f.name for s in asked for f in s.fields}
     assert "concomitant_medications" in names and "dose_mg" not in names
     assert not any(n.startswith("bp_before_dosing") or n.startswith("bp_at_40_minutes") for n in names)

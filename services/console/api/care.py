@@ -181,19 +181,6 @@ STEP_TITLES = {
     BedsideStep.discharge: "Discharge",
     BedsideStep.rems_form: "REMS patient monitoring form",
 }
-# What the REMS form takes from the record (sessions fills them, and refuses a value that disagrees): not asked.
-REMS_FROM_RECORD = (
-    "dose_mg",
-    "lot_number",
-    "total_monitoring_minutes",
-    "bp_before_dosing",
-    "bp_at_40_minutes",
-    "bp_before_discharge",
-    "sedation",
-    "dissociation",
-    "respiratory_depression",
-    "serious_adverse_events",
-)
 
 
 def steps_open(session: dict[str, Any], monitoring: dict[str, Any]) -> list[BedsideStep]:
@@ -283,8 +270,7 @@ async def _chart(
         if not user.may(step.permission):
             continue
         path = f"/sessions/{{session_id}}/{step.value}"
-        record_filled = REMS_FROM_RECORD if step is BedsideStep.rems_form else ()
-        sections = await service_form(apis, SiteService.sessions, step.method.lower(), path, record_filled)
+        sections = await service_form(apis, SiteService.sessions, step.method.lower(), path)
         shown: dict[str, Any] = {"values": _now_values(sections, settings), "problems": {}, "unplaced": []}
         if step is answered_step and answered is not None:
             sections, shown = answered.sections, answered.shown

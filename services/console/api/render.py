@@ -42,9 +42,11 @@ async def service_form(
     apis: SiteApis, service: SiteService, method: str, path: str, filled: tuple[str, ...] = ()
 ) -> list[FormSection]:
     """The form of a service's request: its fields, as the service's own request model states them, less those
-    the page fills itself."""
+    the page fills itself and those the service says it fills (``x-filled-by-service``: the REMS form's from the
+    session record)."""
     reader = SchemaReader(await apis.openapi(service))
-    return without(reader.sections(reader.request_schema(method, path)), *filled)
+    schema = reader.request_schema(method, path)
+    return without(reader.sections(schema), *filled, *schema.get("x-filled-by-service", []))
 
 
 @dataclass(frozen=True)

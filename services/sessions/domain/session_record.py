@@ -44,7 +44,7 @@ from services.sessions.domain.recovery import (
     sedation_level,
     sedation_observed,
 )
-from services.sessions.domain.rems import BloodPressure, RemsMonitoringForm, disagreements
+from services.sessions.domain.rems import RECORD_FIELDS, BloodPressure, RemsMonitoringForm, disagreements
 from services.sessions.domain.scheduling import overlaps, weekly_cap_allows
 from services.sessions.domain.settings import SessionRuleSettings
 from services.sessions.domain.staff import Staff
@@ -236,6 +236,9 @@ class AddendumEntry(_Entry):
 class RemsFormEntry(_Entry):
     """What the nurse adds to the REMS form. Everything else is filled from the session record; a value sent for
     one of those fields must agree with the record."""
+
+    # Said in the schema, so that a form made from it (the console's) asks only what the record lacks.
+    model_config = ConfigDict(json_schema_extra={"x-filled-by-service": list(RECORD_FIELDS)})
 
     concomitant_medications: list[str] = Field(default_factory=list, max_length=50)
     minutes_until_ready_to_leave: int | None = Field(default=None, ge=0, le=24 * 60)
