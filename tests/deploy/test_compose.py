@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from deploy.kafka.access import ADMIN, NETWORK, access_table, password_variable, site_principal
 from deploy.kafka.launcher import KAFKA_VERSION
+from services.console.settings import ConsoleSettings
 from shared.settings import SERVICES, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,7 @@ SITE_DIGIT = {"north": 1, "south": 2}
 
 def service_packages() -> list[str]:
     """Every service the code has: a package under services/ with an app.py and records of its own (models.py).
-    The site console (services/console) keeps none and is not in docker-compose yet (issue 13)."""
+    The console (services/console) keeps none: its compose services are checked on their own below."""
     return sorted(
         p.name for p in (ROOT / "services").iterdir() if (p / "app.py").is_file() and (p / "models.py").is_file()
     )
@@ -126,8 +127,13 @@ def kapnet(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {
         name: service
         for name, service in services.items()
-        if our_image(service) and not command_of(service)[:1] == ["deploy.kafka"]
+        if our_image(service) and command_of(service)[:1] not in (["deploy.kafka"], ["services.console"])
     }
+
+
+@pytest.fixture(scope="module")
+def consoles(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in services.items() if our_image(s) and command_of(s) == ["services.console"]}
 
 
 def postgres_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -321,7 +327,8 @@ def test_ports_follow_the_local_stack_plan(kapnet: dict[str, dict[str, Any]]) ->
 def test_the_image_installs_the_project_and_runs_unprivileged() -> None:
     instructions = [line.strip() for line in DOCKERFILE.read_text().splitlines() if line.strip()]
     instructions = [line for line in instructions if not line.startswith("#")]
-    assert instructions[0] == "FROM python:3.11-slim"
+    # The last stage is the image that runs (an earlier one only builds the console's browser assets).
+    assert [line for line in instructions if line.startswith("FROM ")][-1] == "FROM python:3.11-slim"
     run = " ".join(line for line in instructions if not line.startswith(("FROM", "USER", "ENTRYPOINT", "CMD")))
     assert "pip install ." in run and "[dev]" not in run
     users = [line.split()[1] for line in instructions if line.startswith("USER ")]
@@ -399,3 +406,53 @@ def test_certificates_and_secrets_stay_out_of_the_image_and_git() -> None:
     ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
     assert "deploy/kafka/secrets" in ignored
     assert "secrets/" in (ROOT / "deploy" / "kafka" / ".gitignore").read_text().splitlines()
+
+
+# --------------------------------------------------------------------------------------------- the consoles
+
+CONSOLE_VARIABLES = {f"{ENV_PREFIX}{name}".upper() for name in ConsoleSettings.model_fields}
+CONSOLES = {"console-north": "north", "console-south": "south", "dashboard-network": None}
+
+
+def test_each_site_has_its_console_and_the_network_its_dashboard(consoles: dict[str, dict[str, Any]]) -> None:
+    assert set(consoles) == set(CONSOLES)
+
+
+@pytest.mark.parametrize("name", sorted(CONSOLES))
+def test_a_console_calls_its_own_sites_services_in_production_with_oidc(
+    name: str, consoles: dict[str, dict[str, Any]], services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, site = consoles[name], CONSOLES[name]
+    env = environment(service)
+    unknown = sorted(set(env) - CONSOLE_VARIABLES)
+    assert not unknown, f"{name} sets variables ConsoleSettings does not read: {unknown}"
+    for key in list(os.environ):
+        if key.upper().startswith(ENV_PREFIX.upper()):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = ConsoleSettings()
+    assert (settings.environment, settings.auth_mode, settings.host) == ("production", "oidc", "0.0.0.0")
+    assert settings.role == ("site" if site else "network") and (site is None or settings.site == site)
+    assert [target for _, target in published_ports(service)] == [settings.port]
+    assert settings.port == (8310 if site is None else 8000 + 100 * SITE_DIGIT[site])
+    called = (
+        {"network": settings.network_url}
+        if site is None
+        else {s: getattr(settings, f"{s}_url") for s in ("intake", "sessions", "billing", "outcomes")}
+    )
+    for package, url in called.items():
+        target = NETWORK_SERVICE if site is None else f"{package}-{site}"
+        host, port = url.removeprefix("http://").split(":")
+        # The URL names the compose service of this site (or the network), on the port it listens on.
+        assert host == target, (name, url)
+        assert int(port) == int(environment(services[target])[f"{ENV_PREFIX}PORT"]), (name, url)
+        assert depends_on(service).get(target) == "service_healthy", (name, target)
+    text = " ".join(service.get("healthcheck", {}).get("test") or [])
+    assert "/healthz" in text, name
+
+
+def test_the_image_builds_the_consoles_browser_assets_from_its_pinned_package() -> None:
+    dockerfile = DOCKERFILE.read_text()
+    assert "COPY services/console/assets/package.json" in dockerfile and "npm install" in dockerfile
+    assert "services/console/assets/node_modules" in dockerfile

@@ -296,11 +296,9 @@ async def _chart(
         session=session,
         monitoring=monitoring,
         forms=forms,
-        answered_step=answered_step,
         calculator=calculator or DoseCalculator(None, None, None, None),
         alerted=alerted,
         done=done,
-        zone=settings.zone,
         **banner,
     )
 
