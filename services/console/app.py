@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.console.api import billing, care, dashboard, pages
+from services.console.api import billing, care, dashboard, oidc, pages
 from services.console.api.deps import SignInNeeded, signed_in_or_none
 from services.console.api.render import amount, on_site_clock
 from services.console.settings import ConsoleSettings
@@ -62,6 +62,7 @@ def create_app(settings: ConsoleSettings | None = None, transport: httpx.AsyncBa
         if directory.is_dir():
             app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=name)
     app.include_router(pages.account)
+    app.include_router(oidc.router)
     if settings.role == "network":
         app.include_router(dashboard.router)
     else:

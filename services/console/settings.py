@@ -39,6 +39,10 @@ class ConsoleSettings(BaseSettings):
     auth_issuer: str = "kapnet-dev"
     auth_audience: str = "kapnet"
     auth_jwks_url: str = ""
+    # Signing in at the OIDC issuer (authorization code with PKCE, a public client): its client id, and the
+    # console's callback as the issuer knows it (default: this console's own /sign-in/callback).
+    oidc_client_id: str = ""
+    oidc_redirect_url: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("time_zone")
@@ -50,6 +54,10 @@ class ConsoleSettings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return site_zone(self.time_zone)
+
+    @property
+    def oidc_configured(self) -> bool:
+        return self.auth_mode == "oidc" and bool(self.oidc_client_id)
 
     @property
     def where(self) -> str:

@@ -13,6 +13,7 @@ from services.console.api.care import day_schedule
 from services.console.api.deps import SESSION_COOKIE, Apis, CurrentUser, Settings, Templates, needs, verify
 from services.console.api.render import FormRequest, page, patient_banner, refused_form, service_form, submit
 from services.console.forms import chosen_from
+from services.console.settings import ConsoleSettings
 from services.console.site_apis import SiteService
 from shared.auth.permissions import Permission
 from shared.auth.tokens import TokenRejected
@@ -30,28 +31,35 @@ router = APIRouter()
 async def sign_in_page(
     request: Request, templates: Templates, settings: Settings, token: str = "", why: str = ""
 ) -> Response:
-    if token:  # the ready links `make run` prints: development only
+    if token and settings.environment == "development":  # the ready links `make run` prints; never a token in a URL
         return await sign_in(request, templates, settings, token)
-    return page(templates, request, "sign_in.html", None, why=why)
+    return page(templates, request, "sign_in.html", None, why=why, oidc=settings.oidc_configured)
 
 
 @account.post("/sign-in", response_class=HTMLResponse)
 async def sign_in(
     request: Request, templates: Templates, settings: Settings, token: Annotated[str, Form(max_length=8000)]
 ) -> Response:
+    return await start_session(request, templates, settings, token.strip(), RedirectResponse("/", 303))
+
+
+async def start_session(
+    request: Request, templates: Templates, settings: ConsoleSettings, token: str, then: Response
+) -> Response:
+    """The session for a token, checked as the services check it (pasted, or from the OIDC issuer): ``then``
+    with the session cookie, or the sign-in page saying why not."""
     try:
-        principal = await verify(request, token.strip())
+        principal = await verify(request, token)
     except TokenRejected as exc:
-        return templates.TemplateResponse(
-            request, "sign_in.html", {"user": None, "why": f"The token was not accepted: {exc}"}, status_code=401
-        )
+        why = f"The token was not accepted: {exc}"
+        return page(templates, request, "sign_in.html", None, 401, why=why, oidc=settings.oidc_configured)
     if principal.site != settings.where:
         why = f"This console is {settings.where}'s; the token is for {principal.site}."
-        return templates.TemplateResponse(request, "sign_in.html", {"user": None, "why": why}, status_code=403)
-    response = RedirectResponse("/", 303)
+        return page(templates, request, "sign_in.html", None, 403, why=why, oidc=settings.oidc_configured)
+    response = then
     response.set_cookie(
         SESSION_COOKIE,
-        token.strip(),
+        token,
         httponly=True,
         samesite="strict",
         secure=settings.environment == "production",
