@@ -18,7 +18,9 @@ pytestmark = pytest.mark.broker
 
 
 def cohort_row(page: Page, site: str) -> list[str]:
+    """The site's IV treatment-resistant depression cohort (other tests' esketamine course is a cohort of its own)."""
     rows = page.locator("section[aria-labelledby=cohorts-heading] tbody tr").filter(has_text=site)
+    rows = rows.filter(has_text="treatment resistant depression").filter(has_text="iv infusion")
     return [cell.inner_text() for cell in rows.first.locator("td").all()] if rows.count() else []
 
 

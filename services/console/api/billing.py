@@ -11,7 +11,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.api.deps import Apis, CurrentUser, Settings, SignedIn, Templates, needs
-from services.console.api.render import Answered, FormRequest, page, patient_banner, service_form, submit
+from services.console.api.render import (
+    Answered,
+    FormRequest,
+    page,
+    patient_banner,
+    read_if_known,
+    service_form,
+    submit,
+)
 from services.console.forms import FormSection, chosen_from
 from services.console.site_apis import ServiceRefused, SiteApis, SiteService
 from shared.auth.permissions import Permission
@@ -71,9 +79,11 @@ async def _billing_page(
     done: str = "",
 ) -> HTMLResponse:
     banner = await patient_banner(apis, user, patient_id)
-    account = await apis.read(SiteService.billing, f"/patients/{patient_id}/account", user.token)
-    barriers = await apis.read(SiteService.billing, f"/patients/{patient_id}/access-barriers", user.token)
-    courses = await apis.read(SiteService.sessions, f"/patients/{patient_id}/courses", user.token)
+    account = await read_if_known(apis, SiteService.billing, f"/patients/{patient_id}/account", user.token)
+    barriers = []
+    if account is not None:
+        barriers = await apis.read(SiteService.billing, f"/patients/{patient_id}/access-barriers", user.token)
+    courses = await read_if_known(apis, SiteService.sessions, f"/patients/{patient_id}/courses", user.token) or []
     for course in courses:
         try:
             course["coverage"] = await apis.read(SiteService.billing, f"/courses/{course['id']}/coverage", user.token)
@@ -83,7 +93,7 @@ async def _billing_page(
             course["coverage"] = None  # billing has not heard of the course yet
     forms = []
     for entry in BillingEntry:
-        if not user.may(entry.permission):
+        if account is None or not user.may(entry.permission):
             continue
         path = f"/patients/{{patient_id}}/{entry.value}"
         sections = await service_form(apis, SiteService.billing, "post", path)

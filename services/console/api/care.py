@@ -24,6 +24,7 @@ from services.console.api.render import (
     FormRequest,
     page,
     patient_banner,
+    read_if_known,
     refused_form,
     service_form,
     submit,
@@ -553,7 +554,8 @@ async def outcome_chart(
     request: Request, templates: Templates, apis: Apis, user: CurrentUser, patient_id: uuid.UUID
 ) -> Response:
     banner = await patient_banner(apis, user, patient_id)
-    outcomes = await apis.read(SiteService.outcomes, f"/patients/{patient_id}/outcomes", user.token)
+    path = f"/patients/{patient_id}/outcomes"
+    outcomes = await read_if_known(apis, SiteService.outcomes, path, user.token) or {"courses": []}
     charts = [
         {
             "id": f"c{n}",

@@ -11,7 +11,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.api.care import day_schedule
 from services.console.api.deps import SESSION_COOKIE, Apis, CurrentUser, Settings, Templates, needs, verify
-from services.console.api.render import FormRequest, page, patient_banner, refused_form, service_form, submit
+from services.console.api.render import (
+    FormRequest,
+    page,
+    patient_banner,
+    read_if_known,
+    refused_form,
+    service_form,
+    submit,
+)
 from services.console.forms import chosen_from
 from services.console.settings import ConsoleSettings
 from services.console.site_apis import SiteService
@@ -125,7 +133,7 @@ async def patient(
     if user.may(Permission.consent_read):
         consents = await apis.read(SiteService.intake, f"/patients/{patient_id}/consents", user.token)
     if user.may(Permission.course_read):
-        courses = await apis.read(SiteService.sessions, f"/patients/{patient_id}/courses", user.token)
+        courses = await read_if_known(apis, SiteService.sessions, f"/patients/{patient_id}/courses", user.token) or []
         if user.may(Permission.session_read):
             for course in courses:
                 path = f"/courses/{course['id']}/sessions"
@@ -134,7 +142,7 @@ async def patient(
         # Baseline measures are intake's, measures in and after a course sessions'.
         taken = [
             *await apis.read(SiteService.intake, f"/patients/{patient_id}/assessments", user.token),
-            *await apis.read(SiteService.sessions, f"/patients/{patient_id}/assessments", user.token),
+            *(await read_if_known(apis, SiteService.sessions, f"/patients/{patient_id}/assessments", user.token) or []),
         ]
         assessments = sorted(taken, key=lambda a: str(a["administered_at"]))
     return page(

@@ -137,6 +137,17 @@ def refused_form(
     return page(templates, request, "form.html", user, status_code=status, **context)
 
 
+async def read_if_known(apis: SiteApis, service: SiteService, path: str, token: str) -> Any:
+    """A read of a patient's records at a service that learns of the patient from intake's events: until it has
+    (a patient registered a moment ago), its 404 means "nothing here yet", not a broken page."""
+    try:
+        return await apis.read(service, path, token)
+    except ServiceRefused as refused:
+        if refused.status != 404 or service is SiteService.intake:
+            raise
+        return None
+
+
 async def patient_banner(apis: SiteApis, user: SignedIn, patient_id: uuid.UUID) -> dict[str, Any]:
     """What every page of a patient shows at the top: who it is, and every open safety flag until a clinician
     acknowledges it (intake's from intake measures, sessions' from in-course measures)."""
@@ -144,7 +155,7 @@ async def patient_banner(apis: SiteApis, user: SignedIn, patient_id: uuid.UUID) 
     flags: list[dict[str, Any]] = []
     if user.may(Permission.safety_flag_read):
         for service in (SiteService.intake, SiteService.sessions):
-            for flag in await apis.read(service, f"/patients/{patient_id}/safety-flags", user.token):
+            for flag in await read_if_known(apis, service, f"/patients/{patient_id}/safety-flags", user.token) or []:
                 if flag["status"] == "open":
                     flags.append({**flag, "service": service.value})
     return {"patient": patient, "open_flags": flags}
