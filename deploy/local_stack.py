@@ -143,10 +143,19 @@ def plan(
     return processes
 
 
+def planned_services(port_base: int) -> dict[str, int]:
+    """Every process of the local network by name (``intake@north``, ``console@network``), and its port."""
+    services = {
+        f"{service}@{site}": port_base + 100 * (i + 1) + j + 1
+        for i, site in enumerate(SITES)
+        for j, service in enumerate(SERVICES)
+    }
+    consoles = {f"console@{site}": port_base + 100 * (i + 1) for i, site in enumerate(SITES)}
+    return {**services, "outcomes@network": port_base + 300, **consoles, "console@network": port_base + 310}
+
+
 def planned_ports(port_base: int) -> list[int]:
-    services = [port_base + 100 * (i + 1) + j + 1 for i in range(len(SITES)) for j in range(len(SERVICES))]
-    consoles = [port_base + 100 * (i + 1) for i in range(len(SITES))]
-    return [*services, port_base + 300, *consoles, port_base + 310]
+    return list(planned_services(port_base).values())
 
 
 def port_free(port: int) -> bool:

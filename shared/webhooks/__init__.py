@@ -1,0 +1,1 @@
+"""Webhooks to other systems: deliveries signed as the Standard Webhooks specification says (signing.py)."""
