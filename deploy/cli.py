@@ -57,10 +57,10 @@ def token(
 def _service_status(client: httpx.Client, name: str, url: str) -> dict[str, Any]:
     try:
         health = client.get(f"{url}/healthz")
+        ready = client.get(f"{url}/readyz")
     except httpx.HTTPError as exc:
         return {"name": name, "url": url, "health": f"unreachable ({type(exc).__name__})", "ready": False}
     found: dict[str, Any] = {"name": name, "url": url, "health": "ok" if health.status_code == 200 else "failing"}
-    ready = client.get(f"{url}/readyz")
     if ready.status_code == 404:  # the consoles keep no database and read no topic: alive is ready
         found |= {"ready": health.status_code == 200, "checks": {}, "consumers": []}
         return found
