@@ -14,11 +14,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlmodel import SQLModel
 
 from shared.audit import audit_router
 from shared.auth.guard import PUBLIC_PATHS, build_verifier, declare_permissions
@@ -190,6 +191,15 @@ def runtime_of(request: Request) -> ServiceRuntime:
     return runtime
 
 
+async def _request_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with runtime_of(request).unit_of_work() as uow:
+        yield uow
+
+
+# A route's transaction: what it does not commit is rolled back when the reply is sent.
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(_request_unit_of_work)]
+
+
 BackgroundJob = Callable[[ServiceRuntime], Coroutine[Any, Any, None]]
 
 
@@ -204,6 +214,8 @@ class ServiceDefinition:
     produces: Callable[[ServiceRuntime], list[TopicSpec]] = lambda runtime: []
     consumers: Callable[[ServiceRuntime], list[EventConsumer]] = lambda runtime: []
     background: Sequence[BackgroundJob] = field(default_factory=list)
+    # Tables its consumer fills from events and nothing else writes: ``kapnet replay`` forgets and rebuilds them.
+    projections: Sequence[type[SQLModel]] = ()
 
 
 def create_service_app(settings: ServiceSettings, definition: ServiceDefinition) -> FastAPI:

@@ -12,21 +12,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.instants import site_zone
 
-SERVICES = ("intake", "sessions", "billing", "outcomes")
+SERVICES = ("intake", "sessions", "billing", "outcomes", "webhooks")
+# The services that also run in the network role, on the aggregates only.
+NETWORK_SERVICES = ("outcomes", "webhooks")
 _SITE_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAPNET_", extra="ignore")
 
-    service: Literal["intake", "sessions", "billing", "outcomes"] = "intake"
+    service: Literal["intake", "sessions", "billing", "outcomes", "webhooks"] = "intake"
     # No default: a site service started without its site would write one site's records into another's topics.
     site: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
     # network role: its member sites, whose network topics it reads (JSON, e.g. ["north","south"]).
     network_sites: list[str] = Field(default_factory=list)
     # "production" refuses the development fallbacks (a SQLite file inside the container).
     environment: Literal["development", "production"] = "development"
-    # Only outcomes runs in the network role; every other service is always "site".
+    # Only outcomes and webhooks run in the network role; every other service is always "site".
     role: Literal["site", "network"] = "site"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -83,6 +85,21 @@ class ServiceSettings(BaseSettings):
     privacy_mode: Literal["suppression", "differential"] = "suppression"
     privacy_epsilon_per_month: float = Field(default=1.0, gt=0, le=10)
     privacy_epsilon_per_release: float = Field(default=0.25, gt=0, le=10)
+    # webhooks: a failed delivery is tried again after base * 2^(n-1) seconds (at most the cap) until the retry
+    # window has passed since its first attempt; then it is failed, to be replayed. The window is at least a day in
+    # production (issue 14); tests shorten all three.
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_window_seconds: float = Field(default=86400.0, gt=0)
+    # webhooks: an endpoint whose deliveries fail this many times in a row (each after its whole retry window) is
+    # disabled until its admin resumes it; what arrives meanwhile waits for it (clinic policy).
+    webhook_disable_after_failures: int = Field(default=3, ge=1)
+    # webhooks: how long a receiver has to answer one attempt (Standard Webhooks' senders use 15 s).
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    # webhooks: attempts in flight at once, over all endpoints and per endpoint.
+    webhook_concurrency: int = Field(default=16, ge=1)
+    webhook_concurrency_per_endpoint: int = Field(default=4, ge=1)
+    webhook_poll_interval_seconds: float = Field(default=0.5, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("time_zone")
@@ -93,8 +110,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _complete(self) -> ServiceSettings:
-        if self.role == "network" and self.service != "outcomes":
-            raise ValueError("only outcomes runs in the network role")
+        if self.role == "network" and self.service not in NETWORK_SERVICES:
+            raise ValueError(f"only {' and '.join(NETWORK_SERVICES)} run in the network role")
         if self.role == "site" and not self.site:
             raise ValueError("KAPNET_SITE is required for a site service")
         if self.role == "network" and self.site:
@@ -115,6 +132,10 @@ class ServiceSettings(BaseSettings):
             raise ValueError("KAPNET_PRIVACY_EPSILON_PER_RELEASE cannot exceed the month's budget")
         if self.environment == "production" and self.release_period == "beat":
             raise ValueError("production releases on a fixed cadence: KAPNET_RELEASE_PERIOD is day, week or month")
+        if self.environment == "production" and self.webhook_retry_window_seconds < 86400:
+            raise ValueError(
+                "production retries a webhook delivery for at least a day: KAPNET_WEBHOOK_RETRY_WINDOW_SECONDS"
+            )
         if self.environment == "production" and self.auth_mode != "oidc":
             raise ValueError("production trusts an OIDC issuer only: set KAPNET_AUTH_MODE=oidc")
         if self.auth_mode == "oidc" and not self.auth_jwks_url:

@@ -64,6 +64,8 @@ class Permission(StrEnum):
     audit_read = "audit.read"
     outcomes_read = "outcomes.read"
     network_aggregates_read = "network.aggregates.read"
+    webhook_manage = "webhook.manage"
+    network_webhook_manage = "network.webhook.manage"
 
 
 _STAFF = frozenset({Role.front_desk, Role.clinician, Role.therapist, Role.billing, Role.site_admin})
@@ -125,10 +127,14 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     # A patient's trajectory and the follow-ups to ask for are clinical, like the measures they are made of.
     Permission.outcomes_read: _CLINICAL,
     Permission.network_aggregates_read: frozenset({Role.network_admin}),
+    # Another system's endpoint is an integration the site admin sets up; it receives what the role it is
+    # registered for may see (services/webhooks), and the network admin does the same for the aggregates.
+    Permission.webhook_manage: frozenset({Role.site_admin}),
+    Permission.network_webhook_manage: frozenset({Role.network_admin}),
 }
 
 # Permissions whose routes live on the network service (aggregates only); every other one is patient-level.
-NETWORK_PERMISSIONS = frozenset({Permission.network_aggregates_read})
+NETWORK_PERMISSIONS = frozenset({Permission.network_aggregates_read, Permission.network_webhook_manage})
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
+from shared.auth.permissions import Permission
 from shared.events.registry import PatientEvent, registered
 
 Currency = Literal["USD"]
@@ -18,6 +19,7 @@ class _BillingEvent(PatientEvent):
 @registered
 class CoverageDetermined(_BillingEvent):
     name = "coverage.determined"
+    audience = Permission.billing_read
     summary = "Who pays for a course: covered, partly covered or not covered (self-pay), with the reason."
 
     course_id: uuid.UUID
@@ -31,6 +33,7 @@ class CoverageDetermined(_BillingEvent):
 @registered
 class PriorAuthStatusChanged(_BillingEvent):
     name = "prior_auth.status_changed"
+    audience = Permission.billing_read
     summary = "A course's prior authorisation moved to another status (submitted, approved, denied, appealed)."
 
     prior_auth_id: uuid.UUID
@@ -44,6 +47,7 @@ class PriorAuthStatusChanged(_BillingEvent):
 @registered
 class EstimateIssued(_BillingEvent):
     name = "estimate.issued"
+    audience = Permission.billing_read
     summary = "A Good Faith Estimate (45 CFR 149.610) was issued to an uninsured or self-pay patient."
 
     estimate_id: uuid.UUID
@@ -57,6 +61,7 @@ class EstimateIssued(_BillingEvent):
 @registered
 class ChargeCreated(_BillingEvent):
     name = "charge.created"
+    audience = Permission.billing_read
     summary = "A charge was created from a completed session or evaluation, with the code valid that day."
 
     charge_id: uuid.UUID
@@ -75,6 +80,7 @@ class ChargeCreated(_BillingEvent):
 @registered
 class InvoiceIssued(_BillingEvent):
     name = "invoice.issued"
+    audience = Permission.billing_read
     summary = "An invoice was issued to the patient for their share of charges."
 
     invoice_id: uuid.UUID
@@ -86,6 +92,7 @@ class InvoiceIssued(_BillingEvent):
 @registered
 class PaymentRecorded(_BillingEvent):
     name = "payment.recorded"
+    audience = Permission.billing_read
     summary = "A payment (or a refund, as a negative amount) was recorded against the patient's account."
 
     payment_id: uuid.UUID
@@ -99,6 +106,7 @@ class PaymentRecorded(_BillingEvent):
 @registered
 class ClaimSubmitted(_BillingEvent):
     name = "claim.submitted"
+    audience = Permission.billing_read
     summary = "A claim (CMS-1500 / 837P data) was submitted to the patient's payer."
 
     claim_id: uuid.UUID
@@ -111,6 +119,7 @@ class ClaimSubmitted(_BillingEvent):
 @registered
 class ClaimAdjudicated(_BillingEvent):
     name = "claim.adjudicated"
+    audience = Permission.billing_read
     summary = "The payer's decision on a claim: paid, partly paid, or denied with a reason."
 
     claim_id: uuid.UUID
@@ -128,6 +137,7 @@ AccessBarrierReason = Literal["not_covered", "high_out_of_pocket", "authorisatio
 @registered
 class AccessBarrierRecorded(_BillingEvent):
     name = "access_barrier.recorded"
+    audience = Permission.billing_read
     summary = "Care was deferred or declined because of cost or coverage, with the reason and the estimated cost."
 
     barrier_id: uuid.UUID

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.auth.permissions import Permission
 from shared.demographics import AdministrativeSex
 from shared.events.registry import PatientEvent, registered
 from shared.instruments.scoring import Severity
@@ -43,6 +44,7 @@ class PatientRegistered(_PatientEvent):
     """A patient was registered at a site."""
 
     name = "patient.registered"
+    audience = Permission.patient_read
     summary = "A patient was registered at the site."
 
     site: str
@@ -61,6 +63,7 @@ class PatientUpdated(_PatientEvent):
     """A patient's record changed. Names what changed; carries the new values only of what consumers use."""
 
     name = "patient.updated"
+    audience = Permission.patient_read
     summary = "A patient's record changed (the changed field names, and the new birth date, sex and coverage)."
 
     record_version: int
@@ -76,6 +79,7 @@ class PatientUpdated(_PatientEvent):
 @registered
 class PatientDeactivated(_PatientEvent):
     name = "patient.deactivated"
+    audience = Permission.patient_read
     summary = "A patient's record was deactivated (records are never deleted)."
 
     deactivated_at: datetime
@@ -85,6 +89,7 @@ class PatientDeactivated(_PatientEvent):
 @registered
 class ConsentSigned(_PatientEvent):
     name = "consent.signed"
+    audience = Permission.consent_read
     summary = "The patient signed a version of the site's informed-consent document."
 
     consent_id: uuid.UUID
@@ -95,6 +100,7 @@ class ConsentSigned(_PatientEvent):
 @registered
 class ConsentWithdrawn(_PatientEvent):
     name = "consent.withdrawn"
+    audience = Permission.consent_read
     summary = "The patient withdrew a consent: the patient is no longer consented."
 
     consent_id: uuid.UUID
@@ -104,6 +110,7 @@ class ConsentWithdrawn(_PatientEvent):
 @registered
 class ScreeningCompleted(_PatientEvent):
     name = "screening.completed"
+    audience = Permission.screening_read
     summary = "An eligibility screening was completed: eligible, needs medical review, or ineligible."
 
     screening_id: uuid.UUID
@@ -118,6 +125,7 @@ class ScreeningCompleted(_PatientEvent):
 @registered
 class MedicalReviewDecided(_PatientEvent):
     name = "medical_review.decided"
+    audience = Permission.screening_read
     summary = "A clinician approved or declined a screening that needed medical review."
 
     screening_id: uuid.UUID
@@ -131,6 +139,7 @@ class AssessmentRecordedV1(_PatientEvent):
     """Version 1, still read: its PHQ-9 severity was "moderately severe", with a space. Producers send v2."""
 
     name = "assessment.recorded"
+    audience = Permission.assessment_read
     summary = "A PHQ-9, GAD-7 or PCL-5 was scored (totals, not item answers). Superseded by v2."
     superseded = True
 
@@ -155,6 +164,7 @@ class AssessmentRecordedV1(_PatientEvent):
 @registered
 class AssessmentRecorded(_PatientEvent):
     name = "assessment.recorded"
+    audience = Permission.assessment_read
     event_version = 2
     summary = "A PHQ-9, GAD-7 or PCL-5 was scored (totals, not item answers); severity codes are snake_case."
 
@@ -172,6 +182,7 @@ class AssessmentRecorded(_PatientEvent):
 @registered
 class SafetyFlagRaised(_PatientEvent):
     name = "safety_flag.raised"
+    audience = Permission.safety_flag_read
     summary = "A safety flag was raised (PHQ-9 item 9 above 0); open until a clinician acknowledges it."
 
     flag_id: uuid.UUID
@@ -183,6 +194,7 @@ class SafetyFlagRaised(_PatientEvent):
 @registered
 class SafetyFlagAcknowledged(_PatientEvent):
     name = "safety_flag.acknowledged"
+    audience = Permission.safety_flag_read
     summary = "A clinician acknowledged a safety flag with a note."
 
     flag_id: uuid.UUID
@@ -197,6 +209,7 @@ class PriorTreatmentRecorded(_PatientEvent):
     authorisation. Fields of another kind of treatment are null."""
 
     name = "prior_treatment.recorded"
+    audience = Permission.prior_treatment_read
     summary = (
         "A prior treatment of the patient's depression was recorded (antidepressant trial, psychotherapy, ECT, TMS "
         "or augmentation), in fields and in words: the evidence a payer asks for in a prior authorisation."

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.auth.permissions import Permission
 from shared.events.billing import AccessBarrierReason
 from shared.events.registry import DomainEvent, PatientEvent, registered
 from shared.treatment import AdverseEventType, Indication, Route
@@ -48,6 +49,7 @@ class CohortAggregatePublished(DomainEvent):
     """The latest aggregate of one (site, cohort): counts by month, small counts suppressed."""
 
     name = "cohort_aggregate.published"
+    audience = Permission.network_aggregates_read
     producer = "outcomes"
     scope = "network"
     summary = "Latest de-identified aggregate of one site's cohort; counts 1-10 suppressed."
@@ -150,6 +152,7 @@ class CohortOutcomesPublished(DomainEvent):
     antidepressant trials). Counts 1-10 suppressed; means and medians only over 11 or more."""
 
     name = "cohort_outcomes.published"
+    audience = Permission.network_aggregates_read
     producer = "outcomes"
     scope = "network"
     summary = "A site's cohort outcomes (site x indication x route x month, and its cuts); counts 1-10 suppressed."
@@ -197,6 +200,7 @@ class FollowUpDue(PatientEvent):
     """Site scope: names a patient, so it stays on the site's outcomes topic."""
 
     name = "followup.due"
+    audience = Permission.outcomes_read
     producer = "outcomes"
     summary = (
         "A follow-up after a course (4, 12 or 26 weeks after its end) has opened its window and has no score yet: "

@@ -7,11 +7,13 @@ AsyncAPI 3 document generated from the same models, so the contract and the code
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from shared.auth.permissions import Permission
 from shared.events.envelope import CloudEvent
 
 TYPE_PREFIX = "org.kapnet"
@@ -49,6 +51,10 @@ class DomainEvent(BaseModel):
     summary: ClassVar[str] = ""
     # An older version still registered so consumers can read what is already on a topic; nobody produces it.
     superseded: ClassVar[bool] = False
+    # Who may read it outside its consumers (a webhook endpoint, a subscriber): the permission a role needs to
+    # receive it at all, and the fields that need a further one (shared/events/audience.py applies both).
+    audience: ClassVar[Permission]
+    restricted: ClassVar[Mapping[str, Permission]] = {}
 
     @classmethod
     def ce_type(cls) -> str:

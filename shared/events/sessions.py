@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from typing import ClassVar
 
+from shared.auth.permissions import Permission
 from shared.events.intake import AssessmentRecorded, AssessmentRecordedV1, SafetyFlagAcknowledged, SafetyFlagRaised
 from shared.events.registry import PatientEvent, registered
 from shared.treatment import (
@@ -24,6 +27,7 @@ class _SessionsEvent(PatientEvent):
 @registered
 class CoursePlanned(_SessionsEvent):
     name = "course.planned"
+    audience = Permission.course_read
     summary = "A treatment course was planned for an eligible, consented patient."
 
     course_id: uuid.UUID
@@ -39,6 +43,7 @@ class CoursePlanned(_SessionsEvent):
 @registered
 class CourseStatusChanged(_SessionsEvent):
     name = "course.status_changed"
+    audience = Permission.course_read
     summary = "A course moved to another status (e.g. on hold after a consent withdrawal)."
 
     course_id: uuid.UUID
@@ -51,6 +56,7 @@ class CourseStatusChanged(_SessionsEvent):
 @registered
 class SessionScheduled(_SessionsEvent):
     name = "session.scheduled"
+    audience = Permission.session_read
     summary = "A dosing session was scheduled."
 
     session_id: uuid.UUID
@@ -64,6 +70,7 @@ class SessionScheduled(_SessionsEvent):
 @registered
 class SessionCancelled(_SessionsEvent):
     name = "session.cancelled"
+    audience = Permission.session_read
     summary = "A scheduled dosing session was cancelled, with the reason."
 
     session_id: uuid.UUID
@@ -75,6 +82,7 @@ class SessionCancelled(_SessionsEvent):
 @registered
 class SessionNoShow(_SessionsEvent):
     name = "session.no_show"
+    audience = Permission.session_read
     summary = "The patient did not come to a scheduled dosing session."
 
     session_id: uuid.UUID
@@ -86,6 +94,7 @@ class SessionNoShow(_SessionsEvent):
 @registered
 class DoseAdministered(_SessionsEvent):
     name = "dose.administered"
+    audience = Permission.session_record_read
     summary = "A dose was given: route, mg and mg/kg, and any clinician override of the dose range."
 
     session_id: uuid.UUID
@@ -101,6 +110,7 @@ class DoseAdministered(_SessionsEvent):
 @registered
 class VitalsAlertRaised(_SessionsEvent):
     name = "vitals.alert_raised"
+    audience = Permission.session_record_read
     summary = "A vital sign crossed an alert threshold during a session."
 
     session_id: uuid.UUID
@@ -114,6 +124,7 @@ class VitalsAlertRaised(_SessionsEvent):
 @registered
 class AdverseEventReported(_SessionsEvent):
     name = "adverse_event.reported"
+    audience = Permission.session_record_read
     summary = "An adverse event during a session, with severity, action taken, and whether it is serious."
 
     session_id: uuid.UUID
@@ -128,6 +139,16 @@ class AdverseEventReported(_SessionsEvent):
 @registered
 class SessionCompleted(_SessionsEvent):
     name = "session.completed"
+    # The desk and billing learn that a session happened, by which route and for how long (what a charge needs);
+    # the dose, the dissociation score and the therapy given are the clinical record's.
+    audience = Permission.session_read
+    restricted: ClassVar[Mapping[str, Permission]] = {
+        "dose_mg": Permission.session_record_read,
+        "dose_mg_per_kg": Permission.session_record_read,
+        "dissociation_score": Permission.session_record_read,
+        "dissociation_scale": Permission.session_record_read,
+        "modalities": Permission.session_record_read,
+    }
     summary = "A dosing session ended with discharge: route, dose, observation minutes, modalities, dissociation."
 
     session_id: uuid.UUID
@@ -174,6 +195,8 @@ class InCourseSafetyFlagAcknowledged(SafetyFlagAcknowledged):
 @registered
 class IntegrationSessionCompleted(_SessionsEvent):
     name = "integration_session.completed"
+    audience = Permission.session_read
+    restricted: ClassVar[Mapping[str, Permission]] = {"modality": Permission.session_record_read}
     summary = "A non-dosing integration psychotherapy session was held."
 
     integration_session_id: uuid.UUID

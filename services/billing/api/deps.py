@@ -3,7 +3,6 @@ caller bound to the permission the route needs (shared/auth/permissions.py holds
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -13,12 +12,6 @@ from services.billing.domain.settings import BillingSettings
 from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
-from shared.db.unit_of_work import UnitOfWork
-
-
-async def _unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    async with runtime_of(request).unit_of_work() as uow:
-        yield uow
 
 
 def _settings(request: Request) -> BillingSettings:
@@ -30,7 +23,6 @@ def _site_zone(request: Request) -> ZoneInfo:
     return runtime_of(request).settings.zone
 
 
-UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
 SettingsDep = Annotated[BillingSettings, Depends(_settings)]
 # The site's zone: the day a deadline, a due date or a date of service falls on is the site's, not UTC's.
 SiteZone = Annotated[ZoneInfo, Depends(_site_zone)]

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, status
 from sqlmodel import col, select
 
-from services.billing.api.deps import Reader, UnitOfWorkDep
+from services.billing.api.deps import Reader
 from services.billing.domain.claims import Claim, ClaimStatus
 from services.billing.domain.coverage import CoverageOnFile
 from services.billing.domain.estimates import GoodFaithEstimate
@@ -35,6 +35,7 @@ from services.billing.fhir import (
 )
 from services.billing.models import BillingPatient, ClaimRow, EstimateRow
 from services.billing.service import store
+from shared.app import UnitOfWorkDep
 from shared.audit import record_access
 from shared.auth.guard import Actor
 from shared.concurrency import etag

@@ -17,7 +17,6 @@ from services.billing.api.deps import (
     SettingsDep,
     Setup,
     SiteZone,
-    UnitOfWorkDep,
 )
 from services.billing.api.fhir import router as fhir_router
 from services.billing.api.schemas import (
@@ -37,6 +36,7 @@ from services.billing.domain.ledger import Invoice, Payment, PaymentEntry, Payme
 from services.billing.domain.pricing import FinancialAssistance, Price
 from services.billing.domain.prior_auth import PriorAuthChange, PriorAuthorisation
 from services.billing.service import accounts, claims, estimates, store
+from shared.app import UnitOfWorkDep
 
 setup = APIRouter(tags=["prices and plans"])
 coverage = APIRouter(tags=["coverage and prior authorisation"])

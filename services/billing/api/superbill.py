@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response
 
-from services.billing.api.deps import Reader, SettingsDep, SiteZone, UnitOfWorkDep
+from services.billing.api.deps import Reader, SettingsDep, SiteZone
 from services.billing.domain.settings import BillingSettings
 from services.billing.domain.superbill import Superbill
 from services.billing.service import superbill as superbills
 from services.billing.superbill_pdf import render_superbill_pdf
+from shared.app import UnitOfWorkDep
 from shared.auth.guard import Actor
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import InvalidRequest

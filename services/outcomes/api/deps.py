@@ -3,7 +3,6 @@ definition, and the caller, bound to the permission the route needs (shared/auth
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -15,13 +14,7 @@ from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 from shared.bus.tables import utcnow
-from shared.db.unit_of_work import UnitOfWork
 from shared.instants import local_date
-
-
-async def _unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    async with runtime_of(request).unit_of_work() as uow:
-        yield uow
 
 
 def _zone(request: Request) -> ZoneInfo:
@@ -36,7 +29,6 @@ def _today(zone: Annotated[ZoneInfo, Depends(_zone)]) -> date:
     return local_date(utcnow(), zone)
 
 
-UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
 SiteZone = Annotated[ZoneInfo, Depends(_zone)]
 DefinitionDep = Annotated[OutcomeDefinition, Depends(_definition)]
 SiteToday = Annotated[date, Depends(_today)]

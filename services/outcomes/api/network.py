@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
-from services.outcomes.api.deps import NetworkReader, UnitOfWorkDep
+from services.outcomes.api.deps import NetworkReader
 from services.outcomes.domain.network_view import InstrumentName, NetworkTotals, TrendPoint
 from services.outcomes.fhir.measure_reports import measure_report, measure_reports, split_report_id
 from services.outcomes.fhir.measures import MEASURE_BASE, MEASURE_VERSION, MEASURES, MeasureDefinition, measure_resource
 from services.outcomes.models import NetworkAggregate
 from services.outcomes.service import network, publication
 from services.outcomes.service.network import PERIOD_PATTERN, CohortSelection
-from shared.app import runtime_of
+from shared.app import UnitOfWorkDep, runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 from shared.events.outcomes import CohortAggregatePublished, CohortCut, CohortOutcomesPublished

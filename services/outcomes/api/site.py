@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 
-from services.outcomes.api.deps import DefinitionDep, OutcomesReader, SiteToday, SiteZone, UnitOfWorkDep
+from services.outcomes.api.deps import DefinitionDep, OutcomesReader, SiteToday, SiteZone
 from services.outcomes.fhir.trajectory import CODE_SYSTEMS, trajectory_observations
 from services.outcomes.service import trajectories
 from services.outcomes.service.trajectories import FollowUpToAsk, PatientOutcomes
+from shared.app import UnitOfWorkDep
 from shared.errors import RecordNotFound
 from shared.fhir import FHIR_JSON, FhirJSONResponse, code_systems_matching, operation_outcome, searchset
 

@@ -17,12 +17,12 @@ from services.sessions.api.deps import (
     Scheduler,
     SiteZone,
     SlotReader,
-    UnitOfWorkDep,
 )
 from services.sessions.api.schemas import CourseStatusChange, SessionOutcomeNote, SessionRead, SessionSlot, course_read
 from services.sessions.domain.course import CoursePlan, TreatmentCourse
 from services.sessions.domain.session_record import SessionBooking, SessionStatus
 from services.sessions.service import courses as service
+from shared.app import UnitOfWorkDep
 from shared.instants import PlausibleDate
 
 router = APIRouter(tags=["courses and schedule"])

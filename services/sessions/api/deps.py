@@ -3,7 +3,6 @@ caller, each bound to the permission the route needs (shared/auth/permissions.py
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -13,12 +12,6 @@ from services.sessions.domain.settings import SessionRuleSettings
 from shared.app import runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
-from shared.db.unit_of_work import UnitOfWork
-
-
-async def _unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    async with runtime_of(request).unit_of_work() as uow:
-        yield uow
 
 
 def _rules(request: Request) -> SessionRuleSettings:
@@ -30,7 +23,6 @@ def _zone(request: Request) -> ZoneInfo:
     return runtime_of(request).settings.zone
 
 
-UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
 RulesDep = Annotated[SessionRuleSettings, Depends(_rules)]
 SiteZone = Annotated[ZoneInfo, Depends(_zone)]
 

@@ -7,18 +7,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from services.sessions.api.deps import (
-    IntegrationTherapist,
-    RecordReader,
-    RemsManager,
-    RulesDep,
-    SiteZone,
-    UnitOfWorkDep,
-)
+from services.sessions.api.deps import IntegrationTherapist, RecordReader, RemsManager, RulesDep, SiteZone
 from services.sessions.api.schemas import IntegrationSessionEntry, IntegrationSessionRead, RemsFormStatus, SessionRead
 from services.sessions.domain.rems import RemsMonitoringForm, RemsStatus, rems_form_deadline
 from services.sessions.domain.session_record import Modality, RemsFormEntry
 from services.sessions.service import followup as service
+from shared.app import UnitOfWorkDep
 
 router = APIRouter(tags=["integration and REMS"])
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from services.sessions.api.deps import Discharger, Monitor, Prescriber, RulesDep, SiteZone, UnitOfWorkDep
+from services.sessions.api.deps import Discharger, Monitor, Prescriber, RulesDep, SiteZone
 from services.sessions.api.schemas import SessionRead, VitalsReply
 from services.sessions.domain.dosing import DoseCheck
 from services.sessions.domain.session_record import (
@@ -24,6 +24,7 @@ from services.sessions.domain.session_record import (
 )
 from services.sessions.domain.vitals import VitalsReading
 from services.sessions.service import record as service
+from shared.app import UnitOfWorkDep
 
 router = APIRouter(prefix="/sessions/{session_id}", tags=["dosing session record"])
 
