@@ -29,7 +29,7 @@ from pydantic import SecretStr
 
 from deploy.demo_data import DemoClinic
 from deploy.kafka import credentials
-from deploy.kafka.access import ADMIN, LOADER, NETWORK, AccessTable, access_table, site_principal
+from deploy.kafka.access import ADMIN, LOADER, NETWORK, NETWORK_WEBHOOKS, AccessTable, access_table, site_principal
 from deploy.kafka.launcher import BrokerSecurity, KafkaNode
 from deploy.processes import ROOT, ServiceProcess
 from deploy.synthetic import load as load_synthetic
@@ -38,7 +38,9 @@ from shared.auth.tokens import mint_dev_token
 from shared.bus.kafka import KafkaAccess
 
 SITES = ("north", "south")
-SERVICES = ("intake", "sessions", "billing", "outcomes")
+SERVICES = ("intake", "sessions", "billing", "outcomes", "webhooks")
+# The network's processes, at port base + these: the two services in the network role, and the dashboard.
+NETWORK_PORTS = {"outcomes": 300, "console": 310, "webhooks": 320}
 DEMO_PATIENTS = {"north": 14, "south": 6}  # north passes the small-count threshold, south stays suppressed
 # Synthetic patients over both sites: enough that several cohorts (site x indication x route x month) of each
 # site, and their cuts, reach 11 courses and show their figures. Seeded, so every `make run` has the same ones.
@@ -125,7 +127,17 @@ def plan(
         "KAPNET_NETWORK_SITES": json.dumps(list(SITES)),
     }
     processes.append(
-        ServiceProcess("outcomes", port_base + 300, network_env, var_dir / "logs" / "outcomes@network.log")
+        ServiceProcess(
+            "outcomes", port_base + NETWORK_PORTS["outcomes"], network_env, var_dir / "logs" / "outcomes@network.log"
+        )
+    )
+    processes.append(
+        ServiceProcess(
+            "webhooks",
+            port_base + NETWORK_PORTS["webhooks"],
+            {**network_env, **kafka_login(NETWORK_WEBHOOKS, passwords)},
+            var_dir / "logs" / "webhooks@network.log",
+        )
     )
     for i, site in enumerate(SITES):
         # Each site's console calls that site's services with the signed-in user's token, and needs no broker.
@@ -137,9 +149,13 @@ def plan(
     dashboard = {
         "KAPNET_VAR_DIR": str(var_dir),
         "KAPNET_ROLE": "network",
-        "KAPNET_NETWORK_URL": f"http://127.0.0.1:{port_base + 300}",
+        "KAPNET_NETWORK_URL": f"http://127.0.0.1:{port_base + NETWORK_PORTS['outcomes']}",
     }
-    processes.append(ServiceProcess("console", port_base + 310, dashboard, var_dir / "logs" / "console@network.log"))
+    processes.append(
+        ServiceProcess(
+            "console", port_base + NETWORK_PORTS["console"], dashboard, var_dir / "logs" / "console@network.log"
+        )
+    )
     return processes
 
 
@@ -151,7 +167,8 @@ def planned_services(port_base: int) -> dict[str, int]:
         for j, service in enumerate(SERVICES)
     }
     consoles = {f"console@{site}": port_base + 100 * (i + 1) for i, site in enumerate(SITES)}
-    return {**services, "outcomes@network": port_base + 300, **consoles, "console@network": port_base + 310}
+    network = {f"{process}@network": port_base + offset for process, offset in NETWORK_PORTS.items()}
+    return {**services, **consoles, **network}
 
 
 def planned_ports(port_base: int) -> list[int]:

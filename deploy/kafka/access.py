@@ -10,7 +10,9 @@ The boundary it draws (docs: DESIGN.md, "Privacy boundary"):
 - a site's service reads the site topics it consumes and writes (and creates) its own topic and dead-letter topic,
   all of its own site; its consumer group is its own;
 - a site's outcomes service writes one network topic, its site's ``kapnet.network.<site>.aggregates.v1``;
-- the network role reads only the network topics (prefix ``kapnet.network.``) and writes its own dead-letter topic.
+- the network role (outcomes and webhooks) reads only the network topics (prefix ``kapnet.network.``) and writes its
+  own dead-letter topic;
+- a site's webhooks reads the site's topics and writes only its dead-letter topic: it publishes nothing.
 
 Topics are created by the principal that owns them (CREATE on exactly those names), not pre-created here: the service
 stays the one place that declares its topics' partitions and retention, and no principal can create any other name.
@@ -37,15 +39,20 @@ SITE_SERVICE_READS: Mapping[str, tuple[str, ...]] = {
     "sessions": ("intake",),
     "billing": ("intake", "sessions"),
     "outcomes": ("intake", "sessions", "billing"),
+    "webhooks": ("intake", "sessions", "billing", "outcomes"),
 }
+# Site services that publish no topic of their own: webhooks only delivers what it reads, over HTTP.
+SITE_SERVICES_PUBLISHING_NOTHING = frozenset({"webhooks"})
 # The services whose events the synthetic cohort imitates (deploy/synthetic.py), for make run's demo loader.
 LOADED_SERVICES = ("intake", "sessions", "billing")
 
 ADMIN = ADMIN_USER  # the broker's super user: its own identity and the operator's (PLAIN, internal listener)
 NETWORK = "network-outcomes"
+NETWORK_WEBHOOKS = "network-webhooks"
 AUDITOR = "network-auditor"
 LOADER = "demo-loader"
 NETWORK_DEAD_LETTER = "kapnet.network.outcomes.deadletter.v1"
+NETWORK_WEBHOOKS_DEAD_LETTER = "kapnet.network.webhooks.deadletter.v1"
 _SITE = re.compile(r"[a-z][a-z0-9-]{0,30}")
 
 
@@ -150,7 +157,7 @@ def dead_letter_topic(where: str, service: str) -> str:
 
 def _site_service(site: str, service: str) -> Principal:
     reads = SITE_SERVICE_READS[service]
-    owns = [site_topic(site, service)]
+    owns = [] if service in SITE_SERVICES_PUBLISHING_NOTHING else [site_topic(site, service)]
     if reads:
         owns.append(dead_letter_topic(site, service))
     if service == "outcomes":
@@ -213,7 +220,7 @@ class AccessTable:
 
 
 def access_table(sites: Sequence[str], *, loader: bool = False) -> AccessTable:
-    """Every principal of a network of ``sites``: the admin, each site's four services, the network role, the
+    """Every principal of a network of ``sites``: the admin, each site's services, the network role's two, the
     privacy auditor, and (``loader``, make run only) the demo loader that publishes the synthetic cohort."""
     for site in sites:
         if not _SITE.fullmatch(site) or site == "network":
@@ -228,6 +235,14 @@ def access_table(sites: Sequence[str], *, loader: bool = False) -> AccessTable:
             reads=(network_topics,),
             owns=(Topics(NETWORK_DEAD_LETTER),),
             groups=(group_id("outcomes", "network"),),
+        ),
+        # The aggregates delivered to the network admin's endpoints: what outcomes@network reads, nothing more.
+        Principal(
+            NETWORK_WEBHOOKS,
+            "webhooks@network",
+            reads=(network_topics,),
+            owns=(Topics(NETWORK_WEBHOOKS_DEAD_LETTER),),
+            groups=(group_id("webhooks", "network"),),
         ),
         # Reads every version that ever crossed, as the threat model's reader would; by assignment, no group.
         Principal(AUDITOR, "the privacy auditor (shared/privacy)", reads=(network_topics,)),

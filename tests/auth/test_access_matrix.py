@@ -19,6 +19,7 @@ from services.billing.app import create_app as create_billing
 from services.intake.app import create_app as create_intake
 from services.outcomes.app import create_app as create_outcomes
 from services.sessions.app import create_app as create_sessions
+from services.webhooks.app import create_app as create_webhooks
 from shared.auth.guard import PERMISSION_EXTENSION, PUBLIC_PATHS
 from shared.auth.permissions import NETWORK_PERMISSIONS, PERMISSION_TABLE, Permission, Role
 from shared.settings import ServiceSettings
@@ -31,9 +32,14 @@ SERVICES: dict[str, tuple[Callable[[ServiceSettings], FastAPI], dict[str, Any]]]
     "sessions@north": (create_sessions, {"service": "sessions", "site": SITE}),
     "billing@north": (create_billing, {"service": "billing", "site": SITE}),
     "outcomes@north": (create_outcomes, {"service": "outcomes", "site": SITE}),
+    "webhooks@north": (create_webhooks, {"service": "webhooks", "site": SITE}),
     "outcomes@network": (
         create_outcomes,
         {"service": "outcomes", "role": "network", "network_sites": ["north", "south"]},
+    ),
+    "webhooks@network": (
+        create_webhooks,
+        {"service": "webhooks", "role": "network", "network_sites": ["north", "south"]},
     ),
 }
 

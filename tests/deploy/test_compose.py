@@ -14,10 +14,11 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from deploy.kafka.access import ADMIN, NETWORK, access_table, password_variable, site_principal
+from deploy.kafka.access import ADMIN, NETWORK, NETWORK_WEBHOOKS, access_table, password_variable, site_principal
 from deploy.kafka.launcher import KAFKA_VERSION
+from deploy.local_stack import NETWORK_PORTS
 from services.console.settings import ConsoleSettings
-from shared.settings import SERVICES, ServiceSettings
+from shared.settings import NETWORK_SERVICES, SERVICES, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -25,7 +26,9 @@ DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 SITES = ("north", "south")
-NETWORK_SERVICE = "outcomes-network"
+NETWORK_PRINCIPALS = {"outcomes": NETWORK, "webhooks": NETWORK_WEBHOOKS}
+# The services that also run in the network role, by compose name.
+NETWORK_COMPOSE_SERVICES = {f"{service}-network": service for service in NETWORK_SERVICES}
 KAFKA_ACCESS_JOB = "kafka-access"
 ENV_PREFIX = str(ServiceSettings.model_config.get("env_prefix", ""))
 SETTINGS_VARIABLES = {f"{ENV_PREFIX}{name}".upper() for name in ServiceSettings.model_fields}
@@ -42,7 +45,7 @@ def service_packages() -> list[str]:
 
 
 def expected_kapnet_services() -> set[str]:
-    return {f"{name}-{site}" for site in SITES for name in service_packages()} | {NETWORK_SERVICE}
+    return {f"{name}-{site}" for site in SITES for name in service_packages()} | set(NETWORK_COMPOSE_SERVICES)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -142,8 +145,8 @@ def postgres_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str
 
 def expected_identity(name: str) -> tuple[str, str, str | None]:
     """(service, role, site) that the compose service ``name`` must run as."""
-    if name == NETWORK_SERVICE:
-        return "outcomes", "network", None
+    if name in NETWORK_COMPOSE_SERVICES:
+        return NETWORK_COMPOSE_SERVICES[name], "network", None
     service, site = name.rsplit("-", 1)
     return service, "site", site
 
@@ -168,7 +171,8 @@ def test_the_code_has_services() -> None:
 
 def test_every_service_runs_at_every_site_and_outcomes_in_the_network(kapnet: dict[str, dict[str, Any]]) -> None:
     assert set(kapnet) == expected_kapnet_services()
-    assert environment(kapnet[NETWORK_SERVICE]).get(f"{ENV_PREFIX}ROLE") == "network"
+    for name in NETWORK_COMPOSE_SERVICES:
+        assert environment(kapnet[name]).get(f"{ENV_PREFIX}ROLE") == "network"
 
 
 def test_each_service_runs_its_own_module(kapnet: dict[str, dict[str, Any]]) -> None:
@@ -317,7 +321,9 @@ def test_published_ports_do_not_clash(services: dict[str, dict[str, Any]]) -> No
 def test_ports_follow_the_local_stack_plan(kapnet: dict[str, dict[str, Any]]) -> None:
     for name, service in kapnet.items():
         package, _, site = expected_identity(name)
-        expected = 8300 if site is None else 8000 + 100 * SITE_DIGIT[site] + SERVICES.index(package) + 1
+        expected = 8000 + (
+            NETWORK_PORTS[package] if site is None else 100 * SITE_DIGIT[site] + SERVICES.index(package) + 1
+        )
         assert published_ports(service) == [(expected, expected)], name
 
 
@@ -353,7 +359,7 @@ def test_each_service_logs_in_over_tls_as_its_own_principal(
     for name, service in kapnet.items():
         settings = load_settings(monkeypatch, environment(service))
         package, _, site = expected_identity(name)
-        principal = site_principal(site, package) if site else NETWORK
+        principal = site_principal(site, package) if site else NETWORK_PRINCIPALS[package]
         table.get(principal)
         assert settings.kafka_security_protocol == "SASL_SSL", name
         assert settings.kafka_sasl_username == principal, name
@@ -442,7 +448,7 @@ def test_a_console_calls_its_own_sites_services_in_production_with_oidc(
         else {s: getattr(settings, f"{s}_url") for s in ("intake", "sessions", "billing", "outcomes")}
     )
     for package, url in called.items():
-        target = NETWORK_SERVICE if site is None else f"{package}-{site}"
+        target = "outcomes-network" if site is None else f"{package}-{site}"
         host, port = url.removeprefix("http://").split(":")
         # The URL names the compose service of this site (or the network), on the port it listens on.
         assert host == target, (name, url)

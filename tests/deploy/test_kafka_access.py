@@ -21,6 +21,7 @@ from deploy.kafka.access import (
     AUDITOR,
     LOADER,
     NETWORK,
+    NETWORK_WEBHOOKS,
     Operation,
     Pattern,
     access_table,
@@ -108,13 +109,14 @@ def test_no_site_principal_touches_another_sites_or_the_networks_topics_but_its_
     loader = table.get(LOADER)
     assert loader.development_only and not loader.reads and not loader.owns and not loader.groups
     assert table.super_users() == [ADMIN]
-    assert "network" not in {p.name.split("-")[0] for p in table.principals if p.name not in (NETWORK, AUDITOR)}
+    network_side = (NETWORK, NETWORK_WEBHOOKS, AUDITOR)
+    assert "network" not in {p.name.split("-")[0] for p in table.principals if p.name not in network_side}
     with pytest.raises(ValueError, match="not a site name"):
         access_table(["network"])
 
 
 def test_every_site_topic_in_the_table_follows_the_topic_naming() -> None:
-    pattern = re.compile(r"kapnet\.(north|south)\.(intake|sessions|billing|outcomes)\.(deadletter\.)?v1")
+    pattern = re.compile(r"kapnet\.(north|south)\.(intake|sessions|billing|outcomes|webhooks)\.(deadletter\.)?v1")
     for acl in kafka_table().acls():
         if acl.resource.name == "TOPIC" and not acl.name.startswith(NETWORK_TOPIC_PREFIX):
             assert pattern.fullmatch(acl.name), acl
@@ -227,12 +229,14 @@ def test_make_run_gives_each_service_its_own_login_and_no_other(tmp_path: Path) 
     planned = plan(8000, "127.0.0.1:9092", tmp_path, 5.0, passwords)
     processes = [p for p in planned if p.service != "console"]
     consoles = [p for p in planned if p.service == "console"]
-    assert len(processes) == len(SITES) * len(SERVICES) + 1 and len(consoles) == len(SITES) + 1  # and the dashboard
+    # Each site's services, the network's outcomes and webhooks; each site's console and the dashboard.
+    assert len(processes) == len(SITES) * len(SERVICES) + 2 and len(consoles) == len(SITES) + 1
     for console in consoles:  # a console calls its site's APIs; it never talks to Kafka
         assert not set(passwords.values()) & set(console.env.values()), console.name
     for process in processes:
         where = "network" if process.env["KAPNET_ROLE"] == "network" else process.env["KAPNET_SITE"]
-        principal = NETWORK if where == "network" else site_principal(where, process.service)
+        network_principal = {"outcomes": NETWORK, "webhooks": NETWORK_WEBHOOKS}
+        principal = network_principal[process.service] if where == "network" else site_principal(where, process.service)
         assert process.env["KAPNET_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
         assert process.env["KAPNET_KAFKA_SASL_USERNAME"] == principal
         assert process.env["KAPNET_KAFKA_SASL_PASSWORD"] == passwords[principal]
