@@ -1203,6 +1203,7 @@ async def publish(
     *,
     partitions: int = 3,
     timeout_seconds: float = 30.0,
+    progress: Callable[[int, int], None] = lambda sent, total: None,
 ) -> None:
     """Create the site topics that are missing (as the services would), then send every event in order, keyed by
     its partition key, with an idempotent producer; returns once the broker has acknowledged them all. On a broker
@@ -1222,6 +1223,7 @@ async def publish(
                 headers, value = to_kafka(item.envelope)
                 futures.append(await producer.send(item.topic, value=value, key=item.key.encode(), headers=headers))
             await asyncio.wait_for(asyncio.gather(*futures), timeout_seconds)
+            progress(start + len(futures), len(events))  # acknowledged by the broker
         await asyncio.wait_for(producer.flush(), timeout_seconds)
     finally:
         await stop_quietly(producer, timeout_seconds)
@@ -1297,12 +1299,13 @@ async def load(
     esketamine_sites: Collection[str] | None = None,
     history_days: int = HISTORY_DAYS,
     say: Callable[[str], None] = print,
+    progress: Callable[[int, int], None] = lambda sent, total: None,
 ) -> Figures:
     """Generate and publish, saying what was sent and how long it took. For `make run` and the CLI."""
     started = time.monotonic()
     events = cohort(patients, sites, seed, end, esketamine_sites=esketamine_sites, history_days=history_days)
     generated = time.monotonic()
-    await publish(events, bootstrap_servers)
+    await publish(events, bootstrap_servers, progress=progress)
     published = time.monotonic()
     found = figures(events)
     say(
@@ -1314,7 +1317,8 @@ async def load(
     return found
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, progress: Callable[[int, int], None] | None = None) -> int:
+    """``progress(sent, total)`` as the broker acknowledges the events (`kapnet seed` draws a bar with it)."""
     parser = argparse.ArgumentParser(prog="python -m deploy.synthetic", description=__doc__.split("\n\n")[0])
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--sites", type=int, default=2, help=f"how many sites, named {', '.join(SITE_NAMES[:4])}...")
@@ -1360,7 +1364,17 @@ def main(argv: list[str] | None = None) -> int:
     if held and not args.force:
         parser.error(f"refused: {', '.join(sorted(held))} already hold records; --force to add invented patients")
     dead_before = asyncio.run(record_counts(args.bootstrap_servers, dead_letter_topics(sites)))
-    asyncio.run(load(args.patients, sites, args.seed, args.end, args.bootstrap_servers, esketamine_sites=rems))
+    asyncio.run(
+        load(
+            args.patients,
+            sites,
+            args.seed,
+            args.end,
+            args.bootstrap_servers,
+            esketamine_sites=rems,
+            progress=progress or (lambda sent, total: None),
+        )
+    )
     if args.wait_for:
         ok = caught_up(args.wait_for, args.wait_timeout, print)
         dead_after = asyncio.run(record_counts(args.bootstrap_servers, dead_letter_topics(sites)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.outcomes import handlers
+from services.outcomes import handlers, models
 from services.outcomes.api import site
 from services.outcomes.api.network import NETWORK_ROUTERS, network_router
 from services.outcomes.domain.definitions import site_definition
@@ -75,6 +75,21 @@ SITE_ROLE = ServiceDefinition(
         )
     ],
     background=[publish_aggregates],
+    # Not the judged results, the releases, the privacy budget or the follow-ups announced: records of its own.
+    projections=[
+        models.Registration,
+        models.OutcomePatient,
+        models.OutcomeCourse,
+        models.OutcomeCoverage,
+        models.OutcomeSession,
+        models.OutcomeDose,
+        models.OutcomeMeasurement,
+        models.OutcomeAdverseEvent,
+        models.OutcomeVitalsAlert,
+        models.OutcomeSafetyFlag,
+        models.OutcomePriorTreatment,
+        models.OutcomeBarrier,
+    ],
 )
 
 NETWORK_ROLE = ServiceDefinition(
@@ -94,8 +109,13 @@ NETWORK_ROLE = ServiceDefinition(
             refuse_origin=foreign_aggregate,
         )
     ],
+    projections=[models.NetworkAggregate, models.NetworkCohortOutcome],
 )
 
 
+def definition_for(settings: ServiceSettings) -> ServiceDefinition:
+    return NETWORK_ROLE if settings.role == "network" else SITE_ROLE
+
+
 def create_app(settings: ServiceSettings) -> FastAPI:
-    return create_service_app(settings, NETWORK_ROLE if settings.role == "network" else SITE_ROLE)
+    return create_service_app(settings, definition_for(settings))

@@ -29,6 +29,7 @@ from shared.bus.kafka import (
     ensure_topics,
     manual_commit_consumer,
     raise_if_cancelling,
+    read_from_start,
     reliable_producer,
     reraise_unless_recoverable,
     start_with_timeout,
@@ -244,6 +245,50 @@ class EventConsumer:
         except CommitFailedError as exc:
             # The group moved on; whoever owns the partition now will redeliver and the inbox absorbs it.
             log.warning("%s: commit refused after rebalance: %s", self.config.name, exc)
+
+    async def replay(self, progress: Callable[[int, int], None] = lambda done, total: None) -> int:
+        """Read every partition of this consumer's topics from its start to the end it has now, through the same
+        handlers, inbox and dead-letter topic as :meth:`run`, but outside the group: the group's committed
+        offsets stay where they are, so what comes after them is read again when the service starts and the
+        inbox drops it. ``progress(read, total)`` after each batch. Returns the records read. For
+        ``kapnet replay`` (shared/replay.py), with the service stopped."""
+        timeout = self.config.timeout_seconds
+        reader = manual_commit_consumer(self.config.kafka, None, f"{self.config.name}-replay", timeout)
+        await start_with_timeout(reader, timeout)
+        self._consumer = reader
+        try:
+            existing = await asyncio.wait_for(reader.topics(), timeout)
+            topics = [t.name for t in self.config.topics if t.name in existing]
+            if not topics:
+                return 0
+            spans = await read_from_start(reader, topics, timeout)
+            ends = {tp: end for tp, (_, end) in spans.items()}
+            total = sum(end - first for first, end in spans.values())
+            remaining = {tp for tp, (first, end) in spans.items() if end > first}
+            done = 0
+            progress(done, total)
+            while remaining:
+                batches = await reader.getmany(*remaining, timeout_ms=1000, max_records=500)
+                if batches:  # a long history takes as long as it takes; only a stall times out
+                    deadline = asyncio.get_running_loop().time() + timeout
+                elif asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"{self.config.name}: no records for {timeout}s with {total - done} to go")
+                for tp, fetched in batches.items():
+                    records = [r for r in fetched if r.offset < ends[tp]]
+                    if records and not await self._take_together(records):
+                        for record in records:
+                            await self._take(record)
+                    done += len(records)
+                    if await reader.position(tp) >= ends[tp]:
+                        remaining.discard(tp)
+                progress(done, total)
+            return done
+        finally:
+            self._consumer = None
+            await stop_quietly(reader, timeout)
+            producer, self._dlq_producer = self._dlq_producer, None
+            if producer is not None:
+                await stop_quietly(producer, timeout)
 
     def _processing_span(
         self, record: ConsumerRecord[bytes, bytes], headers: list[tuple[str, bytes]], batch_size: int = 1

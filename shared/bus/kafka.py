@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from pydantic import SecretStr
@@ -129,7 +129,7 @@ def reliable_producer(kafka: KafkaAccess | str, timeout_seconds: float) -> AIOKa
 
 
 def manual_commit_consumer(
-    kafka: KafkaAccess | str, group_id: str, client_id: str, timeout_seconds: float
+    kafka: KafkaAccess | str, group_id: str | None, client_id: str, timeout_seconds: float
 ) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         **KafkaAccess.of(kafka).client_kwargs(),
@@ -142,6 +142,26 @@ def manual_commit_consumer(
         # New topics show up within seconds rather than the 5-minute default.
         metadata_max_age_ms=5000,
     )
+
+
+async def read_from_start(
+    consumer: AIOKafkaConsumer, topics: list[str], timeout_seconds: float
+) -> dict[TopicPartition, tuple[int, int]]:
+    """Subscribe a started consumer without a group to ``topics`` (which exist: an unknown one would be waited
+    for), wait until it holds every partition, and seek each to its first offset. Returns each partition's
+    (first, end) offsets as of now: a reader of a history stops at the end it had when it began."""
+    consumer.subscribe(topics)  # without a group: every partition is this consumer's
+    deadline = asyncio.get_running_loop().time() + timeout_seconds
+    while {tp.topic for tp in consumer.assignment()} != set(topics):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"no partitions of {topics} assigned after {timeout_seconds}s")
+        await asyncio.sleep(0.1)
+    partitions = sorted(consumer.assignment())
+    begins = await asyncio.wait_for(consumer.beginning_offsets(partitions), timeout_seconds)
+    ends = await asyncio.wait_for(consumer.end_offsets(partitions), timeout_seconds)
+    for tp in partitions:
+        consumer.seek(tp, begins[tp])
+    return {tp: (begins[tp], ends[tp]) for tp in partitions}
 
 
 def admin_client(kafka: KafkaAccess | str, timeout_seconds: float) -> AIOKafkaAdminClient:

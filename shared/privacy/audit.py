@@ -410,7 +410,7 @@ async def read_network_records(
     ``client_options`` are extra AIOKafkaConsumer arguments (SASL, TLS), over ``kafka_client_options()``."""
     from aiokafka import AIOKafkaConsumer  # the pure audit needs no Kafka client
 
-    from shared.bus.kafka import start_with_timeout, stop_quietly
+    from shared.bus.kafka import read_from_start, start_with_timeout, stop_quietly
 
     options: dict[str, Any] = {**kafka_client_options(sites), **(client_options or {})}
     topics = [network_topic(site) for site in sites]
@@ -429,18 +429,10 @@ async def read_network_records(
         if missing:
             raise TopicMissing(f"no such topic: {', '.join(missing)}")
         # Subscribed only once they are known to exist: a start with an unknown topic waits for it.
-        consumer.subscribe(topics)
+        spans = await read_from_start(consumer, topics, timeout_seconds)
+        ends = {tp: end for tp, (_, end) in spans.items()}
         deadline = asyncio.get_running_loop().time() + timeout_seconds
-        while {tp.topic for tp in consumer.assignment()} != set(topics):
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"no partitions of {topics} assigned after {timeout_seconds}s")
-            await asyncio.sleep(0.1)
-        partitions = sorted(consumer.assignment())
-        begins = await asyncio.wait_for(consumer.beginning_offsets(partitions), timeout_seconds)
-        ends = await asyncio.wait_for(consumer.end_offsets(partitions), timeout_seconds)
-        for tp in partitions:
-            consumer.seek(tp, begins[tp])
-        remaining = {tp for tp in partitions if ends[tp] > begins[tp]}
+        remaining = {tp for tp, (first, end) in spans.items() if end > first}
         records: list[NetworkRecord] = []
         while remaining:
             if asyncio.get_running_loop().time() > deadline:
