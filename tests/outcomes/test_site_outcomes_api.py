@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
@@ -34,7 +35,11 @@ from shared.treatment import AdverseEventType, CourseStatus, Indication, Route, 
 from tests.fhir_validation import assert_valid_r4
 from tests.outcomes.conftest import Outcomes
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+# Mid-morning in the site's zone (America/New_York): a response three hours after a dose is then on the same
+# calendar day whenever the suite runs (time to response counts the site's calendar days).
+_HERE = datetime.now(ZoneInfo("America/New_York"))
+_MORNING = _HERE.replace(hour=10, minute=0, second=0, microsecond=0)
+NOW = (_MORNING if _MORNING <= _HERE else _MORNING - timedelta(days=1)).astimezone(UTC)
 ENDED = NOW - timedelta(days=82)
 FIRST_DOSE = ENDED - timedelta(days=12)  # the course is closed the day after its last infusion
 DOSES = [FIRST_DOSE + timedelta(days=d) for d in (0, 2, 4, 7, 9, 11)]

@@ -28,7 +28,7 @@ def tables(url: str) -> set[str]:
 def test_every_service_has_migrations() -> None:
     # Every service that keeps records (its tables in models.py); the site console keeps none.
     services = {p.parent.name for p in (ROOT / "services").glob("*/models.py")}
-    assert services == {"intake", "sessions", "billing", "outcomes"}
+    assert services == {"intake", "sessions", "billing", "outcomes", "webhooks"}
     assert not (ROOT / "services" / "console" / "models.py").exists()
     assert {p.parents[1].name for p in MIGRATION_FOLDERS} == services
 
