@@ -688,8 +688,8 @@ def gap_note(rounds: Sequence[Round], database: str, transaction_size: int) -> s
         "relay": statistics.median(r.stages.publish for r in rounds),
     }
     why = {
-        "consumer": f"one {database} transaction per partition batch; per event an inbox SELECT, a flush of "
-        "the inbox INSERT, the handler's SELECT and INSERT",
+        "consumer": f"one {database} transaction per partition batch: one inbox SELECT, one SELECT per "
+        "projection table, batched INSERTs; per event the envelope and model decoded",
         "outbox write": f"ORM INSERTs of the outbox rows, a COMMIT per {transaction_size} events"
         + (", and an advisory-lock round trip per event" if database == "postgresql" else ""),
         "relay": f"per batch of {SETTINGS.outbox_batch_size}: SELECT unsent rows, send, wait for acks, UPDATE sent_at",

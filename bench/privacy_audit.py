@@ -42,6 +42,7 @@ from services.outcomes.service import trajectories
 from services.outcomes.service.beat import review_site
 from services.outcomes.service.publication import LastRelease, safe_release
 from shared.app import ServiceRuntime
+from shared.bus.consumer import handle_one
 from shared.bus.tables import OutboxMessage
 from shared.events.envelope import kafka_timestamp_ms
 from shared.privacy.audit import AuditReport, NetworkRecord, audit_records
@@ -100,7 +101,7 @@ async def _site_service(settings: ServiceSettings) -> AsyncIterator[ServiceRunti
 async def _take_in(runtime: ServiceRuntime, batch: Sequence[SyntheticEvent]) -> None:
     async with runtime.unit_of_work() as uow:
         for item in batch:
-            await HANDLERS[type(item.event)](uow, item.event, item.envelope)
+            await handle_one(HANDLERS[type(item.event)], uow, item.event, item.envelope)
         await uow.commit()
 
 

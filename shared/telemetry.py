@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,7 +12,7 @@ from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 tracer = trace.get_tracer("kapnet")
@@ -65,14 +65,23 @@ def context_from_headers(headers: Iterable[tuple[str, bytes | str]]) -> otel_con
 
 @contextmanager
 def span_in_context(
-    name: str, parent: otel_context.Context, kind: SpanKind, attributes: dict[str, Any] | None = None
+    name: str,
+    parent: otel_context.Context,
+    kind: SpanKind,
+    attributes: dict[str, Any] | None = None,
+    links: Sequence[Link] = (),
 ) -> Iterator[Span]:
     """Attach ``parent`` around the span ourselves: aiokafka's instrumentation detaches it (#3026). An exception
     is recorded by its type alone: messages can carry patient data (pydantic's errors quote the input)."""
     token = otel_context.attach(parent)
     try:
         with tracer.start_as_current_span(
-            name, kind=kind, attributes=attributes or {}, record_exception=False, set_status_on_exception=False
+            name,
+            kind=kind,
+            attributes=attributes or {},
+            links=links,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             try:
                 yield span

@@ -6,6 +6,8 @@ the sites publish (the only events it reads)."""
 
 from __future__ import annotations
 
+from sqlmodel import SQLModel
+
 from services.outcomes.domain.course_record import ENDED_STATUSES
 from services.outcomes.domain.course_summary import PayerGroup
 from services.outcomes.domain.registrations import month_of
@@ -25,6 +27,7 @@ from services.outcomes.models import (
     Registration,
 )
 from shared.bus.consumer import Handler, PoisonEvent
+from shared.bus.facts import written_once
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.billing import AccessBarrierRecorded, CoverageDetermined
@@ -57,14 +60,13 @@ from shared.privacy.release import release_rules_broken
 from shared.treatment import CourseStatus
 
 
-async def on_patient_registered(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+@written_once
+def on_patient_registered(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, PatientRegistered)
-    if await uow.session.get(Registration, event.patient_id) is None:
-        uow.session.add(Registration(patient_id=event.patient_id, registered_month=month_of(event.registered_at)))
-    if await uow.session.get(OutcomePatient, event.patient_id) is None:
-        uow.session.add(
-            OutcomePatient(patient_id=event.patient_id, birth_date=event.birth_date, registered_at=event.registered_at)
-        )
+    return [
+        Registration(patient_id=event.patient_id, registered_month=month_of(event.registered_at)),
+        OutcomePatient(patient_id=event.patient_id, birth_date=event.birth_date, registered_at=event.registered_at),
+    ]
 
 
 async def on_patient_updated(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
@@ -75,44 +77,44 @@ async def on_patient_updated(uow: UnitOfWork, event: DomainEvent, _envelope: Clo
         uow.session.add(patient)
 
 
-async def on_assessment(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+def _measurement(event: AssessmentRecorded) -> OutcomeMeasurement:
+    return OutcomeMeasurement(
+        assessment_id=event.assessment_id,
+        patient_id=event.patient_id,
+        instrument=Instrument(event.instrument),
+        total=event.total,
+        context=MeasureContext(event.context),
+        administered_at=event.administered_at,
+    )
+
+
+@written_once
+def on_assessment(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     """From intake (at baseline, at follow-ups) and from sessions (during the course)."""
     assert isinstance(event, AssessmentRecorded)
-    if await uow.session.get(OutcomeMeasurement, event.assessment_id) is None:
-        uow.session.add(
-            OutcomeMeasurement(
-                assessment_id=event.assessment_id,
-                patient_id=event.patient_id,
-                instrument=Instrument(event.instrument),
-                total=event.total,
-                context=MeasureContext(event.context),
-                administered_at=event.administered_at,
-            )
-        )
+    return [_measurement(event)]
 
 
-async def on_assessment_v1(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+@written_once
+def on_assessment_v1(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     """Scores published before assessment.recorded v2 (severity spelt differently), read as v2."""
     assert isinstance(event, AssessmentRecordedV1)
-    await on_assessment(uow, event.upgraded(), envelope)
+    return [_measurement(event.upgraded())]
 
 
-async def on_safety_flag(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+@written_once
+def on_safety_flag(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, SafetyFlagRaised)
-    if await uow.session.get(OutcomeSafetyFlag, event.flag_id) is None:
-        uow.session.add(
-            OutcomeSafetyFlag(flag_id=event.flag_id, patient_id=event.patient_id, raised_at=event.raised_at)
-        )
+    return [OutcomeSafetyFlag(flag_id=event.flag_id, patient_id=event.patient_id, raised_at=event.raised_at)]
 
 
-async def on_prior_treatment(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+@written_once
+def on_prior_treatment(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, PriorTreatmentRecorded)
-    if await uow.session.get(OutcomePriorTreatment, event.prior_treatment_id) is not None:
-        return
     failed = failed_adequate_trial(
         event.kind, current_episode=event.current_episode, adequate=event.adequate, outcome=event.outcome
     )
-    uow.session.add(
+    return [
         OutcomePriorTreatment(
             prior_treatment_id=event.prior_treatment_id,
             patient_id=event.patient_id,
@@ -120,22 +122,22 @@ async def on_prior_treatment(uow: UnitOfWork, event: DomainEvent, _envelope: Clo
             # the cohorts' failed-trials band then agrees with intake's treatment-resistance decision.
             failed_trial_of=(event.drug or Antidepressant.other).value if failed else None,
         )
-    )
+    ]
 
 
-async def on_course_planned(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+@written_once
+def on_course_planned(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, CoursePlanned)
-    if await uow.session.get(OutcomeCourse, event.course_id) is None:
-        uow.session.add(
-            OutcomeCourse(
-                course_id=event.course_id,
-                patient_id=event.patient_id,
-                indication=event.indication,
-                route=event.route,
-                status=CourseStatus.planned,
-                planned_at=event.planned_at,
-            )
+    return [
+        OutcomeCourse(
+            course_id=event.course_id,
+            patient_id=event.patient_id,
+            indication=event.indication,
+            route=event.route,
+            status=CourseStatus.planned,
+            planned_at=event.planned_at,
         )
+    ]
 
 
 async def on_course_status(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
@@ -149,51 +151,48 @@ async def on_course_status(uow: UnitOfWork, event: DomainEvent, _envelope: Cloud
     uow.session.add(course)
 
 
-async def on_session_scheduled(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+@written_once
+def on_session_scheduled(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, SessionScheduled)
-    if await uow.session.get(OutcomeSession, event.session_id) is None:
-        uow.session.add(OutcomeSession(session_id=event.session_id, course_id=event.course_id))
+    return [OutcomeSession(session_id=event.session_id, course_id=event.course_id)]
 
 
-async def on_dose(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+@written_once
+def on_dose(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, DoseAdministered)
-    if await uow.session.get(OutcomeSession, event.session_id) is None:
-        uow.session.add(OutcomeSession(session_id=event.session_id, course_id=event.course_id))
-    if await uow.session.get(OutcomeDose, event.session_id) is None:
-        uow.session.add(
-            OutcomeDose(
-                session_id=event.session_id,
-                course_id=event.course_id,
-                route=event.route,
-                dose_mg=event.dose_mg,
-                mg_per_kg=event.dose_mg_per_kg,
-                administered_at=event.administered_at,
-            )
-        )
+    return [
+        OutcomeSession(session_id=event.session_id, course_id=event.course_id),
+        OutcomeDose(
+            session_id=event.session_id,
+            course_id=event.course_id,
+            route=event.route,
+            dose_mg=event.dose_mg,
+            mg_per_kg=event.dose_mg_per_kg,
+            administered_at=event.administered_at,
+        ),
+    ]
 
 
-async def on_adverse_event(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+@written_once
+def on_adverse_event(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, AdverseEventReported)
-    if await uow.session.get(OutcomeAdverseEvent, event.adverse_event_id) is None:
-        uow.session.add(
-            OutcomeAdverseEvent(
-                adverse_event_id=event.adverse_event_id,
-                session_id=event.session_id,
-                type=event.type,
-                serious=event.serious,
-                occurred_at=event.occurred_at,
-            )
+    return [
+        OutcomeAdverseEvent(
+            adverse_event_id=event.adverse_event_id,
+            session_id=event.session_id,
+            type=event.type,
+            serious=event.serious,
+            occurred_at=event.occurred_at,
         )
+    ]
 
 
-async def on_vitals_alert(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+@written_once
+def on_vitals_alert(event: DomainEvent, envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, VitalsAlertRaised)
-    if await uow.session.get(OutcomeVitalsAlert, envelope.id) is None:
-        uow.session.add(
-            OutcomeVitalsAlert(
-                event_id=envelope.id, session_id=event.session_id, code=event.code, taken_at=event.taken_at
-            )
-        )
+    return [
+        OutcomeVitalsAlert(event_id=envelope.id, session_id=event.session_id, code=event.code, taken_at=event.taken_at)
+    ]
 
 
 async def on_coverage(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
@@ -208,20 +207,20 @@ async def on_coverage(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent
         uow.session.add(coverage)
 
 
-async def on_barrier(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+@written_once
+def on_barrier(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, AccessBarrierRecorded)
-    if await uow.session.get(OutcomeBarrier, event.barrier_id) is None:
-        uow.session.add(
-            OutcomeBarrier(
-                barrier_id=event.barrier_id,
-                patient_id=event.patient_id,
-                course_id=event.course_id,
-                reason=event.reason,
-                outcome=event.outcome,
-                estimated_out_of_pocket_cents=event.estimated_out_of_pocket_cents,
-                recorded_at=event.recorded_at,
-            )
+    return [
+        OutcomeBarrier(
+            barrier_id=event.barrier_id,
+            patient_id=event.patient_id,
+            course_id=event.course_id,
+            reason=event.reason,
+            outcome=event.outcome,
+            estimated_out_of_pocket_cents=event.estimated_out_of_pocket_cents,
+            recorded_at=event.recorded_at,
         )
+    ]
 
 
 SITE_HANDLERS: dict[str, dict[type[DomainEvent], Handler]] = {

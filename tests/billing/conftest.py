@@ -13,6 +13,7 @@ import pytest
 from services.billing.app import create_app
 from services.billing.domain.settings import BillingSettings
 from services.billing.handlers import handlers
+from shared.bus.consumer import handle_one
 from shared.events import CloudEvent, DomainEvent
 from shared.events.intake import CoverageOnFile, PatientRegistered
 from shared.settings import ServiceSettings
@@ -33,7 +34,7 @@ class Billing(ServiceUnderTest):
         table = handlers(rules, self.settings.time_zone)
         async with self.runtime.unit_of_work() as uow:
             envelope = CloudEvent(type=type(event).ce_type(), source="/test", data={}, time=at or datetime.now(UTC))
-            await table[type(event)](uow, event, envelope)
+            await handle_one(table[type(event)], uow, event, envelope)
             await uow.commit()
 
     async def registered(self, coverage: CoverageOnFile | None = None) -> uuid.UUID:

@@ -13,6 +13,7 @@ from services.outcomes.app import create_app
 from services.outcomes.domain.definitions import site_definition
 from services.outcomes.handlers import SITE_HANDLERS
 from services.outcomes.service.beat import BeatReport, PrivacyBudgetSettings, review_site
+from shared.bus.consumer import handle_one
 from shared.events import CloudEvent, DomainEvent
 from shared.privacy.release import ReleasePeriod
 from shared.settings import ServiceSettings
@@ -26,7 +27,7 @@ class Outcomes(ServiceUnderTest):
         for event in events:
             async with self.runtime.unit_of_work() as uow:
                 envelope = CloudEvent(type=type(event).ce_type(), source="/test", data={}, time=datetime.now(UTC))
-                await HANDLERS[type(event)](uow, event, envelope)
+                await handle_one(HANDLERS[type(event)], uow, event, envelope)
                 await uow.commit()
 
     async def beat(

@@ -13,6 +13,7 @@ import pytest
 
 from services.sessions.app import create_app
 from services.sessions.handlers import HANDLERS
+from shared.bus.consumer import handle_one
 from shared.events import CloudEvent, DomainEvent
 from shared.events.intake import ConsentSigned, PatientRegistered, ScreeningCompleted
 from shared.settings import ServiceSettings
@@ -24,7 +25,7 @@ class Sessions(ServiceUnderTest):
         """Run the real handler in a transaction, as the consumer runner would."""
         async with self.runtime.unit_of_work() as uow:
             envelope = CloudEvent(type=type(event).ce_type(), source="/test/intake", data={})
-            await HANDLERS[type(event)](uow, event, envelope)
+            await handle_one(HANDLERS[type(event)], uow, event, envelope)
             await uow.commit()
 
     async def ready_patient(

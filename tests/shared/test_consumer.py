@@ -7,10 +7,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from sqlalchemy import func
+from sqlalchemy import event, func
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import select
@@ -114,6 +115,52 @@ async def test_the_same_event_delivered_twice_changes_nothing(scenario: Scenario
     assert [e.event_id for e in await scenario.inbox()] == [event_id]
 
 
+async def test_a_fetched_batch_is_taken_with_one_inbox_lookup_and_each_event_once(scenario: Scenario) -> None:
+    """41 records on one key (one partition, fetched together): 30 new registrations, 5 of them delivered twice
+    in the batch, one patient registered again under a new event id, and 5 events the inbox already holds. One inbox lookup and one lookup per projection table for
+    the run, not one per record; each new event is taken once."""
+    known = [registration("north") for _ in range(5)]
+    async with UnitOfWork(scenario.database, source="/test", site="north") as uow:
+        uow.session.add_all(
+            InboxEntry(
+                consumer=scenario.group,
+                event_id=f"known-{n}",
+                ce_type=PatientRegistered.ce_type(),
+                topic=scenario.topic,
+                partition=0,
+                offset=n,
+                outcome="processed",
+                received_at=datetime.now(UTC),
+            )
+            for n in range(5)
+        )
+        await uow.commit()
+    fresh = [registration("north") for _ in range(30)]
+    key = b"one-patient-key"
+    records = [(*as_record(e)[:2], key) for e in fresh]
+    records += [(*as_record(e, f"known-{n}")[:2], key) for n, e in enumerate(known)]
+    records += records[:5]
+    records.append((*as_record(fresh[0])[:2], key))  # the same patient's registration again, under a new id
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(scenario.database.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await scenario.produce(*records)
+        async with consuming(scenario.consumer()) as consumer:
+            await eventually(lambda: consumer.processed_total + consumer.duplicates_total == 41, what="41 records")
+    finally:
+        event.remove(scenario.database.engine.sync_engine, "before_cursor_execute", count)
+    assert (consumer.processed_total, consumer.duplicates_total) == (31, 10)
+    assert await scenario.registrations() == 30  # a patient's row is written once
+    inbox_lookups = [s for s in statements if s.lstrip().startswith("SELECT") and "FROM inbox_entry" in s]
+    registration_lookups = [s for s in statements if s.lstrip().startswith("SELECT") and "FROM registration" in s]
+    assert len(inbox_lookups) <= 2 and len(registration_lookups) <= 2, (inbox_lookups, registration_lookups)
+    assert len(await scenario.inbox()) == 36
+
+
 async def test_offsets_are_committed_after_processing(scenario: Scenario) -> None:
     await scenario.produce(*(as_record(registration("north")) for _ in range(5)))
     async with consuming(scenario.consumer()) as consumer:
@@ -159,7 +206,7 @@ async def test_a_handler_that_fails_once_is_retried(scenario: Scenario) -> None:
     failures = {"left": 1}
 
     async def flaky(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
-        await handlers.on_patient_registered(uow, event, envelope)
+        await handlers.on_patient_registered.handle(uow, [(event, envelope)])
         if failures["left"]:
             failures["left"] -= 1
             raise ConnectionError("database blip")
@@ -174,7 +221,7 @@ async def test_a_handler_that_keeps_failing_dead_letters_and_changes_nothing(sce
     doomed = registration("north")
 
     async def broken_for_one(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
-        await handlers.on_patient_registered(uow, event, envelope)  # written, then rolled back
+        await handlers.on_patient_registered.handle(uow, [(event, envelope)])  # written, then rolled back
         assert isinstance(event, PatientRegistered)
         if event.patient_id == doomed.patient_id:
             raise ValueError("cannot place this registration")
@@ -206,7 +253,7 @@ async def test_a_database_outage_delays_the_event_and_never_dead_letters_it(scen
         if outage["failures_left"]:
             outage["failures_left"] -= 1
             raise DATABASE_TROUBLE[trouble]()
-        await handlers.on_patient_registered(uow, event, envelope)
+        await handlers.on_patient_registered.handle(uow, [(event, envelope)])
 
     await scenario.produce(as_record(registration("north")))
     async with consuming(scenario.consumer(database_down_for_a_while, attempts=2)) as consumer:
