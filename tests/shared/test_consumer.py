@@ -117,8 +117,9 @@ async def test_the_same_event_delivered_twice_changes_nothing(scenario: Scenario
 
 async def test_a_fetched_batch_is_taken_with_one_inbox_lookup_and_each_event_once(scenario: Scenario) -> None:
     """41 records on one key (one partition, fetched together): 30 new registrations, 5 of them delivered twice
-    in the batch, one patient registered again under a new event id, and 5 events the inbox already holds. One inbox lookup and one lookup per projection table for
-    the run, not one per record; each new event is taken once."""
+    in the batch, one patient registered again under a new event id, and 5 events the inbox already holds. One
+    inbox lookup and one lookup per projection table for the run, not one per record; each new event is taken
+    once."""
     known = [registration("north") for _ in range(5)]
     async with UnitOfWork(scenario.database, source="/test", site="north") as uow:
         uow.session.add_all(
