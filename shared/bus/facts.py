@@ -5,7 +5,7 @@ per table for the whole run instead of one per event, and one batched insert."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlmodel import SQLModel, col, select
@@ -26,7 +26,9 @@ async def add_missing(session: AsyncSession, rows: Sequence[SQLModel]) -> int:
     if not rows:
         return 0
     model = type(rows[0])
-    [key_column] = sa.inspect(model, raiseerr=True).primary_key
+    mapper = sa.inspect(model, raiseerr=True)
+    [key_column] = mapper.primary_key
+    columns = mapper.columns
     name = key_column.key
     keys: list[Any] = [getattr(row, name) for row in rows]
     held: set[Any] = set()
@@ -34,13 +36,16 @@ async def add_missing(session: AsyncSession, rows: Sequence[SQLModel]) -> int:
     for start in range(0, len(keys), LOOKUP_CHUNK):
         found = await session.exec(select(column).where(column.in_(keys[start : start + LOOKUP_CHUNK])))
         held.update(found.all())
-    added = 0
+    missing: list[dict[str, Any]] = []
     for key, row in zip(keys, rows, strict=True):
         if key not in held:
             held.add(key)
-            session.add(row)
-            added += 1
-    return added
+            missing.append({column.key: getattr(row, column.key) for column in columns})
+    if missing:
+        # A multi-row INSERT, not the ORM's unit of work: tracking each row as a session object cost more than
+        # the statement. A handler later in the batch reads the rows back from the table.
+        await session.execute(sa.insert(cast(sa.Table, mapper.local_table)), missing)
+    return len(missing)
 
 
 def written_once(facts: Callable[[DomainEvent, CloudEvent], Sequence[SQLModel]]) -> Batched:

@@ -7,8 +7,10 @@ import hashlib
 import json
 from collections.abc import Iterable
 from types import TracebackType
+from typing import Any, cast
 
-from sqlalchemy import text
+import sqlalchemy as sa
+from sqlalchemy import insert, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.tables import OutboxMessage, utcnow
@@ -17,13 +19,17 @@ from shared.events.envelope import CloudEvent, to_kafka
 from shared.events.registry import DomainEvent, topic_for
 from shared.telemetry import trace_headers
 
+# The table, not the ORM entity: a multi-row INSERT without the ORM's per-row bookkeeping.
+OUTBOX_TABLE = cast(sa.Table, sa.inspect(OutboxMessage, raiseerr=True).local_table)
+
 
 class UnitOfWork:
     def __init__(self, database: Database, *, source: str, site: str | None) -> None:
         self.database = database
         self.source = source
         self.site = site
-        self._wrote_outbox = False
+        self._outbox: list[dict[str, Any]] = []  # rows for one multi-row INSERT at commit, in publish order
+        self._locked: set[str] = set()
         self._session: AsyncSession | None = None
 
     @property
@@ -46,12 +52,20 @@ class UnitOfWork:
             await self.session.close()
         finally:
             self._session = None
+            self._outbox.clear()
+            self._locked.clear()
 
     async def commit(self) -> None:
+        wrote_outbox = bool(self._outbox)
+        if wrote_outbox:
+            # One statement for every event of the transaction, after the changes they report are flushed; the
+            # rows take their sequence numbers in publish order.
+            await self.session.execute(insert(OUTBOX_TABLE), self._outbox)
+            self._outbox = []
         await self.session.commit()
-        if self._wrote_outbox:
+        self._locked.clear()
+        if wrote_outbox:
             self.database.outbox_written.set()
-            self._wrote_outbox = False
 
     async def lock(self, *keys: str) -> None:
         """Hold these named locks until the transaction ends, so a check-then-write (a booking against the
@@ -59,8 +73,9 @@ class UnitOfWork:
         order so two transactions never wait on each other in a cycle. SQLite needs none: every transaction there
         begins IMMEDIATE on the process's one connection (shared.db.database), so it already runs alone."""
         if self.database.dialect == "postgresql":
-            for key in sorted(set(keys)):
+            for key in sorted(set(keys) - self._locked):
                 await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
+                self._locked.add(key)  # held to the transaction's end: a second request is no round trip
 
     async def publish_all(self, events: Iterable[DomainEvent]) -> None:
         """Add every event an aggregate returned, in order."""
@@ -68,7 +83,7 @@ class UnitOfWork:
             await self.publish(event)
 
     async def publish(self, event: DomainEvent) -> CloudEvent:
-        """Add ``event`` to the outbox in this transaction."""
+        """Add ``event`` to the outbox in this transaction (written when it commits)."""
         model = type(event)
         key = event.partition_key()
         # Same-key writers queue here until the earlier one commits, so their outbox sequence numbers follow
@@ -86,18 +101,17 @@ class UnitOfWork:
         if stamped is not None:
             envelope = dataclasses.replace(envelope, time=stamped)
         headers, payload = to_kafka(envelope)
-        self.session.add(
-            OutboxMessage(
-                event_id=envelope.id,
-                topic=topic_for(model, self.site),
-                partition_key=key,
-                ce_type=envelope.type,
-                headers=[[name, value.decode()] for name, value in headers],
-                payload=payload,
-                created_at=utcnow(),
-            )
+        self._outbox.append(
+            {
+                "event_id": envelope.id,
+                "topic": topic_for(model, self.site),
+                "partition_key": key,
+                "ce_type": envelope.type,
+                "headers": [[name, value.decode()] for name, value in headers],
+                "payload": payload,
+                "created_at": utcnow(),
+            }
         )
-        self._wrote_outbox = True
         return envelope
 
 
