@@ -690,8 +690,9 @@ def gap_note(rounds: Sequence[Round], database: str, transaction_size: int) -> s
     why = {
         "consumer": f"one {database} transaction per partition batch: one inbox SELECT, one SELECT per "
         "projection table, batched INSERTs; per event the envelope and model decoded",
-        "outbox write": f"ORM INSERTs of the outbox rows, a COMMIT per {transaction_size} events"
-        + (", and an advisory-lock round trip per event" if database == "postgresql" else ""),
+        "outbox write": f"per event an envelope built and serialised; per {transaction_size} events one multi-row "
+        "INSERT and a COMMIT"
+        + (", after one advisory-lock statement for their keys" if database == "postgresql" else ""),
         "relay": f"per batch of {SETTINGS.outbox_batch_size}: SELECT unsent rows, send, wait for acks, UPDATE sent_at",
     }
     slowest = max(stages, key=lambda s: stages[s])

@@ -29,7 +29,7 @@ class UnitOfWork:
         self.source = source
         self.site = site
         self._outbox: list[dict[str, Any]] = []  # rows for one multi-row INSERT at commit, in publish order
-        self._locked: set[str] = set()
+        self._locked: set[int] = set()
         self._session: AsyncSession | None = None
 
     @property
@@ -58,8 +58,10 @@ class UnitOfWork:
     async def commit(self) -> None:
         wrote_outbox = bool(self._outbox)
         if wrote_outbox:
-            # One statement for every event of the transaction, after the changes they report are flushed; the
-            # rows take their sequence numbers in publish order.
+            # Same-key writers queue here until the earlier one commits, so their outbox sequence numbers follow
+            # commit order and the single relay keeps per-key order. Then one statement for every event of the
+            # transaction, after the changes they report are flushed; the rows are numbered in publish order.
+            await self.lock(*(f"outbox:{row['partition_key']}" for row in self._outbox))
             await self.session.execute(insert(OUTBOX_TABLE), self._outbox)
             self._outbox = []
         await self.session.commit()
@@ -70,12 +72,21 @@ class UnitOfWork:
     async def lock(self, *keys: str) -> None:
         """Hold these named locks until the transaction ends, so a check-then-write (a booking against the
         schedule) cannot interleave with another on the same keys. PostgreSQL: advisory locks, taken in sorted
-        order so two transactions never wait on each other in a cycle. SQLite needs none: every transaction there
-        begins IMMEDIATE on the process's one connection (shared.db.database), so it already runs alone."""
-        if self.database.dialect == "postgresql":
-            for key in sorted(set(keys) - self._locked):
-                await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
-                self._locked.add(key)  # held to the transaction's end: a second request is no round trip
+        order in one statement, so two transactions never wait on each other in a cycle. SQLite needs none: every
+        transaction there begins IMMEDIATE on the process's one connection (shared.db.database), so it already
+        runs alone."""
+        if self.database.dialect != "postgresql":
+            return
+        wanted = sorted({_lock_id(key) for key in keys} - self._locked)
+        if wanted:
+            await self.session.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(k)"
+                    " FROM (SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS sorted"
+                ),
+                {"keys": wanted},
+            )
+            self._locked.update(wanted)  # held to the transaction's end: asking again costs no round trip
 
     async def publish_all(self, events: Iterable[DomainEvent]) -> None:
         """Add every event an aggregate returned, in order."""
@@ -86,9 +97,6 @@ class UnitOfWork:
         """Add ``event`` to the outbox in this transaction (written when it commits)."""
         model = type(event)
         key = event.partition_key()
-        # Same-key writers queue here until the earlier one commits, so their outbox sequence numbers follow
-        # commit order and the single relay keeps per-key order.
-        await self.lock(f"outbox:{key}")
         envelope = CloudEvent(
             type=model.ce_type(),
             source=self.source,
