@@ -38,8 +38,10 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff format --check shared services deploy tests bench
 	$(VENV)/bin/mypy shared services deploy tests bench
 
+# Figures, never assertions: bench/RESULTS.md quotes the JSON these write to bench/results/.
 bench: install
-	$(PY) -m bench.pipeline
+	$(PY) -m bench.pipeline --events 4000 --json bench/results/pipeline-sqlite.json
+	$(PY) -m bench.pipeline --events 4000 --database postgresql --json bench/results/pipeline-postgresql.json
 	$(PY) -m bench.sqlite_writers
 	$(PY) -m bench.synthetic_cohort --quick
 

@@ -104,6 +104,7 @@ class Options:
     bootstrap: str | None
     rounds: int
     transaction_size: int
+    json_path: Path | None = None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -122,13 +123,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help=f"outbox events per UnitOfWork transaction (default {DEFAULT_TRANSACTION_SIZE})",
     )
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EVENTS} events, 1 round (for a smoke test)")
+    parser.add_argument("--json", type=Path, help="also write the medians and every round's figures to this file")
     args = parser.parse_args(argv)
     events = args.events if args.events is not None else (QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else DEFAULT_ROUNDS)
     if events < 1 or rounds < 1 or args.transaction_size < 1:
         parser.error("--events, --rounds and --transaction-size must be at least 1")
     bootstrap = args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None
-    return Options(events, args.database, bootstrap, rounds, args.transaction_size)
+    return Options(events, args.database, bootstrap, rounds, args.transaction_size, args.json)
 
 
 # ----------------------------------------------------------------------------------- infrastructure
@@ -785,6 +787,31 @@ async def run(options: Options, infra: Infrastructure) -> list[Round]:
     return rounds
 
 
+def figures(options: Options, infra: Infrastructure, rounds: Sequence[Round]) -> dict[str, object]:
+    """What bench/RESULTS.md quotes, as JSON: every rate in events per second, the ratio against the baseline
+    measured in the same round."""
+
+    def per_round(r: Round) -> dict[str, float]:
+        return {
+            "baseline_ev_s": round(r.baseline_rate),
+            "pipeline_ev_s": round(r.pipeline_rate),
+            "ratio": round(r.ratio, 4),
+            "outbox_write_ev_s": round(r.events / r.stages.write),
+            "relay_ev_s": round(r.events / r.stages.publish),
+            "consumer_ev_s": round(r.events / r.stages.consume),
+        }
+
+    each = [per_round(r) for r in rounds]
+    return {
+        "benchmark": "pipeline",
+        "database": infra.database,
+        "events": options.events,
+        "transaction_size": options.transaction_size,
+        "rounds": each,
+        "median": {name: statistics.median(r[name] for r in each) for name in each[0]},
+    }
+
+
 def benchmark(argv: Sequence[str] | None = None) -> list[Round]:
     """Run the benchmark as the command line would, print its figures and return them (for a test's use:
     ``benchmark(["--quick"])``; a test may check that it ran, never how fast)."""
@@ -794,6 +821,10 @@ def benchmark(argv: Sequence[str] | None = None) -> list[Round]:
     with infrastructure(options) as infra:
         rounds = asyncio.run(run(options, infra))
         print_summary(options, infra, rounds)
+        if options.json_path is not None:
+            options.json_path.parent.mkdir(parents=True, exist_ok=True)
+            options.json_path.write_text(json.dumps(figures(options, infra, rounds), indent=2) + "\n")
+            print(f"figures written to {options.json_path}")
     return rounds
 
 
