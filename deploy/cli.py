@@ -123,7 +123,7 @@ def status(
 
 
 @contextmanager
-def _bar(what: str) -> Iterator[Any]:
+def progress_bar(what: str) -> Iterator[Any]:
     """A progress bar and the ``progress(done, total)`` callback that moves it."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=out) as bar:
@@ -161,7 +161,7 @@ def seed(
     ]
     if wait_for:
         argv += ["--wait-for", *wait_for]
-    with _bar("publishing events") as progress:
+    with progress_bar("publishing events") as progress:
         try:
             code = synthetic.main(argv, progress=progress)
         except SystemExit as refused:  # argparse's refusal: its message is already on stderr
@@ -191,7 +191,7 @@ def replay(
     if definition_for is None:
         out.print(f"[red]refused:[/red] {settings.service} keeps no projection to rebuild")
         raise typer.Exit(2)
-    with _bar(f"replaying into {settings.instance}") as progress:
+    with progress_bar(f"replaying into {settings.instance}") as progress:
         try:
             report = asyncio.run(rebuild_projections(settings, definition_for(settings), progress))
         except (ServiceRunning, NothingToRebuild) as refused:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from shared.app import ServiceDefinition, ServiceRuntime
 from shared.bus.kafka import admin_client
@@ -42,12 +43,22 @@ class ReplayReport:
 
 async def group_members(settings: ServiceSettings, group: str) -> int:
     """How many members the consumer group has now (0: nobody is consuming)."""
-    admin = admin_client(ServiceRuntime(settings).kafka, settings.kafka_timeout_seconds)
-    await asyncio.wait_for(admin.start(), settings.kafka_timeout_seconds)
+    timeout = settings.kafka_timeout_seconds
+    admin = admin_client(ServiceRuntime(settings).kafka, timeout)
+    await asyncio.wait_for(admin.start(), timeout)
     try:
-        replies = await asyncio.wait_for(admin.describe_consumer_groups([group]), settings.kafka_timeout_seconds)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                replies = await asyncio.wait_for(admin.describe_consumer_groups([group]), timeout)
+                break
+            except GroupCoordinatorNotAvailableError:
+                # A broker no group has used yet creates its offsets topic on this first request: ask again.
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
-        await asyncio.wait_for(admin.close(), settings.kafka_timeout_seconds)
+        await asyncio.wait_for(admin.close(), timeout)
     # DescribeGroups: (error_code, group_id, state, protocol_type, protocol, members, ...) per group.
     return sum(len(described[5]) for reply in replies for described in reply.groups)
 

@@ -6,6 +6,8 @@ the sites publish (the only events it reads)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlmodel import SQLModel
 
 from services.outcomes.domain.course_record import ENDED_STATUSES
@@ -26,8 +28,8 @@ from services.outcomes.models import (
     OutcomeVitalsAlert,
     Registration,
 )
-from shared.bus.consumer import Handler, PoisonEvent
-from shared.bus.facts import written_once
+from shared.bus.consumer import Batched, Delivered, Handler, PoisonEvent
+from shared.bus.facts import load_held, written_once
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.billing import AccessBarrierRecorded, CoverageDetermined
@@ -69,12 +71,18 @@ def on_patient_registered(event: DomainEvent, _envelope: CloudEvent) -> list[SQL
     ]
 
 
-async def on_patient_updated(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
-    assert isinstance(event, PatientUpdated)
-    patient = await uow.session.get(OutcomePatient, event.patient_id)
-    if patient is not None and patient.birth_date != event.birth_date:
-        patient.birth_date = event.birth_date
-        uow.session.add(patient)
+async def _patients_updated(uow: UnitOfWork, delivered: Sequence[Delivered]) -> None:
+    events = [event for event, _ in delivered if isinstance(event, PatientUpdated)]
+    await load_held(uow.session, OutcomePatient, [event.patient_id for event in events])
+    for event in events:
+        patient = await uow.session.get(OutcomePatient, event.patient_id)
+        if patient is not None and patient.birth_date != event.birth_date:
+            patient.birth_date = event.birth_date
+            uow.session.add(patient)
+
+
+# Reads the patient a registration wrote, so it runs after the facts of its stretch of a batch.
+on_patient_updated = Batched(_patients_updated, commutes=True, after_facts=True)
 
 
 def _measurement(event: AssessmentRecorded) -> OutcomeMeasurement:
@@ -140,15 +148,21 @@ def on_course_planned(event: DomainEvent, _envelope: CloudEvent) -> list[SQLMode
     ]
 
 
-async def on_course_status(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
-    assert isinstance(event, CourseStatusChanged)
-    course = await uow.session.get(OutcomeCourse, event.course_id)
-    if course is None:
-        return  # planned before outcomes listened: nothing to follow
-    course.status = event.status
-    if event.status in ENDED_STATUSES:
-        course.ended_at, course.end_reason = event.changed_at, event.reason
-    uow.session.add(course)
+async def _course_status_changes(uow: UnitOfWork, delivered: Sequence[Delivered]) -> None:
+    events = [event for event, _ in delivered if isinstance(event, CourseStatusChanged)]
+    await load_held(uow.session, OutcomeCourse, [event.course_id for event in events])
+    for event in events:
+        course = await uow.session.get(OutcomeCourse, event.course_id)
+        if course is None:
+            continue  # planned before outcomes listened: nothing to follow
+        course.status = event.status
+        if event.status in ENDED_STATUSES:
+            course.ended_at, course.end_reason = event.changed_at, event.reason
+        uow.session.add(course)
+
+
+# Reads the course its planning wrote, so it runs after the facts of its stretch of a batch; in record order.
+on_course_status = Batched(_course_status_changes, commutes=True, after_facts=True)
 
 
 @written_once
@@ -195,16 +209,22 @@ def on_vitals_alert(event: DomainEvent, envelope: CloudEvent) -> list[SQLModel]:
     ]
 
 
-async def on_coverage(uow: UnitOfWork, event: DomainEvent, _envelope: CloudEvent) -> None:
+async def _coverage_determined(uow: UnitOfWork, delivered: Sequence[Delivered]) -> None:
     """Billing's latest determination says whether the course is self-pay or insured."""
-    assert isinstance(event, CoverageDetermined)
-    payer = PayerGroup.self_pay if event.payer_type == "self_pay" else PayerGroup.insured
-    coverage = await uow.session.get(OutcomeCoverage, event.course_id)
-    if coverage is None:
-        uow.session.add(OutcomeCoverage(course_id=event.course_id, payer=payer, determined_at=event.determined_at))
-    elif coverage.determined_at <= event.determined_at:
-        coverage.payer, coverage.determined_at = payer, event.determined_at
-        uow.session.add(coverage)
+    events = [event for event, _ in delivered if isinstance(event, CoverageDetermined)]
+    await load_held(uow.session, OutcomeCoverage, [event.course_id for event in events])
+    for event in events:
+        payer = PayerGroup.self_pay if event.payer_type == "self_pay" else PayerGroup.insured
+        coverage = await uow.session.get(OutcomeCoverage, event.course_id)
+        if coverage is None:
+            uow.session.add(OutcomeCoverage(course_id=event.course_id, payer=payer, determined_at=event.determined_at))
+        elif coverage.determined_at <= event.determined_at:
+            coverage.payer, coverage.determined_at = payer, event.determined_at
+            uow.session.add(coverage)
+
+
+# Only it writes a course's coverage, and it reads nothing else: taken with the facts, in record order.
+on_coverage = Batched(_coverage_determined, commutes=True)
 
 
 @written_once

@@ -18,7 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from itertools import groupby
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -62,12 +61,51 @@ Delivered = tuple[DomainEvent, CloudEvent]
 class Batched:
     """A handler that takes a run of consecutive events of its type in one call, so that it can look up what it
     already holds with one query for the run and insert with one statement, instead of a query per event. It
-    runs in the consumer's transaction like a per-event handler; a record taken alone comes as a run of one."""
+    runs in the consumer's transaction like a per-event handler; a record taken alone comes as a run of one.
+
+    ``commutes``: what it writes neither depends on nor changes what another commuting handler writes (facts
+    written once, keyed by their own ids; a table only it writes), so the consumer may gather its events from
+    anywhere in a stretch of the batch where only commuting handlers run, and call it once for them all.
+    ``after_facts``: it reads rows that commuting handlers write (a course's status needs the course), so in a
+    stretch it is called after them."""
 
     handle: Callable[[UnitOfWork, Sequence[Delivered]], Awaitable[None]]
+    commutes: bool = False
+    after_facts: bool = False
 
 
 Handler = EventHandler | Batched
+
+# A record taken in: the record, its envelope, its event, and the handler it goes to.
+Taken = tuple[ConsumerRecord[bytes, bytes], CloudEvent, DomainEvent, Handler]
+
+
+def handler_calls(taken: list[Taken]) -> list[tuple[Handler, list[Taken]]]:
+    """The handler calls that take a batch in, in an order that keeps what depends on order: runs of consecutive
+    records with the same handler, in record order (a patient's registration is written before their update);
+    except that in a stretch of records whose handlers all commute, each handler is called once with every event
+    of the stretch that is its own (in record order), those that read facts after those that write them, all
+    before whatever comes after the stretch."""
+    calls: list[tuple[Handler, list[Taken]]] = []
+    stretch: dict[Batched, list[Taken]] = {}
+
+    def end_stretch() -> None:
+        ordered = sorted(stretch.items(), key=lambda call: call[0].after_facts)  # stable: first seen first
+        calls.extend(ordered)
+        stretch.clear()
+
+    for item in taken:
+        handler = item[3]
+        if isinstance(handler, Batched) and handler.commutes:
+            stretch.setdefault(handler, []).append(item)
+            continue
+        end_stretch()
+        if calls and calls[-1][0] == handler:
+            calls[-1][1].append(item)
+        else:
+            calls.append((handler, [item]))
+    end_stretch()
+    return calls
 
 
 async def handle_one(handler: Handler, uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
@@ -404,10 +442,7 @@ class EventConsumer:
                     if item[1].id not in seen:
                         seen.add(item[1].id)  # a second delivery of the same event in this batch
                         fresh.append(item)
-                # Runs of consecutive records with the same handler, in record order: what an event depends on
-                # (a patient's registration before their update) is written before it.
-                for handler, run in groupby(fresh, key=lambda item: item[3]):
-                    items = list(run)
+                for handler, items in handler_calls(fresh):
                     if isinstance(handler, Batched):
                         with self._batch_span(items[0][0], [(r, e) for r, e, _, _ in items]):
                             await handler.handle(uow, [(event, envelope) for _, envelope, event, _ in items])

@@ -1,6 +1,6 @@
 """Projections of facts that are written once: a row per fact, keyed by the id its event carries, so a
-redelivered event finds its row and adds nothing. Taken a run at a time, a run of such events costs one lookup
-per table for the whole run instead of one per event, and one batched insert."""
+redelivered event finds its row and adds nothing. Taken a stretch of a batch at a time, such events cost one
+INSERT ... ON CONFLICT DO NOTHING per table for the whole stretch instead of a lookup and an insert per event."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,37 +21,38 @@ from shared.events.registry import DomainEvent
 LOOKUP_CHUNK = 1000
 
 
-async def add_missing(session: AsyncSession, rows: Sequence[SQLModel]) -> int:
-    """Add the rows of one table whose primary key it does not hold yet, nor an earlier row of ``rows``; one
-    query per thousand keys. Returns how many were added. Single-column primary keys only."""
+async def add_missing(session: AsyncSession, rows: Sequence[SQLModel]) -> None:
+    """Add the rows of one table whose primary key it does not hold yet, nor an earlier row of ``rows``: one
+    INSERT ... ON CONFLICT DO NOTHING for them all (SQLite and PostgreSQL), through the table rather than the
+    ORM's unit of work, whose per-row bookkeeping cost more than the statement."""
     if not rows:
-        return 0
-    model = type(rows[0])
-    mapper = sa.inspect(model, raiseerr=True)
+        return
+    mapper = sa.inspect(type(rows[0]), raiseerr=True)
     [key_column] = mapper.primary_key
     columns = mapper.columns
-    name = key_column.key
-    keys: list[Any] = [getattr(row, name) for row in rows]
-    held: set[Any] = set()
-    column = col(getattr(model, name))
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        found = await session.exec(select(column).where(column.in_(keys[start : start + LOOKUP_CHUNK])))
-        held.update(found.all())
-    missing: list[dict[str, Any]] = []
-    for key, row in zip(keys, rows, strict=True):
-        if key not in held:
-            held.add(key)
-            missing.append({column.key: getattr(row, column.key) for column in columns})
-    if missing:
-        # A multi-row INSERT, not the ORM's unit of work: tracking each row as a session object cost more than
-        # the statement. A handler later in the batch reads the rows back from the table.
-        await session.execute(sa.insert(cast(sa.Table, mapper.local_table)), missing)
-    return len(missing)
+    unique: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        unique.setdefault(getattr(row, key_column.key), {c.key: getattr(row, c.key) for c in columns})
+    table = cast(sa.Table, mapper.local_table)
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    await session.execute(insert.on_conflict_do_nothing(), list(unique.values()))
+
+
+async def load_held(session: AsyncSession, model: type[SQLModel], keys: Sequence[Any]) -> None:
+    """Load the rows of ``model`` with these primary keys into the session, one query per thousand keys, so that
+    a handler's ``session.get`` of each finds it without a query of its own."""
+    [key_column] = sa.inspect(model, raiseerr=True).primary_key
+    column = col(getattr(model, key_column.key))
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), LOOKUP_CHUNK):
+        await session.exec(select(model).where(column.in_(unique[start : start + LOOKUP_CHUNK])))
 
 
 def written_once(facts: Callable[[DomainEvent, CloudEvent], Sequence[SQLModel]]) -> Batched:
     """A consumer handler from ``facts(event, envelope)``: the rows an event establishes, each written once.
-    The rows of a run go in table by table, in the order ``facts`` names them."""
+    The rows of a run go in table by table, in the order ``facts`` names them. Such handlers commute: each
+    writes rows keyed by its own events' ids and reads nothing another writes."""
 
     async def handle(uow: UnitOfWork, delivered: Sequence[Delivered]) -> None:
         by_table: dict[type[SQLModel], list[SQLModel]] = {}
@@ -61,4 +63,4 @@ def written_once(facts: Callable[[DomainEvent, CloudEvent], Sequence[SQLModel]])
             await add_missing(uow.session, rows)
 
     handle.__qualname__ = handle.__name__ = facts.__name__
-    return Batched(handle)
+    return Batched(handle, commutes=True)

@@ -1,0 +1,109 @@
+"""P2 freshness: how long a site write takes to reach each site projection, at a sustained write rate.
+
+    python -m bench.freshness [--rate 100] [--seconds 30] [--json PATH]
+
+intake, sessions and outcomes run as their own processes on a broker of their own, each on its own SQLite file
+(bench.sqlite_writers' network). Registrations go to intake's API at a fixed rate. Per event, from the databases:
+intake's outbox row is stamped when the request publishes it (in its transaction, just before its commit), and
+each consumer's inbox entry when its batch takes the event in (just before that batch commits). Freshness is the
+difference, per projection, with p50, p99, p99.9 and the maximum. The goal is absolute (p99 at most 1 s), so
+there is no baseline to divide by; the API's own write latency under the same load is printed beside it.
+Figures only: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from bench.sqlite_writers import network, rows_in
+from tests.harness import wait_until
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+def stamps(database: Path, sql: str) -> dict[str, datetime]:
+    with sqlite3.connect(database) as connection:
+        return {event_id: datetime.fromisoformat(at) for event_id, at in connection.execute(sql)}
+
+
+async def write_at(url: str, token: str, rate: float, seconds: float) -> list[float]:
+    """Registrations at ``rate`` per second for ``seconds``, each started on schedule whatever the last one took;
+    returns each request's latency."""
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+
+        async def register(n: int) -> None:
+            body = {"given_name": "Fresh", "family_name": f"Ness{n}", "birth_date": "1980-01-01", "sex": "other"}
+            began = time.perf_counter()
+            reply = await client.post("/patients", json=body)
+            if reply.status_code != 201:
+                raise RuntimeError(f"registration {n}: {reply.status_code} {reply.text[:200]}")
+            latencies.append(time.perf_counter() - began)
+
+        started = time.perf_counter()
+        tasks = []
+        for n in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(register(n)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def measure(rate: float, seconds: float) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp, network(Path(tmp)) as net:
+        url, token = str(net["url"]), str(net["token"])
+        intake, sessions, outcomes = (Path(str(net[name])) for name in ("intake", "sessions", "outcomes"))
+        api = asyncio.run(write_at(url, token, rate, seconds))
+        total = len(api)
+        for path, table in ((sessions, "patient_status"), (outcomes, "registration")):
+            wait_until(lambda p=path, t=table: rows_in(p, t) >= total, timeout=300, what=f"{path.stem} caught up")  # type: ignore[misc]
+        written = stamps(
+            intake, "SELECT event_id, created_at FROM outbox_message WHERE ce_type LIKE '%patient.registered%'"
+        )
+        figures: dict[str, object] = {
+            "rate_per_s": rate,
+            "seconds": seconds,
+            "writes": total,
+            "api_p50_ms": round(percentile(api, 0.5) * 1000, 1),
+            "api_p99_ms": round(percentile(api, 0.99) * 1000, 1),
+        }
+        for name, path in (("sessions", sessions), ("outcomes", outcomes)):
+            taken = stamps(path, "SELECT event_id, received_at FROM inbox_entry WHERE outcome = 'processed'")
+            lags = [(taken[e] - at).total_seconds() for e, at in written.items() if e in taken]
+            figures[name] = {
+                "events": len(lags),
+                "p50_ms": round(percentile(lags, 0.5) * 1000, 1),
+                "p99_ms": round(percentile(lags, 0.99) * 1000, 1),
+                "p999_ms": round(percentile(lags, 0.999) * 1000, 1),
+                "max_ms": round(max(lags) * 1000, 1),
+            }
+        return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.freshness", description=__doc__)
+    parser.add_argument("--rate", type=float, default=100.0, help="registrations per second (default 100)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long the load lasts (default 30)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    figures = measure(args.rate, args.seconds)
+    print(json.dumps(figures, indent=2))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""P4 rebuild: outcomes' site projections rebuilt from about a million events, against raw consumption of the
+same topics.
+
+    python -m bench.rebuild [--patients 27600] [--quick] [--json PATH]
+
+A broker of its own; the synthetic cohort of one site (deploy.synthetic: about 36 events per patient, so the
+default makes about a million) published to the site's intake, sessions and billing topics with the idempotent
+producer `kapnet seed` uses. Then, on the same topics:
+
+- Baseline: a plain AIOKafkaConsumer without a group reads every partition from its start to its end.
+- Rebuild: exactly what `kapnet replay outcomes --site north` does (shared.replay.rebuild_projections: forget the
+  projections and the inbox, read every record through the consumer's handlers and inbox), into a fresh SQLite
+  file, with the command's progress bar.
+
+Printed: both rates and the ratio rebuild/baseline, and the rows the rebuild made. Figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+
+from deploy.cli import progress_bar
+from deploy.kafka.launcher import KafkaNode, free_port
+from deploy.synthetic import cohort, publish
+from services.outcomes.app import definition_for
+from shared.bus.kafka import read_from_start
+from shared.replay import rebuild_projections
+from shared.settings import ServiceSettings
+
+SITE = "north"
+DEFAULT_PATIENTS = 27_600
+QUICK_PATIENTS = 1_000
+
+
+async def read_everything(bootstrap: str, topics: list[str]) -> tuple[int, float]:
+    """Every record of ``topics`` from the start, as a consumer with nothing to do would; (records, seconds)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        spans = await read_from_start(consumer, topics, 30.0)  # as EventConsumer.replay begins
+        total, read = sum(end - first for first, end in spans.values()), 0
+        started = time.perf_counter()
+        while read < total:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=500)).values():
+                read += len(records)
+        return read, time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.rebuild", description=__doc__)
+    parser.add_argument("--patients", type=int, default=None, help=f"default {DEFAULT_PATIENTS} (~1 M events)")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_PATIENTS} patients")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    patients = args.patients or (QUICK_PATIENTS if args.quick else DEFAULT_PATIENTS)
+    with tempfile.TemporaryDirectory() as tmp, KafkaNode(Path(tmp) / "kafka", port=free_port()) as node:
+        began = time.perf_counter()
+        events = cohort(patients, [SITE], seed=1)
+        print(f"generated {len(events):,} events of {patients:,} patients in {time.perf_counter() - began:.0f} s")
+        with progress_bar("publishing") as progress:
+            asyncio.run(publish(events, node.bootstrap_servers, progress=progress))
+        topics = sorted({e.topic for e in events})
+        del events
+        raw_records, raw_seconds = asyncio.run(read_everything(node.bootstrap_servers, topics))
+        print(f"baseline: {raw_records:,} records read in {raw_seconds:.1f} s = {raw_records / raw_seconds:,.0f}/s")
+        settings = ServiceSettings(
+            service="outcomes", site=SITE, kafka_bootstrap_servers=node.bootstrap_servers, var_dir=Path(tmp) / "var"
+        )
+        began = time.perf_counter()
+        with progress_bar(f"replaying into {settings.instance}") as progress:
+            report = asyncio.run(rebuild_projections(settings, definition_for(settings), progress))
+        seconds = time.perf_counter() - began
+        print(
+            f"rebuild: {report.records_read:,} records in {seconds:.1f} s = {report.records_read / seconds:,.0f}/s; "
+            f"{report.processed:,} taken in, {report.dead_lettered} dead-lettered"
+        )
+        database = Path(tmp) / "var" / SITE / "outcomes.db"
+        figures = {
+            "patients": patients,
+            "outcomes_database_bytes": database.stat().st_size if database.exists() else None,
+            "records": raw_records,
+            "baseline_records_s": round(raw_records / raw_seconds),
+            "rebuild_records_s": round(report.records_read / seconds),
+            "ratio": round((report.records_read / seconds) / (raw_records / raw_seconds), 4),
+            "rebuild_seconds": round(seconds, 1),
+            "taken_in": report.processed,
+            "dead_lettered": report.dead_lettered,
+        }
+        print(json.dumps(figures, indent=2))
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Scale-out: one and two instances of outcomes' consumer sharing a topic of 6 partitions.
+
+    python -m bench.scale_out [--events 20000] [--database postgresql|sqlite] [--rounds 3] [--json PATH]
+
+For each round and each instance count, a fresh topic of 6 partitions is filled with N registrations (what
+intake's relay sends) before anything consumes it; then 1 or 2 consumer processes (tests/faults/stage.py: outcomes'
+EventConsumer with its real handler, as a service runs it) of one group take it in, writing to one shared, fresh
+database. Clock: the inbox's first to last entry, so that process start-up and the group join are not counted.
+Baseline: one instance. Printed: both rates and the ratio two/one. PostgreSQL by default: two processes writing
+one SQLite file take turns on its single write lock. Figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import create_engine, text
+
+from bench.pipeline import Infrastructure, Options, create_topic, infrastructure, make_events, wire_records
+from shared.bus.kafka import TopicSpec
+from shared.db.database import sync_url
+from shared.db.migrate import upgrade_to_head
+from shared.events.intake import PatientRegistered
+from shared.events.registry import topic_for
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTCOMES_SITE_MIGRATIONS = ROOT / "services" / "outcomes" / "migrations" / "site"
+PARTITIONS = 6
+
+
+async def fill(bootstrap: str, site: str, events: int) -> None:
+    topic = topic_for(PatientRegistered, site)
+    await create_topic(bootstrap, TopicSpec(topic, partitions=PARTITIONS), 10)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        records = wire_records(make_events(site, events), f"/kapnet/{site}/intake")
+        for start in range(0, len(records), 2000):
+            futures = [
+                await producer.send(topic, value=r.value, key=r.key, headers=list(r.headers))
+                for r in records[start : start + 2000]
+            ]
+            await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def inbox_span(url: str) -> tuple[int, float]:
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as connection:
+            count, first, last = connection.execute(
+                text("SELECT count(*), min(received_at), max(received_at) FROM inbox_entry")
+            ).one()
+    finally:
+        engine.dispose()
+    if not count:
+        return 0, 0.0
+    first_at, last_at = (v if isinstance(v, datetime) else datetime.fromisoformat(v) for v in (first, last))
+    return int(count), (last_at - first_at).total_seconds()
+
+
+def consume_with(infra: Infrastructure, instances: int, events: int, label: str) -> float:
+    site = f"scale{label}"
+    asyncio.run(fill(infra.bootstrap, site, events))
+    url = infra.fresh_database(f"scale_{label}")
+    upgrade_to_head(url, OUTCOMES_SITE_MIGRATIONS)
+    logs = [(infra.workdir / f"{site}-{n}.log").open("wb") for n in range(instances)]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.faults.stage",
+                "consumer",
+                "--database",
+                url,
+                "--bootstrap",
+                infra.bootstrap,
+                "--site",
+                site,
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        for log in logs
+    ]
+    try:
+        deadline = time.monotonic() + 60 + events * 0.02
+        while (span := inbox_span(url))[0] < events:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                raise RuntimeError(f"{instances} instance(s): {span[0]} of {events} after the deadline")
+            time.sleep(0.2)
+        return events / span[1]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(30)
+        for log in logs:
+            log.close()
+        infra.drop_database(url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale_out", description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="postgresql")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    options = Options(args.events, args.database, os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), args.rounds, 100)
+    rounds = []
+    with infrastructure(options) as infra:
+        for number in range(1, args.rounds + 1):
+            one = consume_with(infra, 1, args.events, f"r{number}one")
+            two = consume_with(infra, 2, args.events, f"r{number}two")
+            figures = {"one_instance_ev_s": round(one), "two_instances_ev_s": round(two), "ratio": round(two / one, 3)}
+            rounds.append(figures)
+            print(json.dumps({"round": number, **figures}), flush=True)
+    medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+    result = {
+        "events": args.events,
+        "partitions": PARTITIONS,
+        "database": args.database,
+        "rounds": rounds,
+        "median": medians,
+    }
+    print(json.dumps(result, indent=2))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
