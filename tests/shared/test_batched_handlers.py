@@ -103,7 +103,10 @@ def taken_by(*handlers_in_order: Handler) -> list[Taken]:
         "t", 0, 0, 0, 0, None, b"", None, 0, 0, []
     )  # fmt: skip
     event = registration("north")
-    return [(record, CloudEvent(type="t", source="/t", data={}, id=str(uuid.uuid4())), event, h) for h in handlers_in_order]
+    return [
+        (record, CloudEvent(type="t", source="/t", data={}, id=str(uuid.uuid4())), event, handler)
+        for handler in handlers_in_order
+    ]
 
 
 async def _nothing(uow: UnitOfWork, delivered: object) -> None:
