@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 from deploy.kafka.launcher import free_port
-from deploy.local_stack import dev_tokens, planned_services
+from deploy.local_stack import SYNTHETIC_PATIENTS, dev_tokens, planned_services
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT_BASE = 18000
@@ -199,6 +199,11 @@ def measure(idle_seconds: float, load_seconds: float, rate: float) -> dict[str, 
             sampler.reset()
             time.sleep(10)
             idle = sampler.peak()
+            # What the demo data takes on disk, per service and site (SQLite files, WAL included).
+            databases = {
+                f"{path.stem}@{path.parent.name}": sum(p.stat().st_size for p in path.parent.glob(f"{path.name}*"))
+                for path in sorted((Path(tmp) / "var").glob("*/*.db"))
+            }
             sampler.reset()
             token = dev_tokens(Path(tmp) / "var")["north", "front_desk"]
             intake = f"http://127.0.0.1:{planned_services(PORT_BASE)['intake@north']}"
@@ -220,6 +225,8 @@ def measure(idle_seconds: float, load_seconds: float, rate: float) -> dict[str, 
         "idle_largest_python_mb": round(python(idle), 1),
         "idle_largest_python_ratio_to_baseline": round(python(idle) / baseline, 2),
         "registered_under_load": registered,
+        "demo_patients": SYNTHETIC_PATIENTS,
+        "database_bytes": databases,
     }
 
 

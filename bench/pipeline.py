@@ -690,8 +690,9 @@ def gap_note(rounds: Sequence[Round], database: str, transaction_size: int) -> s
         "relay": statistics.median(r.stages.publish for r in rounds),
     }
     why = {
-        "consumer": f"one {database} transaction per partition batch: one inbox SELECT, one SELECT per "
-        "projection table, batched INSERTs; per event the envelope and model decoded",
+        "consumer": f"one {database} transaction per fetch (every partition): one inbox SELECT, one INSERT "
+        "... ON CONFLICT DO NOTHING per projection table and one for the inbox; per event the envelope and model "
+        "decoded",
         "outbox write": f"per event an envelope built and serialised; per {transaction_size} events one multi-row "
         "INSERT and a COMMIT"
         + (", after one advisory-lock statement for their keys" if database == "postgresql" else ""),

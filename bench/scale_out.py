@@ -2,12 +2,12 @@
 
     python -m bench.scale_out [--events 20000] [--database postgresql|sqlite] [--rounds 3] [--json PATH]
 
-For each round and each instance count, a fresh topic of 6 partitions is filled with N registrations (what
-intake's relay sends) before anything consumes it; then 1 or 2 consumer processes (tests/faults/stage.py: outcomes'
-EventConsumer with its real handler, as a service runs it) of one group take it in, writing to one shared, fresh
-database. Clock: the inbox's first to last entry, so that process start-up and the group join are not counted.
-Baseline: one instance. Printed: both rates and the ratio two/one. PostgreSQL by default: two processes writing
-one SQLite file take turns on its single write lock. Figures only.
+For each round and each instance count: a fresh topic of 6 partitions, a fresh shared database, and 1 or 2
+consumer processes of one group (tests/faults/stage.py: outcomes' EventConsumer with its real handler, as a service
+runs it). The instances start first, on the empty topic, and join their group; once they hold every partition
+between them, the clock starts, N registrations (what intake's relay sends) are produced, and it stops when the
+N-th is taken in. Baseline: one instance. Printed: both rates and the ratio two/one. PostgreSQL by default:
+two processes writing one SQLite file take turns on its single write lock. Figures only.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -40,7 +40,6 @@ PARTITIONS = 6
 
 async def fill(bootstrap: str, site: str, events: int) -> None:
     topic = topic_for(PatientRegistered, site)
-    await create_topic(bootstrap, TopicSpec(topic, partitions=PARTITIONS), 10)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
@@ -55,27 +54,34 @@ async def fill(bootstrap: str, site: str, events: int) -> None:
         await producer.stop()
 
 
-def inbox_span(url: str) -> tuple[int, float]:
+def processed(url: str) -> int:
     engine = create_engine(sync_url(url))
     try:
         with engine.connect() as connection:
-            count, first, last = connection.execute(
-                text("SELECT count(*), min(received_at), max(received_at) FROM inbox_entry")
-            ).one()
+            return int(connection.execute(text("SELECT count(*) FROM inbox_entry")).scalar_one())
     finally:
         engine.dispose()
-    if not count:
-        return 0, 0.0
-    first_at, last_at = (v if isinstance(v, datetime) else datetime.fromisoformat(v) for v in (first, last))
-    return int(count), (last_at - first_at).total_seconds()
+
+
+def assigned(logs: list[Path]) -> set[str]:
+    """The partitions the instances hold now: each one's latest assignment, from its log."""
+    held: set[str] = set()
+    for log in logs:
+        lines = [line for line in log.read_text().splitlines() if " assigned [" in line]
+        if lines:
+            held |= set(re.findall(r"'([^']+:\d+)'", lines[-1]))
+    return held
 
 
 def consume_with(infra: Infrastructure, instances: int, events: int, label: str) -> float:
+    """Events per second from the first record produced to the last taken in, with the instances already in
+    their group and holding every partition between them (start-up and the join are not counted)."""
     site = f"scale{label}"
-    asyncio.run(fill(infra.bootstrap, site, events))
+    asyncio.run(create_topic(infra.bootstrap, TopicSpec(topic_for(PatientRegistered, site), partitions=PARTITIONS), 10))
     url = infra.fresh_database(f"scale_{label}")
     upgrade_to_head(url, OUTCOMES_SITE_MIGRATIONS)
-    logs = [(infra.workdir / f"{site}-{n}.log").open("wb") for n in range(instances)]
+    paths = [infra.workdir / f"{site}-{n}.log" for n in range(instances)]
+    logs = [path.open("wb") for path in paths]
     processes = [
         subprocess.Popen(
             [
@@ -98,12 +104,20 @@ def consume_with(infra: Infrastructure, instances: int, events: int, label: str)
         for log in logs
     ]
     try:
-        deadline = time.monotonic() + 60 + events * 0.02
-        while (span := inbox_span(url))[0] < events:
+        deadline = time.monotonic() + 120
+        while len(assigned(paths)) < PARTITIONS or sum(" assigned [" in p.read_text() for p in paths) < instances:
             if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                raise RuntimeError(f"{instances} instance(s): {span[0]} of {events} after the deadline")
+                raise RuntimeError(f"{instances} instance(s) never held every partition")
             time.sleep(0.2)
-        return events / span[1]
+        time.sleep(2.0)  # a rebalance the last join started settles
+        began = time.perf_counter()
+        asyncio.run(fill(infra.bootstrap, site, events))
+        deadline = time.monotonic() + 60 + events * 0.02
+        while processed(url) < events:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                raise RuntimeError(f"{instances} instance(s): {processed(url)} of {events} after the deadline")
+            time.sleep(0.05)
+        return events / (time.perf_counter() - began)
     finally:
         for process in processes:
             process.terminate()

@@ -292,17 +292,30 @@ class EventConsumer:
         assert consumer is not None
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=self.config.max_batch_records)
-            for tp, records in batches.items():
+            if any(batches.values()):
                 self.health.working()
-                if await self._take_together(records):
-                    self._processed[tp] = records[-1].offset + 1
-                else:
-                    for record in records:
-                        await self._take(record)
-                        self._processed[tp] = record.offset + 1
-                await self.commit_processed([tp])
+                await self._take_fetched(batches)
+                await self.commit_processed(list(batches))
                 self.health.progressed()
             self.health.polled(await self._lag(consumer), processed=any(batches.values()))
+
+    async def _take_fetched(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """A fetch's records, every partition's, in one transaction: a fetch over 6 partitions would otherwise be
+        6 transactions of a sixth of it (the scale-out benchmark: one instance on 6 partitions ran at a third of
+        two). Order holds where it matters, within a partition. If that fails, each partition's records alone,
+        then one by one with retries and the dead-letter topic. Marks what was processed, for commit."""
+        if await self._take_together([record for records in batches.values() for record in records]):
+            for tp, records in batches.items():
+                if records:
+                    self._processed[tp] = records[-1].offset + 1
+            return
+        for tp, records in batches.items():
+            if await self._take_together(records):
+                self._processed[tp] = records[-1].offset + 1
+                continue
+            for record in records:
+                await self._take(record)
+                self._processed[tp] = record.offset + 1
 
     async def _lag(self, consumer: AIOKafkaConsumer) -> int | None:
         """Records on this member's partitions not yet processed; None while the broker has not said how many."""
@@ -351,12 +364,11 @@ class EventConsumer:
                     deadline = asyncio.get_running_loop().time() + timeout
                 elif asyncio.get_running_loop().time() > deadline:
                     raise TimeoutError(f"{self.config.name}: no records for {timeout}s with {total - done} to go")
-                for tp, fetched in batches.items():
-                    records = [r for r in fetched if r.offset < ends[tp]]
-                    if records and not await self._take_together(records):
-                        for record in records:
-                            await self._take(record)
-                    done += len(records)
+                wanted = {tp: [r for r in fetched if r.offset < ends[tp]] for tp, fetched in batches.items()}
+                await self._take_fetched(wanted)
+                self._processed.clear()  # outside the group: nothing is committed
+                done += sum(len(records) for records in wanted.values())
+                for tp in batches:
                     if await reader.position(tp) >= ends[tp]:
                         remaining.discard(tp)
                 progress(done, total)
