@@ -73,9 +73,9 @@ def on_patient_registered(event: DomainEvent, _envelope: CloudEvent) -> list[SQL
 
 async def _patients_updated(uow: UnitOfWork, delivered: Sequence[Delivered]) -> None:
     events = [event for event, _ in delivered if isinstance(event, PatientUpdated)]
-    await load_held(uow.session, OutcomePatient, [event.patient_id for event in events])
+    patients = await load_held(uow, OutcomePatient, [event.patient_id for event in events])
     for event in events:
-        patient = await uow.session.get(OutcomePatient, event.patient_id)
+        patient = patients.get(event.patient_id)
         if patient is not None and patient.birth_date != event.birth_date:
             patient.birth_date = event.birth_date
             uow.session.add(patient)
@@ -150,9 +150,9 @@ def on_course_planned(event: DomainEvent, _envelope: CloudEvent) -> list[SQLMode
 
 async def _course_status_changes(uow: UnitOfWork, delivered: Sequence[Delivered]) -> None:
     events = [event for event, _ in delivered if isinstance(event, CourseStatusChanged)]
-    await load_held(uow.session, OutcomeCourse, [event.course_id for event in events])
+    courses = await load_held(uow, OutcomeCourse, [event.course_id for event in events])
     for event in events:
-        course = await uow.session.get(OutcomeCourse, event.course_id)
+        course = courses.get(event.course_id)
         if course is None:
             continue  # planned before outcomes listened: nothing to follow
         course.status = event.status
@@ -212,12 +212,14 @@ def on_vitals_alert(event: DomainEvent, envelope: CloudEvent) -> list[SQLModel]:
 async def _coverage_determined(uow: UnitOfWork, delivered: Sequence[Delivered]) -> None:
     """Billing's latest determination says whether the course is self-pay or insured."""
     events = [event for event, _ in delivered if isinstance(event, CoverageDetermined)]
-    await load_held(uow.session, OutcomeCoverage, [event.course_id for event in events])
+    held = await load_held(uow, OutcomeCoverage, [event.course_id for event in events])
     for event in events:
         payer = PayerGroup.self_pay if event.payer_type == "self_pay" else PayerGroup.insured
-        coverage = await uow.session.get(OutcomeCoverage, event.course_id)
+        coverage = held.get(event.course_id)
         if coverage is None:
-            uow.session.add(OutcomeCoverage(course_id=event.course_id, payer=payer, determined_at=event.determined_at))
+            coverage = OutcomeCoverage(course_id=event.course_id, payer=payer, determined_at=event.determined_at)
+            held[event.course_id] = coverage  # a later determination in this run finds it
+            uow.session.add(coverage)
         elif coverage.determined_at <= event.determined_at:
             coverage.payer, coverage.determined_at = payer, event.determined_at
             uow.session.add(coverage)

@@ -118,6 +118,9 @@ async def handle_one(handler: Handler, uow: UnitOfWork, event: DomainEvent, enve
 
 INBOX_TABLE = cast(sa.Table, sa.inspect(InboxEntry, raiseerr=True).local_table)
 
+# OpenTelemetry's default span link limit (OTEL_SPAN_LINK_COUNT_LIMIT): beyond it links are dropped silently.
+MAX_SPAN_LINKS = 128
+
 # Event ids per inbox lookup: well under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 INBOX_LOOKUP_CHUNK = 1000
 
@@ -479,25 +482,25 @@ class EventConsumer:
     def _batch_span(
         self, first: ConsumerRecord[bytes, bytes], records: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]]
     ) -> AbstractContextManager[Span]:
-        """One span for a run taken at once, linked to each record's producer span (OpenTelemetry's messaging
-        conventions for batch processing): no single producer is its parent."""
+        """One span for a run taken at once, linked to the records' producer spans (OpenTelemetry's messaging
+        conventions for batch processing): no single producer is its parent. The SDK keeps 128 links a span;
+        a longer run links its first 128 and counts the rest."""
         links = []
         for record, _ in records:
             parent = trace.get_current_span(context_from_headers(list(record.headers or []))).get_span_context()
             if parent.is_valid:
                 links.append(Link(parent))
-        return span_in_context(
-            f"{first.topic} process",
-            otel_context.Context(),
-            SpanKind.CONSUMER,
-            {
-                "messaging.system": "kafka",
-                "messaging.destination.name": first.topic,
-                "messaging.consumer.group.name": self.config.name,
-                "messaging.batch.message_count": len(records),
-            },
-            links,
-        )
+        topics = {record.topic for record, _ in records}
+        attributes: dict[str, Any] = {
+            "messaging.system": "kafka",
+            "messaging.consumer.group.name": self.config.name,
+            "messaging.batch.message_count": len(records),
+            "kapnet.batch.unlinked_count": max(0, len(links) - MAX_SPAN_LINKS),
+        }
+        if len(topics) == 1:
+            attributes["messaging.destination.name"] = first.topic
+        name = f"{first.topic} process" if len(topics) == 1 else f"{len(topics)} topics process"
+        return span_in_context(name, otel_context.Context(), SpanKind.CONSUMER, attributes, links[:MAX_SPAN_LINKS])
 
     def _decode(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent) -> DomainEvent:
         try:

@@ -5,48 +5,53 @@ INSERT ... ON CONFLICT DO NOTHING per table for the whole stretch instead of a l
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.consumer import Batched, Delivered
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.envelope import CloudEvent
 from shared.events.registry import DomainEvent
 
+Row = TypeVar("Row", bound=SQLModel)
+
 # Keys per lookup: well under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 LOOKUP_CHUNK = 1000
 
 
-async def add_missing(session: AsyncSession, rows: Sequence[SQLModel]) -> None:
+async def add_missing(uow: UnitOfWork, rows: Sequence[SQLModel]) -> None:
     """Add the rows of one table whose primary key it does not hold yet, nor an earlier row of ``rows``: one
     INSERT ... ON CONFLICT DO NOTHING for them all (SQLite and PostgreSQL), through the table rather than the
-    ORM's unit of work, whose per-row bookkeeping cost more than the statement."""
+    ORM's unit of work, whose per-row bookkeeping cost more than the statement. A table written this way is not
+    also written through the ORM in the same transaction (a pending object of the same key would clash)."""
     if not rows:
         return
     mapper = sa.inspect(type(rows[0]), raiseerr=True)
-    [key_column] = mapper.primary_key
+    keys = [column.key for column in mapper.primary_key]
     columns = mapper.columns
-    unique: dict[Any, dict[str, Any]] = {}
+    unique: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        unique.setdefault(getattr(row, key_column.key), {c.key: getattr(row, c.key) for c in columns})
+        key = tuple(getattr(row, name) for name in keys)
+        unique.setdefault(key, {c.key: getattr(row, c.key) for c in columns})
     table = cast(sa.Table, mapper.local_table)
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    await session.execute(insert.on_conflict_do_nothing(), list(unique.values()))
+    insert = postgresql.insert(table) if uow.database.dialect == "postgresql" else sqlite.insert(table)
+    await uow.session.execute(insert.on_conflict_do_nothing(), list(unique.values()))
 
 
-async def load_held(session: AsyncSession, model: type[SQLModel], keys: Sequence[Any]) -> None:
-    """Load the rows of ``model`` with these primary keys into the session, one query per thousand keys, so that
-    a handler's ``session.get`` of each finds it without a query of its own."""
+async def load_held(uow: UnitOfWork, model: type[Row], keys: Sequence[Any]) -> dict[Any, Row]:
+    """The rows of ``model`` (single-column primary key) with these keys, by key: one query per thousand keys
+    instead of a ``session.get`` per event."""
     [key_column] = sa.inspect(model, raiseerr=True).primary_key
     column = col(getattr(model, key_column.key))
     unique = list(dict.fromkeys(keys))
+    held: dict[Any, Row] = {}
     for start in range(0, len(unique), LOOKUP_CHUNK):
-        await session.exec(select(model).where(column.in_(unique[start : start + LOOKUP_CHUNK])))
+        found = await uow.session.exec(select(model).where(column.in_(unique[start : start + LOOKUP_CHUNK])))
+        held.update((getattr(row, key_column.key), row) for row in found.all())
+    return held
 
 
 def written_once(facts: Callable[[DomainEvent, CloudEvent], Sequence[SQLModel]]) -> Batched:
@@ -60,7 +65,7 @@ def written_once(facts: Callable[[DomainEvent, CloudEvent], Sequence[SQLModel]])
             for row in facts(event, envelope):
                 by_table.setdefault(type(row), []).append(row)
         for rows in by_table.values():
-            await add_missing(uow.session, rows)
+            await add_missing(uow, rows)
 
     handle.__qualname__ = handle.__name__ = facts.__name__
     return Batched(handle, commutes=True)

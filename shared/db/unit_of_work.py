@@ -58,9 +58,12 @@ class UnitOfWork:
     async def commit(self) -> None:
         wrote_outbox = bool(self._outbox)
         if wrote_outbox:
+            # The changes first: their row locks are taken before the outbox locks, never while holding one (a
+            # writer holding outbox:K and waiting on a row held by another waiting on outbox:K is a deadlock).
+            await self.session.flush()
             # Same-key writers queue here until the earlier one commits, so their outbox sequence numbers follow
             # commit order and the single relay keeps per-key order. Then one statement for every event of the
-            # transaction, after the changes they report are flushed; the rows are numbered in publish order.
+            # transaction; the rows are numbered in publish order.
             await self.lock(*(f"outbox:{row['partition_key']}" for row in self._outbox))
             await self.session.execute(insert(OUTBOX_TABLE), self._outbox)
             self._outbox = []
