@@ -607,4 +607,7 @@ __all__ = [
     "Handler",
     "KafkaError",
     "PoisonEvent",
+    "Taken",
+    "handle_one",
+    "handler_calls",
 ]
