@@ -27,12 +27,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from pydantic import BaseModel
 
+from bench.sqlite_writers import Load
 from deploy.kafka.launcher import KafkaNode, free_port
 from shared.auth.tokens import mint_dev_token
 from tests.harness import running, service_process
@@ -78,21 +78,6 @@ def bare_app(database_url: str) -> object:
         return {"ok": "yes"}
 
     return app
-
-
-@dataclass
-class Load:
-    seconds: float
-    latencies: list[float]
-    failures: int
-
-    @property
-    def throughput(self) -> float:
-        return len(self.latencies) / self.seconds
-
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
 async def drive(url: str, path: str, headers: dict[str, str], requests: int, concurrency: int) -> Load:

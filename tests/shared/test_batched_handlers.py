@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from aiokafka import ConsumerRecord
 
 from deploy.synthetic import cohort, publish
-from services.outcomes import handlers, models
+from services.outcomes import handlers
+from services.outcomes.app import SITE_ROLE
 from shared.bus.consumer import Batched, ConsumerConfig, EventConsumer, Handler, Taken, handle_one, handler_calls
 from shared.bus.kafka import TopicSpec
 from shared.db.database import Database
@@ -29,27 +30,14 @@ from tests.shared.events_for_tests import registration
 SITE_HANDLERS: dict[type[DomainEvent], Handler] = {
     event: handle for by_type in handlers.SITE_HANDLERS.values() for event, handle in by_type.items()
 }
-PROJECTIONS = [
-    models.Registration,
-    models.OutcomePatient,
-    models.OutcomeCourse,
-    models.OutcomeCoverage,
-    models.OutcomeSession,
-    models.OutcomeDose,
-    models.OutcomeMeasurement,
-    models.OutcomeAdverseEvent,
-    models.OutcomeVitalsAlert,
-    models.OutcomeSafetyFlag,
-    models.OutcomePriorTreatment,
-    models.OutcomeBarrier,
-]
+PROJECTIONS = SITE_ROLE.projections  # what `kapnet replay` forgets and rebuilds
 
 
 async def contents(database: Database) -> dict[str, list[tuple[Any, ...]]]:
     held: dict[str, list[tuple[Any, ...]]] = {}
     async with database.engine.connect() as connection:
         for model in PROJECTIONS:
-            table = cast(sa.Table, sa.inspect(model).local_table)
+            table = cast(sa.Table, sa.inspect(model, raiseerr=True).local_table)
             rows = (await connection.execute(sa.select(table))).all()
             held[table.name] = sorted((tuple(str(value) for value in row) for row in rows), key=str)
     return held
