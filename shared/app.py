@@ -85,6 +85,7 @@ class ServiceRuntime:
         return TopicSpec(
             SITE_CHANNEL.format(site=site or self.site, service=service),
             partitions=self.settings.kafka_site_topic_partitions,
+            replication_factor=self.settings.kafka_replication_factor,
         )
 
     def network_topic(self, site: str | None = None) -> TopicSpec:
@@ -94,6 +95,7 @@ class ServiceRuntime:
         return TopicSpec(
             network_topic(site or self.own_site),
             partitions=1,
+            replication_factor=self.settings.kafka_replication_factor,
             config={"cleanup.policy": "delete", "retention.ms": "-1"},
         )
 
@@ -121,6 +123,7 @@ class ServiceRuntime:
                 site=self.site,
                 bootstrap_servers=self.kafka,
                 timeout_seconds=self.settings.kafka_timeout_seconds,
+                replication_factor=self.settings.kafka_replication_factor,
                 max_attempts=self.settings.consumer_max_attempts,
                 retry_backoff_seconds=self.settings.consumer_retry_backoff_seconds,
                 rebuild_forgotten_partitions=rebuild_forgotten_partitions,

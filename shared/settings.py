@@ -47,6 +47,9 @@ class ServiceSettings(BaseSettings):
     # Every call to the broker is bounded by this, so a dead broker never hangs a service (aiokafka #1101).
     kafka_timeout_seconds: float = Field(default=10.0, gt=0)
     kafka_site_topic_partitions: int = Field(default=3, ge=1)
+    # The nodes each topic this service creates is kept on: 1 on one broker, 3 on the production cluster
+    # (docker-compose.yml's production profile), whose min.insync.replicas of 2 then lets one node be down.
+    kafka_replication_factor: int = Field(default=1, ge=1)
     outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
     outbox_batch_size: int = Field(default=500, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1)

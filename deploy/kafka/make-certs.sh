@@ -5,8 +5,9 @@
 #   deploy/kafka/make-certs.sh [OUT_DIR] [HOST ...]
 #
 # OUT_DIR defaults to deploy/kafka/secrets (git- and docker-ignored); HOSTs, the names clients reach the broker by,
-# default to "kafka localhost 127.0.0.1" (an IP address becomes an IP SAN). Run again to renew the broker's
-# certificate: an existing CA is kept, so the clients' ca.crt stays valid.
+# default to "kafka kafka-2 kafka-3 localhost 127.0.0.1" (docker-compose.yml's nodes, which share the one
+# certificate; an IP address becomes an IP SAN). Run again to renew the broker's certificate: an existing CA is
+# kept, so the clients' ca.crt stays valid.
 #
 #   OUT_DIR/ca.crt                      the CA certificate: clients' KAPNET_KAFKA_SSL_CAFILE (public)
 #   OUT_DIR/ca.key                      the CA's private key (0600): keep it out of every container
@@ -21,7 +22,7 @@ set -euo pipefail
 out="${1:-$(dirname "$0")/secrets}"
 shift || true
 hosts=("$@")
-[ ${#hosts[@]} -gt 0 ] || hosts=(kafka localhost 127.0.0.1)
+[ ${#hosts[@]} -gt 0 ] || hosts=(kafka kafka-2 kafka-3 localhost 127.0.0.1)
 
 san=""
 for host in "${hosts[@]}"; do

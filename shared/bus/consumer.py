@@ -159,6 +159,8 @@ class ConsumerConfig:
     # The broker and this consumer's principal; a plain address: an unauthenticated PLAINTEXT broker.
     bootstrap_servers: KafkaAccess | str
     timeout_seconds: float = 10.0
+    # Of the dead-letter topic it creates (its other topics are its producers').
+    replication_factor: int = 1
     max_attempts: int = 3
     retry_backoff_seconds: float = 0.2
     # Records per fetch; a partition's share of them is one transaction (the pipeline benchmark: 200 -> 500
@@ -240,7 +242,12 @@ class EventConsumer:
         # subscription waits for them (metadata is refreshed every few seconds) and the rest is consumed meanwhile.
         waiting = await ensure_topics(
             self.config.kafka,
-            [*self.config.topics, TopicSpec(self.config.dead_letter_topic, partitions=1)],
+            [
+                *self.config.topics,
+                TopicSpec(
+                    self.config.dead_letter_topic, partitions=1, replication_factor=self.config.replication_factor
+                ),
+            ],
             self.config.timeout_seconds,
             owned_elsewhere=[t.name for t in self.config.topics],
         )

@@ -48,6 +48,11 @@ def expected_kapnet_services() -> set[str]:
     return {f"{name}-{site}" for site in SITES for name in service_packages()} | set(NETWORK_COMPOSE_SERVICES)
 
 
+def identities() -> list[tuple[str, str]]:
+    """(site or "network", service) of every kapnet service compose runs."""
+    return [(site or "network", package) for package, _, site in map(expected_identity, expected_kapnet_services())]
+
+
 # ----------------------------------------------------------------------------------------------- reading
 
 
@@ -217,11 +222,16 @@ def test_settings_validate_and_name_the_compose_service(
 def test_services_wait_for_healthy_kafka_its_acls_and_database(kapnet: dict[str, dict[str, Any]]) -> None:
     for name, service in kapnet.items():
         host = make_url(environment(service)[f"{ENV_PREFIX}DATABASE_URL"]).host
+        # Nodes 2 and 3 of the production profile's cluster too, when they run (tests/deploy/test_compose_profiles.py).
         assert depends_on(service) == {
             "kafka": "service_healthy",
+            "kafka-2": "service_healthy",
+            "kafka-3": "service_healthy",
             KAFKA_ACCESS_JOB: "service_completed_successfully",
             host: "service_healthy",
         }, name
+        optional = {name for name, spec in service["depends_on"].items() if spec.get("required") is False}
+        assert optional == {"kafka-2", "kafka-3"}, name
 
 
 def test_services_have_a_health_check_on_healthz(kapnet: dict[str, dict[str, Any]]) -> None:
@@ -259,9 +269,9 @@ def databases_created(name: str, service: dict[str, Any]) -> set[str]:
     return created
 
 
-def test_one_postgres_per_site_and_one_for_the_network(services: dict[str, dict[str, Any]]) -> None:
+def test_one_postgres_per_service(services: dict[str, dict[str, Any]]) -> None:
     postgres = postgres_services(services)
-    assert set(postgres) == {f"postgres-{site}" for site in (*SITES, "network")}
+    assert set(postgres) == {f"postgres-{name}" for name in (f"{site}-{service}" for site, service in identities())}
     for name, service in postgres.items():
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
         data = [v for v in service.get("volumes") or [] if str(v).endswith(":/var/lib/postgresql/data")]
@@ -277,7 +287,7 @@ def test_each_service_owns_a_database_at_its_own_site(
         package, _, site = expected_identity(name)
         url = make_url(environment(service)[f"{ENV_PREFIX}DATABASE_URL"])
         assert url.get_backend_name() == "postgresql", name
-        assert url.host == f"postgres-{site or 'network'}", name
+        assert url.host == f"postgres-{site or 'network'}-{package}", name
         assert url.port in (None, 5432), name
         assert url.database == package, name
         assert url.username == environment(postgres[url.host]).get("POSTGRES_USER"), name
@@ -393,8 +403,9 @@ def test_kafka_authenticates_everyone_and_allows_only_what_is_granted(services: 
     advertised = {listener.split("://")[0] for listener in env["KAFKA_ADVERTISED_LISTENERS"].split(",")}
     # No listener anyone can reach without logging in; TLS wherever the compose network is crossed.
     assert {protocols[name] for name in advertised} == {"SASL_SSL"}
-    assert protocols[env["KAFKA_CONTROLLER_LISTENER_NAMES"]] == "SASL_PLAINTEXT"
-    assert "localhost:" in env["KAFKA_CONTROLLER_QUORUM_VOTERS"], "the controller listens inside the container only"
+    # The quorum too: in the production profile's cluster it crosses the compose network.
+    assert set(protocols.values()) == {"SASL_SSL"}
+    assert protocols[env["KAFKA_CONTROLLER_LISTENER_NAMES"]] == "SASL_SSL"
     assert env["KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
     assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
