@@ -43,7 +43,7 @@ lint: $(INSTALLED)
 bench: install
 	$(PY) -m bench.pipeline --events 4000 --json bench/results/pipeline-sqlite.json
 	$(PY) -m bench.pipeline --events 4000 --database postgresql --json bench/results/pipeline-postgresql.json
-	$(PY) -m bench.freshness --json bench/results/freshness.json
+	$(PY) -m bench.freshness --seconds 60 --json bench/results/freshness.json
 	$(PY) -m bench.api --json bench/results/api.json
 	$(PY) -m bench.rebuild --json bench/results/rebuild.json
 	$(PY) -m bench.footprint --json bench/results/footprint.json

@@ -1,14 +1,22 @@
-"""P2 freshness: how long a site write takes to reach each site projection, at a sustained write rate.
+"""P2 freshness: how long a site write takes to reach each site projection, and a due network release the
+network's API, at a sustained write rate.
 
-    python -m bench.freshness [--rate 100] [--seconds 30] [--json PATH]
+    python -m bench.freshness [--rate 100] [--seconds 30] [--release-every 0.5] [--json PATH]
 
-intake, sessions and outcomes run as their own processes on a broker of their own, each on its own SQLite file
-(bench.sqlite_writers' network). Registrations go to intake's API at a fixed rate. Per event, from the databases:
-intake's outbox row is stamped when the request publishes it (in its transaction, just before its commit), and
-each consumer's inbox entry when its batch takes the event in (just before that batch commits). Freshness is the
-difference, per projection, with p50, p99, p99.9 and the maximum. The goal is absolute (p99 at most 1 s), so
-there is no baseline to divide by; the API's own write latency under the same load is printed beside it.
-Figures only: nothing here asserts a timing.
+intake, sessions and outcomes run as their own processes on a broker of their own, each on its own SQLite file,
+with the network's outcomes beside them (bench.sqlite_writers' network). Registrations go to intake's API at a
+fixed rate. Per event, from the databases: intake's outbox row is stamped when the request publishes it (in its
+transaction, just before its commit), and each consumer's inbox entry when its batch takes the event in (just
+before that batch commits, which is when the API can show it). Freshness is the difference, per projection, with
+p50, p99, p99.9 and the maximum.
+
+The site's outcomes releases its aggregates on a beat (--release-every; 60 s by default in a service): each beat
+whose figures changed is a release due, written to its outbox in one transaction. The network figure runs from
+that outbox row to the network outcomes' inbox entry of the same event, the moment /aggregates shows it. The
+judging of the site's courses before a release is not in it (it depends on the site's history, not the pipeline).
+
+The goals are absolute (p99 at most 1 s), so there is no baseline to divide by; the API's own write latency under
+the same load is printed beside them. Figures only: nothing here asserts a timing.
 """
 
 from __future__ import annotations
@@ -61,14 +69,37 @@ async def write_at(url: str, token: str, rate: float, seconds: float) -> list[fl
     return latencies
 
 
-def measure(rate: float, seconds: float) -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as tmp, network(Path(tmp)) as net:
+def lag(written: dict[str, datetime], taken: dict[str, datetime]) -> dict[str, float]:
+    lags = [(taken[e] - at).total_seconds() for e, at in written.items() if e in taken]
+    return {
+        "events": len(lags),
+        "p50_ms": round(percentile(lags, 0.5) * 1000, 1),
+        "p99_ms": round(percentile(lags, 0.99) * 1000, 1),
+        "p999_ms": round(percentile(lags, 0.999) * 1000, 1),
+        "max_ms": round(max(lags) * 1000, 1),
+    }
+
+
+TAKEN = "SELECT event_id, received_at FROM inbox_entry WHERE outcome = 'processed'"
+
+
+def measure(rate: float, seconds: float, release_every: float) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp, network(Path(tmp), release_every=release_every) as net:
         url, token = str(net["url"]), str(net["token"])
-        intake, sessions, outcomes = (Path(str(net[name])) for name in ("intake", "sessions", "outcomes"))
+        intake, sessions, outcomes, at_network = (
+            Path(str(net[name])) for name in ("intake", "sessions", "outcomes", "network_outcomes")
+        )
         api = asyncio.run(write_at(url, token, rate, seconds))
         total = len(api)
         for path, table in ((sessions, "patient_status"), (outcomes, "registration")):
             wait_until(lambda p=path, t=table: rows_in(p, t) >= total, timeout=300, what=f"{path.stem} caught up")  # type: ignore[misc]
+        released_sql = "SELECT event_id, created_at FROM outbox_message WHERE ce_type LIKE '%published%'"
+        # The releases made during the load, until the network holds every one of them.
+        wait_until(
+            lambda: set(stamps(outcomes, released_sql)) <= set(stamps(at_network, TAKEN)),
+            timeout=120,
+            what="the network took in every release",
+        )
         written = stamps(
             intake, "SELECT event_id, created_at FROM outbox_message WHERE ce_type LIKE '%patient.registered%'"
         )
@@ -80,15 +111,12 @@ def measure(rate: float, seconds: float) -> dict[str, object]:
             "api_p99_ms": round(percentile(api, 0.99) * 1000, 1),
         }
         for name, path in (("sessions", sessions), ("outcomes", outcomes)):
-            taken = stamps(path, "SELECT event_id, received_at FROM inbox_entry WHERE outcome = 'processed'")
-            lags = [(taken[e] - at).total_seconds() for e, at in written.items() if e in taken]
-            figures[name] = {
-                "events": len(lags),
-                "p50_ms": round(percentile(lags, 0.5) * 1000, 1),
-                "p99_ms": round(percentile(lags, 0.99) * 1000, 1),
-                "p999_ms": round(percentile(lags, 0.999) * 1000, 1),
-                "max_ms": round(max(lags) * 1000, 1),
-            }
+            figures[name] = lag(written, stamps(path, TAKEN))
+        releases = stamps(outcomes, released_sql)
+        figures["network_release"] = {
+            "release_every_s": release_every,
+            **lag(releases, stamps(at_network, TAKEN)),
+        }
         return figures
 
 
@@ -96,9 +124,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.freshness", description=__doc__)
     parser.add_argument("--rate", type=float, default=100.0, help="registrations per second (default 100)")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the load lasts (default 30)")
+    parser.add_argument(
+        "--release-every", type=float, default=0.5, help="the site's release beat in seconds (default 0.5)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    figures = measure(args.rate, args.seconds)
+    figures = measure(args.rate, args.seconds, args.release_every)
     print(json.dumps(figures, indent=2))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -86,28 +86,42 @@ def register_all(url: str, token: str, writers: int, each: int, tag: str) -> Loa
 
 
 @contextmanager
-def network(workdir: Path) -> Iterator[dict[str, Path | str]]:
+def network(workdir: Path, release_every: float | None = None) -> Iterator[dict[str, Path | str]]:
+    """A site's intake, sessions and outcomes on a broker of their own; with ``release_every`` (seconds), the site's
+    outcomes releases its aggregates on that beat and the network's outcomes takes them in."""
     with ExitStack() as stack:
         node = stack.enter_context(KafkaNode(workdir / "kafka", port=free_port()))
         site = f"w{uuid.uuid4().hex[:6]}"
         env = {
-            "KAPNET_SITE": site,
             "KAPNET_KAFKA_BOOTSTRAP_SERVERS": node.bootstrap_servers,
             "KAPNET_OUTBOX_POLL_INTERVAL_SECONDS": "0.3",
             "KAPNET_LOG_LEVEL": "warning",
         }
-        intake = service_process("intake", workdir, **env)
-        sessions = service_process("sessions", workdir, **env)
-        outcomes = service_process("outcomes", workdir, **env)
-        stack.enter_context(running(intake, sessions, outcomes))
+        # A release on every beat that changed a figure (development's period "beat"), not one a day.
+        beat = (
+            {}
+            if release_every is None
+            else {"KAPNET_AGGREGATE_PUBLISH_INTERVAL_SECONDS": str(release_every), "KAPNET_RELEASE_PERIOD": "beat"}
+        )
+        processes = [
+            service_process("intake", workdir, KAPNET_SITE=site, **env),
+            service_process("sessions", workdir, KAPNET_SITE=site, **env),
+            service_process("outcomes", workdir, KAPNET_SITE=site, **env, **beat),
+        ]
+        if release_every is not None:
+            processes.append(
+                service_process("outcomes", workdir, KAPNET_ROLE="network", KAPNET_NETWORK_SITES=f'["{site}"]', **env)
+            )
+        stack.enter_context(running(*processes))
         var = workdir / "var" / site
         token = mint_dev_token(workdir / "var" / "auth", site=site, roles=["front_desk"])
         yield {
-            "url": intake.url,
+            "url": processes[0].url,
             "token": token,
             "intake": var / "intake.db",
             "sessions": var / "sessions.db",
             "outcomes": var / "outcomes.db",
+            "network_outcomes": workdir / "var" / "network" / "outcomes.db",
         }
 
 
