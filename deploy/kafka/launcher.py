@@ -2,7 +2,8 @@
 
 No Docker here: the jars are fetched once with Maven into a cache directory and the node runs as a
 plain ``java`` subprocess. The data directory holds everything (config, ports, KRaft metadata, topic
-logs), so stopping and starting a node on the same directory brings back the same cluster and data.
+logs), so stopping and starting a node on the same directory brings back the same cluster and data. Several nodes
+can also form one cluster on 127.0.0.1 (``ClusterMembership``: the production profile's shape, for its tests).
 
 Unsecured (the default, for tests and benchmarks): one PLAINTEXT client listener. Secured (``security=``,
 ``make run`` and the broker-access tests): every client authenticates with SASL/SCRAM-SHA-512 on the client
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import concurrent.futures
 import contextlib
 import fcntl
@@ -29,6 +31,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 import weakref
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
@@ -160,8 +163,9 @@ def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         return pool.submit(lambda: asyncio.run(factory())).result()
 
 
-async def _metadata_answers(access: KafkaAccess, wait_s: float) -> bool:
-    """True when the broker answers a metadata request listing at least one (unfenced) broker."""
+async def _metadata_answers(access: KafkaAccess, wait_s: float, node_id: int | None = None) -> bool:
+    """True when the broker answers a metadata request listing at least one (unfenced) broker (``node_id``: listing
+    that broker, i.e. this node itself is unfenced)."""
     from aiokafka import AIOKafkaClient  # imported lazily: `fetch` needs no Kafka client
 
     client = AIOKafkaClient(**access.client_kwargs(), request_timeout_ms=int(wait_s * 1000))
@@ -169,7 +173,11 @@ async def _metadata_answers(access: KafkaAccess, wait_s: float) -> bool:
         await asyncio.wait_for(client.bootstrap(), wait_s)
         # A broker that is still fenced (e.g. catching up on metadata after a restart) is left
         # out of metadata responses, so an empty broker list means "not ready yet".
-        return bool(client.cluster.brokers())
+        brokers = client.cluster.brokers()
+        if node_id is not None:
+            # In a cluster the others answer before this node is unfenced: only its own id counts.
+            return any(b.nodeId == node_id for b in brokers)
+        return bool(brokers)
     except Exception:
         return False
     finally:
@@ -238,12 +246,54 @@ def _plain_jaas(password: str) -> str:
     )
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id as ``StorageTool random-uuid`` makes one: a random UUID, URL-safe base64 without padding
+    (never one starting with "-", which would read as an option on a command line)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+@dataclass(frozen=True)
+class ClusterMembership:
+    """One node's place in a cluster of combined broker+controller nodes on 127.0.0.1 (the production profile's
+    shape, unsecured). Every node gets the same ``voters``, ``cluster_id`` and replication settings."""
+
+    node_id: int
+    # "1@127.0.0.1:p1,2@127.0.0.1:p2,3@127.0.0.1:p3": each node's id and controller port.
+    voters: str
+    # Shared: a node formatted with another cluster's id is refused by the quorum.
+    cluster_id: str
+    replication_factor: int = 3
+    # Kafka 4.1's format also writes this into the metadata log as the cluster-wide dynamic default (for eligible
+    # leader replicas), which outranks server.properties: a later change needs kafka-configs, not a restart.
+    min_insync_replicas: int = 2
+
+    def __post_init__(self) -> None:
+        if self.node_id not in self.controller_ports():
+            raise ValueError(f"node {self.node_id} is not one of the voters {self.voters!r}")
+        if not 1 <= self.min_insync_replicas <= self.replication_factor <= len(self.controller_ports()):
+            raise ValueError("need 1 <= min_insync_replicas <= replication_factor <= the number of nodes")
+
+    def controller_ports(self) -> dict[int, int]:
+        """Each voter's controller port, by node id."""
+        ports: dict[int, int] = {}
+        for voter in self.voters.split(","):
+            node, _, address = voter.strip().partition("@")
+            ports[int(node)] = int(address.rsplit(":", 1)[1])
+        return ports
+
+
 class KafkaNode:
     """One combined broker+controller KRaft node listening on 127.0.0.1.
 
     ``port`` is the client port (PLAINTEXT, or SASL_PLAINTEXT with ``security``); 0 means "the port this data_dir
     used before, else a free one". ``controller_port`` (and, secured, ``internal_port`` and ``tls_port``) default
     to the ones stored in data_dir, else free ports.
+
+    ``cluster``: this node is one of several (its controller port is then its entry in ``cluster.voters``); without
+    it, the node is a cluster of its own.
     """
 
     PORTS_FILE = "kapnet-ports.json"
@@ -258,10 +308,18 @@ class KafkaNode:
         security: BrokerSecurity | None = None,
         internal_port: int | None = None,
         tls_port: int | None = None,
+        cluster: ClusterMembership | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         stored = self._stored_ports()
         self.port = port or stored.get("port") or free_port()
+        self.cluster = cluster
+        if cluster is not None:
+            # The other nodes reach this one's controller at the port the shared voters list names.
+            own = cluster.controller_ports()[cluster.node_id]
+            if controller_port not in (None, own):
+                raise ValueError(f"controller_port {controller_port} is not node {cluster.node_id}'s in the voters")
+            controller_port = own
         # The controller port is part of controller.quorum.voters: a restart of the same data_dir
         # must present the same quorum (and not need a port passed in), so it is stored in data_dir.
         self.controller_port = controller_port or stored.get("controller_port") or free_port()
@@ -408,24 +466,29 @@ class KafkaNode:
         ports = {"port": self.port, "controller_port": self.controller_port}
         ports |= {k: v for k, v in (("internal_port", self.internal_port), ("tls_port", self.tls_port)) if v}
         (self.data_dir / self.PORTS_FILE).write_text(json.dumps(ports) + "\n")
-        c = self.controller_port
+        c, cluster = self.controller_port, self.cluster
+        # One node: the internal topics can only ever have one replica. A cluster: as docker-compose.yml's
+        # production profile sets them (acks=all needs min.insync.replicas copies, so one node may be down).
+        rf = str(cluster.replication_factor) if cluster else "1"
+        min_isr = str(cluster.min_insync_replicas) if cluster else "1"
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
+            "node.id": str(cluster.node_id) if cluster else "1",
             # Static voters (not controller.quorum.bootstrap.servers): format needs no --standalone.
-            "controller.quorum.voters": f"1@127.0.0.1:{c}",
+            "controller.quorum.voters": cluster.voters if cluster else f"1@127.0.0.1:{c}",
             **self._listener_config(),
             "log.dirs": str(self.logs_dir),
             "num.partitions": "3",
-            "default.replication.factor": "1",
+            "default.replication.factor": rf,
+            # Only a cluster sets it: one node's config stays what it always was (Kafka's default is 1 too).
+            **({"min.insync.replicas": min_isr} if cluster else {}),
             # Topics are declared explicitly by the services; a typo must fail, not create a topic.
             "auto.create.topics.enable": "false",
-            # One node: the internal topics can only ever have one replica.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "offsets.topic.replication.factor": rf,
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": rf,
+            "share.coordinator.state.topic.min.isr": min_isr,
             # Consumer groups form immediately instead of after 3 s (tests join/leave a lot).
             "group.initial.rebalance.delay.ms": "0",
             # Compaction otherwise default, but the cleaner re-checks every 1 s instead of 15 s.
@@ -468,8 +531,11 @@ class KafkaNode:
                 raise RuntimeError(f"kafka StorageTool {args[0]} failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
             return proc.stdout
 
-        # StorageTool may print log lines too; the cluster id is the last non-empty line.
-        cluster_id = storage_tool("random-uuid").strip().splitlines()[-1].strip()
+        if self.cluster is not None:
+            cluster_id = self.cluster.cluster_id  # every node of a cluster is formatted with the same id
+        else:
+            # StorageTool may print log lines too; the cluster id is the last non-empty line.
+            cluster_id = storage_tool("random-uuid").strip().splitlines()[-1].strip()
         storage_tool("format", "-t", cluster_id, "-c", str(self.properties_file))
 
     # -- lifecycle
@@ -498,6 +564,14 @@ class KafkaNode:
         if self.is_running():
             return
         deadline = time.monotonic() + timeout
+        self.launch()
+        self.wait_until_ready(deadline - time.monotonic())
+
+    def launch(self) -> None:
+        """start() without the wait: a node of a cluster cannot serve metadata before a majority of the voters runs,
+        so a cluster's nodes are all launched before any is waited for (:meth:`wait_until_ready`)."""
+        if self.is_running():
+            return
         lib = kafka_jars()
         self._write_config()
         self._format_if_needed(lib)
@@ -521,14 +595,19 @@ class KafkaNode:
             )
         _LIVE_NODES.add(self)
 
+    def wait_until_ready(self, timeout: float = 90.0) -> None:
+        """Wait until the launched node serves metadata (a cluster's node: until it is itself unfenced); stops it
+        when it does not in ``timeout`` seconds or exits."""
         try:
-            self._wait_ready(deadline)
+            self._wait_ready(time.monotonic() + timeout)
         except BaseException:
             self.stop(timeout=10.0)
             raise
 
     def _wait_ready(self, deadline: float) -> None:
-        assert self._proc is not None
+        if self._proc is None:
+            raise RuntimeError("the node was not launched")
+        node_id = self.cluster.node_id if self.cluster else None
         while True:
             code = self._proc.poll()
             if code is not None:
@@ -545,7 +624,7 @@ class KafkaNode:
             # errors while the JVM is still booting.
             admin = self.admin_access()
             if _port_open(int(admin.bootstrap_servers.rsplit(":", 1)[1])):
-                probe = functools.partial(_metadata_answers, admin, max(0.5, min(5.0, remaining)))
+                probe = functools.partial(_metadata_answers, admin, max(0.5, min(5.0, remaining)), node_id)
                 if _run_coroutine(probe):
                     return
             time.sleep(0.2)
