@@ -174,6 +174,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
     )
     console = Console(stack)
     output = console.output
+    auditor: subprocess.Popen[str] | None = None
     try:
         console.until("KAPNET_READY", within=180)
         printed = "".join(output)
@@ -236,24 +237,11 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
         wait_until(lambda: bool(shown_responders()), timeout=300, what="a PHQ-9 response count shown")
         assert processes_mentioning(str(var_dir))
 
-        # The network dashboard shows those figures: a table with shown counts and suppressed ones (never a number),
-        # response and remission charted in a real browser, and the table as CSV.
-        dashboard = desk_link(printed, f"http://127.0.0.1:{base + 310}/", role="network_admin")
-        with httpx.Client(follow_redirects=True, timeout=20) as browser:
-            page = browser.get(dashboard)
-            assert page.status_code == 200 and "Network outcomes" in page.text, page.text
-            assert "suppressed" in page.text and "north" in page.text and "south" in page.text
-            exported = browser.get(f"http://127.0.0.1:{base + 310}/dashboard.csv")
-            assert exported.headers["content-type"].startswith("text/csv")
-            lines = exported.text.splitlines()
-            assert lines[0].startswith("site,indication,route,period,courses") and len(lines) > 2
-        drawn = chart_in_a_browser(dashboard)
-        assert drawn["bars"] > 0 and drawn["serious"] == [], drawn
-
         # The privacy auditor, as the network's read-only principal: every version on the network topics and
         # every reply of the network API, with no finding.
         passwords = json.loads((var_dir / "kafka" / "credentials.json").read_text())
-        audit = subprocess.run(
+        # Started now and read at the end: its linear programs take a minute, while the checks below need little.
+        auditor = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -275,15 +263,24 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
                 "KAPNET_KAFKA_SASL_USERNAME": "network-auditor",
                 "KAPNET_KAFKA_SASL_PASSWORD": passwords["network-auditor"],
             },
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=600,
         )
-        print(audit.stdout)
-        # Nothing identifying, no count 1-10 shown, no release that breaks the rules, and no suppressed cell that
-        # the linear programs over every version narrow to fewer than 11 values.
-        assert audit.returncode == 0 and "records read" in audit.stdout, audit.stdout + audit.stderr
-        assert "CLEAN" in audit.stdout, audit.stdout
+
+        # The network dashboard shows those figures: a table with shown counts and suppressed ones (never a number),
+        # response and remission charted in a real browser, and the table as CSV.
+        dashboard = desk_link(printed, f"http://127.0.0.1:{base + 310}/", role="network_admin")
+        with httpx.Client(follow_redirects=True, timeout=20) as browser:
+            page = browser.get(dashboard)
+            assert page.status_code == 200 and "Network outcomes" in page.text, page.text
+            assert "suppressed" in page.text and "north" in page.text and "south" in page.text
+            exported = browser.get(f"http://127.0.0.1:{base + 310}/dashboard.csv")
+            assert exported.headers["content-type"].startswith("text/csv")
+            lines = exported.text.splitlines()
+            assert lines[0].startswith("site,indication,route,period,courses") and len(lines) > 2
+        drawn = chart_in_a_browser(dashboard)
+        assert drawn["bars"] > 0 and drawn["serious"] == [], drawn
 
         # A service that dies is started again; the console says so, and the network goes on.
         [intake] = service_pids(var_dir, "intake", "north")
@@ -292,7 +289,17 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
         assert "intake@north exited with code -9; restarting it in 1 s" in said, said
         wait_until(lambda: healthy(f"http://127.0.0.1:{base + 101}/healthz"), timeout=60, what="intake@north back")
         assert service_pids(var_dir, "intake", "north") != [intake]
+
+        # The auditor's verdict: nothing identifying, no count 1-10 shown, no release that breaks the rules, and no
+        # suppressed cell that the linear programs over every version narrow to fewer than 11 values.
+        audited, complaints = auditor.communicate(timeout=600)
+        print(audited)
+        assert auditor.returncode == 0 and "records read" in audited, audited + complaints
+        assert "CLEAN" in audited, audited
     finally:
+        if auditor is not None and auditor.poll() is None:
+            auditor.kill()
+            auditor.wait()
         stack.send_signal(signal.SIGINT)
         try:
             stack.wait(90)
