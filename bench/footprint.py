@@ -6,7 +6,9 @@ Starts the whole local network as `make run` does (`python -m deploy.local_stack
 of its own and a temporary var/ folder, waits for it to say ready and then ``--idle-seconds`` more (the consumers
 take in the demo history), and samples every process's VmRSS once a second for 10 s: the idle figure is each
 process's largest sample. Then registrations go to north's intake at ``--rate`` per second for ``--load-seconds``
-while sampling goes on: the load figure is each process's largest sample during it.
+while sampling goes on: the load figure is each process's largest sample during it. The network's total is given
+twice: the sum of RSS (each process's own figure, shared libraries counted in every process) and the sum of PSS
+(proportional set size: each shared page divided among the processes mapping it, the machine's memory counted once).
 
 Baseline, measured in the same run: a bare FastAPI app under uvicorn (one route, nothing imported beyond them),
 after serving one request. Each service is printed with its ratio to it. Figures only.
@@ -55,6 +57,18 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: private pages, and each shared page (libpython, the wheels' .so files) divided among
+    the processes that map it, so that a sum over processes counts the machine's memory once."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def children(root: int) -> list[int]:
     """Every process below ``root``, however deep (the services run in sessions of their own)."""
     parents: dict[int, int] = {}
@@ -91,11 +105,13 @@ def label(pid: int) -> str | None:
 
 
 class Sampler:
-    """Once a second, each labelled process's RSS; ``peak()`` gives the largest since the last ``reset()``."""
+    """Once a second, each labelled process's RSS and PSS; ``peak()`` and ``peak_pss()`` give the largest since the
+    last ``reset()``."""
 
     def __init__(self, root: int) -> None:
         self.root = root
         self.peaks: dict[str, float] = {}
+        self.pss_peaks: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -105,6 +121,7 @@ class Sampler:
                 name = label(pid)
                 if name is not None:
                     self.peaks[name] = max(self.peaks.get(name, 0.0), rss_mb(pid))
+                    self.pss_peaks[name] = max(self.pss_peaks.get(name, 0.0), pss_mb(pid))
 
     def start(self) -> None:
         self._thread.start()
@@ -115,9 +132,13 @@ class Sampler:
 
     def reset(self) -> None:
         self.peaks = {}
+        self.pss_peaks = {}
 
     def peak(self) -> dict[str, float]:
         return dict(sorted(self.peaks.items()))
+
+    def peak_pss(self) -> dict[str, float]:
+        return dict(sorted(self.pss_peaks.items()))
 
 
 def bare_app_rss() -> float:
@@ -198,7 +219,7 @@ def measure(idle_seconds: float, load_seconds: float, rate: float) -> dict[str, 
             time.sleep(idle_seconds)
             sampler.reset()
             time.sleep(10)
-            idle = sampler.peak()
+            idle, idle_pss = sampler.peak(), sampler.peak_pss()
             # What the demo data takes on disk, per service and site (SQLite files, WAL included).
             databases = {
                 f"{path.stem}@{path.parent.name}": sum(p.stat().st_size for p in path.parent.glob(f"{path.name}*"))
@@ -209,7 +230,7 @@ def measure(idle_seconds: float, load_seconds: float, rate: float) -> dict[str, 
             intake = f"http://127.0.0.1:{planned_services(PORT_BASE)['intake@north']}"
             registered = register_at(intake, token, rate, load_seconds)
             time.sleep(2)
-            loaded = sampler.peak()
+            loaded, loaded_pss = sampler.peak(), sampler.peak_pss()
         finally:
             sampler.stop()
 
@@ -222,6 +243,10 @@ def measure(idle_seconds: float, load_seconds: float, rate: float) -> dict[str, 
         "load_mb": {k: round(v, 1) for k, v in loaded.items()},
         "idle_total_mb": round(sum(idle.values()), 1),
         "load_total_mb": round(sum(loaded.values()), 1),
+        # The machine's memory the network holds, shared pages counted once (RSS counts them in every process).
+        "idle_pss_mb": {k: round(v, 1) for k, v in idle_pss.items()},
+        "idle_pss_total_mb": round(sum(idle_pss.values()), 1),
+        "load_pss_total_mb": round(sum(loaded_pss.values()), 1),
         "idle_largest_python_mb": round(python(idle), 1),
         "idle_largest_python_ratio_to_baseline": round(python(idle) / baseline, 2),
         "registered_under_load": registered,

@@ -45,6 +45,9 @@ DEMO_PATIENTS = {"north": 14, "south": 6}  # north passes the small-count thresh
 # Synthetic patients over both sites: enough that several cohorts (site x indication x route x month) of each
 # site, and their cuts, reach 11 courses and show their figures. Seeded, so every `make run` has the same ones.
 SYNTHETIC_PATIENTS, SYNTHETIC_SEED = 1000, 1
+# A demo's broker: a 256 MB heap and the serial collector (G1's remembered sets and its threads cost memory a demo's
+# few thousand records a minute do not need). bench/footprint.py measured RSS (P5, bench/RESULTS.md).
+DEMO_BROKER_JVM = ("-Xmx256m", "-XX:+UseSerialGC")
 # Four months of history rather than ten: a demo's monthly cohorts are then dense enough (up to 88 courses) for
 # the dashboard's rates to stand over shown counts, not only suppressed ones.
 SYNTHETIC_HISTORY_DAYS = 120
@@ -267,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         controller_port=args.kafka_port + 1,
         internal_port=args.kafka_port + 2,
         security=BrokerSecurity(SecretStr(passwords[ADMIN])),
+        jvm_options=DEMO_BROKER_JVM,
     )
     processes: list[ServiceProcess] = []
     kafka_ports = [args.kafka_port, args.kafka_port + 1, args.kafka_port + 2]

@@ -309,8 +309,11 @@ class KafkaNode:
         internal_port: int | None = None,
         tls_port: int | None = None,
         cluster: ClusterMembership | None = None,
+        # The broker's JVM; the tests' and benchmarks' brokers keep the default, make run's is leaner (local_stack).
+        jvm_options: tuple[str, ...] = ("-Xmx512m",),
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
+        self.jvm_options = jvm_options
         stored = self._stored_ports()
         self.port = port or stored.get("port") or free_port()
         self.cluster = cluster
@@ -502,10 +505,10 @@ class KafkaNode:
             os.fchmod(fh.fileno(), 0o600)
             fh.write(text)
 
-    def _java_cmd(self, lib: Path, main: str, *args: str, heap: str = "-Xmx512m") -> list[str]:
+    def _java_cmd(self, lib: Path, main: str, *args: str, jvm: tuple[str, ...] = ("-Xmx512m",)) -> list[str]:
         return [
             _java(),
-            heap,
+            *jvm,
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={LOG4J2_CONFIG}",
             "-cp",
@@ -522,8 +525,7 @@ class KafkaNode:
 
         def storage_tool(*args: str) -> str:
             # Short-lived JVMs: small heap and C1-only JIT start noticeably faster.
-            cmd = self._java_cmd(lib, "kafka.tools.StorageTool", *args, heap="-Xmx256m")
-            cmd.insert(2, "-XX:TieredStopAtLevel=1")
+            cmd = self._java_cmd(lib, "kafka.tools.StorageTool", *args, jvm=("-Xmx256m", "-XX:TieredStopAtLevel=1"))
             proc = subprocess.run(
                 cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False
             )
@@ -584,7 +586,7 @@ class KafkaNode:
             # Own process group: stop() can signal the JVM and anything it spawned at once, and a
             # Ctrl-C meant for the owner's terminal doesn't kill the broker mid-test.
             self._proc = subprocess.Popen(
-                self._java_cmd(lib, "kafka.Kafka", str(self.properties_file)),
+                self._java_cmd(lib, "kafka.Kafka", str(self.properties_file), jvm=self.jvm_options),
                 cwd=self.data_dir,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
