@@ -33,6 +33,7 @@ from sqlmodel import col, select
 
 from shared.bus.health import ConsumerHealth
 from shared.bus.kafka import (
+    MAX_RECONNECT_BACKOFF_SECONDS,
     KafkaAccess,
     TopicSpec,
     ensure_topics,
@@ -137,10 +138,6 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-# A broker outage of any length: the consumer tries again at most this long after the last try.
-MAX_RESTART_BACKOFF_SECONDS = 30.0
-
-
 class InfrastructureUnavailable(Exception):
     """The database (or another dependency) kept failing: stop consuming, commit nothing, try again later."""
 
@@ -211,7 +208,7 @@ class EventConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled; a lost broker restarts the client after a backoff, however long it is gone.
-        One log line per backoff step: the steps double up to 30 s."""
+        One log line per backoff step: the steps double up to MAX_RECONNECT_BACKOFF_SECONDS."""
         backoff = 0.5
         try:
             while True:
@@ -232,7 +229,7 @@ class EventConsumer:
                     )
                     await self._stop()
                     await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, MAX_RESTART_BACKOFF_SECONDS)
+                    backoff = min(backoff * 2, MAX_RECONNECT_BACKOFF_SECONDS)
         finally:
             self.health.stopped("stopped")
             await self._stop()

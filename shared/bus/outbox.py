@@ -20,6 +20,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from shared.bus.kafka import (
+    MAX_RECONNECT_BACKOFF_SECONDS,
     KafkaAccess,
     reliable_producer,
     reraise_unless_recoverable,
@@ -83,7 +84,7 @@ class OutboxRelay:
                     log.warning("outbox relay: publish failed (%s); retrying in %.1fs", self.last_error, backoff)
                     await self._drop_producer()
                     await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30.0)
+                    backoff = min(backoff * 2, MAX_RECONNECT_BACKOFF_SECONDS)
         finally:
             await self._drop_producer()
 
