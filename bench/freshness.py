@@ -4,11 +4,11 @@ network's API, at a sustained write rate.
     python -m bench.freshness [--rate 100] [--seconds 30] [--release-every 0.5] [--json PATH]
 
 intake, sessions and outcomes run as their own processes on a broker of their own, each on its own SQLite file
-(bench.sqlite_writers' network; the network's outcomes beside them in the second run, below). Registrations go to intake's API at a
-fixed rate. Per event, from the databases: intake's outbox row is stamped when the request publishes it (in its
-transaction, just before its commit), and each consumer's inbox entry when its batch takes the event in (just
-before that batch commits, which is when the API can show it). Freshness is the difference, per projection, with
-p50, p99, p99.9 and the maximum.
+(bench.sqlite_writers' network; the network's outcomes beside them in the second run, below). Registrations go to
+intake's API at a fixed rate. Per event, from the databases: intake's outbox row is stamped when the request
+publishes it (in its transaction, just before its commit), and each consumer's inbox entry when its batch takes the
+event in (just before that batch commits, which is when the API can show it). Freshness is the difference, per
+projection, with p50, p99, p99.9 and the maximum.
 
 The load runs twice, each time on a fresh network. The first time, the site runs as a site does: it releases
 once a minute, so no release falls inside a 60 s load. The second time, the site's outcomes releases its
