@@ -47,26 +47,25 @@ BARE_APP = (
 )
 
 
-def rss_mb(pid: int) -> float:
+def kernel_figure_mb(path: Path, field: str) -> float:
+    """A ``Field:  N kB`` line of a /proc file, in MB; 0 when the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in path.read_text().splitlines():
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
+
+
+def rss_mb(pid: int) -> float:
+    return kernel_figure_mb(Path(f"/proc/{pid}/status"), "VmRSS")
 
 
 def pss_mb(pid: int) -> float:
     """Proportional set size: private pages, and each shared page (libpython, the wheels' .so files) divided among
     the processes that map it, so that a sum over processes counts the machine's memory once."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return kernel_figure_mb(Path(f"/proc/{pid}/smaps_rollup"), "Pss")
 
 
 def children(root: int) -> list[int]:
