@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel
 
+from bench.report import print_figures
 from bench.sqlite_writers import Load
 from deploy.kafka.launcher import KafkaNode, free_port
 from shared.auth.tokens import mint_dev_token
@@ -179,10 +180,7 @@ def main() -> None:
         print(json.dumps({"round": number, **figures}), flush=True)
     medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
     result = {"requests": args.requests, "concurrency": args.concurrency, "rounds": rounds, "median": medians}
-    print(json.dumps(result, indent=2))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print_figures(result, args.json)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ after serving one request. Each service is printed with its ratio to it. Figures
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.report import print_figures
 from deploy.kafka.launcher import free_port
 from deploy.local_stack import SYNTHETIC_PATIENTS, dev_tokens, planned_services
 
@@ -262,10 +262,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     figures = measure(args.idle_seconds, args.load_seconds, args.rate)
-    print(json.dumps(figures, indent=2))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sqlite3
 import tempfile
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.report import print_figures
 from bench.sqlite_writers import network, rows_in
 from tests.harness import wait_until
 
@@ -138,10 +138,7 @@ def main() -> None:
         # The same load again with releases every --release-every: the network figure, and the site's under that.
         "with_network_releases": measure(args.rate, args.seconds, args.release_every),
     }
-    print(json.dumps(figures, indent=2))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

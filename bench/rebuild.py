@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
+from bench.report import print_figures
 from deploy.cli import progress_bar
 from deploy.kafka.launcher import KafkaNode, free_port
 from deploy.synthetic import cohort, publish
@@ -95,10 +95,7 @@ def main() -> None:
             "taken_in": report.processed,
             "dead_lettered": report.dead_lettered,
         }
-        print(json.dumps(figures, indent=2))
-        if args.json is not None:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import create_engine, text
 
 from bench.pipeline import Infrastructure, Options, create_topic, infrastructure, make_events, wire_records
+from bench.report import print_figures
 from shared.bus.kafka import TopicSpec
 from shared.db.database import sync_url
 from shared.db.migrate import upgrade_to_head
@@ -151,10 +152,7 @@ def main() -> None:
         "rounds": rounds,
         "median": medians,
     }
-    print(json.dumps(result, indent=2))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print_figures(result, args.json)
 
 
 if __name__ == "__main__":
