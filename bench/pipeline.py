@@ -55,7 +55,7 @@ from shared.events.envelope import CloudEvent, to_kafka
 from shared.events.intake import PatientRegistered
 from shared.events.registry import topic_for
 from shared.settings import ServiceSettings
-from shared.telemetry import TRACE_HEADERS, configure_tracing, trace_headers, tracer
+from shared.telemetry import configure_tracing, trace_headers, tracer
 
 ROOT = Path(__file__).resolve().parent.parent
 INTAKE_MIGRATIONS = ROOT / "services" / "intake" / "migrations" / "versions"
@@ -246,7 +246,7 @@ class WireRecord:
 
 def wire_records(events: Sequence[PatientRegistered], source: str) -> list[WireRecord]:
     """What the relay puts on the wire for these events, built the way UnitOfWork.publish builds the
-    envelope (inside the writer's span) and the way the relay swaps in its own publish span's traceparent.
+    envelope (inside the writer's span, whose traceparent the relay sends on as the creation context).
     Checked against a record the relay really sent after the first pipeline round."""
     records = []
     for event in events:
@@ -261,9 +261,6 @@ def wire_records(events: Sequence[PatientRegistered], source: str) -> list[WireR
                 extensions=trace_headers(),
             )
         headers, payload = to_kafka(envelope)
-        headers = [(name, value) for name, value in headers if name not in TRACE_HEADERS]
-        with tracer.start_as_current_span("bench publish", kind=SpanKind.PRODUCER):
-            headers.extend((name, value.encode()) for name, value in trace_headers().items())
         records.append(WireRecord(event.partition_key().encode(), payload, headers))
     return records
 

@@ -63,6 +63,26 @@ def context_from_headers(headers: Iterable[tuple[str, bytes | str]]) -> otel_con
     return extract(carrier)
 
 
+# OpenTelemetry's default span link limit (OTEL_SPAN_LINK_COUNT_LIMIT): beyond it links are dropped silently.
+MAX_SPAN_LINKS = 128
+
+
+def links_to_senders(carriers: Iterable[Iterable[tuple[str, bytes | str]]]) -> tuple[list[Link], int]:
+    """Links from a span over many messages to the context each carries (OpenTelemetry's messaging conventions
+    for batches: no single message's context is the parent), and how many more were left unlinked. Only the
+    first ``MAX_SPAN_LINKS`` are parsed: the SDK would drop the rest, after their cost was paid."""
+    links: list[Link] = []
+    unlinked = 0
+    for headers in carriers:
+        if len(links) >= MAX_SPAN_LINKS:
+            unlinked += 1
+            continue
+        sender = trace.get_current_span(context_from_headers(headers)).get_span_context()
+        if sender.is_valid:
+            links.append(Link(sender))
+    return links, unlinked
+
+
 @contextmanager
 def span_in_context(
     name: str,

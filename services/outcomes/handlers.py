@@ -29,7 +29,7 @@ from services.outcomes.models import (
     Registration,
 )
 from shared.bus.consumer import Batched, Delivered, Handler, PoisonEvent
-from shared.bus.facts import load_held, written_once
+from shared.bus.facts import fact, load_held, written_once
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.billing import AccessBarrierRecorded, CoverageDetermined
@@ -66,8 +66,10 @@ from shared.treatment import CourseStatus
 def on_patient_registered(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, PatientRegistered)
     return [
-        Registration(patient_id=event.patient_id, registered_month=month_of(event.registered_at)),
-        OutcomePatient(patient_id=event.patient_id, birth_date=event.birth_date, registered_at=event.registered_at),
+        fact(Registration)(patient_id=event.patient_id, registered_month=month_of(event.registered_at)),
+        fact(OutcomePatient)(
+            patient_id=event.patient_id, birth_date=event.birth_date, registered_at=event.registered_at
+        ),
     ]
 
 
@@ -86,7 +88,7 @@ on_patient_updated = Batched(_patients_updated, commutes=True, after_facts=True)
 
 
 def _measurement(event: AssessmentRecorded) -> OutcomeMeasurement:
-    return OutcomeMeasurement(
+    return fact(OutcomeMeasurement)(
         assessment_id=event.assessment_id,
         patient_id=event.patient_id,
         instrument=Instrument(event.instrument),
@@ -113,7 +115,7 @@ def on_assessment_v1(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel
 @written_once
 def on_safety_flag(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, SafetyFlagRaised)
-    return [OutcomeSafetyFlag(flag_id=event.flag_id, patient_id=event.patient_id, raised_at=event.raised_at)]
+    return [fact(OutcomeSafetyFlag)(flag_id=event.flag_id, patient_id=event.patient_id, raised_at=event.raised_at)]
 
 
 @written_once
@@ -123,7 +125,7 @@ def on_prior_treatment(event: DomainEvent, _envelope: CloudEvent) -> list[SQLMod
         event.kind, current_episode=event.current_episode, adequate=event.adequate, outcome=event.outcome
     )
     return [
-        OutcomePriorTreatment(
+        fact(OutcomePriorTreatment)(
             prior_treatment_id=event.prior_treatment_id,
             patient_id=event.patient_id,
             # Keyed as intake's failed_adequate_trials counts them, one per drug of the list ("other" is one):
@@ -137,7 +139,7 @@ def on_prior_treatment(event: DomainEvent, _envelope: CloudEvent) -> list[SQLMod
 def on_course_planned(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, CoursePlanned)
     return [
-        OutcomeCourse(
+        fact(OutcomeCourse)(
             course_id=event.course_id,
             patient_id=event.patient_id,
             indication=event.indication,
@@ -168,15 +170,15 @@ on_course_status = Batched(_course_status_changes, commutes=True, after_facts=Tr
 @written_once
 def on_session_scheduled(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, SessionScheduled)
-    return [OutcomeSession(session_id=event.session_id, course_id=event.course_id)]
+    return [fact(OutcomeSession)(session_id=event.session_id, course_id=event.course_id)]
 
 
 @written_once
 def on_dose(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, DoseAdministered)
     return [
-        OutcomeSession(session_id=event.session_id, course_id=event.course_id),
-        OutcomeDose(
+        fact(OutcomeSession)(session_id=event.session_id, course_id=event.course_id),
+        fact(OutcomeDose)(
             session_id=event.session_id,
             course_id=event.course_id,
             route=event.route,
@@ -191,7 +193,7 @@ def on_dose(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
 def on_adverse_event(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, AdverseEventReported)
     return [
-        OutcomeAdverseEvent(
+        fact(OutcomeAdverseEvent)(
             adverse_event_id=event.adverse_event_id,
             session_id=event.session_id,
             type=event.type,
@@ -205,7 +207,9 @@ def on_adverse_event(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel
 def on_vitals_alert(event: DomainEvent, envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, VitalsAlertRaised)
     return [
-        OutcomeVitalsAlert(event_id=envelope.id, session_id=event.session_id, code=event.code, taken_at=event.taken_at)
+        fact(OutcomeVitalsAlert)(
+            event_id=envelope.id, session_id=event.session_id, code=event.code, taken_at=event.taken_at
+        )
     ]
 
 
@@ -233,7 +237,7 @@ on_coverage = Batched(_coverage_determined, commutes=True)
 def on_barrier(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
     assert isinstance(event, AccessBarrierRecorded)
     return [
-        OutcomeBarrier(
+        fact(OutcomeBarrier)(
             barrier_id=event.barrier_id,
             patient_id=event.patient_id,
             course_id=event.course_id,

@@ -25,8 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert
 from sqlmodel import col, select
@@ -50,7 +49,7 @@ from shared.db.database import Database
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.envelope import CloudEvent, EnvelopeError, from_kafka
 from shared.events.registry import DomainEvent, InvalidEventData, decode
-from shared.telemetry import context_from_headers, span_in_context
+from shared.telemetry import context_from_headers, links_to_senders, span_in_context
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +117,6 @@ async def handle_one(handler: Handler, uow: UnitOfWork, event: DomainEvent, enve
 
 
 INBOX_TABLE = cast(sa.Table, sa.inspect(InboxEntry, raiseerr=True).local_table)
-
-# OpenTelemetry's default span link limit (OTEL_SPAN_LINK_COUNT_LIMIT): beyond it links are dropped silently.
-MAX_SPAN_LINKS = 128
 
 # Event ids per inbox lookup: well under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 INBOX_LOOKUP_CHUNK = 1000
@@ -494,22 +490,18 @@ class EventConsumer:
         """One span for a run taken at once, linked to the records' producer spans (OpenTelemetry's messaging
         conventions for batch processing): no single producer is its parent. The SDK keeps 128 links a span;
         a longer run links its first 128 and counts the rest."""
-        links = []
-        for record, _ in records:
-            parent = trace.get_current_span(context_from_headers(list(record.headers or []))).get_span_context()
-            if parent.is_valid:
-                links.append(Link(parent))
+        links, unlinked = links_to_senders(record.headers or [] for record, _ in records)
         topics = {record.topic for record, _ in records}
         attributes: dict[str, Any] = {
             "messaging.system": "kafka",
             "messaging.consumer.group.name": self.config.name,
             "messaging.batch.message_count": len(records),
-            "kapnet.batch.unlinked_count": max(0, len(links) - MAX_SPAN_LINKS),
+            "kapnet.batch.unlinked_count": unlinked,
         }
         if len(topics) == 1:
             attributes["messaging.destination.name"] = first.topic
         name = f"{first.topic} process" if len(topics) == 1 else f"{len(topics)} topics process"
-        return span_in_context(name, otel_context.Context(), SpanKind.CONSUMER, attributes, links[:MAX_SPAN_LINKS])
+        return span_in_context(name, otel_context.Context(), SpanKind.CONSUMER, attributes, links)
 
     def _decode(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent) -> DomainEvent:
         try:
@@ -539,15 +531,14 @@ class EventConsumer:
         return found.first() is not None
 
     async def _seen_among(self, uow: UnitOfWork, event_ids: list[str]) -> set[str]:
-        """Which of these events this consumer has taken in already: one query per thousand ids."""
+        """Which of these events this consumer has taken in already: one query per thousand ids, its IN list
+        one expanding parameter (a list of literals is coerced element by element on every call)."""
         seen: set[str] = set()
+        lookup = select(InboxEntry.event_id).where(
+            InboxEntry.consumer == self.config.name, col(InboxEntry.event_id).in_(sa.bindparam("ids", expanding=True))
+        )
         for start in range(0, len(event_ids), INBOX_LOOKUP_CHUNK):
-            chunk = event_ids[start : start + INBOX_LOOKUP_CHUNK]
-            found = await uow.session.exec(
-                select(InboxEntry.event_id).where(
-                    InboxEntry.consumer == self.config.name, col(InboxEntry.event_id).in_(chunk)
-                )
-            )
+            found = await uow.session.exec(lookup, params={"ids": event_ids[start : start + INBOX_LOOKUP_CHUNK]})
             seen.update(found.all())
         return seen
 

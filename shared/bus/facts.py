@@ -5,7 +5,7 @@ INSERT ... ON CONFLICT DO NOTHING per table for the whole stretch instead of a l
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,25 +17,39 @@ from shared.events.envelope import CloudEvent
 from shared.events.registry import DomainEvent
 
 Row = TypeVar("Row", bound=SQLModel)
+Fields = ParamSpec("Fields")
 
 # Keys per lookup: well under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 LOOKUP_CHUNK = 1000
 
 
+def fact(model: Callable[Fields, Row]) -> Callable[Fields, Row]:
+    """``model``'s constructor for a row that only goes to :func:`add_missing`, typed as the model's own (mypy
+    checks the field names and types). A table model's ``__init__`` validates nothing either; this skips the
+    SQLAlchemy instance state ``__init__`` sets up for the ORM's unit of work, which add_missing's INSERT does
+    not use: two rows of a registration cost 6 µs instead of 36, a quarter of the consumer's time per event."""
+    if not (isinstance(model, type) and issubclass(model, SQLModel)):
+        raise TypeError(f"{model!r} is not a table model")
+    return cast("Callable[Fields, Row]", model.model_construct)  # a string: no generic alias built per row
+
+
 async def add_missing(uow: UnitOfWork, rows: Sequence[SQLModel]) -> None:
-    """Add the rows of one table whose primary key it does not hold yet, nor an earlier row of ``rows``: one
-    INSERT ... ON CONFLICT DO NOTHING for them all (SQLite and PostgreSQL), through the table rather than the
-    ORM's unit of work, whose per-row bookkeeping cost more than the statement. A table written this way is not
-    also written through the ORM in the same transaction (a pending object of the same key would clash)."""
+    """Add the rows of one table (new ones, as constructed, not loaded) whose primary key it does not hold yet,
+    nor an earlier row of ``rows``: one INSERT ... ON CONFLICT DO NOTHING for them all (SQLite and PostgreSQL),
+    through the table rather than the ORM's unit of work, whose per-row bookkeeping cost more than the statement.
+    A table written this way is not also written through the ORM in the same transaction (a pending object of
+    the same key would clash)."""
     if not rows:
         return
     mapper = sa.inspect(type(rows[0]), raiseerr=True)
     keys = [column.key for column in mapper.primary_key]
-    columns = mapper.columns
+    columns = [column.key for column in mapper.columns]
     unique: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        key = tuple(getattr(row, name) for name in keys)
-        unique.setdefault(key, {c.key: getattr(row, c.key) for c in columns})
+        # The values as the constructor set them, every field's (its default included): a row from fact() has
+        # no ORM state for the attributes' descriptors to read through.
+        values = vars(row)
+        unique.setdefault(tuple(values[name] for name in keys), {name: values[name] for name in columns})
     table = cast(sa.Table, mapper.local_table)
     insert = postgresql.insert(table) if uow.database.dialect == "postgresql" else sqlite.insert(table)
     await uow.session.execute(insert.on_conflict_do_nothing(), list(unique.values()))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,7 +18,9 @@ from aiokafka import ConsumerRecord
 from deploy.synthetic import cohort, publish
 from services.outcomes import handlers
 from services.outcomes.app import SITE_ROLE
+from services.outcomes.models import OutcomeCourse
 from shared.bus.consumer import Batched, ConsumerConfig, EventConsumer, Handler, Taken, handle_one, handler_calls
+from shared.bus.facts import fact
 from shared.bus.kafka import TopicSpec
 from shared.db.database import Database
 from shared.db.migrate import upgrade_to_head
@@ -128,3 +131,21 @@ def test_handlers_that_do_not_commute_keep_record_order() -> None:
     names = {IN_ORDER: "I", _per_event: "P", FACT_A: "A"}
     taken = taken_by(IN_ORDER, IN_ORDER, _per_event, IN_ORDER, FACT_A)
     assert shape(handler_calls(taken), names) == [("I", 2), ("P", 1), ("I", 1), ("A", 1)]
+
+
+def test_a_fact_row_holds_what_the_model_constructor_would_have_set_defaults_included() -> None:
+    """fact() skips only the ORM's instance state: every column add_missing reads is there, as ``__init__`` sets it."""
+    values: dict[str, Any] = {
+        "course_id": uuid.uuid4(),
+        "patient_id": uuid.uuid4(),
+        "indication": "depression",
+        "route": "iv",
+        "status": "planned",
+        "planned_at": datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+    }
+    built, constructed = fact(OutcomeCourse)(**values), OutcomeCourse(**values)
+    columns = [column.key for column in sa.inspect(OutcomeCourse).columns]
+    assert {name: vars(built)[name] for name in columns} == {name: getattr(constructed, name) for name in columns}
+    assert vars(built)["ended_at"] is None and vars(built)["end_reason"] is None  # the defaults, not left out
+    with pytest.raises(TypeError, match="not a table model"):
+        fact(CloudEvent)  # type: ignore[type-var]
