@@ -13,9 +13,10 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# PostgreSQL and Chromium from Debian's packages (only when missing), Kafka's jars from Maven Central (only once),
-# npm packages (the AsyncAPI parser, the console's chart library and accessibility checker, and the OIDC
-# issuer the console's sign-in test runs), and compose-go from the Go module proxy (the compose file's loader).
+# PostgreSQL, Chromium and jemalloc (shared/freed_memory.py) from Debian's packages (only when missing), Kafka's
+# jars from Maven Central (only once), npm packages (the AsyncAPI parser, the console's chart library and
+# accessibility checker, and the OIDC issuer the console's sign-in test runs), and compose-go from the Go module
+# proxy (the compose file's loader).
 prerequisites: $(INSTALLED)
 	bash deploy/postgres/install.sh
 	$(PY) -m deploy.kafka fetch
@@ -23,6 +24,7 @@ prerequisites: $(INSTALLED)
 	[ services/console/assets/node_modules/.package-lock.json -nt services/console/assets/package-lock.json ] || npm ci --prefix services/console/assets --no-audit --no-fund --silent --ignore-scripts
 	[ deploy/tools/oidc-issuer/node_modules/.package-lock.json -nt deploy/tools/oidc-issuer/package-lock.json ] || npm ci --prefix deploy/tools/oidc-issuer --no-audit --no-fund --silent --ignore-scripts
 	bash deploy/tools/chromium/install.sh
+	sh deploy/tools/debian-package.sh libjemalloc2
 	[ deploy/tools/compose-check/compose-check -nt deploy/tools/compose-check/main.go ] && [ deploy/tools/compose-check/compose-check -nt deploy/tools/compose-check/go.sum ] || (cd deploy/tools/compose-check && go build -buildvcs=false -o compose-check .)
 	[ -f deploy/tools/fhir-validator/target/fhir-validator.jar ] && [ -z "$$(find deploy/tools/fhir-validator/pom.xml deploy/tools/fhir-validator/src -newer deploy/tools/fhir-validator/target/fhir-validator.jar)" ] || mvn -q -B -f deploy/tools/fhir-validator/pom.xml package -DskipTests
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from bench.report import print_figures
 from bench.sqlite_writers import Load
 from deploy.kafka.launcher import KafkaNode, free_port
 from shared.auth.tokens import mint_dev_token
+from shared.freed_memory import allocator_environment
 from tests.harness import running, service_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +114,9 @@ def bare_server(workdir: Path) -> Iterator[str]:
         "uvicorn.run(bare_app(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), log_level='warning',"
         " access_log=False)\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", code, database, str(port)], cwd=ROOT)
+    # On the allocator the services run on (shared/freed_memory.py), so the ratio is the services' own work.
+    environment = {**os.environ, **allocator_environment()}
+    process = subprocess.Popen([sys.executable, "-c", code, database, str(port)], cwd=ROOT, env=environment)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from deploy.lifetime import die_with_parent
+from shared.freed_memory import allocator_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +23,7 @@ class ServiceProcess:
     def __init__(self, service: str, port: int, env: dict[str, str], log_path: Path) -> None:
         self.service = service
         self.port = port
-        self.env = {**os.environ, **env, "KAPNET_SERVICE": service, "KAPNET_PORT": str(port)}
+        self.env = {**os.environ, **allocator_environment(), **env, "KAPNET_SERVICE": service, "KAPNET_PORT": str(port)}
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 

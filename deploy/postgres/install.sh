@@ -10,10 +10,4 @@ for ctl in /usr/lib/postgresql/*/bin/pg_ctl; do
     fi
 done
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-# env rather than export: sudo drops the caller's environment.
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+sh "$(dirname "$0")/../tools/debian-package.sh" postgresql

@@ -18,6 +18,7 @@ from deploy.kafka.access import ADMIN, NETWORK, NETWORK_WEBHOOKS, access_table, 
 from deploy.kafka.launcher import KAFKA_VERSION
 from deploy.local_stack import NETWORK_PORTS
 from services.console.settings import ConsoleSettings
+from shared.freed_memory import allocator_environment
 from shared.settings import NETWORK_SERVICES, SERVICES, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -350,6 +351,15 @@ def test_the_image_installs_the_project_and_runs_unprivileged() -> None:
     users = [line.split()[1] for line in instructions if line.startswith("USER ")]
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the services must not run as root"
     assert 'ENTRYPOINT ["python", "-m"]' in instructions
+
+
+def test_the_image_starts_python_on_the_allocator_that_gives_freed_memory_back() -> None:
+    """Set at start-up or not at all: the image installs jemalloc and its ENV carries what make run's processes
+    get (on this machine's library name, which Debian's slim image shares)."""
+    text = DOCKERFILE.read_text()
+    assert "libjemalloc2" in text
+    for name, value in allocator_environment().items():
+        assert f'{name}="{value}"' in text, name
 
 
 def test_the_build_context_leaves_out_local_state() -> None:

@@ -6,10 +6,4 @@ set -eu
 if command -v chromium >/dev/null 2>&1; then
     exit 0
 fi
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+sh "$(dirname "$0")/../debian-package.sh" chromium
