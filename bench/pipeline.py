@@ -50,8 +50,7 @@ from shared.bus.kafka import TopicSpec, ensure_topics, start_with_timeout, stop_
 from shared.bus.outbox import OutboxRelay
 from shared.db.database import Database
 from shared.db.migrate import upgrade_to_head
-from shared.db.unit_of_work import UnitOfWork
-from shared.events.envelope import CloudEvent, to_kafka
+from shared.db.unit_of_work import UnitOfWork, outbox_record
 from shared.events.intake import PatientRegistered
 from shared.events.registry import topic_for
 from shared.settings import ServiceSettings
@@ -250,17 +249,8 @@ def wire_records(events: Sequence[PatientRegistered], source: str) -> list[WireR
     Checked against a record the relay really sent after the first pipeline round."""
     records = []
     for event in events:
-        model = type(event)
         with tracer.start_as_current_span("bench register", kind=SpanKind.SERVER):
-            envelope = CloudEvent(
-                type=model.ce_type(),
-                source=source,
-                subject=event.subject(),
-                data=json.loads(event.model_dump_json()),
-                dataschema=f"urn:{model.ce_type()}",
-                extensions=trace_headers(),
-            )
-        headers, payload = to_kafka(envelope)
+            _, headers, payload = outbox_record(event, source, trace_headers())
         records.append(WireRecord(event.partition_key().encode(), payload, headers))
     return records
 

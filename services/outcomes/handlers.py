@@ -7,8 +7,7 @@ the sites publish (the only events it reads)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from sqlmodel import SQLModel
+from typing import Any
 
 from services.outcomes.domain.course_record import ENDED_STATUSES
 from services.outcomes.domain.course_summary import PayerGroup
@@ -29,7 +28,7 @@ from services.outcomes.models import (
     Registration,
 )
 from shared.bus.consumer import Batched, Delivered, Handler, PoisonEvent
-from shared.bus.facts import fact, load_held, written_once
+from shared.bus.facts import Fact, fact, load_held, written_once
 from shared.bus.tables import utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.billing import AccessBarrierRecorded, CoverageDetermined
@@ -63,7 +62,7 @@ from shared.treatment import CourseStatus
 
 
 @written_once
-def on_patient_registered(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
+def on_patient_registered(event: DomainEvent, _envelope: CloudEvent) -> list[Fact[Any]]:
     assert isinstance(event, PatientRegistered)
     return [
         fact(Registration)(patient_id=event.patient_id, registered_month=month_of(event.registered_at)),
@@ -87,7 +86,7 @@ async def _patients_updated(uow: UnitOfWork, delivered: Sequence[Delivered]) -> 
 on_patient_updated = Batched(_patients_updated, commutes=True, after_facts=True)
 
 
-def _measurement(event: AssessmentRecorded) -> OutcomeMeasurement:
+def _measurement(event: AssessmentRecorded) -> Fact[OutcomeMeasurement]:
     return fact(OutcomeMeasurement)(
         assessment_id=event.assessment_id,
         patient_id=event.patient_id,
@@ -99,27 +98,27 @@ def _measurement(event: AssessmentRecorded) -> OutcomeMeasurement:
 
 
 @written_once
-def on_assessment(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
+def on_assessment(event: DomainEvent, _envelope: CloudEvent) -> list[Fact[Any]]:
     """From intake (at baseline, at follow-ups) and from sessions (during the course)."""
     assert isinstance(event, AssessmentRecorded)
     return [_measurement(event)]
 
 
 @written_once
-def on_assessment_v1(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
+def on_assessment_v1(event: DomainEvent, _envelope: CloudEvent) -> list[Fact[Any]]:
     """Scores published before assessment.recorded v2 (severity spelt differently), read as v2."""
     assert isinstance(event, AssessmentRecordedV1)
     return [_measurement(event.upgraded())]
 
 
 @written_once
-def on_safety_flag(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
+def on_safety_flag(event: DomainEvent, _envelope: CloudEvent) -> list[Fact[Any]]:
     assert isinstance(event, SafetyFlagRaised)
     return [fact(OutcomeSafetyFlag)(flag_id=event.flag_id, patient_id=event.patient_id, raised_at=event.raised_at)]
 
 
 @written_once
-def on_prior_treatment(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
+def on_prior_treatment(event: DomainEvent, _envelope: CloudEvent) -> list[Fact[Any]]:
     assert isinstance(event, PriorTreatmentRecorded)
     failed = failed_adequate_trial(
         event.kind, current_episode=event.current_episode, adequate=event.adequate, outcome=event.outcome
@@ -136,7 +135,7 @@ def on_prior_treatment(event: DomainEvent, _envelope: CloudEvent) -> list[SQLMod
 
 
 @written_once
-def on_course_planned(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
+def on_course_planned(event: DomainEvent, _envelope: CloudEvent) -> list[Fact[Any]]:
     assert isinstance(event, CoursePlanned)
     return [
         fact(OutcomeCourse)(
@@ -168,13 +167,13 @@ on_course_status = Batched(_course_status_changes, commutes=True, after_facts=Tr
 
 
 @written_once
-def on_session_scheduled(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
+def on_session_scheduled(event: DomainEvent, _envelope: CloudEvent) -> list[Fact[Any]]:
     assert isinstance(event, SessionScheduled)
     return [fact(OutcomeSession)(session_id=event.session_id, course_id=event.course_id)]
 
 
 @written_once
-def on_dose(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
+def on_dose(event: DomainEvent, _envelope: CloudEvent) -> list[Fact[Any]]:
     assert isinstance(event, DoseAdministered)
     return [
         fact(OutcomeSession)(session_id=event.session_id, course_id=event.course_id),
@@ -190,7 +189,7 @@ def on_dose(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
 
 
 @written_once
-def on_adverse_event(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
+def on_adverse_event(event: DomainEvent, _envelope: CloudEvent) -> list[Fact[Any]]:
     assert isinstance(event, AdverseEventReported)
     return [
         fact(OutcomeAdverseEvent)(
@@ -204,7 +203,7 @@ def on_adverse_event(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel
 
 
 @written_once
-def on_vitals_alert(event: DomainEvent, envelope: CloudEvent) -> list[SQLModel]:
+def on_vitals_alert(event: DomainEvent, envelope: CloudEvent) -> list[Fact[Any]]:
     assert isinstance(event, VitalsAlertRaised)
     return [
         fact(OutcomeVitalsAlert)(
@@ -234,7 +233,7 @@ on_coverage = Batched(_coverage_determined, commutes=True)
 
 
 @written_once
-def on_barrier(event: DomainEvent, _envelope: CloudEvent) -> list[SQLModel]:
+def on_barrier(event: DomainEvent, _envelope: CloudEvent) -> list[Fact[Any]]:
     assert isinstance(event, AccessBarrierRecorded)
     return [
         fact(OutcomeBarrier)(

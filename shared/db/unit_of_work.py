@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, cast
 
 import sqlalchemy as sa
+from opentelemetry import trace
+from opentelemetry.trace import SpanContext
+from pydantic_core import from_json
 from sqlalchemy import insert, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.tables import OutboxMessage, utcnow
 from shared.db.database import Database
-from shared.events.envelope import CloudEvent, to_kafka
+from shared.events.envelope import CloudEvent, KafkaHeaders, kafka_headers
 from shared.events.registry import DomainEvent, topic_for
 from shared.telemetry import trace_headers
 
@@ -31,6 +33,8 @@ class UnitOfWork:
         self._outbox: list[dict[str, Any]] = []  # rows for one multi-row INSERT at commit, in publish order
         self._locked: set[int] = set()
         self._session: AsyncSession | None = None
+        self._traced_span: SpanContext | None = None
+        self._trace: dict[str, str] = {}
 
     @property
     def session(self) -> AsyncSession:
@@ -100,18 +104,11 @@ class UnitOfWork:
         """Add ``event`` to the outbox in this transaction (written when it commits)."""
         model = type(event)
         key = event.partition_key()
-        envelope = CloudEvent(
-            type=model.ce_type(),
-            source=self.source,
-            subject=event.subject(),
-            data=json.loads(event.model_dump_json()),
-            dataschema=f"urn:{model.ce_type()}",
-            extensions=trace_headers(),
-        )
-        stamped = event.envelope_time()
-        if stamped is not None:
-            envelope = dataclasses.replace(envelope, time=stamped)
-        headers, payload = to_kafka(envelope)
+        # The request's trace context, asked of the propagator once per span rather than once per event.
+        span = trace.get_current_span().get_span_context()
+        if span != self._traced_span:
+            self._traced_span, self._trace = span, trace_headers()
+        envelope, headers, payload = outbox_record(event, self.source, self._trace)
         self._outbox.append(
             {
                 "event_id": envelope.id,
@@ -124,6 +121,27 @@ class UnitOfWork:
             }
         )
         return envelope
+
+
+def outbox_record(
+    event: DomainEvent, source: str, trace_context: dict[str, str]
+) -> tuple[CloudEvent, KafkaHeaders, bytes]:
+    """The CloudEvent of ``event`` and the Kafka record the relay will send: the value is the event's own JSON
+    from pydantic, and the envelope's data is read back from it (rather than dumped, loaded and dumped again)."""
+    model = type(event)
+    payload = event.model_dump_json().encode()
+    envelope = CloudEvent(
+        type=model.ce_type(),
+        source=source,
+        subject=event.subject(),
+        data=from_json(payload),
+        dataschema=f"urn:{model.ce_type()}",
+        extensions=dict(trace_context),
+    )
+    stamped = event.envelope_time()
+    if stamped is not None:
+        envelope = dataclasses.replace(envelope, time=stamped)
+    return envelope, kafka_headers(envelope), payload
 
 
 def _lock_id(key: str) -> int:

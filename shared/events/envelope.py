@@ -40,6 +40,11 @@ class CloudEvent:
 
 
 def to_kafka(event: CloudEvent) -> tuple[KafkaHeaders, bytes]:
+    return kafka_headers(event), json.dumps(event.data, separators=(",", ":"), default=str).encode()
+
+
+def kafka_headers(event: CloudEvent) -> KafkaHeaders:
+    """Every attribute but the data, as binary content mode carries them."""
     headers: KafkaHeaders = [
         ("ce_specversion", SPEC_VERSION.encode()),
         ("ce_id", event.id.encode()),
@@ -53,7 +58,7 @@ def to_kafka(event: CloudEvent) -> tuple[KafkaHeaders, bytes]:
     if event.dataschema is not None:
         headers.append(("ce_dataschema", event.dataschema.encode()))
     headers.extend((name, value.encode()) for name, value in event.extensions.items())
-    return headers, json.dumps(event.data, separators=(",", ":"), default=str).encode()
+    return headers
 
 
 def from_kafka(headers: KafkaHeaders | None, value: bytes | None) -> CloudEvent:

@@ -133,8 +133,8 @@ def test_handlers_that_do_not_commute_keep_record_order() -> None:
     assert shape(handler_calls(taken), names) == [("I", 2), ("P", 1), ("I", 1), ("A", 1)]
 
 
-def test_a_fact_row_holds_what_the_model_constructor_would_have_set_defaults_included() -> None:
-    """fact() skips only the ORM's instance state: every column add_missing reads is there, as ``__init__`` sets it."""
+def test_a_fact_holds_what_the_model_constructor_would_have_set_defaults_included() -> None:
+    """fact() makes no model instance: every column add_missing inserts is there, as ``__init__`` sets it."""
     values: dict[str, Any] = {
         "course_id": uuid.uuid4(),
         "patient_id": uuid.uuid4(),
@@ -145,7 +145,13 @@ def test_a_fact_row_holds_what_the_model_constructor_would_have_set_defaults_inc
     }
     built, constructed = fact(OutcomeCourse)(**values), OutcomeCourse(**values)
     columns = [column.key for column in sa.inspect(OutcomeCourse).columns]
-    assert {name: vars(built)[name] for name in columns} == {name: getattr(constructed, name) for name in columns}
-    assert vars(built)["ended_at"] is None and vars(built)["end_reason"] is None  # the defaults, not left out
+    assert built.model is OutcomeCourse
+    assert built.values == {name: getattr(constructed, name) for name in columns}
+    assert built.values["ended_at"] is None and built.values["end_reason"] is None  # the defaults, not left out
+    # What mypy refuses at the call (the model's own signature) is refused when it runs, too.
+    with pytest.raises(TypeError, match="needs planned_at"):
+        fact(OutcomeCourse)(**{k: v for k, v in values.items() if k != "planned_at"})
+    with pytest.raises(TypeError, match="has no column planed_at"):
+        fact(OutcomeCourse)(**values, planed_at=values["planned_at"])  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="not a table model"):
         fact(CloudEvent)  # type: ignore[type-var]
