@@ -27,7 +27,6 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert
 from sqlmodel import col, select
 
 from shared.bus.health import ConsumerHealth
@@ -45,6 +44,7 @@ from shared.bus.kafka import (
     stop_quietly,
 )
 from shared.bus.tables import InboxEntry, utcnow
+from shared.db.bulk import insert_rows
 from shared.db.database import Database
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.envelope import CloudEvent, EnvelopeError, from_kafka
@@ -472,9 +472,14 @@ class EventConsumer:
                                 span.set_attribute("messaging.message.id", envelope.id)
                                 await handler(uow, event, envelope)
                 if fresh:
-                    await uow.session.execute(
-                        insert(INBOX_TABLE),  # the table, not the ORM entity: no per-row ORM bookkeeping
+                    # The table, not the ORM entity: no per-row ORM bookkeeping. A clash (another member took one
+                    # of these in meanwhile) raises and rolls the batch back, which is what the inbox is for.
+                    await insert_rows(
+                        uow.session,
+                        self.database.dialect,
+                        INBOX_TABLE,
                         [self._inbox_row(record, envelope, "processed") for record, envelope, _, _ in fresh],
+                        skip_existing=False,
                     )
                 await uow.commit()
         except Exception:

@@ -10,10 +10,10 @@ from functools import cache
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, col, select
 
 from shared.bus.consumer import Batched, Delivered
+from shared.db.bulk import insert_rows
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.envelope import CloudEvent
 from shared.events.registry import DomainEvent
@@ -91,8 +91,7 @@ async def add_missing(uow: UnitOfWork, rows: Sequence[Fact[Any]]) -> None:
     for row in rows:
         unique.setdefault(tuple(row.values[name] for name in keys), row.values)
     table = cast(sa.Table, mapper.local_table)
-    insert = postgresql.insert(table) if uow.database.dialect == "postgresql" else sqlite.insert(table)
-    await uow.session.execute(insert.on_conflict_do_nothing(), list(unique.values()))
+    await insert_rows(uow.session, uow.database.dialect, table, list(unique.values()), skip_existing=True)
 
 
 async def load_held(uow: UnitOfWork, model: type[Row], keys: Sequence[Any]) -> dict[Any, Row]:
