@@ -45,7 +45,8 @@ class _FactBuilder:
         unknown = given.keys() - self.columns
         if unknown:
             raise TypeError(f"{self.model.__name__} has no column {', '.join(sorted(unknown))}")
-        values = {**self.defaults, **{name: make() for name, make in self.factories.items()}, **given}
+        made = {name: make() for name, make in self.factories.items() if name not in given}
+        values = {**self.defaults, **made, **given}
         if len(values) != len(self.columns):
             missing = ", ".join(sorted(self.columns - values.keys()))
             raise TypeError(f"{self.model.__name__} needs {missing}")
