@@ -27,7 +27,7 @@ from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler
 from shared.bus.kafka import KafkaAccess, TopicSpec, broker_answers, ensure_topics, raise_if_cancelling
 from shared.bus.outbox import OutboxRelay
 from shared.db.database import Database
-from shared.db.migrate import upgrade_to_head
+from shared.db.migration_process import upgrade_in_child_process
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import install_error_replies
 from shared.events import asyncapi_document, json_schemas, network_topic
@@ -226,7 +226,12 @@ def create_service_app(settings: ServiceSettings, definition: ServiceDefinition)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_tracing(settings.instance)
         url = settings.resolved_database_url()
-        await asyncio.to_thread(upgrade_to_head, url, definition.migrations)
+        if settings.migrate_in_child_process:
+            await upgrade_in_child_process(url, definition.migrations)
+        else:
+            from shared.db.migrate import upgrade_to_head  # Alembic loads only in a process that migrates in itself
+
+            await asyncio.to_thread(upgrade_to_head, url, definition.migrations)
         runtime = ServiceRuntime(settings)
         app.state.runtime = runtime
         supervisor = runtime.supervisor
@@ -361,7 +366,7 @@ def serve(service: str, create_app: Callable[[ServiceSettings], FastAPI]) -> Non
             os.environ[f"KAPNET_{name.upper()}"] = str(value)
     os.environ["KAPNET_SERVICE"] = service
     try:
-        settings = ServiceSettings()
+        settings = ServiceSettings(migrate_in_child_process=True)
     except ValueError as exc:
         parser.error(str(exc))
     configure_logging(settings.log_level, settings.instance)

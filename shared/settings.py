@@ -76,6 +76,9 @@ class ServiceSettings(BaseSettings):
     # billing: per-site settings (services/billing/domain/settings.py, BillingSettings), as JSON, e.g.
     # {"rems_certified": true}. Checked when the service starts.
     billing_rules: dict[str, Any] = Field(default_factory=dict)
+    # A server (serve(), python -m services.X) migrates in a child process and never holds Alembic's modules
+    # (shared/db/migration_process.py); an app built in a test's process migrates in that process.
+    migrate_in_child_process: bool = False
     # outcomes (site role): how often the site's aggregates are recomputed and, if changed, published.
     aggregate_publish_interval_seconds: float = Field(default=60.0, gt=0)
     # outcomes (site role): how often its aggregates may cross to the network (shared/privacy/release.py):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from sqlalchemy import create_engine, inspect
 
 from shared.db.database import sync_url
 from shared.db.migrate import downgrade_to_base, upgrade_to_head
+from shared.db.migration_process import upgrade_in_child_process
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATION_FOLDERS = sorted(
@@ -49,6 +52,33 @@ def test_the_network_role_has_no_patient_tables(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'network.db'}"
     upgrade_to_head(url, ROOT / "services" / "outcomes" / "migrations" / "network")
     assert tables(url) == {"outbox_message", "inbox_entry", "network_aggregate", "network_cohort_outcome"}
+
+
+async def test_a_server_migrates_in_a_child_process(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'outcomes.db'}"
+    await upgrade_in_child_process(url, ROOT / "services" / "outcomes" / "migrations" / "network")
+    assert tables(url) == {"outbox_message", "inbox_entry", "network_aggregate", "network_cohort_outcome"}
+
+
+async def test_a_failed_migration_stops_the_start_with_its_reason(tmp_path: Path) -> None:
+    # A database the migrations cannot reach: the start fails instead of serving on a missing schema.
+    url = f"sqlite:///{tmp_path / 'no-such-folder' / 'outcomes.db'}"
+    with pytest.raises(RuntimeError, match=r"migrations in .*network failed \(exit code 1\)"):
+        await upgrade_in_child_process(url, ROOT / "services" / "outcomes" / "migrations" / "network")
+
+
+def test_a_server_never_loads_alembic() -> None:
+    # This test's process has Alembic already (conftest migrates in it): ask a fresh interpreter.
+    apps = ", ".join(f"services.{name}.app" for name in ("intake", "sessions", "billing", "outcomes", "webhooks"))
+    listing = "sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako'))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", f"import sys, {apps}; print({listing})"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert loaded == "[]"
 
 
 def test_no_production_code_creates_tables_behind_alembics_back() -> None:
