@@ -45,9 +45,11 @@ DEMO_PATIENTS = {"north": 14, "south": 6}  # north passes the small-count thresh
 # Synthetic patients over both sites: enough that several cohorts (site x indication x route x month) of each
 # site, and their cuts, reach 11 courses and show their figures. Seeded, so every `make run` has the same ones.
 SYNTHETIC_PATIENTS, SYNTHETIC_SEED = 1000, 1
-# A demo's broker: a 256 MB heap and the serial collector (G1's remembered sets and its threads cost memory a demo's
-# few thousand records a minute do not need). bench/footprint.py measured RSS (P5, bench/RESULTS.md).
-DEMO_BROKER_JVM = ("-Xmx256m", "-XX:+UseSerialGC")
+# A demo's broker: the serial collector (G1's remembered sets and its threads cost memory a demo's few thousand
+# records a minute do not need), a 128 MB heap (about 50 MB live after make run's demo data, the cleaner's map cut
+# to 16 MB by the launcher), and only the C1 compiler with a smaller code cache (C2's compilations cost about
+# 35 MB and buy a throughput a demo never asks for). bench/footprint.py measured RSS (P5, bench/RESULTS.md).
+DEMO_BROKER_JVM = ("-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=32m")
 # Four months of history rather than ten: a demo's monthly cohorts are then dense enough (up to 88 courses) for
 # the dashboard's rates to stand over shown counts, not only suppressed ones.
 SYNTHETIC_HISTORY_DAYS = 120
