@@ -10,7 +10,10 @@ from playwright.sync_api import Page
 
 from deploy.processes import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's headless shell (Chromium's old headless mode, what Playwright itself runs for headless) rather than
+# /usr/bin/chromium's new headless mode, which now and then renders no frame: a click then waits 30 s for the
+# element to be "stable" (animation frames) and a full-page screenshot fails with "Unable to capture screenshot".
+CHROMIUM = Path("/usr/bin/chromium-headless-shell")
 # Without these, Chromium reaches for Google's hosts at start, which this closed network refuses.
 CHROMIUM_ARGS = [
     "--no-sandbox",
