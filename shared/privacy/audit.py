@@ -29,7 +29,15 @@ from typing import Any
 from shared.events.outcomes import CohortAggregatePublished, ReleasedCount
 from shared.events.registry import network_topic
 from shared.privacy.cells import ALL, CellId, cells_of_aggregate
-from shared.privacy.identifiers import DEFAULT_ALLOWED_URLS, may_identify, scan_headers, scan_json, scan_text
+from shared.privacy.identifiers import (
+    DEFAULT_ALLOWED_URLS,
+    JsonPlace,
+    json_path,
+    may_identify,
+    scan_headers,
+    scan_json,
+    scan_text,
+)
 from shared.privacy.inference import SMALLEST_SHOWN, Shown, SumBound, infer_shown, shown_version
 
 DAY_MS = 86_400_000
@@ -149,17 +157,17 @@ _SMALL_IN_RAW = re.compile(rb'"(?:count|sum_of_shown)"\s*:\s*(?:[1-9]|10)\s*[,}\
 def small_counts(value: object, path: str = "$") -> list[tuple[str, int]]:
     """Every count from 1 to 10 a JSON value shows, with its path."""
     found: list[tuple[str, int]] = []
-    stack: list[tuple[object, str]] = [(value, path)]
+    stack: list[tuple[object, JsonPlace]] = [(value, path)]
     while stack:
         item, where = stack.pop()
         if isinstance(item, dict):
             for key, v in item.items():
-                at = f"{where}.{key}"
-                if key in COUNT_FIELDS and isinstance(v, int) and not isinstance(v, bool) and 0 < v < SMALLEST_SHOWN:
-                    found.append((at, v))
-                stack.append((v, at))
+                if isinstance(v, dict | list):
+                    stack.append((v, (where, key)))
+                elif key in COUNT_FIELDS and isinstance(v, int) and not isinstance(v, bool) and 0 < v < SMALLEST_SHOWN:
+                    found.append((json_path((where, key)), v))
         elif isinstance(item, list):
-            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+            stack.extend((v, (where, i)) for i, v in enumerate(item) if isinstance(v, dict | list))
     return found
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
@@ -219,9 +219,28 @@ def scan_text(text: str, path: str, allowed_urls: Collection[str] = DEFAULT_ALLO
     return [IdentifierFinding(kind, path, why, excerpt) for kind, why, excerpt in _hits(text, tuple(allowed_urls))]
 
 
+# No pattern here matches across a "<" or a ">", and every look-around reads one as it reads a string's end: text
+# with them (a FHIR narrative's XHTML, "<0.5 mg/kg") is judged piece by piece between them, to the same hits.
+_PIECE_EDGE = re.compile(r"[<>]")
+
+
 @lru_cache(maxsize=1 << 16)
 def _hits(text: str, allowed_urls: tuple[str, ...]) -> tuple[_Hit, ...]:
     # Cached: the figures of every cohort repeat the same few strings (measures, bands, months).
+    if not _MAYBE.search(text):
+        return ()
+    if "<" in text or ">" in text:
+        # Each narrative is unique, but its cells and phrases repeat from one report to the next (1.9 ms a
+        # narrative judged whole, most of an audit of the network's MeasureReports): the pieces are cached.
+        return tuple(hit for piece in _PIECE_EDGE.split(text) for hit in _piece_hits(piece, allowed_urls))
+    found = list(_piece_hits(text, allowed_urls))
+    if _ZIP_ALONE.fullmatch(text.strip()):  # the whole string, never a piece: "<td>12345</td>" is a count
+        found.append((IdentifierKind.geographic, "a ZIP code", _mask(text.strip())))
+    return tuple(found)
+
+
+@lru_cache(maxsize=1 << 16)
+def _piece_hits(text: str, allowed_urls: tuple[str, ...]) -> tuple[_Hit, ...]:
     if not _MAYBE.search(text):
         return ()
     found: list[_Hit] = []
@@ -229,49 +248,61 @@ def _hits(text: str, allowed_urls: tuple[str, ...]) -> tuple[_Hit, ...]:
     def hit(kind: IdentifierKind, why: str, match: str) -> None:
         found.append((kind, why, _mask(match)))
 
-    # Cut out what has been judged, so that its digits are not read again as a phone number or a ZIP code.
-    rest = text
-    for match in _URL.finditer(text):
-        url = match.group(0)
-        if not any(url.startswith(prefix) for prefix in allowed_urls):
-            hit(IdentifierKind.url, "a URL", url)
-        rest = rest.replace(url, " ")
-    for match in _TIMESTAMP.finditer(rest):
+    def cut(pattern: re.Pattern[str], rest: str, judge: Callable[[re.Match[str]], None]) -> str:
+        # One pass: each match judged and cut out, so that its digits are not read again as a phone number or a
+        # ZIP code. Each pattern is tried only where a character it needs is there (most pieces have none).
+        def judged(match: re.Match[str]) -> str:
+            judge(match)
+            return " "
+
+        return pattern.sub(judged, rest)
+
+    def timestamp(match: re.Match[str]) -> None:
         if not _timestamp_on_boundary(match):
             hit(IdentifierKind.date, "a time that is not a release boundary (midnight UTC)", match.group(0))
-    rest = _TIMESTAMP.sub(" ", rest)
-    for match in _EMAIL.finditer(rest):
-        hit(IdentifierKind.email, "an e-mail address", match.group(0))
-    rest = _EMAIL.sub(" ", rest)
-    for match in _UUID.finditer(rest):
-        hit(IdentifierKind.unique_id, "a UUID: a patient's or a record's id", match.group(0))
-    rest = _UUID.sub(" ", rest)
-    for match in _DATE.finditer(rest):
+
+    def full_date(match: re.Match[str]) -> None:
         if _real_date(*match.groups()):
             hit(IdentifierKind.date, "a full date", match.group(0))
-    for match in _US_DATE.finditer(rest):
-        month, day, _year = match.groups()
-        if 1 <= int(month) <= 12 and 1 <= int(day) <= 31:
-            hit(IdentifierKind.date, "a full date", match.group(0))
-    rest = _US_DATE.sub(" ", _DATE.sub(" ", rest))
-    for match in _SSN.finditer(rest):
-        hit(IdentifierKind.ssn, "a Social Security number", match.group(0))
-    rest = _SSN.sub(" ", rest)
-    for match in _IPV4.finditer(rest):
-        hit(IdentifierKind.ip_address, "an IPv4 address", match.group(0))
-    rest = _IPV4.sub(" ", rest)
-    for match in _IPV6.finditer(rest):
-        if any(c.isalpha() for c in match.group(0)) or match.group(0).count(":") >= 3:
-            hit(IdentifierKind.ip_address, "an IPv6 address", match.group(0))
-    for match in _PHONE.finditer(rest):
-        hit(IdentifierKind.phone, "a telephone or fax number", match.group(0))
-    rest = _PHONE.sub(" ", rest)
-    if _ZIP_ALONE.fullmatch(text.strip()):
-        hit(IdentifierKind.geographic, "a ZIP code", text.strip())
+
+    def marked(kind: IdentifierKind, why: str) -> Callable[[re.Match[str]], None]:
+        return lambda match: hit(kind, why, match.group(0))
+
+    def url(match: re.Match[str]) -> None:
+        if not any(match.group(0).startswith(prefix) for prefix in allowed_urls):
+            hit(IdentifierKind.url, "a URL", match.group(0))
+
+    rest = text
+    if "//" in rest or "www." in rest.lower():
+        rest = cut(_URL, rest, url)
+    if ":" in rest:
+        rest = cut(_TIMESTAMP, rest, timestamp)
+    if "@" in rest:
+        rest = cut(_EMAIL, rest, marked(IdentifierKind.email, "an e-mail address"))
+    rest = cut(_UUID, rest, marked(IdentifierKind.unique_id, "a UUID: a patient's or a record's id"))
+    before_dates = rest
+    if "-" in rest:
+        rest = cut(_DATE, rest, full_date)
+    if "/" in before_dates:
+        for match in _US_DATE.finditer(before_dates):  # read before the ISO dates were cut, as always
+            month, day, _year = match.groups()
+            if 1 <= int(month) <= 12 and 1 <= int(day) <= 31:
+                hit(IdentifierKind.date, "a full date", match.group(0))
+        rest = _US_DATE.sub(" ", rest)
+    if "-" in rest:
+        rest = cut(_SSN, rest, marked(IdentifierKind.ssn, "a Social Security number"))
+    if "." in rest:
+        rest = cut(_IPV4, rest, marked(IdentifierKind.ip_address, "an IPv4 address"))
+    if ":" in rest:
+        for match in _IPV6.finditer(rest):
+            if any(c.isalpha() for c in match.group(0)) or match.group(0).count(":") >= 3:
+                hit(IdentifierKind.ip_address, "an IPv6 address", match.group(0))
+    rest = cut(_PHONE, rest, marked(IdentifierKind.phone, "a telephone or fax number"))
     for match in _ZIP_IN_ADDRESS.finditer(rest):
         hit(IdentifierKind.geographic, "a ZIP code in an address", match.group(0))
-    for match in _MRN.finditer(rest):
-        hit(IdentifierKind.medical_record_number, "a medical record number", match.group(0))
+    if "mrn" in rest.lower():
+        for match in _MRN.finditer(rest):
+            hit(IdentifierKind.medical_record_number, "a medical record number", match.group(0))
     return tuple(found)
 
 
@@ -298,48 +329,73 @@ def _epoch_off_boundary(key: str, number: float) -> bool:
     return 10**8 < seconds < 10**10 and seconds % 86_400 != 0
 
 
+# Where a value sits in a JSON tree, as its path is built only when something is found there (most values never need
+# one): the root's path, or (its parent's place, a key or an index).
+JsonPlace = str | tuple["JsonPlace", str | int]
+
+
+def json_path(where: JsonPlace) -> str:
+    """``$.entry[3].resource`` for a place."""
+    steps: list[str] = []
+    while isinstance(where, tuple):
+        where, step = where
+        steps.append(f"[{step}]" if isinstance(step, int) else f".{step}")
+    return where + "".join(reversed(steps))
+
+
 def scan_json(
     value: object, path: str = "$", allowed_urls: Collection[str] = DEFAULT_ALLOWED_URLS
 ) -> list[IdentifierFinding]:
     """Every identifier in a JSON value (as ``json.loads`` gives it): by field name and by look."""
     allowed = tuple(allowed_urls)
     found: list[IdentifierFinding] = []
+    # A network MeasureReport bundle holds a million values under a few dozen keys: each key is judged once.
+    keys: dict[str, tuple[IdentifierKind | None, bool]] = {}
 
-    def look(text: str, where: str) -> None:
+    def look(text: str, where: JsonPlace) -> None:
         hits = _hits(text, allowed)
         if hits:
-            found.extend(IdentifierFinding(kind, where, why, excerpt) for kind, why, excerpt in hits)
+            at = json_path(where)
+            found.extend(IdentifierFinding(kind, at, why, excerpt) for kind, why, excerpt in hits)
 
-    # (value, its path, the FHIR resource type it is inside, whether it is a month Period's start or end)
-    stack: list[tuple[object, str, str | None, bool]] = [(value, path, None, False)]
+    # (value, where it is, the FHIR resource type it is inside, whether it is a month Period's start or end)
+    stack: list[tuple[object, JsonPlace, str | None, bool]] = [(value, path, None, False)]
     while stack:
         item, where, resource, in_month = stack.pop()
         if isinstance(item, str):
             if not in_month:
                 look(item, where)
         elif isinstance(item, list):
-            stack.extend(
-                (v, f"{where}[{i}]", resource, False) for i, v in enumerate(item) if isinstance(v, str | list | dict)
-            )
+            for i, v in enumerate(item):
+                if isinstance(v, str):
+                    look(v, (where, i))
+                elif isinstance(v, list | dict):
+                    stack.append((v, (where, i), resource, False))
         elif isinstance(item, dict):
             kind_of = item.get("resourceType")
             here = kind_of if isinstance(kind_of, str) else resource
-            month = _month_period(item)
+            month = "start" in item and _month_period(item)
             for key, v in item.items():
                 key_text = str(key)
-                kind = field_kind(key_text)
+                judged = keys.get(key_text)
+                if judged is None:
+                    judged = keys[key_text] = (field_kind(key_text), bool(_hits(key_text, allowed)))
+                kind, key_has_hits = judged
                 if kind is _NAME and here is not None and here not in _PERSONS:
                     kind = None
                 if kind is not None and v not in (None, "", [], {}):
                     why = f"a field named {key_text!r}"
-                    found.append(IdentifierFinding(kind, f"{where}.{key_text}", why, _mask(str(v))))
-                if _hits(key_text, allowed):
-                    look(key_text, f"{where}{{key}}")
-                if isinstance(v, str | list | dict):
-                    stack.append((v, f"{where}.{key_text}", here, month and key_text in ("start", "end")))
+                    found.append(IdentifierFinding(kind, json_path((where, key_text)), why, _mask(str(v))))
+                if key_has_hits:
+                    look(key_text, f"{json_path(where)}{{key}}")
+                if isinstance(v, str):
+                    if not (month and key_text in ("start", "end")):
+                        look(v, (where, key_text))
+                elif isinstance(v, list | dict):
+                    stack.append((v, (where, key_text), here, False))
                 elif isinstance(v, int | float) and not isinstance(v, bool) and _epoch_off_boundary(key_text, v):
                     why = "an epoch time off a boundary"
-                    found.append(IdentifierFinding(IdentifierKind.date, f"{where}.{key_text}", why, str(v)))
+                    found.append(IdentifierFinding(IdentifierKind.date, json_path((where, key_text)), why, str(v)))
     return found
 
 

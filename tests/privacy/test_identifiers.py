@@ -162,3 +162,37 @@ def test_findings_never_repeat_the_value() -> None:
     ssn = "123-45-6789"
     [found] = scan_text(f"SSN {ssn}", "$.note")
     assert ssn not in found.excerpt and found.path == "$.note"
+
+
+def test_a_narrative_is_read_between_its_tags_and_a_count_in_a_cell_is_not_a_zip_code() -> None:
+    div = (
+        '<div xmlns="http://www.w3.org/1999/xhtml"><p>Call (555) 123-4567 or jane.doe@example.com, seen 6/5/1987.'
+        "</p><table><tr><td>Initial Population</td><td>12345</td></tr></table><p>SSN 123-45-6789</p></div>"
+    )
+    found = scan_json({"resourceType": "MeasureReport", "text": {"div": div}})
+    assert {f.kind for f in found} == {K.phone, K.email, K.date, K.ssn}, found
+    assert {f.path for f in found} == {"$.text.div"}
+    assert [f.kind for f in scan_text("02139", "$")] == [K.geographic]  # a ZIP code is the whole string, not a cell
+
+
+def test_text_read_piece_by_piece_between_angle_brackets_finds_what_the_whole_would() -> None:
+    # What makes the narrative fast (identifiers._hits) must not change what is found: no pattern matches across a
+    # "<" or ">", and each look-around reads one as a string's end. Checked against the whole read at once.
+    import random
+
+    from shared.privacy import identifiers
+
+    atoms = [
+        "<td>", "</td>", "<p>", ">=", "<5", " ", "-", "/", ":", ".", "@", "+1 ", "(555) ", "123-4567", "555.123.4567",
+        "MA 02139", "2025-03-04", "2025-03-04T14:03:00Z", "2025-03-04T00:00:00Z", "6/5/1987", "123-45-6789", "12:30",
+        "192.168.1.7", "2001:db8::1", "jane@example.com", "https://x.example/a", "http://hl7.org/fhir/x", "www.a.org",
+        "MRN: A-10442", "45-54", "12", "3368fd8fb81298222627", "0b1a2c3d4e5f60718293a4b5c6d7e8f9", "T", "Z", "abc",
+    ]  # fmt: skip
+    allowed = identifiers.DEFAULT_ALLOWED_URLS
+    rng = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rng.choice(atoms) for _ in range(rng.randint(2, 8)))
+        if "<" not in text and ">" not in text:
+            continue
+        whole = identifiers._piece_hits(text, allowed)  # the whole string as one piece
+        assert sorted(identifiers._hits(text, allowed)) == sorted(whole), text
