@@ -221,14 +221,6 @@ def _count_of(value: object, measure: str) -> Shown:
     return count
 
 
-def cells_from_json(data: Mapping[str, object]) -> tuple[str, dict[CellId, ReleasedCount]]:
-    """``shown_from_json`` as ReleasedCounts (built without their checks: a shown 1-10 stays as sent)."""
-    key, shown = shown_from_json(data)
-    return key, {
-        cell: ReleasedCount.model_construct(count=count, suppressed=count is None) for cell, count in shown.items()
-    }
-
-
 def aggregate_cells_from_json(data: Mapping[str, object]) -> tuple[str, dict[CellId, ReleasedCount]]:
     """The key and cells of a CohortAggregatePublished as sent."""
     # AggregateCell does not refuse a shown 1-10, so the model reads what was sent.

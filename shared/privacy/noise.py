@@ -207,7 +207,7 @@ class PrivacyAccountant:
         """The state after spending ``epsilon`` on ``on``; ``PrivacyBudgetSpent`` if that would exceed the budget."""
         eps = as_epsilon(epsilon)
         current = self.for_month(on)
-        if eps > current.remaining:
+        if not current.can_spend(eps, on):
             raise PrivacyBudgetSpent(
                 f"site {self.site!r}: spending ε = {eps} in {current.month} would exceed the month's budget "
                 f"{current.budget} ({current.spent} spent, {current.remaining} left); no release until next month"

@@ -35,7 +35,7 @@ from services.billing.domain.money import Money, total
 
 @lru_cache(maxsize=64)
 def _holiday_dates(year: int) -> frozenset[date]:
-    return frozenset(_federal_calendar(year))
+    return frozenset(federal_holidays(year))
 
 
 def _federal_calendar(year: int) -> holidays.HolidayBase:
