@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.events.outcomes import CohortAggregatePublished, ReleasedCount
 from shared.events.registry import network_topic
@@ -39,6 +39,9 @@ from shared.privacy.identifiers import (
     scan_text,
 )
 from shared.privacy.inference import SMALLEST_SHOWN, Shown, SumBound, infer_shown, shown_version
+
+if TYPE_CHECKING:
+    import httpx  # the pure audit needs no HTTP client
 
 DAY_MS = 86_400_000
 COHORT_OUTCOMES_TYPE = "org.kapnet.outcomes.cohort_outcomes.published.v1"
@@ -468,14 +471,25 @@ class ApiFetch:
     failures: list[str] = field(default_factory=list)  # requests that got no JSON (an endpoint absent, say)
 
 
-async def fetch_api_replies(network_url: str, token: str, *, timeout_seconds: float = 60.0) -> ApiFetch:
+async def fetch_api_replies(
+    network_url: str,
+    token: str,
+    *,
+    timeout_seconds: float = 60.0,
+    page_size: int = 1000,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ApiFetch:
     """What the network API answers a reader: every cohort, the totals and trends (overall, by site, by each cut
-    value seen, over the whole range of months), the older aggregates, and the FHIR Measures and MeasureReports."""
+    value seen, over the whole range of months), the older aggregates, and the FHIR Measures and every page of
+    MeasureReports (``page_size`` a page). ``transport``: an app in the same process, for tests."""
     import httpx
 
     fetched = ApiFetch()
     async with httpx.AsyncClient(
-        base_url=network_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=timeout_seconds
+        base_url=network_url.rstrip("/"),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout_seconds,
+        transport=transport,
     ) as client:
 
         async def get(path: str, params: Mapping[str, str] | None = None) -> object:
@@ -506,5 +520,18 @@ async def fetch_api_replies(network_url: str, token: str, *, timeout_seconds: fl
         await get("/aggregates")
         await get("/fhir/Measure")
         for site in sites:
-            await get("/fhir/MeasureReport", {"site": site})
+            # Every page of the search, by the Bundle's own next links (opaque to a client, as FHIR has it).
+            page = await get("/fhir/MeasureReport", {"site": site, "_count": str(page_size)})
+            seen: set[str] = set()
+            while (following := _next_link(page)) is not None and following not in seen:
+                seen.add(following)
+                page = await get(following)
     return fetched
+
+
+def _next_link(bundle: object) -> str | None:
+    links = bundle.get("link") if isinstance(bundle, dict) else None
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return str(link["url"])
+    return None

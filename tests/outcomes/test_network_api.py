@@ -15,6 +15,8 @@ from services.outcomes.app import create_app
 from services.outcomes.models import NetworkCohortOutcome
 from services.outcomes.service import network
 from shared.events.outcomes import CohortOutcomesPublished
+from shared.privacy.audit import audit_records, fetch_api_replies
+from shared.privacy.identifiers import DEFAULT_ALLOWED_URLS
 from shared.settings import ServiceSettings
 from tests.harness import ServiceUnderTest, app_in_process
 from tests.outcomes.test_network_view_rules import cohort
@@ -171,6 +173,39 @@ async def test_fhir_measure_reports_by_criteria_and_by_id(network_service: Servi
     assert [e["resource"]["id"] for e in one["entry"]] == ["adverse-events"]
 
 
+async def test_measure_reports_come_in_pages_that_the_next_links_walk_through_once_each(
+    network_service: ServiceUnderTest,
+) -> None:
+    await take_in(network_service, *network_cohorts())
+    whole = await get(network_service, "/fhir/MeasureReport", _count="1000")
+    every = [e["fullUrl"] for e in whole["entry"]]
+    assert whole["total"] == len(every) > 6 and "next" not in {link["relation"] for link in whole["link"]}
+
+    admin = network_service.as_("network_admin")
+    walked: list[str] = []
+    page = await get(network_service, "/fhir/MeasureReport", _count="4")
+    pages = 1
+    assert {link["relation"] for link in page["link"]} == {"self", "first", "next"}
+    while True:
+        assert page["total"] == len(every) and len(page["entry"]) <= 4
+        walked += [e["fullUrl"] for e in page["entry"]]
+        links = {link["relation"]: link["url"] for link in page["link"]}
+        if "next" not in links:
+            break
+        reply = await network_service.client.get(links["next"], headers=admin)  # the link as given, absolute
+        assert reply.status_code == 200, reply.text
+        page = reply.json()
+        pages += 1
+        assert "previous" in {link["relation"] for link in page["link"]}
+    assert walked == every and pages == -(-len(every) // 4)
+
+    for bad in ({"_count": "0"}, {"_count": "1001"}, {"_offset": "-1"}):
+        reply = await network_service.client.get("/fhir/MeasureReport", params=bad, headers=admin)
+        assert reply.status_code == 422, (bad, reply.text)
+    beyond = await get(network_service, "/fhir/MeasureReport", _offset="1000")
+    assert beyond["total"] == len(every) and "entry" not in beyond
+
+
 async def test_only_the_network_admin_reads(network_service: ServiceUnderTest) -> None:
     for path in ("/cohort-outcomes", "/cohort-outcomes/totals", "/fhir/Measure", "/fhir/MeasureReport"):
         assert (await network_service.client.get(path)).status_code == 401
@@ -186,3 +221,20 @@ async def test_a_cut_without_its_value_is_a_422_that_says_so(network_service: Se
         )
         assert reply.status_code == 422, path
         assert "cut_value is required" in reply.json()["detail"]
+
+
+async def test_the_privacy_auditor_reads_every_page_and_finds_the_network_api_clean(
+    network_service: ServiceUnderTest,
+) -> None:
+    await take_in(network_service, *network_cohorts())
+    whole = await get(network_service, "/fhir/MeasureReport", site="north", _count="1000")
+    token = network_service.as_("network_admin")["Authorization"].removeprefix("Bearer ")
+    transport = network_service.client._transport  # the app itself, in this process
+    fetched = await fetch_api_replies("http://service", token, page_size=3, transport=transport)
+    assert fetched.failures == []
+    pages = [r for r in fetched.replies if r.request.startswith("GET /fhir/MeasureReport?site=north")]
+    assert len(pages) == -(-whole["total"] // 3) > 1
+    bodies: list[Any] = [p.body for p in pages]
+    assert [e["fullUrl"] for b in bodies for e in b["entry"]] == [e["fullUrl"] for e in whole["entry"]]
+    report = audit_records([], fetched.replies, allowed_urls=(*DEFAULT_ALLOWED_URLS, "http://service/"))
+    assert report.clean, report.render()

@@ -51,8 +51,11 @@ async def test_the_networks_measures_and_measure_reports_pass_the_hl7_validator(
     validator_command()  # fail at once when the validator is not built
     await take_in(network_service, *network_cohorts(), every_figure())
     measures = [e["resource"] for e in (await get(network_service, "/fhir/Measure"))["entry"]]
-    reports = [e["resource"] for e in (await get(network_service, "/fhir/MeasureReport"))["entry"]]
-    served = [*measures, *reports]
+    reports = [e["resource"] for e in (await get(network_service, "/fhir/MeasureReport", _count="1000"))["entry"]]
+    # A page from the middle of a search, as served: its total, and its first, previous and next links.
+    middle = await get(network_service, "/fhir/MeasureReport", _count="2", _offset="2")
+    assert {link["relation"] for link in middle["link"]} == {"self", "first", "previous", "next"}
+    served = [*measures, *reports, middle]
 
     assert {m["id"] for m in measures} == set(MEASURES)
     assert {r["measure"].rsplit("/", 1)[1] for r in reports} == set(MEASURES), "a report of every measure"

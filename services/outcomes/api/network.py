@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 
 from services.outcomes.api.deps import NetworkReader
 from services.outcomes.domain.network_view import InstrumentName, NetworkTotals, TrendPoint
-from services.outcomes.fhir.measure_reports import measure_report, measure_reports, split_report_id
+from services.outcomes.fhir.measure_reports import measure_report, reported_measures, split_report_id
 from services.outcomes.fhir.measures import MEASURE_BASE, MEASURE_VERSION, MEASURES, MeasureDefinition, measure_resource
 from services.outcomes.models import NetworkAggregate
 from services.outcomes.service import network, publication
@@ -17,7 +17,15 @@ from shared.app import UnitOfWorkDep, runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 from shared.events.outcomes import CohortAggregatePublished, CohortCut, CohortOutcomesPublished
-from shared.fhir import FHIR_JSON, FhirJSONResponse, operation_outcome, searchset
+from shared.fhir import (
+    FHIR_JSON,
+    LARGEST_PAGE,
+    PAGE_SIZE,
+    FhirJSONResponse,
+    operation_outcome,
+    paged_searchset,
+    searchset,
+)
 from shared.treatment import Indication, Route
 
 network_router = APIRouter(prefix="/aggregates", tags=["network aggregates"])
@@ -203,16 +211,24 @@ async def search_measure_reports(
     cut: CohortCut | None = None,
     cut_value: Annotated[str | None, Query(alias="cut-value", max_length=40)] = None,
     measure: Annotated[str | None, Query(max_length=300, description="a Measure's id or canonical URL")] = None,
+    count: Annotated[
+        int, Query(alias="_count", ge=1, le=LARGEST_PAGE, description="how many reports a page holds")
+    ] = PAGE_SIZE,
+    offset: Annotated[int, Query(alias="_offset", ge=0, description="the first report of the page, from 0")] = 0,
 ) -> FhirJSONResponse:
     chosen = None if measure is None else _measure_named(measure)
-    resources: list[dict[str, Any]] = []
+    matches: list[tuple[MeasureDefinition, CohortOutcomesPublished]] = []
     if measure is None or chosen is not None:
         selection = CohortSelection(
             site=site, indication=indication, route=route, period=period, cut=cut, cut_value=cut_value
         )
         for cohort in await network.cohort_outcomes(uow, selection):
-            resources.extend(measure_reports(cohort, chosen))
-    return FhirJSONResponse(searchset(resources, base=_fhir_base(request), self_url=str(request.url)))
+            matches.extend((m, cohort) for m in reported_measures(cohort, chosen))
+    page = [report for m, c in matches[offset : offset + count] if (report := measure_report(m, c)) is not None]
+    bundle = paged_searchset(
+        page, total=len(matches), base=_fhir_base(request), self_url=request.url, offset=offset, count=count
+    )
+    return FhirJSONResponse(bundle)
 
 
 @network_fhir_router.get(

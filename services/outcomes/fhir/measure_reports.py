@@ -287,7 +287,15 @@ def measure_report(measure: MeasureDefinition, cohort: CohortOutcomesPublished) 
     }
 
 
+def reported_measures(
+    cohort: CohortOutcomesPublished, measure: MeasureDefinition | None = None
+) -> list[MeasureDefinition]:
+    """The measures a cohort has a MeasureReport of (of ``measure`` alone, when given): a page of a search counts
+    them all and builds only its own reports."""
+    chosen = [measure] if measure is not None else list(MEASURES.values())
+    return [m for m in chosen if report_groups(m, cohort)]
+
+
 def measure_reports(cohort: CohortOutcomesPublished, measure: MeasureDefinition | None = None) -> list[dict[str, Any]]:
     """Every MeasureReport of a cohort (or of one measure over it)."""
-    chosen = [measure] if measure is not None else list(MEASURES.values())
-    return [report for m in chosen if (report := measure_report(m, cohort)) is not None]
+    return [report for m in reported_measures(cohort, measure) if (report := measure_report(m, cohort)) is not None]
