@@ -9,7 +9,6 @@ new entry, never by changing an old one). Money is integer cents (money.py).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Self
@@ -339,7 +338,3 @@ class Account(BaseModel):
         paid = self._paid_per_invoice()
         late = total([i.total - paid[i.id] for i in self.invoices if i.due_on < today and paid[i.id] < i.total])
         return max(min(late, self.balance), Money.zero(late.currency))
-
-
-def charges_total(charges: Sequence[Charge]) -> Money:
-    return total([c.amount for c in charges])
