@@ -81,6 +81,11 @@ class ServiceRuntime:
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.database, source=self.source, site=self.site)
 
+    def reading(self) -> UnitOfWork:
+        """A unit of work for a route that only reads and records nothing, not even an audit row: it never waits
+        for a write in progress (shared.db.database)."""
+        return UnitOfWork(self.database, source=self.source, site=self.site, read_only=True)
+
     def site_topic(self, service: str, site: str | None = None) -> TopicSpec:
         return TopicSpec(
             SITE_CHANNEL.format(site=site or self.site, service=service),
@@ -201,6 +206,15 @@ async def _request_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
 
 # A route's transaction: what it does not commit is rolled back when the reply is sent.
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(_request_unit_of_work)]
+
+
+async def _request_reading(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with runtime_of(request).reading() as uow:
+        yield uow
+
+
+# A route that only reads and records nothing (ServiceRuntime.reading): it cannot commit.
+ReadingDep = Annotated[UnitOfWork, Depends(_request_reading)]
 
 
 BackgroundJob = Callable[[ServiceRuntime], Coroutine[Any, Any, None]]

@@ -13,6 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 # How long a SQLite writer waits for another process's write lock (the API, the relay and the consumer of one
 # service share one process, and so one connection; another process is a migration or an operator's tool).
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# Connections a process keeps for reads alone (Database.reading_sessions): a few readers at once is plenty for one
+# service's read routes, and each holds its own page cache.
+SQLITE_READING_CONNECTIONS = 2
 
 
 def sync_url(url: str) -> str:
@@ -56,6 +59,26 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+        # Reads that write nothing (not even an audit row). On SQLite they have connections of their own: in WAL
+        # mode a reader never waits for the writer, so a network reader's GET does not queue behind a consumer's
+        # batch transaction on the one writing connection (it did, for seconds, while a cohort was taken in).
+        # PostgreSQL's pool already serves many at once.
+        self.reading_sessions = self.sessions
+        self._reading_engine: AsyncEngine | None = None
+        if self.dialect == "sqlite":
+            self._reading_engine = create_async_engine(
+                async_url(url),
+                hide_parameters=True,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                pool_size=SQLITE_READING_CONNECTIONS,
+                max_overflow=0,
+                pool_timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+            )
+            event.listen(self._reading_engine.sync_engine, "connect", _sqlite_reading_pragmas)
+            event.listen(self._reading_engine.sync_engine, "begin", _sqlite_begin_deferred)
+            self.reading_sessions = async_sessionmaker(
+                self._reading_engine, expire_on_commit=False, class_=AsyncSession
+            )
         # Set when a transaction that wrote to the outbox commits; the relay waits on it.
         self.outbox_written = asyncio.Event()
 
@@ -65,6 +88,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._reading_engine is not None:
+            await self._reading_engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -78,6 +103,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
+
+
+def _sqlite_reading_pragmas(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    # A reading connection that tried to write would take the write lock behind the writer's back: refuse instead.
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def _sqlite_begin_deferred(connection: Any) -> None:
+    # A plain BEGIN takes no lock; the first read fixes the snapshot that every read of the transaction sees.
+    connection.exec_driver_sql("BEGIN")
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:

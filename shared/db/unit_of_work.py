@@ -26,8 +26,10 @@ OUTBOX_TABLE = cast(sa.Table, sa.inspect(OutboxMessage, raiseerr=True).local_tab
 
 
 class UnitOfWork:
-    def __init__(self, database: Database, *, source: str, site: str | None) -> None:
+    def __init__(self, database: Database, *, source: str, site: str | None, read_only: bool = False) -> None:
         self.database = database
+        # A read-only unit of work reads on the database's reading connections and can never commit.
+        self.read_only = read_only
         self.source = source
         self.site = site
         self._outbox: list[dict[str, Any]] = []  # rows for one multi-row INSERT at commit, in publish order
@@ -43,7 +45,7 @@ class UnitOfWork:
         return self._session
 
     async def __aenter__(self) -> UnitOfWork:
-        self._session = self.database.sessions()
+        self._session = (self.database.reading_sessions if self.read_only else self.database.sessions)()
         await self._session.begin()
         return self
 
@@ -60,6 +62,8 @@ class UnitOfWork:
             self._locked.clear()
 
     async def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot commit: open it with unit_of_work() to write")
         wrote_outbox = bool(self._outbox)
         if wrote_outbox:
             # The changes first: their row locks are taken before the outbox locks, never while holding one (a

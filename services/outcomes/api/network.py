@@ -13,7 +13,7 @@ from services.outcomes.fhir.measures import MEASURE_BASE, MEASURE_VERSION, MEASU
 from services.outcomes.models import NetworkAggregate
 from services.outcomes.service import network, publication
 from services.outcomes.service.network import PERIOD_PATTERN, CohortSelection
-from shared.app import UnitOfWorkDep, runtime_of
+from shared.app import ReadingDep, runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
 from shared.events.outcomes import CohortAggregatePublished, CohortCut, CohortOutcomesPublished
@@ -43,7 +43,7 @@ async def list_aggregates(
     site: str | None = None,
     cohort: str | None = None,
 ) -> list[dict[str, Any]]:
-    async with runtime_of(request).unit_of_work() as uow:
+    async with runtime_of(request).reading() as uow:
         rows = await publication.network_aggregates(uow)
     return [_shown(r) for r in rows if (site is None or r.site == site) and (cohort is None or r.cohort == cohort)]
 
@@ -55,7 +55,7 @@ async def get_aggregate(
     request: Request,
     actor: Annotated[Actor, Depends(require(Permission.network_aggregates_read))],
 ) -> dict[str, Any]:
-    async with runtime_of(request).unit_of_work() as uow:
+    async with runtime_of(request).reading() as uow:
         row = await uow.session.get(NetworkAggregate, (site, cohort))
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no aggregate for site {site!r}, cohort {cohort!r}")
@@ -100,7 +100,7 @@ Selection = Annotated[CohortSelection, Depends(_selection)]
 
 @cohort_outcomes_router.get("", summary="The latest cohort outcomes each site published, by the criteria given")
 async def list_cohort_outcomes(
-    actor: NetworkReader, uow: UnitOfWorkDep, selection: Selection
+    actor: NetworkReader, uow: ReadingDep, selection: Selection
 ) -> list[CohortOutcomesPublished]:
     return await network.cohort_outcomes(uow, selection)
 
@@ -110,7 +110,7 @@ async def list_cohort_outcomes(
     summary="One cut value's cohorts summed across sites (and months of a range): upper bounds on patients, and "
     "never a suppressed count read as 0",
 )
-async def cohort_outcome_totals(actor: NetworkReader, uow: UnitOfWorkDep, selection: Selection) -> NetworkTotals:
+async def cohort_outcome_totals(actor: NetworkReader, uow: ReadingDep, selection: Selection) -> NetworkTotals:
     return await network.network_totals(uow, selection)
 
 
@@ -119,7 +119,7 @@ async def cohort_outcome_totals(actor: NetworkReader, uow: UnitOfWorkDep, select
 )
 async def cohort_outcome_trend(
     actor: NetworkReader,
-    uow: UnitOfWorkDep,
+    uow: ReadingDep,
     selection: Selection,
     instrument: InstrumentName | None = None,
 ) -> list[TrendPoint]:
@@ -130,7 +130,7 @@ async def cohort_outcome_trend(
     "/{cohort_id}", summary="One site's cohort by its id (the cohort_id MeasureReport ids end in)"
 )
 async def get_cohort_outcomes(
-    cohort_id: Annotated[str, Path(max_length=64)], actor: NetworkReader, uow: UnitOfWorkDep
+    cohort_id: Annotated[str, Path(max_length=64)], actor: NetworkReader, uow: ReadingDep
 ) -> CohortOutcomesPublished:
     found = await network.cohort_outcome(uow, cohort_id)
     if found is None:
@@ -203,7 +203,7 @@ async def read_measure(measure_id: str, actor: NetworkReader) -> FhirJSONRespons
 async def search_measure_reports(
     request: Request,
     actor: NetworkReader,
-    uow: UnitOfWorkDep,
+    uow: ReadingDep,
     site: Annotated[str | None, Query(max_length=40)] = None,
     indication: Indication | None = None,
     route: Route | None = None,
@@ -237,7 +237,7 @@ async def search_measure_reports(
     responses=_FHIR_NOT_FOUND,
     summary="Read one MeasureReport (FHIR R4): one measure over one site's cohort",
 )
-async def read_measure_report(report_id: str, actor: NetworkReader, uow: UnitOfWorkDep) -> FhirJSONResponse:
+async def read_measure_report(report_id: str, actor: NetworkReader, uow: ReadingDep) -> FhirJSONResponse:
     named = split_report_id(report_id)
     cohort = None if named is None else await network.cohort_outcome(uow, named[1])
     report = None if named is None or cohort is None else measure_report(named[0], cohort)
