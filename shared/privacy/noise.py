@@ -20,11 +20,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
-from typing import Generic, TypeVar
-
-import opendp.prelude as dp
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from shared.privacy import SMALLEST_SHOWN_COUNT, is_small
+
+if TYPE_CHECKING:
+    import opendp.prelude as dp
 
 K = TypeVar("K", bound=Hashable)
 
@@ -103,7 +104,10 @@ def integer_noise(epsilon: EpsilonLike, sensitivity: int) -> IntegerNoise:
     eps = as_epsilon(epsilon)
     if isinstance(sensitivity, bool) or not isinstance(sensitivity, int) or sensitivity < 1:
         raise ValueError(f"sensitivity must be a positive integer, got {sensitivity!r}")
-    # Enabled here, not at import: only this mode needs OpenDP's contributed (not yet vetted) components.
+    # Imported and enabled here, not at import: only the differential mode needs OpenDP (12 MB a process that
+    # suppresses only) and its contributed (not yet vetted) components.
+    import opendp.prelude as dp
+
     dp.enable_features("contrib")
     # The whole release is one vector: OpenDP then certifies the release (L1 ball of radius sensitivity), not a cell.
     space = dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int)

@@ -15,7 +15,6 @@ from services.billing.api.deps import Reader, SettingsDep, SiteZone
 from services.billing.domain.settings import BillingSettings
 from services.billing.domain.superbill import Superbill
 from services.billing.service import superbill as superbills
-from services.billing.superbill_pdf import render_superbill_pdf
 from shared.app import UnitOfWorkDep
 from shared.auth.guard import Actor
 from shared.db.unit_of_work import UnitOfWork
@@ -87,6 +86,10 @@ async def superbill_pdf(
     settings: SettingsDep,
     zone: SiteZone,
 ) -> PdfResponse:
+    # Imported on the first PDF asked for, not at start: ReportLab and its fonts cost every billing process memory
+    # (issue 15's footprint), and most never render one.
+    from services.billing.superbill_pdf import render_superbill_pdf
+
     found = await _superbill(patient_id, from_, to, actor, uow, settings, zone)
     # The file name carries the period only: a download folder or a mail attachment must not show who it is for.
     filename = f"superbill_{from_.isoformat()}_{to.isoformat()}.pdf"
