@@ -67,10 +67,12 @@ async def test_a_failed_migration_stops_the_start_with_its_reason(tmp_path: Path
         await upgrade_in_child_process(url, ROOT / "services" / "outcomes" / "migrations" / "network")
 
 
-def test_a_server_never_loads_alembic() -> None:
+def test_a_server_starts_without_alembic_opendp_or_reportlab() -> None:
+    # Memory every server would carry for nothing (issue 15's footprint): Alembic runs in a child process, OpenDP
+    # only in the differential privacy mode, ReportLab only for a superbill PDF; each loads when it is needed.
     # This test's process has Alembic already (conftest migrates in it): ask a fresh interpreter.
     apps = ", ".join(f"services.{name}.app" for name in ("intake", "sessions", "billing", "outcomes", "webhooks"))
-    listing = "sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako'))"
+    listing = "sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako', 'opendp', 'reportlab'))"
     loaded = subprocess.run(
         [sys.executable, "-c", f"import sys, {apps}; print({listing})"],
         cwd=ROOT,

@@ -71,6 +71,14 @@ async def superbill(
     return await _superbill(patient_id, from_, to, actor, uow, settings, zone)
 
 
+def _render_pdf(superbill: Superbill) -> bytes:
+    # Imported on the first PDF asked for, in the rendering thread, not at start: ReportLab and its fonts cost every
+    # billing process memory (issue 15's footprint), and most never render one.
+    from services.billing.superbill_pdf import render_superbill_pdf
+
+    return render_superbill_pdf(superbill)
+
+
 @router.get(
     "/superbill.pdf",
     response_class=PdfResponse,
@@ -86,15 +94,11 @@ async def superbill_pdf(
     settings: SettingsDep,
     zone: SiteZone,
 ) -> PdfResponse:
-    # Imported on the first PDF asked for, not at start: ReportLab and its fonts cost every billing process memory
-    # (issue 15's footprint), and most never render one.
-    from services.billing.superbill_pdf import render_superbill_pdf
-
     found = await _superbill(patient_id, from_, to, actor, uow, settings, zone)
     # The file name carries the period only: a download folder or a mail attachment must not show who it is for.
     filename = f"superbill_{from_.isoformat()}_{to.isoformat()}.pdf"
     # Rendering takes a while (about 0.2 s for a hundred lines): off the event loop.
     return PdfResponse(
-        await asyncio.to_thread(render_superbill_pdf, found),
+        await asyncio.to_thread(_render_pdf, found),
         headers={"Content-Disposition": f'attachment; filename="{filename}"', **NO_STORE},
     )
