@@ -205,7 +205,8 @@ async def attempts_of(uow: UnitOfWork, sequence: int) -> list[AttemptResult]:
 
 async def due_deliveries(uow: UnitOfWork, now: datetime, *, limit: int, skip: set[int]) -> list[Delivery]:
     """Pending deliveries whose time has come, to active endpoints, each the first still pending of its endpoint
-    and key: a patient's later events wait behind an earlier one that is being retried (order per patient)."""
+    and key: a patient's later events wait behind an earlier one that is being retried (order per patient).
+    Those due longest come first."""
     earlier = sa.alias(DeliveryRow.__table__, "earlier")  # type: ignore[attr-defined]
     blocked = (
         sa.select(sa.literal(1))
@@ -226,7 +227,9 @@ async def due_deliveries(uow: UnitOfWork, now: datetime, *, limit: int, skip: se
             EndpointRow.status == EndpointStatus.active.value,
             ~blocked.exists(),
         )
-        .order_by(col(DeliveryRow.sequence))
+        # Longest due first, not queue order: while a receiver is down the first keys' retries fall due again and
+        # again, and in queue order they would take every slot from the keys behind them.
+        .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.sequence))
         .limit(limit + len(skip))
     )
     rows = await uow.session.exec(query)
