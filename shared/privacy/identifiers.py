@@ -172,6 +172,16 @@ DEFAULT_ALLOWED_URLS: tuple[str, ...] = (
 )
 
 
+def _allowed_prefix(url: str, allowed_urls: tuple[str, ...]) -> str | None:
+    """The allowed prefix ``url`` begins with, ending where a URL's part ends: "http://loinc.org" allows
+    "http://loinc.org/44249-1", not "http://loinc.org.people.example/jane"."""
+    for prefix in allowed_urls:
+        ends_a_part = prefix.endswith("/") or url[len(prefix) : len(prefix) + 1] in ("", "/", "?", "#")
+        if url.startswith(prefix) and ends_a_part:
+            return prefix
+    return None
+
+
 def _mask(text: str) -> str:
     return text if len(text) <= 4 else f"{text[:2]}…{text[-1]}({len(text)})"
 
@@ -269,8 +279,14 @@ def _piece_hits(text: str, allowed_urls: tuple[str, ...]) -> tuple[_Hit, ...]:
         return lambda match: hit(kind, why, match.group(0))
 
     def url(match: re.Match[str]) -> None:
-        if not any(match.group(0).startswith(prefix) for prefix in allowed_urls):
-            hit(IdentifierKind.url, "a URL", match.group(0))
+        found_url = match.group(0)
+        canonical = _allowed_prefix(found_url, allowed_urls)
+        if canonical is None:
+            hit(IdentifierKind.url, "a URL", found_url)
+            return
+        # Only the canonical prefix is let through: what follows it (a path, a query) is read like any other text,
+        # so "http://hl7.org/fhir/<a patient's id or e-mail>" is still caught.
+        found.extend(_piece_hits(found_url[len(canonical) :], allowed_urls))
 
     rest = text
     if "//" in rest or "www." in rest.lower():

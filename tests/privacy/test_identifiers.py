@@ -77,6 +77,13 @@ def test_a_field_is_known_by_its_name(field: str, kind: IdentifierKind) -> None:
         ("from 192.168.10.7", K.ip_address),
         ("via 2001:db8::8a2e:370:7334", K.ip_address),
         ("see https://social.example/people/jane", K.url),
+        # Glued to a canonical prefix: the prefix is allowed, what follows it is read like any text.
+        ("http://hl7.org/fhir/Patient/c2005981-1c82-4d67-b2a1-4a03bc8780ab", K.unique_id),
+        ("https://kapnet.example/fhir/jane.doe@example.com", K.email),
+        ("http://loinc.org/123-45-6789", K.ssn),
+        ("http://www.w3.org/1999/xhtml/1987-06-05", K.date),
+        ("http://hl7.org/fhir/https://social.example/people/jane", K.url),
+        ("http://loinc.org.social.example/people/jane", K.url),  # a canonical host's name is not a prefix of another
         ("born 1987-06-05", K.date),
         ("seen 6/5/1987", K.date),
         ("at 2025-03-04T14:03:00Z", K.date),
@@ -101,6 +108,9 @@ def test_a_string_is_known_by_its_look(text: str, kind: IdentifierKind) -> None:
         "1-<2/week",
         "http://terminology.hl7.org/CodeSystem/measure-population",
         "https://kapnet.example/fhir/Measure/response-phq9|1",
+        "http://loinc.org/44249-1",
+        "http://unitsofmeasure.org",
+        '<div xmlns="http://www.w3.org/1999/xhtml">',
         "org.kapnet.outcomes.cohort_outcomes.published.v1",
         "a3f09c21b7d45e6f8a90",  # a cohort's short id (network_view.cohort_id), not a UUID
     ],
