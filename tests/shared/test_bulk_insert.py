@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from shared.db.bulk import insert_rows
+from shared.db.bulk import InsertSkippingExisting, insert_rows
 from shared.db.database import Database
 from shared.db.types import UtcDateTime
 
@@ -67,3 +67,24 @@ async def test_many_rows_go_in_whole_and_a_clash_is_skipped_or_refused_as_asked(
         assert len(await held(database)) == 701
     finally:
         await database.dispose()
+
+
+async def test_skipping_existing_rows_skips_only_clashing_keys_and_is_compiled_once(database_url: str) -> None:
+    # A missing required value is refused even when held keys are skipped (SQLite's INSERT OR IGNORE would drop
+    # the row without a word).
+    database = Database(database_url)
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(METADATA.create_all)
+        with pytest.raises(IntegrityError):
+            async with database.sessions() as session, session.begin():
+                await insert_rows(
+                    session, database.dialect, READINGS, [reading(1), {**reading(2), "label": None}], skip_existing=True
+                )
+        assert await held(database) == []
+    finally:
+        await database.dispose()
+    # SQLAlchemy caches a statement's compiled form by its cache key; the dialects' on_conflict_do_nothing() has
+    # none, so every batch was compiled again.
+    assert InsertSkippingExisting(READINGS)._generate_cache_key() is not None
+    assert InsertSkippingExisting(READINGS)._generate_cache_key() != sa.insert(READINGS)._generate_cache_key()
