@@ -287,3 +287,17 @@ def cells_of_all(figures: Iterable[CohortOutcomesPublished | CohortAggregatePubl
     for one in figures:
         found.update(cells_of(one) if isinstance(one, CohortOutcomesPublished) else cells_of_aggregate(one))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateCell:
+    """A cell of a release being prepared: its raw (true) count, whether it is to be suppressed, and the figure it
+    would show (the raw count unless a stale figure is kept: one moves only by 11 or more)."""
+
+    raw: int
+    suppressed: bool
+    shown: int | None = None
+
+    @property
+    def figure(self) -> int:
+        return self.raw if self.shown is None else self.shown

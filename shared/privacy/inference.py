@@ -46,7 +46,16 @@ import numpy.typing as npt
 from highspy._core import _Highs
 
 from shared.events.outcomes import CohortAggregatePublished, CohortOutcomesPublished, ReleasedCount
-from shared.privacy.cells import AGGREGATE_ROUTE, ALL, CellId, GroupKey, cells_of_all, is_monotone, relations
+from shared.privacy.cells import (
+    AGGREGATE_ROUTE,
+    ALL,
+    CandidateCell,
+    CellId,
+    GroupKey,
+    cells_of_all,
+    is_monotone,
+    relations,
+)
 
 SMALLEST_SHOWN = 11  # shared.privacy.SMALLEST_SHOWN_COUNT: a count from 1 to 10 is never shown
 STALE_BY = SMALLEST_SHOWN - 1  # a shown figure moves only by 11 or more, so it may lag the truth by up to 10
@@ -873,20 +882,6 @@ def infer_shown(
 
 
 # --- complementary suppression ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateCell:
-    """A cell of a release being prepared: its raw (true) count, whether it is to be suppressed, and the figure it
-    would show (the raw count unless a stale figure is kept: one moves only by 11 or more)."""
-
-    raw: int
-    suppressed: bool
-    shown: int | None = None
-
-    @property
-    def figure(self) -> int:
-        return self.raw if self.shown is None else self.shown
 
 
 class ReleaseRefused(Exception):

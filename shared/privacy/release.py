@@ -31,8 +31,7 @@ from shared.events.outcomes import (
     ReleasedCount,
 )
 from shared.privacy import SMALLEST_SHOWN_COUNT
-from shared.privacy.cells import ALL, CellId, cells_of_all, relations
-from shared.privacy.inference import CandidateCell
+from shared.privacy.cells import ALL, CandidateCell, CellId, cells_of_all, relations
 
 # The smallest change of a shown figure between two releases: the same 11 as the smallest shown count.
 SMALLEST_STEP = SMALLEST_SHOWN_COUNT

@@ -67,12 +67,14 @@ async def test_a_failed_migration_stops_the_start_with_its_reason(tmp_path: Path
         await upgrade_in_child_process(url, ROOT / "services" / "outcomes" / "migrations" / "network")
 
 
-def test_a_server_starts_without_alembic_opendp_or_reportlab() -> None:
+def test_a_server_starts_without_alembic_opendp_reportlab_or_the_solver() -> None:
     # Memory every server would carry for nothing (issue 15's footprint): Alembic runs in a child process, OpenDP
     # only in the differential privacy mode, ReportLab only for a superbill PDF; each loads when it is needed.
+    # numpy and HiGHS (18 MB) only in the suppression solver's own process (shared/privacy/suppression_process.py).
     # This test's process has Alembic already (conftest migrates in it): ask a fresh interpreter.
     apps = ", ".join(f"services.{name}.app" for name in ("intake", "sessions", "billing", "outcomes", "webhooks"))
-    listing = "sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako', 'opendp', 'reportlab'))"
+    unwanted = ("alembic", "mako", "opendp", "reportlab", "numpy", "highspy")
+    listing = f"sorted(m for m in sys.modules if m.split('.')[0] in {unwanted!r})"
     loaded = subprocess.run(
         [sys.executable, "-c", f"import sys, {apps}; print({listing})"],
         cwd=ROOT,

@@ -38,12 +38,16 @@ from services.outcomes.models import (
 )
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.outcomes import AggregateCell, CohortAggregatePublished, CohortOutcomesPublished, ReleasedCount
-from shared.privacy.cells import cells_of
-from shared.privacy.inference import CandidateCell, ReleaseRefused, protect
+from shared.privacy.cells import CandidateCell, CellId, cells_of
 from shared.privacy.noise import PrivacyAccountant, PrivacyBudgetSpent, ShownCount, as_epsilon, release_with_noise
 from shared.privacy.release import complements_by_table, held_cells, held_release, suppressing
+from shared.privacy.suppression_process import Group, SuppressionProcess
 
 log = logging.getLogger(__name__)
+
+# HiGHS and numpy in a child that lives while releases are being made (shared/privacy/suppression_process.py):
+# through make run's beats of 5 s it stays; after a day's release in production it is gone half a minute later.
+SUPPRESSION = SuppressionProcess(idle_seconds=30.0)
 
 
 class LastRelease(BaseModel):
@@ -242,7 +246,8 @@ def _protected(
     for figures in held:
         groups.setdefault(_group_of(figures), []).append(figures)
     kept: list[CohortOutcomesPublished] = []
-    refused = 0
+    changed: list[tuple[list[CohortOutcomesPublished], set[CellId]]] = []
+    to_solve: list[Group] = []
     for members in groups.values():
         before = [last.cohorts[f.cohort_key] for f in members if f.cohort_key in last.cohorts]
         if len(before) == len(members) and all(
@@ -262,13 +267,17 @@ def _protected(
             cell: CandidateCell(raw=known.raw, suppressed=True) if cell in first_choice else known
             for cell, known in candidate.items()
         }
-        try:
-            hide = first_choice | protect(candidate, last.history.get(_group_of(members[0]), []))
-        except ReleaseRefused as refusal:
-            log.warning("a cohort group is not released this period: %s", refusal)
+        changed.append((members, first_choice))
+        to_solve.append((candidate, last.history.get(_group_of(members[0]), [])))
+    refused = 0
+    # Every changed group in one call to the solver's process.
+    for (members, first_choice), protection in zip(changed, SUPPRESSION.protect_each(to_solve), strict=True):
+        if isinstance(protection, str):
+            log.warning("a cohort group is not released this period: %s", protection)
             refused += 1
-            kept.extend(before)
+            kept.extend(last.cohorts[f.cohort_key] for f in members if f.cohort_key in last.cohorts)
             continue
+        hide = first_choice | protection
         for f in members:
             measures = {
                 cell.measure
