@@ -4,9 +4,10 @@
 
 Starts the whole local network as `make run` does (`python -m deploy.local_stack`, with its demo data) on ports
 of its own and a temporary var/ folder, waits for it to say ready and then ``--idle-seconds`` more (the consumers
-take in the demo history), and samples every process's VmRSS once a second for 10 s: the idle figure is each
-process's largest sample. Then registrations go to north's intake at ``--rate`` per second for ``--load-seconds``
-while sampling goes on: the load figure is each process's largest sample during it. The network's total is given
+take in the demo history), and samples every process's VmRSS once a second for 10 s (a service's processes added
+together: the outcomes service's solver child counts with it): the idle figure is each service's largest sample.
+Then registrations go to north's intake at ``--rate`` per second for ``--load-seconds`` while sampling goes on:
+the load figure is each service's largest sample during it. The network's total is given
 twice: the sum of RSS (each process's own figure, shared libraries counted in every process) and the sum of PSS
 (proportional set size: each shared page divided among the processes mapping it, the machine's memory counted once).
 
@@ -117,11 +118,18 @@ class Sampler:
 
     def _run(self) -> None:
         while not self._stop.wait(1.0):
+            # A service's figure is all its processes together: a child inherits its environment, so the outcomes
+            # service's suppression solver (shared/privacy/suppression_process.py) counts with it while it runs.
+            rss: dict[str, float] = {}
+            pss: dict[str, float] = {}
             for pid in children(self.root):
                 name = label(pid)
                 if name is not None:
-                    self.peaks[name] = max(self.peaks.get(name, 0.0), rss_mb(pid))
-                    self.pss_peaks[name] = max(self.pss_peaks.get(name, 0.0), pss_mb(pid))
+                    rss[name] = rss.get(name, 0.0) + rss_mb(pid)
+                    pss[name] = pss.get(name, 0.0) + pss_mb(pid)
+            for name in rss:
+                self.peaks[name] = max(self.peaks.get(name, 0.0), rss[name])
+                self.pss_peaks[name] = max(self.pss_peaks.get(name, 0.0), pss[name])
 
     def start(self) -> None:
         self._thread.start()
