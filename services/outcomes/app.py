@@ -18,6 +18,7 @@ from shared.bus.kafka import raise_if_cancelling
 from shared.events.outcomes import CohortAggregatePublished, CohortOutcomesPublished
 from shared.events.registry import foreign_aggregate
 from shared.privacy.release import ReleasePeriod
+from shared.privacy.suppression_process import SolverUnavailable
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ async def publish_aggregates(runtime: ServiceRuntime) -> None:
                 )
                 judged_at = mark
                 log.info("outcomes beat: %s", report.model_dump_json())
+        except SolverUnavailable as exc:
+            # Its reason names a process, never a patient. The beat (follow-ups included) is tried again next time.
+            log.error("aggregate publication failed, tried again at the next beat: %s", exc)
         except Exception as exc:
             raise_if_cancelling()
             log.warning("aggregate publication failed: %s", type(exc).__name__)

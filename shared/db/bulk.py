@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -32,6 +33,8 @@ class InsertSkippingExisting(sa.Insert):
 
 @compiles(InsertSkippingExisting)
 def _insert_skipping_existing(insert: InsertSkippingExisting, compiler: SQLCompiler, **kw: Any) -> str:
+    if insert._returning:  # the clause would land after RETURNING, where neither database reads it
+        raise CompileError("InsertSkippingExisting takes no RETURNING")
     return f"{compiler.visit_insert(insert, **kw)} ON CONFLICT DO NOTHING"
 
 

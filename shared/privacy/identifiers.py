@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 from functools import cache, lru_cache
+from urllib.parse import unquote_plus
 
 
 class IdentifierKind(StrEnum):
@@ -172,12 +173,21 @@ DEFAULT_ALLOWED_URLS: tuple[str, ...] = (
 )
 
 
+_NESTED_URLS = 3
+
+
 def _allowed_prefix(url: str, allowed_urls: tuple[str, ...]) -> str | None:
-    """The allowed prefix ``url`` begins with, ending where a URL's part ends: "http://loinc.org" allows
-    "http://loinc.org/44249-1", not "http://loinc.org.people.example/jane"."""
+    """The allowed prefix ``url`` begins with, ending where its host name ends: "http://loinc.org" allows
+    "http://loinc.org/44249-1" and "(http://loinc.org)." in a sentence, not "http://loinc.org.people.example/jane"."""
     for prefix in allowed_urls:
-        ends_a_part = prefix.endswith("/") or url[len(prefix) : len(prefix) + 1] in ("", "/", "?", "#")
-        if url.startswith(prefix) and ends_a_part:
+        if not url.startswith(prefix):
+            continue
+        after = url[len(prefix) : len(prefix) + 2]
+        # A letter, digit, "-", "_", "@" (userinfo: the host is what follows) or "." and a letter goes on naming a host.
+        host_goes_on = bool(after) and (
+            after[0].isalnum() or after[0] in "-_@" or (after[:1] == "." and after[1:].isalnum())
+        )
+        if prefix.endswith("/") or not host_goes_on:
             return prefix
     return None
 
@@ -284,9 +294,13 @@ def _piece_hits(text: str, allowed_urls: tuple[str, ...]) -> tuple[_Hit, ...]:
         if canonical is None:
             hit(IdentifierKind.url, "a URL", found_url)
             return
+        if found_url.count("://") > _NESTED_URLS:  # no canonical reference nests URLs; the reading below recurses
+            hit(IdentifierKind.url, "URLs nested in a URL", found_url)
+            return
         # Only the canonical prefix is let through: what follows it (a path, a query) is read like any other text,
-        # so "http://hl7.org/fhir/<a patient's id or e-mail>" is still caught.
-        found.extend(_piece_hits(found_url[len(canonical) :], allowed_urls))
+        # decoded as a URL's query is ("jane%40example.com", "555+123+4567"), so "http://hl7.org/fhir/<a patient's
+        # id or e-mail>" is still caught.
+        found.extend(_piece_hits(unquote_plus(found_url[len(canonical) :]), allowed_urls))
 
     rest = text
     if "//" in rest or "www." in rest.lower():

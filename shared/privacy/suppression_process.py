@@ -13,7 +13,9 @@ processes of the same program, length-prefixed."""
 
 from __future__ import annotations
 
+import os
 import pickle
+import select
 import struct
 import subprocess
 import sys
@@ -34,6 +36,7 @@ Protection = frozenset[CellId] | str
 
 ROOT = Path(__file__).resolve().parents[2]
 _LENGTH = struct.Struct(">Q")
+_LARGEST_MESSAGE = 1 << 30  # a site's whole release history is a few MB
 
 
 class SolverUnavailable(RuntimeError):
@@ -46,11 +49,15 @@ def _send(stream: IO[bytes], message: object) -> None:
     stream.flush()
 
 
-def _receive(stream: IO[bytes]) -> object:
+def _receive(stream: IO[bytes], within: float | None = None) -> object:
+    if within is not None and not select.select([stream], [], [], within)[0]:
+        raise TimeoutError(f"no answer within {within:.0f} s")
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
         raise EOFError("the other end closed")
     (length,) = _LENGTH.unpack(head)
+    if length > _LARGEST_MESSAGE:
+        raise ValueError(f"a message of {length} bytes: the pipe is out of step")
     body = stream.read(length)
     if len(body) < length:
         raise EOFError("the other end closed mid-message")
@@ -83,11 +90,24 @@ def serve_requests(requests: IO[bytes], answers: IO[bytes]) -> None:
             _send(answers, ("error", f"{type(exc).__name__}: {exc}"))
 
 
-class SuppressionProcess:
-    """The solver's child for one service process: blocking calls from a worker thread, one at a time."""
+def main() -> None:
+    """The child: answers on a private copy of its stdout, whose descriptor 1 goes to stderr from here on, so that a
+    library's stray print cannot put the pipe out of step."""
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    serve_requests(sys.stdin.buffer, answers)
 
-    def __init__(self, idle_seconds: float) -> None:
+
+class SuppressionProcess:
+    """The solver's child for one service process: blocking calls from a worker thread, one at a time.
+
+    ``answer_within``: a release the solver has not answered by then is not made (the child is killed and the next
+    call starts another), so a hung solver cannot hold the beat, which also writes the follow-ups, for good."""
+
+    def __init__(self, idle_seconds: float, answer_within: float = 300.0, command: Sequence[str] | None = None) -> None:
         self.idle_seconds = idle_seconds
+        self.answer_within = answer_within
+        self.command = list(command or [sys.executable, "-m", "shared.privacy.suppression_process"])
         self._lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
         self._idle_timer: threading.Timer | None = None
@@ -105,18 +125,24 @@ class SuppressionProcess:
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
                 self._idle_timer = None
-            child = self._child or self._start()
+            try:
+                child = self._child or self._start()
+            except OSError as exc:  # no process to be had (a limit on processes, no memory)
+                raise SolverUnavailable(f"the suppression solver's process did not start: {exc!r}") from exc
             assert child.stdin is not None and child.stdout is not None
             try:
                 _send(child.stdin, list(groups))
-                reply = _receive(child.stdout)
-            except (OSError, EOFError, pickle.UnpicklingError) as exc:
-                self._end(child, kill=True)  # died (killed, out of memory): the next call starts another
-                raise SolverUnavailable(f"the suppression solver's process ended: {exc}") from exc
-            self._idle_timer = threading.Timer(self.idle_seconds, self._stop_if_idle, args=(child,))
-            self._idle_timer.daemon = True
-            self._idle_timer.start()
-        status, found = cast("tuple[str, Any]", reply)
+                reply = _receive(child.stdout, within=self.answer_within)
+                status, found = cast("tuple[str, Any]", reply)
+            except Exception as exc:
+                # Died (killed, out of memory), hung, or the pipe out of step: whatever it was, this child is not
+                # asked again; the next call starts another.
+                self._end(child, kill=True)
+                raise SolverUnavailable(f"the suppression solver's process failed: {exc!r}") from exc
+            timer = threading.Timer(self.idle_seconds, self._stop_if_idle, args=(child,))
+            timer.daemon = True
+            self._idle_timer = timer
+            timer.start()
         if status != "ok":
             raise SolverUnavailable(f"the suppression solver failed: {found}")
         answers: list[Protection] = found
@@ -124,7 +150,7 @@ class SuppressionProcess:
 
     def _start(self) -> subprocess.Popen[bytes]:
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "shared.privacy.suppression_process"],
+            self.command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=ROOT,
@@ -148,7 +174,8 @@ class SuppressionProcess:
 
     def _stop_if_idle(self, child: subprocess.Popen[bytes]) -> None:
         with self._lock:
-            if self._child is child and self._idle_timer is not None:
+            # Only the timer armed last: one that fired while a call held the lock has been replaced meanwhile.
+            if self._child is child and self._idle_timer is threading.current_thread():
                 self._idle_timer = None
                 self._end(child)
 
@@ -162,4 +189,4 @@ class SuppressionProcess:
 
 
 if __name__ == "__main__":
-    serve_requests(sys.stdin.buffer, sys.stdout.buffer)
+    main()

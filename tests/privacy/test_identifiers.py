@@ -84,6 +84,14 @@ def test_a_field_is_known_by_its_name(field: str, kind: IdentifierKind) -> None:
         ("http://www.w3.org/1999/xhtml/1987-06-05", K.date),
         ("http://hl7.org/fhir/https://social.example/people/jane", K.url),
         ("http://loinc.org.social.example/people/jane", K.url),  # a canonical host's name is not a prefix of another
+        ("http://loinc.org@social.example/people/jane", K.url),  # the host is what follows the "@"
+        # Decoded as a query is: what a search link echoing a request would carry.
+        ("https://kapnet.example/fhir/Patient?email=jane.doe%40example.com", K.email),
+        ("https://kapnet.example/fhir/Patient/c2005981%2D1c82%2D4d67%2Db2a1%2D4a03bc8780ab", K.unique_id),
+        ("http://hl7.org/fhir/Patient?birthdate=1987%2D06%2D05", K.date),
+        ("http://hl7.org/fhir/Patient?phone=555+123+4567", K.phone),
+        # Nested past any canonical use: flagged, not read to the end.
+        pytest.param("http://hl7.org/fhir/" * 1000, K.url, id="a thousand nested canonical URLs"),
         ("born 1987-06-05", K.date),
         ("seen 6/5/1987", K.date),
         ("at 2025-03-04T14:03:00Z", K.date),
@@ -110,6 +118,8 @@ def test_a_string_is_known_by_its_look(text: str, kind: IdentifierKind) -> None:
         "https://kapnet.example/fhir/Measure/response-phq9|1",
         "http://loinc.org/44249-1",
         "http://unitsofmeasure.org",
+        "(see http://unitsofmeasure.org).",
+        "http://loinc.org, http://snomed.info/sct",
         '<div xmlns="http://www.w3.org/1999/xhtml">',
         "org.kapnet.outcomes.cohort_outcomes.published.v1",
         "a3f09c21b7d45e6f8a90",  # a cohort's short id (network_view.cohort_id), not a UUID

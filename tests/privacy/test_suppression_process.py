@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -83,5 +84,38 @@ def test_the_child_stops_when_idle_and_a_killed_one_is_replaced() -> None:
         while solver.running or child_pids() - before:
             assert time.monotonic() < deadline, "the idle child did not stop"
             time.sleep(0.1)
+    finally:
+        solver.stop()
+
+
+def test_a_hung_child_fails_the_call_in_time_and_is_replaced() -> None:
+    solver = SuppressionProcess(idle_seconds=30, answer_within=1.0)
+    before = child_pids()
+    try:
+        solver.protect_each([(SUBTRACTED, [])])
+        [child] = child_pids() - before
+        os.kill(child, signal.SIGSTOP)  # as a solver stuck in a loop would look from here
+        started = time.monotonic()
+        with pytest.raises(SolverUnavailable, match="TimeoutError"):
+            solver.protect_each([(SUBTRACTED, [])])
+        assert time.monotonic() - started < 10
+        assert child not in child_pids()  # killed and reaped
+        assert solver.protect_each([(SUBTRACTED, [])]) == [{cell("prior_trials", "2")}]
+    finally:
+        solver.stop()
+
+
+def test_a_stray_print_in_the_child_does_not_put_the_pipe_out_of_step() -> None:
+    # A library that prints to stdout while solving: the child's answers go on a descriptor of their own.
+    printing = (
+        "import shared.privacy.suppression_process as process\n"
+        "solve = process.protect_each\n"
+        "process.protect_each = lambda groups: (print('HiGHS says hello'), solve(groups))[1]\n"
+        "process.main()\n"
+    )
+    solver = SuppressionProcess(idle_seconds=30, command=[sys.executable, "-c", printing])
+    try:
+        for _ in range(3):
+            assert solver.protect_each([(SUBTRACTED, [])]) == [{cell("prior_trials", "2")}]
     finally:
         solver.stop()

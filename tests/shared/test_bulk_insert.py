@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import CompileError, IntegrityError
 
 from shared.db.bulk import InsertSkippingExisting, insert_rows
 from shared.db.database import Database
@@ -88,3 +88,5 @@ async def test_skipping_existing_rows_skips_only_clashing_keys_and_is_compiled_o
     # none, so every batch was compiled again.
     assert InsertSkippingExisting(READINGS)._generate_cache_key() is not None
     assert InsertSkippingExisting(READINGS)._generate_cache_key() != sa.insert(READINGS)._generate_cache_key()
+    with pytest.raises(CompileError):
+        str(InsertSkippingExisting(READINGS).returning(READINGS.c.reading_id))

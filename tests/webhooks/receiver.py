@@ -30,6 +30,8 @@ class Receiver:
     port: int = field(default_factory=free_port)
     # Seconds to wait before answering the first request of each webhook-id (a slow receiver).
     first_answer_delay: float = 0.0
+    # Seconds to wait before answering any request (a receiver that hangs, longer than the sender waits).
+    answer_delay: float = 0.0
     accepted: list[Received] = field(default_factory=list)
     requests: int = 0
     refused: int = 0
@@ -71,6 +73,8 @@ class Receiver:
         self._seen[webhook_id] += 1
         if self.first_answer_delay and self._seen[webhook_id] == 1:
             await asyncio.sleep(self.first_answer_delay)
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
         self.accepted.append(Received(webhook_id, payload["type"], payload["data"]))
         await _answer(send, 200)
 
