@@ -18,7 +18,6 @@ from shared.bus.kafka import raise_if_cancelling
 from shared.events.outcomes import CohortAggregatePublished, CohortOutcomesPublished
 from shared.events.registry import foreign_aggregate
 from shared.privacy.release import ReleasePeriod
-from shared.privacy.suppression_process import SolverUnavailable
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -53,11 +52,8 @@ async def publish_aggregates(runtime: ServiceRuntime) -> None:
                 report = await beat.review_site(
                     runtime.unit_of_work, runtime.own_site, zone, definition, period, noise=noise
                 )
-                judged_at = mark
+                judged_at = None if report.release_deferred else mark  # a deferred release is tried at the next beat
                 log.info("outcomes beat: %s", report.model_dump_json())
-        except SolverUnavailable as exc:
-            # Its reason names a process, never a patient. The beat (follow-ups included) is tried again next time.
-            log.error("aggregate publication failed, tried again at the next beat: %s", exc)
         except Exception as exc:
             raise_if_cancelling()
             log.warning("aggregate publication failed: %s", type(exc).__name__)

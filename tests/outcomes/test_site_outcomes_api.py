@@ -10,13 +10,16 @@ so the 12-week follow-up's window is open today and the 26-week one is still ahe
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import select
 
 from services.outcomes.models import OutcomeDose, OutcomeResult
+from services.outcomes.service import publication
 from services.outcomes.service.beat import watermark
 from shared.bus.tables import InboxEntry, OutboxMessage
 from shared.events.billing import AccessBarrierRecorded, CoverageDetermined
@@ -31,6 +34,7 @@ from shared.events.sessions import (
     VitalsAlertRaised,
 )
 from shared.privacy.release import ReleasePeriod
+from shared.privacy.suppression_process import SuppressionProcess
 from shared.treatment import AdverseEventType, CourseStatus, Indication, Route, VitalsAlertCode
 from tests.fhir_validation import assert_valid_r4
 from tests.outcomes.conftest import Outcomes
@@ -285,6 +289,31 @@ async def test_a_follow_up_due_is_announced_once_on_the_sites_own_topic(outcomes
         assert str(patient_id) not in message.payload.decode()
         figures = json.loads(message.payload)
         assert figures["courses"] == {"count": None, "suppressed": True}
+
+
+async def test_follow_ups_are_announced_while_the_privacy_solver_is_out(
+    outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The solver's process cannot run (here: it exits at once). The patient's follow-up is announced anyway, the
+    # release waits, and the next beat with a solver makes it.
+    await a_course(outcomes)
+    out = SuppressionProcess(idle_seconds=1, command=[sys.executable, "-c", "raise SystemExit(3)"])
+    monkeypatch.setattr(publication, "SUPPRESSION", out)
+    deferred = await outcomes.beat()
+    assert deferred.release_deferred and deferred.released_for is None and deferred.cohorts_published == 0
+    assert deferred.follow_ups_announced == 1
+
+    async def published(ce_type: str) -> int:
+        async with outcomes.database.sessions() as session:
+            messages = (await session.exec(select(OutboxMessage).where(OutboxMessage.ce_type == ce_type))).all()
+        return len(messages)
+
+    assert await published("org.kapnet.outcomes.followup.due.v1") == 1
+    assert await published("org.kapnet.outcomes.cohort_outcomes.published.v1") == 0
+    monkeypatch.undo()
+    released = await outcomes.beat()
+    assert not released.release_deferred and released.cohorts_published > 0
+    assert await published("org.kapnet.outcomes.followup.due.v1") == 1  # announced once
 
 
 async def test_the_trajectory_is_a_valid_fhir_observation_series(outcomes: Outcomes) -> None:

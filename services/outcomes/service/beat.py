@@ -4,6 +4,7 @@ rules, shared/privacy/release.py), so the network never learns when an individua
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -17,6 +18,9 @@ from shared.bus.tables import InboxEntry, utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.instants import local_date
 from shared.privacy.release import ReleasePeriod, release_boundary, release_due
+from shared.privacy.suppression_process import SolverUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class Watermark(BaseModel):
@@ -59,6 +63,8 @@ class BeatReport(BaseModel):
     follow_ups_announced: int
     released_for: datetime | None
     cohorts_published: int
+    # The release was due but the privacy solver's process was out: the rest of the beat went on without it.
+    release_deferred: bool = False
 
 
 async def review_site(
@@ -91,11 +97,16 @@ async def review_site(
             await uow.commit()
         due = epsilon is not None
     judged = await trajectories.judge_site(facts, definition, zone, local_date(now, zone))
-    release = (
-        await publication.cohort_release(site, judged, definition.key, zone, last, released_for, epsilon)
-        if due
-        else None
-    )
+    release = None
+    deferred = False
+    if due:
+        try:
+            release = await publication.cohort_release(site, judged, definition.key, zone, last, released_for, epsilon)
+        except SolverUnavailable as unavailable:
+            # Follow-ups due are a patient's care and must not wait on the network's figures: the results and the
+            # announcements are written, and the release, still due, is made at a later beat (clinic policy).
+            log.error("the release is deferred to a later beat: %s", unavailable)
+            deferred = True
     async with unit_of_work() as uow:
         written = await trajectories.record_results(uow, judged, now)
         announced = await trajectories.announce_due_follow_ups(uow, judged, now)
@@ -108,6 +119,7 @@ async def review_site(
         courses=len(judged),
         results_written=written,
         follow_ups_announced=announced,
-        released_for=released_for if due else None,
+        released_for=released_for if release is not None else None,
         cohorts_published=published,
+        release_deferred=deferred,
     )
