@@ -77,7 +77,7 @@ def protect_each(groups: Sequence[Group]) -> list[Protection]:
     return answers
 
 
-def serve_requests(requests: IO[bytes], answers: IO[bytes]) -> None:
+def _serve_requests(requests: IO[bytes], answers: IO[bytes]) -> None:
     """The child's loop: a list of groups in, ("ok", protections) or ("error", why) out, until the input closes."""
     while True:
         try:
@@ -95,7 +95,7 @@ def main() -> None:
     library's stray print cannot put the pipe out of step."""
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    serve_requests(sys.stdin.buffer, answers)
+    _serve_requests(sys.stdin.buffer, answers)
 
 
 class SuppressionProcess:
@@ -122,9 +122,7 @@ class SuppressionProcess:
         if not groups:
             return []
         with self._lock:
-            if self._idle_timer is not None:
-                self._idle_timer.cancel()
-                self._idle_timer = None
+            self._cancel_idle_timer()
             try:
                 child = self._child or self._start()
             except OSError as exc:  # no process to be had (a limit on processes, no memory)
@@ -179,11 +177,14 @@ class SuppressionProcess:
                 self._idle_timer = None
                 self._end(child)
 
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
     def stop(self) -> None:
         with self._lock:
-            if self._idle_timer is not None:
-                self._idle_timer.cancel()
-                self._idle_timer = None
+            self._cancel_idle_timer()
             if self._child is not None:
                 self._end(self._child)
 

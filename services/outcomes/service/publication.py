@@ -246,7 +246,8 @@ def _protected(
     for figures in held:
         groups.setdefault(_group_of(figures), []).append(figures)
     kept: list[CohortOutcomesPublished] = []
-    changed: list[tuple[list[CohortOutcomesPublished], set[CellId]]] = []
+    # Each changed group: its figures, what was last released of them, and the complements chosen table by table.
+    changed: list[tuple[list[CohortOutcomesPublished], list[CohortOutcomesPublished], set[CellId]]] = []
     to_solve: list[Group] = []
     for members in groups.values():
         before = [last.cohorts[f.cohort_key] for f in members if f.cohort_key in last.cohorts]
@@ -267,15 +268,15 @@ def _protected(
             cell: CandidateCell(raw=known.raw, suppressed=True) if cell in first_choice else known
             for cell, known in candidate.items()
         }
-        changed.append((members, first_choice))
+        changed.append((members, before, first_choice))
         to_solve.append((candidate, last.history.get(_group_of(members[0]), [])))
     refused = 0
     # Every changed group in one call to the solver's process.
-    for (members, first_choice), protection in zip(changed, SUPPRESSION.protect_each(to_solve), strict=True):
+    for (members, before, first_choice), protection in zip(changed, SUPPRESSION.protect_each(to_solve), strict=True):
         if isinstance(protection, str):
             log.warning("a cohort group is not released this period: %s", protection)
             refused += 1
-            kept.extend(last.cohorts[f.cohort_key] for f in members if f.cohort_key in last.cohorts)
+            kept.extend(before)
             continue
         hide = first_choice | protection
         for f in members:
