@@ -33,7 +33,7 @@ import subprocess
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -134,11 +134,15 @@ def kafka_jars() -> Path:
 # -------------------------------------------------------------------------------------------- ports
 
 
-def free_port() -> int:
-    """An unused loopback TCP port (free now; another process could still take it later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(besides: Collection[int] = ()) -> int:
+    """An unused loopback TCP port (free now; another process could still take it later), none of ``besides``: the
+    kernel may hand out a port just closed again, and a broker refused two listeners on one (a CI run of 694accf)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in besides:
+            return port
 
 
 def _port_open(port: int) -> bool:
@@ -325,11 +329,13 @@ class KafkaNode:
             controller_port = own
         # The controller port is part of controller.quorum.voters: a restart of the same data_dir
         # must present the same quorum (and not need a port passed in), so it is stored in data_dir.
-        self.controller_port = controller_port or stored.get("controller_port") or free_port()
+        self.controller_port = controller_port or stored.get("controller_port") or free_port({self.port})
         self.security = security
-        self.internal_port = (internal_port or stored.get("internal_port") or free_port()) if security else None
+        taken = {self.port, self.controller_port}
+        self.internal_port = (internal_port or stored.get("internal_port") or free_port(taken)) if security else None
         has_tls = security is not None and security.tls is not None
-        self.tls_port = (tls_port or stored.get("tls_port") or free_port()) if has_tls else None
+        taken.add(self.internal_port or 0)
+        self.tls_port = (tls_port or stored.get("tls_port") or free_port(taken)) if has_tls else None
         self.log_file = Path(log_file).absolute() if log_file else self.data_dir / "kafka.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
