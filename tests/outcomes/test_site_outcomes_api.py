@@ -13,6 +13,7 @@ import json
 import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -314,6 +315,34 @@ async def test_follow_ups_are_announced_while_the_privacy_solver_is_out(
     released = await outcomes.beat()
     assert not released.release_deferred and released.cohorts_published > 0
     assert await published("org.kapnet.outcomes.followup.due.v1") == 1  # announced once
+
+
+async def test_a_release_that_fails_half_written_holds_back_no_follow_up(
+    outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A defect that strikes after the release has written its cohorts into the outbox: the release's
+    # transaction rolls back whole (no cohort leaves), the patient's follow-up is announced anyway, and the
+    # release, still due, is made at the next beat.
+    await a_course(outcomes)
+    real_publish = publication.publish_release
+
+    async def publish_then_fail(*args: Any, **kwargs: Any) -> int:
+        written = await real_publish(*args, **kwargs)
+        assert written > 0
+        raise RuntimeError("a defect after the cohorts were written")
+
+    monkeypatch.setattr(publication, "publish_release", publish_then_fail)
+    failed = await outcomes.beat()
+    assert failed.release_deferred and failed.released_for is None and failed.cohorts_published == 0
+    assert failed.follow_ups_announced == 1
+    async with outcomes.database.sessions() as session:
+        types = [m.ce_type for m in (await session.exec(select(OutboxMessage))).all()]
+    assert types.count("org.kapnet.outcomes.followup.due.v1") == 1
+    assert "org.kapnet.outcomes.cohort_outcomes.published.v1" not in types
+    monkeypatch.undo()
+    released = await outcomes.beat()
+    assert not released.release_deferred and released.cohorts_published > 0
+    assert released.follow_ups_announced == 0  # announced once, by the failed beat
 
 
 async def test_the_trajectory_is_a_valid_fhir_observation_series(outcomes: Outcomes) -> None:

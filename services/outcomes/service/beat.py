@@ -14,6 +14,7 @@ from sqlmodel import func, select
 
 from services.outcomes.domain.definitions import OutcomeDefinition
 from services.outcomes.service import publication, trajectories
+from shared.bus.kafka import raise_if_cancelling
 from shared.bus.tables import InboxEntry, utcnow
 from shared.db.unit_of_work import UnitOfWork
 from shared.instants import local_date
@@ -63,7 +64,8 @@ class BeatReport(BaseModel):
     follow_ups_announced: int
     released_for: datetime | None
     cohorts_published: int
-    # The release was due but the privacy solver's process was out: the rest of the beat went on without it.
+    # The release was due but did not happen (the privacy solver's process out, a database error, a defect): the
+    # rest of the beat went on without it, and the next beat tries it again.
     release_deferred: bool = False
 
 
@@ -76,11 +78,13 @@ async def review_site(
     now: datetime | None = None,
     noise: PrivacyBudgetSettings | None = None,
 ) -> BeatReport:
-    """Load in one short transaction, judge and count with none open, then write the results, the follow-up
-    announcements and (when a release is due) the release in one transaction: they commit together or not at
-    all, so a crash between them repeats the beat rather than losing a follow-up or a cohort. Nothing else
-    writes what the beat reads back (the announcements and what was released), so the gap between the two
-    transactions is safe."""
+    """Load in one short transaction, judge and count with none open, then write the results and the follow-up
+    announcements in one transaction and (when a release is due) the release in the next. Follow-ups due are a
+    patient's care and never wait on the network's figures: whatever stops the release (the solver's process
+    out, a database error, a defect in the release code) is logged, the release transaction rolls back whole,
+    and the release, still due, is made at a later beat (clinic policy). A crash between the two transactions
+    likewise leaves the release due. Nothing else writes what the beat reads back (the announcements and what
+    was released), so the gaps between the transactions are safe."""
     now = now or utcnow()
     released_for = release_boundary(now, period)
     async with unit_of_work() as uow:
@@ -97,29 +101,29 @@ async def review_site(
             await uow.commit()
         due = epsilon is not None
     judged = await trajectories.judge_site(facts, definition, zone, local_date(now, zone))
-    release = None
-    deferred = False
-    if due:
-        try:
-            release = await publication.cohort_release(site, judged, definition.key, zone, last, released_for, epsilon)
-        except SolverUnavailable as unavailable:
-            # Follow-ups due are a patient's care and must not wait on the network's figures: the results and the
-            # announcements are written, and the release, still due, is made at a later beat (clinic policy).
-            log.error("the release is deferred to a later beat: %s", unavailable)
-            deferred = True
     async with unit_of_work() as uow:
         written = await trajectories.record_results(uow, judged, now)
         announced = await trajectories.announce_due_follow_ups(uow, judged, now)
-        published = 0
-        if release is not None:
-            registrations = await publication.registrations_release(uow, site, last.registrations, released_for)
-            published = await publication.publish_release(uow, release, registrations, released_for, now)
         await uow.commit()
+    published: int | None = None
+    if due:
+        try:
+            release = await publication.cohort_release(site, judged, definition.key, zone, last, released_for, epsilon)
+            async with unit_of_work() as uow:
+                registrations = await publication.registrations_release(uow, site, last.registrations, released_for)
+                published = await publication.publish_release(uow, release, registrations, released_for, now)
+                await uow.commit()
+        except Exception as failure:
+            raise_if_cancelling()
+            if isinstance(failure, SolverUnavailable):
+                log.error("the release is deferred to a later beat: %s", failure)
+            else:  # not an outage: a defect or a database error, with its traceback for whoever fixes it
+                log.exception("the release failed and is deferred to a later beat")
     return BeatReport(
         courses=len(judged),
         results_written=written,
         follow_ups_announced=announced,
-        released_for=released_for if release is not None else None,
-        cohorts_published=published,
-        release_deferred=deferred,
+        released_for=released_for if published is not None else None,
+        cohorts_published=published or 0,
+        release_deferred=due and published is None,
     )
