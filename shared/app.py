@@ -27,6 +27,7 @@ from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler
 from shared.bus.kafka import KafkaAccess, TopicSpec, broker_answers, ensure_topics, raise_if_cancelling
 from shared.bus.outbox import OutboxRelay
 from shared.db.database import Database
+from shared.db.leadership import Leadership
 from shared.db.migration_process import upgrade_in_child_process
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import install_error_replies
@@ -61,6 +62,8 @@ class ServiceRuntime:
         )
         self.consumers: list[EventConsumer] = []
         self.supervisor = Supervisor()
+        # The relay and the background jobs run in one instance at a time (shared/db/leadership.py).
+        self.leadership = Leadership(self.database)
 
     @property
     def site(self) -> str | None:
@@ -185,6 +188,15 @@ async def service_metrics(runtime: ServiceRuntime) -> str:
         pending = -1.0
     metric("kapnet_outbox_pending", "gauge", "Events written but not yet published (-1: unknown).", [("", pending)])
     metric(
+        "kapnet_leading",
+        "gauge",
+        "1 while this instance runs the job; 0 while another instance does and this one stands by.",
+        [
+            (f'{{job="{role}"}}', 1.0 if leading else 0.0)
+            for role, leading in sorted(runtime.leadership.leading.items())
+        ],
+    )
+    metric(
         "kapnet_background_task_restarts_total",
         "counter",
         "Times a background task ended unexpectedly and was started again.",
@@ -256,9 +268,16 @@ def create_service_app(settings: ServiceSettings, definition: ServiceDefinition)
                 lambda: _keep_trying("create topics", lambda: _create_topics(runtime, definition.produces(runtime))),
                 restart_when_done=False,
             ),
-            supervisor.keep_running("outbox relay", runtime.relay.run),
+            supervisor.keep_running(
+                "outbox relay", partial(runtime.leadership.lead, "outbox relay", runtime.relay.run)
+            ),
             *(supervisor.keep_running(f"consumer {c.config.name}", c.run) for c in consumers),
-            *(supervisor.keep_running(job.__name__, partial(job, runtime)) for job in definition.background),
+            *(
+                supervisor.keep_running(
+                    job.__name__, partial(runtime.leadership.lead, job.__name__, partial(job, runtime))
+                )
+                for job in definition.background
+            ),
         ]
         tasks = [asyncio.create_task(job) for job in jobs]
         log.info("%s started", settings.instance)
@@ -268,6 +287,7 @@ def create_service_app(settings: ServiceSettings, definition: ServiceDefinition)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await runtime.leadership.dispose()
             await runtime.database.dispose()
 
     app = FastAPI(

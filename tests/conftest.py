@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -49,23 +50,28 @@ def database_url(new_database_url: Callable[[], str]) -> str:
     return new_database_url()
 
 
+@contextlib.asynccontextmanager
+async def migrated_database(url: str, migrations: Path) -> AsyncIterator[Database]:
+    """A service's database at its newest schema, as the service migrates it, closed afterwards."""
+    await asyncio.to_thread(upgrade_to_head, url, migrations)
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
 @pytest.fixture
 async def outcomes_db(new_database_url: Callable[[], str]) -> AsyncIterator[Database]:
     """A migrated outcomes (site role) database: real handlers write to it."""
-    database_url = new_database_url()
-    await asyncio.to_thread(upgrade_to_head, database_url, OUTCOMES_SITE_MIGRATIONS)
-    database = Database(database_url)
-    yield database
-    await database.dispose()
+    async with migrated_database(new_database_url(), OUTCOMES_SITE_MIGRATIONS) as database:
+        yield database
 
 
 @pytest.fixture
 async def intake_db(new_database_url: Callable[[], str]) -> AsyncIterator[Database]:
-    database_url = new_database_url()
-    await asyncio.to_thread(upgrade_to_head, database_url, INTAKE_MIGRATIONS)
-    database = Database(database_url)
-    yield database
-    await database.dispose()
+    async with migrated_database(new_database_url(), INTAKE_MIGRATIONS) as database:
+        yield database
 
 
 @pytest.fixture

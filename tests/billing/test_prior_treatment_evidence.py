@@ -3,7 +3,6 @@ the handler of intake's prior_treatment.recorded, and the evidence a prior autho
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -15,12 +14,11 @@ from sqlmodel import select
 
 from services.billing.prior_treatment import BillingPriorTreatment, evidence_for, on_prior_treatment_recorded
 from shared.db.database import Database
-from shared.db.migrate import upgrade_to_head
 from shared.db.unit_of_work import UnitOfWork
 from shared.events import CloudEvent
 from shared.events.intake import PriorTreatmentRecorded
 from shared.prior_treatment import PriorTreatmentKind
-from tests.conftest import ROOT
+from tests.conftest import ROOT, migrated_database
 
 BILLING_MIGRATIONS = ROOT / "services" / "billing" / "migrations" / "versions"
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -28,11 +26,8 @@ T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def billing_db(new_database_url: Callable[[], str]) -> AsyncIterator[Database]:
-    database_url = new_database_url()
-    await asyncio.to_thread(upgrade_to_head, database_url, BILLING_MIGRATIONS)
-    database = Database(database_url)
-    yield database
-    await database.dispose()
+    async with migrated_database(new_database_url(), BILLING_MIGRATIONS) as database:
+        yield database
 
 
 def recorded(patient_id: uuid.UUID, minutes: int, description: str, **fields: Any) -> PriorTreatmentRecorded:
