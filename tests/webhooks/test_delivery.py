@@ -104,6 +104,40 @@ async def test_while_a_receiver_hangs_every_patient_gets_a_turn(webhook_site: Si
             await receiver.stop()
 
 
+async def test_a_dead_receivers_backlog_does_not_hold_up_another_endpoint(webhook_site: SiteFactory) -> None:
+    # Two slots, one per endpoint. A receiver that never answers in time has a backlog of 12 patients, all due
+    # before the quick endpoint's first delivery. The per-endpoint cap used to be applied after the query's
+    # limit: the backlog filled every row it returned, and the quick endpoint waited until each of the 12 had
+    # been tried. Now it is sent while the dead one's backlog is still untried.
+    async with webhook_site(
+        webhook_concurrency=2, webhook_concurrency_per_endpoint=1, webhook_timeout_seconds=1.0
+    ) as site:
+        dead, quick = Receiver(answer_delay=2.0), Receiver()
+        await dead.start()
+        await quick.start()
+        try:
+            dead_endpoint = await site.subscribe(dead, [REGISTERED])
+            backlog = 12
+            for n in range(backlog):
+                await site.register_patient(n)
+            await eventually(
+                lambda: _delivery_count(site, dead_endpoint["id"], backlog), within=30, what="the dead one's backlog"
+            )
+            await site.subscribe(quick, [REGISTERED])
+            await site.register_patient(backlog)
+            await site.wait_for(quick, 1, within=30)
+            tried = [d for d in await site.deliveries(dead_endpoint["id"]) if d["attempts"] >= 1]
+            # Before: 11 of the 12 had been tried (the 12th was being tried). Now: none, or the first few.
+            assert len(tried) <= backlog // 2, f"the quick endpoint waited until {len(tried)} of the backlog were tried"
+        finally:
+            await dead.stop()
+            await quick.stop()
+
+
+async def _delivery_count(site: WebhookSite, endpoint_id: str, count: int) -> bool:
+    return len(await site.deliveries(endpoint_id)) >= count
+
+
 async def test_a_slow_receiver_holds_up_only_its_own_endpoint(webhook_site: SiteFactory) -> None:
     # The slow receiver answers the first request of each delivery after 3 s; the sender waits 1 s.
     async with webhook_site(webhook_timeout_seconds=1.0) as site:

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,14 +70,16 @@ class Dispatcher:
         if free <= 0:
             return
         async with self.unit_of_work() as uow:
-            due = await store.due_deliveries(uow, utcnow(), limit=free * 2, skip=set(self.in_flight))
-        busy = Counter(endpoint_id for endpoint_id, _ in self.in_flight.values())
+            due = await store.due_deliveries(
+                uow,
+                utcnow(),
+                limit=free,
+                per_endpoint=self.settings.per_endpoint,
+                in_flight={sequence: endpoint_id for sequence, (endpoint_id, _) in self.in_flight.items()},
+            )
         for delivery in due:
-            if len(self.in_flight) >= self.settings.concurrency:
-                break
-            if busy[delivery.endpoint_id] >= self.settings.per_endpoint or delivery.sequence is None:
+            if delivery.sequence is None:
                 continue
-            busy[delivery.endpoint_id] += 1
             task = asyncio.create_task(self.attempt(client, delivery.sequence))
             self.in_flight[delivery.sequence] = (delivery.endpoint_id, task)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -202,10 +204,16 @@ async def attempts_of(uow: UnitOfWork, sequence: int) -> list[AttemptResult]:
     ]
 
 
-async def due_deliveries(uow: UnitOfWork, now: datetime, *, limit: int, skip: set[int]) -> list[Delivery]:
+async def due_deliveries(
+    uow: UnitOfWork, now: datetime, *, limit: int, per_endpoint: int, in_flight: Mapping[int, uuid.UUID]
+) -> list[Delivery]:
     """Pending deliveries whose time has come, to active endpoints, each the first still pending of its endpoint
     and key: a patient's later events wait behind an earlier one that is being retried (order per patient).
-    Those due longest come first."""
+    Those due longest come first, and no endpoint gets more than ``per_endpoint`` at once counting those
+    ``in_flight`` (sequence -> endpoint): the cap is applied here, before the limit, so that one endpoint's
+    backlog cannot fill every row returned while the others' deliveries wait behind it."""
+    busy = Counter(in_flight.values())
+    full = [endpoint for endpoint, n in busy.items() if n >= per_endpoint]
     earlier = sa.alias(DeliveryRow.__table__, "earlier")  # type: ignore[attr-defined]
     blocked = (
         sa.select(sa.literal(1))
@@ -217,19 +225,34 @@ async def due_deliveries(uow: UnitOfWork, now: datetime, *, limit: int, skip: se
             earlier.c.sequence < DeliveryRow.sequence,
         )
     )
-    query = (
-        select(DeliveryRow)
+    # Longest due first, not queue order: while a receiver is down the first keys' retries fall due again and
+    # again, and in queue order they would take every slot from the keys behind them.
+    longest_due_first = (col(DeliveryRow.next_attempt_at), col(DeliveryRow.sequence))
+    ranked = (
+        sa.select(
+            col(DeliveryRow.sequence),
+            sa.func.row_number()
+            .over(partition_by=col(DeliveryRow.endpoint_id), order_by=longest_due_first)
+            .label("place"),
+        )
         .join(EndpointRow, col(EndpointRow.id) == DeliveryRow.endpoint_id)
         .where(
-            DeliveryRow.status == DeliveryStatus.pending.value,
+            col(DeliveryRow.status) == DeliveryStatus.pending.value,
             col(DeliveryRow.next_attempt_at) <= now,
-            EndpointRow.status == EndpointStatus.active.value,
+            col(EndpointRow.status) == EndpointStatus.active.value,
+            col(DeliveryRow.sequence).not_in(list(in_flight)),
+            col(DeliveryRow.endpoint_id).not_in(full),
             ~blocked.exists(),
         )
-        # Longest due first, not queue order: while a receiver is down the first keys' retries fall due again and
-        # again, and in queue order they would take every slot from the keys behind them.
-        .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.sequence))
-        .limit(limit + len(skip))
+        .subquery()
     )
-    rows = await uow.session.exec(query)
-    return [_delivery(row) for row in rows if row.sequence not in skip][:limit]
+    # What each endpoint may still take: its cap less what it has in flight.
+    room = per_endpoint - sa.case(busy, value=col(DeliveryRow.endpoint_id), else_=0) if busy else per_endpoint
+    query = (
+        select(DeliveryRow)
+        .join(ranked, ranked.c.sequence == DeliveryRow.sequence)
+        .where(ranked.c.place <= room)
+        .order_by(*longest_due_first)
+        .limit(limit)
+    )
+    return [_delivery(row) for row in await uow.session.exec(query)]
