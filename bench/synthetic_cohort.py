@@ -547,14 +547,19 @@ async def read_network(client: httpx.AsyncClient, headers: dict[str, str], sites
         return NetworkTotals.model_validate(reply.json())
 
     overall = await totals()
-    reply = await client.get("/cohort-outcomes", headers=headers)
-    reply.raise_for_status()
+    cohorts: list[CohortOutcomesPublished] = []
+    following: str | None = "/cohort-outcomes"
+    while following is not None:  # every page: each reply's Link header names the next
+        reply = await client.get(following, headers=headers)
+        reply.raise_for_status()
+        cohorts.extend(CohortOutcomesPublished.model_validate(c) for c in reply.json())
+        following = reply.links.get("next", {}).get("url")
     return NetworkFigures(
         overall=overall,
         by_site={site: await totals(site=site) for site in sites},
         by_indication={i.value: await totals(indication=i.value) for i in overall.indications},
         by_route={r.value: await totals(route=r.value) for r in overall.routes},
-        cohorts=[CohortOutcomesPublished.model_validate(c) for c in reply.json()],
+        cohorts=cohorts,
     )
 
 

@@ -134,6 +134,15 @@ class SiteApis:
     async def read(self, service: SiteService, path: str, token: str, **params: Any) -> Any:
         return (await self.call(service, "GET", path, token, params=params)).json()
 
+    async def read_every_page(self, service: SiteService, path: str, token: str, **params: Any) -> list[Any]:
+        """A list the service gives a page at a time, whole: each reply's Link header (RFC 8288) names the next."""
+        reply = await self.call(service, "GET", path, token, params=params)
+        items = list(reply.json())
+        while (following := reply.links.get("next")) is not None:
+            reply = await self.call(service, "GET", following["url"], token)
+            items.extend(reply.json())
+        return items
+
     async def openapi(self, service: SiteService) -> dict[str, Any]:
         """The service's OpenAPI document, read once: the console's forms are made from its request schemas."""
         if service not in self._schemas:

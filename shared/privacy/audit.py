@@ -479,9 +479,10 @@ async def fetch_api_replies(
     page_size: int = 1000,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> ApiFetch:
-    """What the network API answers a reader: every cohort, the totals and trends (overall, by site, by each cut
-    value seen, over the whole range of months), the older aggregates, and the FHIR Measures and every page of
-    MeasureReports (``page_size`` a page). ``transport``: an app in the same process, for tests."""
+    """What the network API answers a reader: every page of the cohorts (``page_size`` a page, at most 2,000),
+    the totals and trends (overall, by site, by each cut value seen, over the whole range of months), the older
+    aggregates, and the FHIR Measures and every page of MeasureReports (``page_size`` a page). ``transport``: an
+    app in the same process, for tests."""
     import httpx
 
     fetched = ApiFetch()
@@ -492,19 +493,31 @@ async def fetch_api_replies(
         transport=transport,
     ) as client:
 
-        async def get(path: str, params: Mapping[str, str] | None = None) -> object:
+        async def get_page(path: str, params: Mapping[str, str] | None = None) -> tuple[object, str | None]:
+            """The reply's body, and the next page its Link header names (RFC 8288), if any."""
             request = client.build_request("GET", path, params=params)
             label = f"GET {request.url.raw_path.decode()}"
             response = await client.send(request)
             if response.status_code != 200:
                 fetched.failures.append(f"{label}: HTTP {response.status_code}")
-                return None
+                return None, None
             body: object = response.json()
             fetched.replies.append(ApiReply(label, body))
-            return body
+            following = response.links.get("next")
+            return body, None if following is None else following["url"]
 
-        cohorts = await get("/cohort-outcomes")
-        listed = [c for c in cohorts if isinstance(c, dict)] if isinstance(cohorts, list) else []
+        async def get(path: str, params: Mapping[str, str] | None = None) -> object:
+            return (await get_page(path, params))[0]
+
+        # Every page of the cohorts: each one is a reply the audit reads.
+        listed: list[dict[str, Any]] = []
+        page, following = await get_page("/cohort-outcomes", {"limit": str(page_size)})
+        while True:
+            if isinstance(page, list):
+                listed.extend(c for c in page if isinstance(c, dict))
+            if following is None:
+                break
+            page, following = await get_page(following)
         sites = sorted({str(c.get("site")) for c in listed})
         periods = sorted({str(c.get("period")) for c in listed})
         cut_values = sorted({(str(c.get("cut")), str(c.get("cut_value"))) for c in listed if c.get("cut") != ALL})

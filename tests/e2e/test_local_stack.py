@@ -228,22 +228,32 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
             what="both sites' aggregates of the demo patients",
         )
 
+        def cohort_outcomes(**params: str) -> list[dict[str, Any]]:
+            """Every page of the network's cohort outcomes: each reply's Link header names the next."""
+            cohorts: list[dict[str, Any]] = []
+            reply = httpx.get(
+                f"http://127.0.0.1:{base + 300}/cohort-outcomes", params=params, headers=admin, timeout=10
+            )
+            while True:
+                cohorts.extend(reply.json())
+                following = reply.links.get("next")
+                if following is None:
+                    return cohorts
+                reply = httpx.get(f"http://127.0.0.1:{base + 300}{following['url']}", headers=admin, timeout=10)
+
         # The synthetic cohort's outcomes reach the network with figures shown (11 or more) for both sites.
         def shown_cohorts() -> set[str]:
-            reply = httpx.get(f"http://127.0.0.1:{base + 300}/cohort-outcomes", headers=admin, timeout=10)
             # Courses: the one count of a cohort no complement hides, so the check holds whatever day --end is.
-            return {c["site"] for c in reply.json() if (c["courses"]["count"] or 0) >= 11}
+            return {c["site"] for c in cohort_outcomes() if (c["courses"]["count"] or 0) >= 11}
 
         wait_until(
             polled(lambda: shown_cohorts() == {"north", "south"}), timeout=400, what="unsuppressed cohort outcomes"
         )
 
         def shown_responders() -> set[str]:
-            outcomes = f"http://127.0.0.1:{base + 300}/cohort-outcomes"
-            reply = httpx.get(outcomes, params={"cut": "all"}, headers=admin, timeout=10)
             return {
                 c["site"]
-                for c in reply.json()
+                for c in cohort_outcomes(cut="all")
                 for i in c["instruments"]
                 # What the chart needs: a response count over a shown whole. A cohort's "with a result" can be
                 # suppressed while its responders are shown (the release's protection against differencing).

@@ -88,6 +88,33 @@ async def test_cohorts_by_site_indication_route_cut_and_period(network_service: 
     assert south["courses"] == {"count": None, "suppressed": True}, "suppressed travels as published: no number"
 
 
+async def test_the_list_comes_a_page_at_a_time_following_its_links(network_service: ServiceUnderTest) -> None:
+    await take_in(network_service, *network_cohorts())
+    whole = await get(network_service, "/cohort-outcomes")
+    keys = [(c["site"], c["indication"], c["route"], c["period"], c["cut"], c["cut_value"]) for c in whole]
+    assert keys == sorted(keys) and len(keys) == 5
+    admin = network_service.as_("network_admin")
+    pages: list[list[dict[str, Any]]] = []
+    reply = await network_service.client.get("/cohort-outcomes", params={"limit": 2}, headers=admin)
+    while True:
+        assert reply.status_code == 200, reply.text
+        pages.append(reply.json())
+        following = reply.links.get("next")
+        if following is None:
+            break
+        assert "limit=2" in following["url"]  # the reader's criteria carry over
+        reply = await network_service.client.get(following["url"], headers=admin)
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [c for page in pages for c in page] == whole
+    # Criteria and pages together: north's three cohorts, two then one.
+    first = await network_service.client.get("/cohort-outcomes", params={"site": "north", "limit": 2}, headers=admin)
+    rest = await network_service.client.get(first.links["next"]["url"], headers=admin)
+    assert [c["site"] for c in first.json() + rest.json()] == ["north"] * 3 and "next" not in rest.links
+    for bad in ("nope", "e30", "WyJhIl0", "%%%"):  # not base64; {}; ["a"]; not even text
+        refused = await network_service.client.get("/cohort-outcomes", params={"after": bad}, headers=admin)
+        assert refused.status_code == 422 and "after" in refused.text, (bad, refused.text)
+
+
 async def test_totals_are_upper_bounds_and_never_read_a_suppressed_count_as_zero(
     network_service: ServiceUnderTest,
 ) -> None:

@@ -223,7 +223,7 @@ async def _rows(apis: Apis, token: str, chosen: DashboardFilter, cut: str = "all
     query = chosen.query()
     if cut != "all":
         query = {k: v for k, v in query.items() if k != "cut_value"} | {"cut": cut}
-    published = await apis.read(SiteService.network, "/cohort-outcomes", token, **query)
+    published = await apis.read_every_page(SiteService.network, "/cohort-outcomes", token, **query)
     cohorts = [CohortOutcomesPublished.model_validate(c) for c in published]
     return sorted(
         (CohortRow.of(c, chosen.instrument) for c in cohorts),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from services.outcomes.api.deps import NetworkReader
 from services.outcomes.domain.network_view import InstrumentName, NetworkTotals, TrendPoint
@@ -12,7 +15,7 @@ from services.outcomes.fhir.measure_reports import measure_report, reported_meas
 from services.outcomes.fhir.measures import MEASURE_BASE, MEASURE_VERSION, MEASURES, MeasureDefinition, measure_resource
 from services.outcomes.models import NetworkAggregate
 from services.outcomes.service import network, publication
-from services.outcomes.service.network import PERIOD_PATTERN, CohortSelection
+from services.outcomes.service.network import PERIOD_PATTERN, CohortKey, CohortSelection
 from shared.app import ReadingDep, runtime_of
 from shared.auth.guard import Actor, require
 from shared.auth.permissions import Permission
@@ -98,11 +101,62 @@ def _selection(
 Selection = Annotated[CohortSelection, Depends(_selection)]
 
 
-@cohort_outcomes_router.get("", summary="The latest cohort outcomes each site published, by the criteria given")
+# A page of the list: enough for a dashboard's view in one read, small enough that a network of 50 sites' whole
+# history (hundreds of MB as one answer) is never held in memory at once.
+COHORT_PAGE = 500
+LARGEST_COHORT_PAGE = 2000
+
+
+def cohort_cursor(key: CohortKey) -> str:
+    """Where the next page starts: the last cohort's key, opaque to the reader."""
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _after(
+    after: Annotated[
+        str | None,
+        Query(max_length=600, description="where a page starts: the cursor in the previous page's Link (rel=next)"),
+    ] = None,
+) -> CohortKey | None:
+    if after is None:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))
+        if (
+            isinstance(key, list)
+            and len(key) == len(network.COHORT_KEY_COLUMNS)
+            and all(isinstance(k, str) for k in key)
+        ):
+            return (key[0], key[1], key[2], key[3], key[4], key[5])
+    except ValueError:  # base64, UTF-8 and JSON errors alike
+        pass
+    raise RequestValidationError(
+        [{"type": "value_error", "loc": ("query", "after"), "msg": "not a cursor this list gave", "input": after}]
+    )
+
+
+@cohort_outcomes_router.get(
+    "",
+    summary="The latest cohort outcomes each site published, by the criteria given, a page at a time",
+    description="Ordered by site, indication, route, month, cut and cut value. When more follow, the reply's "
+    '`Link` header (RFC 8288) names the next page with `rel="next"`; the last page has none.',
+    responses={200: {"headers": {"Link": {"description": 'the next page, rel="next"', "schema": {"type": "string"}}}}},
+)
 async def list_cohort_outcomes(
-    actor: NetworkReader, uow: ReadingDep, selection: Selection
+    request: Request,
+    response: Response,
+    actor: NetworkReader,
+    uow: ReadingDep,
+    selection: Selection,
+    after: Annotated[CohortKey | None, Depends(_after)],
+    limit: Annotated[int, Query(ge=1, le=LARGEST_COHORT_PAGE, description="cohorts a page holds")] = COHORT_PAGE,
 ) -> list[CohortOutcomesPublished]:
-    return await network.cohort_outcomes(uow, selection)
+    page = await network.cohort_outcomes(uow, selection, after=after, limit=limit + 1)
+    if len(page) > limit:
+        page = page[:limit]
+        following = request.url.include_query_params(after=cohort_cursor(network.cohort_key(page[-1])))
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return page
 
 
 @cohort_outcomes_router.get(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
@@ -88,7 +89,27 @@ def published(row: NetworkCohortOutcome) -> CohortOutcomesPublished:
     return CohortOutcomesPublished.model_validate(row.outcomes)
 
 
-async def cohort_outcomes(uow: UnitOfWork, selection: CohortSelection) -> list[CohortOutcomesPublished]:
+# A cohort's key, in the order the list is kept: the table's primary key, so a page starts from an index seek.
+CohortKey = tuple[str, str, str, str, str, str]
+COHORT_KEY_COLUMNS = (
+    col(NetworkCohortOutcome.site),
+    col(NetworkCohortOutcome.indication),
+    col(NetworkCohortOutcome.route),
+    col(NetworkCohortOutcome.period),
+    col(NetworkCohortOutcome.cut),
+    col(NetworkCohortOutcome.cut_value),
+)
+
+
+def cohort_key(cohort: CohortOutcomesPublished) -> CohortKey:
+    return (cohort.site, cohort.indication.value, cohort.route.value, cohort.period, cohort.cut, cohort.cut_value)
+
+
+async def cohort_outcomes(
+    uow: UnitOfWork, selection: CohortSelection, *, after: CohortKey | None = None, limit: int | None = None
+) -> list[CohortOutcomesPublished]:
+    """The cohorts selected, by site, indication, route, month, cut and cut value; with ``after`` and ``limit``,
+    one page of them: at most ``limit``, those whose key comes after ``after``."""
     query = select(NetworkCohortOutcome)
     table = NetworkCohortOutcome
     for column, value in (
@@ -105,14 +126,11 @@ async def cohort_outcomes(uow: UnitOfWork, selection: CohortSelection) -> list[C
         query = query.where(col(table.period) >= selection.period_from)
     if selection.period_to is not None:
         query = query.where(col(table.period) <= selection.period_to)
-    query = query.order_by(
-        col(table.period),
-        col(table.site),
-        col(table.indication),
-        col(table.route),
-        col(table.cut),
-        col(table.cut_value),
-    )
+    if after is not None:
+        query = query.where(sa.tuple_(*COHORT_KEY_COLUMNS) > sa.tuple_(*(sa.literal(k) for k in after)))
+    query = query.order_by(*COHORT_KEY_COLUMNS)
+    if limit is not None:
+        query = query.limit(limit)
     return [published(row) for row in (await uow.session.exec(query)).all()]
 
 
