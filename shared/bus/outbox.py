@@ -71,6 +71,8 @@ class OutboxRelay:
     async def run(self) -> None:
         """Publish until cancelled. Broker errors back off and retry; they never end the loop."""
         backoff = 0.2
+        # Woken by writes in other instances of the service too, not only by this process's own.
+        listener = asyncio.create_task(self.database.listen_for_outbox_writes())
         try:
             while True:
                 try:
@@ -88,6 +90,8 @@ class OutboxRelay:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_RECONNECT_BACKOFF_SECONDS)
         finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
             await self._drop_producer()
 
     async def publish_pending(self) -> int:

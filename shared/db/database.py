@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+log = logging.getLogger(__name__)
+
+# PostgreSQL's channel for "outbox rows were committed": a relay in another process of the service hears it.
+OUTBOX_CHANNEL = "kapnet_outbox"
 
 # How long a SQLite writer waits for another process's write lock (the API, the relay and the consumer of one
 # service share one process, and so one connection; another process is a migration or an operator's tool).
@@ -81,6 +87,32 @@ class Database:
             )
         # Set when a transaction that wrote to the outbox commits; the relay waits on it.
         self.outbox_written = asyncio.Event()
+
+    async def listen_for_outbox_writes(self) -> None:
+        """Until cancelled, wake this process's relay (``outbox_written``) whenever any process of the service
+        commits outbox rows. PostgreSQL only: a NOTIFY on ``OUTBOX_CHANNEL`` (UnitOfWork.commit) heard on a
+        connection of its own; a lost connection is opened again after a backoff, the relay's poll covering the
+        gap. SQLite: nothing to do (one process writes, and wakes its relay itself)."""
+        if self.dialect != "postgresql":
+            return
+        import psycopg  # the PostgreSQL driver, imported only where it is used
+
+        conninfo = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        backoff = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    conninfo, autocommit=True, connect_timeout=10
+                ) as connection:
+                    await connection.execute(f"LISTEN {OUTBOX_CHANNEL}")
+                    backoff = 0.5
+                    self.outbox_written.set()  # whatever was committed while nobody listened
+                    async for _ in connection.notifies():
+                        self.outbox_written.set()
+            except (psycopg.Error, OSError) as exc:
+                log.warning("outbox notifications lost (%s); listening again in %.1f s", type(exc).__name__, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

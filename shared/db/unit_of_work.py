@@ -16,7 +16,7 @@ from sqlalchemy import insert, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.tables import OutboxMessage, utcnow
-from shared.db.database import Database
+from shared.db.database import OUTBOX_CHANNEL, Database
 from shared.events.envelope import CloudEvent, KafkaHeaders, kafka_headers
 from shared.events.registry import DomainEvent, topic_for
 from shared.telemetry import trace_headers
@@ -75,6 +75,9 @@ class UnitOfWork:
             await self.lock(*(f"outbox:{row['partition_key']}" for row in self._outbox))
             await self.session.execute(insert(OUTBOX_TABLE), self._outbox)
             self._outbox = []
+            if self.database.dialect == "postgresql":
+                # Sent on commit, to every process of the service: the relay may run in another instance.
+                await self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         await self.session.commit()
         self._locked.clear()
         if wrote_outbox:

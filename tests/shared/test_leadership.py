@@ -15,6 +15,7 @@ from shared.bus.outbox import OutboxRelay
 from shared.db.database import Database
 from shared.db.leadership import Leadership
 from shared.events.registry import topic_for
+from tests.conftest import INTAKE_MIGRATIONS, migrated_database
 from tests.harness import PostgresDatabases, eventually, read_topic
 from tests.shared.events_for_tests import registration
 from tests.shared.test_outbox_relay import unsent, write_registrations
@@ -166,3 +167,24 @@ def _none_unsent(database: Database) -> Callable[[], Awaitable[bool]]:
         return await unsent(database) == 0
 
     return check
+
+
+@pytest.mark.broker
+async def test_a_relay_hears_writes_committed_by_another_instance(postgres: PostgresDatabases, kafka: str) -> None:
+    # The leading instance's relay polls every 30 s here; a write through the other instance (behind the same
+    # load balancer) wakes it at once through PostgreSQL's NOTIFY, not at its next poll.
+    site = f"lead{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka, [TopicSpec(topic_for(type(registration(site)), site), partitions=3)], 10)
+    async with (
+        migrated_database(postgres.fresh(), INTAKE_MIGRATIONS) as leader,
+        migrated_database(leader.url, INTAKE_MIGRATIONS) as other,
+    ):
+        relay = OutboxRelay(leader, kafka, timeout_seconds=10, poll_interval_seconds=30)
+        running = asyncio.create_task(relay.run())
+        try:
+            await asyncio.sleep(1.0)  # the relay's first look (nothing yet), then its wait of up to 30 s
+            await write_registrations(other, site, 3, [uuid.uuid4()])
+            await eventually(lambda: relay.published_total == 3, 10, "the relay to hear the other instance's writes")
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
