@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from services.outcomes.api import network as network_api
 from services.outcomes.app import create_app
+from services.outcomes.fhir.measure_reports import reported_measures
 from services.outcomes.models import NetworkCohortOutcome
 from services.outcomes.service import network
 from shared.events.outcomes import CohortOutcomesPublished
@@ -200,13 +202,17 @@ async def test_fhir_measure_reports_by_criteria_and_by_id(network_service: Servi
     assert [e["resource"]["id"] for e in one["entry"]] == ["adverse-events"]
 
 
+@pytest.mark.parametrize("chunk", [500, 2], ids=["one chunk", "chunks of 2 cohorts"])
 async def test_measure_reports_come_in_pages_that_the_next_links_walk_through_once_each(
-    network_service: ServiceUnderTest,
+    network_service: ServiceUnderTest, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # With chunks of 2, the search reads the 5 cohorts in three queries: the pages must not change.
+    monkeypatch.setattr(network_api, "MEASURE_REPORT_SCAN_CHUNK", chunk)
     await take_in(network_service, *network_cohorts())
     whole = await get(network_service, "/fhir/MeasureReport", _count="1000")
     every = [e["fullUrl"] for e in whole["entry"]]
-    assert whole["total"] == len(every) > 6 and "next" not in {link["relation"] for link in whole["link"]}
+    assert whole["total"] == len(every) == sum(len(reported_measures(c)) for c in network_cohorts()) > 6
+    assert "next" not in {link["relation"] for link in whole["link"]}
 
     admin = network_service.as_("network_admin")
     walked: list[str] = []

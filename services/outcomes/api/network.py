@@ -248,6 +248,10 @@ async def read_measure(measure_id: str, actor: NetworkReader) -> FhirJSONRespons
     return FhirJSONResponse(measure_resource(measure))
 
 
+# Cohorts read at once while a MeasureReport search counts its matches.
+MEASURE_REPORT_SCAN_CHUNK = 500
+
+
 @network_fhir_router.get(
     "/MeasureReport",
     response_class=FhirJSONResponse,
@@ -271,16 +275,28 @@ async def search_measure_reports(
     offset: Annotated[int, Query(alias="_offset", ge=0, description="the first report of the page, from 0")] = 0,
 ) -> FhirJSONResponse:
     chosen = None if measure is None else _measure_named(measure)
-    matches: list[tuple[MeasureDefinition, CohortOutcomesPublished]] = []
+    total = 0
+    on_page: list[tuple[MeasureDefinition, CohortOutcomesPublished]] = []
     if measure is None or chosen is not None:
         selection = CohortSelection(
             site=site, indication=indication, route=route, period=period, cut=cut, cut_value=cut_value
         )
-        for cohort in await network.cohort_outcomes(uow, selection):
-            matches.extend((m, cohort) for m in reported_measures(cohort, chosen))
-    page = [report for m, c in matches[offset : offset + count] if (report := measure_report(m, c)) is not None]
+        # The cohorts are read a chunk at a time, not all at once: the total counts every report, but only the
+        # page's cohorts are kept, so a network's whole history is never held in memory for one page.
+        after: CohortKey | None = None
+        while True:
+            chunk = await network.cohort_outcomes(uow, selection, after=after, limit=MEASURE_REPORT_SCAN_CHUNK)
+            for cohort in chunk:
+                for m in reported_measures(cohort, chosen):
+                    if offset <= total < offset + count:
+                        on_page.append((m, cohort))
+                    total += 1
+            if len(chunk) < MEASURE_REPORT_SCAN_CHUNK:
+                break
+            after = network.cohort_key(chunk[-1])
+    page = [report for m, c in on_page if (report := measure_report(m, c)) is not None]
     bundle = paged_searchset(
-        page, total=len(matches), base=_fhir_base(request), self_url=request.url, offset=offset, count=count
+        page, total=total, base=_fhir_base(request), self_url=request.url, offset=offset, count=count
     )
     return FhirJSONResponse(bundle)
 
