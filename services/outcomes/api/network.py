@@ -47,8 +47,8 @@ async def list_aggregates(
     cohort: str | None = None,
 ) -> list[dict[str, Any]]:
     async with runtime_of(request).reading() as uow:
-        rows = await publication.network_aggregates(uow)
-    return [_shown(r) for r in rows if (site is None or r.site == site) and (cohort is None or r.cohort == cohort)]
+        rows = await publication.network_aggregates(uow, site, cohort)
+    return [_shown(r) for r in rows]
 
 
 @network_router.get("/{site}/{cohort}", summary="The latest aggregate of one site's cohort")

@@ -366,8 +366,13 @@ async def spend_privacy_budget(uow: UnitOfWork, site: str, on: date, budget: flo
     return as_epsilon(epsilon)
 
 
-async def network_aggregates(uow: UnitOfWork) -> list[NetworkAggregate]:
-    rows = await uow.session.exec(
-        select(NetworkAggregate).order_by(col(NetworkAggregate.site), col(NetworkAggregate.cohort))
-    )
-    return list(rows.all())
+async def network_aggregates(
+    uow: UnitOfWork, site: str | None = None, cohort: str | None = None
+) -> list[NetworkAggregate]:
+    """The latest aggregate of every (site, cohort), or of one site's or one cohort's: chosen by the database."""
+    query = select(NetworkAggregate).order_by(col(NetworkAggregate.site), col(NetworkAggregate.cohort))
+    if site is not None:
+        query = query.where(col(NetworkAggregate.site) == site)
+    if cohort is not None:
+        query = query.where(col(NetworkAggregate.cohort) == cohort)
+    return list((await uow.session.exec(query)).all())
