@@ -43,6 +43,7 @@ from shared.telemetry import FASTAPI_TELEMETRY, configure_tracing
 log = logging.getLogger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 2.0
+SHUTDOWN_TIMEOUT_SECONDS = 15.0
 
 
 class ServiceRuntime:
@@ -286,7 +287,11 @@ def create_service_app(settings: ServiceSettings, definition: ServiceDefinition)
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Bounded: one job that does not let go (a driver that swallowed its cancellation) must not hold the
+            # whole service's stop for ever.
+            _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_TIMEOUT_SECONDS)
+            if stuck:
+                log.error("%d background task(s) did not stop within %.0f s", len(stuck), SHUTDOWN_TIMEOUT_SECONDS)
             await runtime.leadership.dispose()
             await runtime.database.dispose()
 

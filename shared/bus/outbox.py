@@ -91,7 +91,8 @@ class OutboxRelay:
                     backoff = min(backoff * 2, MAX_RECONNECT_BACKOFF_SECONDS)
         finally:
             listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+            # Bounded: stopping must not wait on a database driver that does not let go.
+            await asyncio.wait({listener}, timeout=self.timeout_seconds)
             await self._drop_producer()
 
     async def publish_pending(self) -> int:

@@ -24,6 +24,14 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 SQLITE_READING_CONNECTIONS = 2
 
 
+def _stop_if_cancelled() -> None:
+    """A loop around a driver call that may swallow a cancellation (asyncio.wait_for in Python 3.11 can) would
+    otherwise outlive the service's shutdown: a task asked to stop raises here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling() > 0:
+        raise asyncio.CancelledError
+
+
 def sync_url(url: str) -> str:
     """The driver Alembic uses (synchronous)."""
     parsed = make_url(url)
@@ -100,15 +108,20 @@ class Database:
         conninfo = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
         backoff = 0.5
         while True:
+            _stop_if_cancelled()
             try:
                 async with await psycopg.AsyncConnection.connect(
                     conninfo, autocommit=True, connect_timeout=10
                 ) as connection:
+                    _stop_if_cancelled()
                     await connection.execute(f"LISTEN {OUTBOX_CHANNEL}")
                     backoff = 0.5
                     self.outbox_written.set()  # whatever was committed while nobody listened
-                    async for _ in connection.notifies():
-                        self.outbox_written.set()
+                    while True:
+                        # In rounds, not one endless wait: a cancellation the driver swallowed is seen here.
+                        _stop_if_cancelled()
+                        async for _ in connection.notifies(timeout=1.0):
+                            self.outbox_written.set()
             except (psycopg.Error, OSError) as exc:
                 log.warning("outbox notifications lost (%s); listening again in %.1f s", type(exc).__name__, backoff)
                 await asyncio.sleep(backoff)

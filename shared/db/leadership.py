@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from shared.bus.kafka import raise_if_cancelling
+from shared.bus.kafka import cancelled_from_outside, raise_if_cancelling
 from shared.db.database import Database, async_url
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ class Leadership:
                         return
                 finally:
                     self.leading[role] = False
+            raise_if_cancelling()
             log.warning("%s: the lock's connection was lost; the job stopped and this instance stands by", role)
             # A standby whose connection works takes over first: this one's has just failed.
             await asyncio.sleep(self.check_seconds)
@@ -116,6 +117,10 @@ class Leadership:
         announced = False
         while True:
             connection = await self._try_advisory_lock(role, key)
+            if cancelled_from_outside():  # the driver's connect can swallow a cancellation (wait_for, Python 3.11)
+                if connection is not None:
+                    await self._close(connection)
+                raise asyncio.CancelledError
             if connection is not None:
                 break
             if not announced:
