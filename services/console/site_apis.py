@@ -120,7 +120,8 @@ class SiteApis:
                 method,
                 path,
                 json=json,
-                params={k: v for k, v in (params or {}).items() if v not in (None, "")},
+                # None, not {}: httpx replaces a URL's whole query with any params given (a Link's next page).
+                params={k: v for k, v in (params or {}).items() if v not in (None, "")} or None,
                 headers={"Authorization": f"Bearer {token}", **(headers or {})},
             )
         except httpx.HTTPError as exc:

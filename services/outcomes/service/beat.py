@@ -111,8 +111,9 @@ async def review_site(
             release = await publication.cohort_release(site, judged, definition.key, zone, last, released_for, epsilon)
             async with unit_of_work() as uow:
                 registrations = await publication.registrations_release(uow, site, last.registrations, released_for)
-                published = await publication.publish_release(uow, release, registrations, released_for, now)
+                cohorts = await publication.publish_release(uow, release, registrations, released_for, now)
                 await uow.commit()
+            published = cohorts  # only once committed: a failed commit is a deferred release too
         except Exception as failure:
             raise_if_cancelling()
             if isinstance(failure, SolverUnavailable):
