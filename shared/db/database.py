@@ -11,6 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.bus.kafka import raise_if_cancelling
+
 log = logging.getLogger(__name__)
 
 # PostgreSQL's channel for "outbox rows were committed": a relay in another process of the service hears it.
@@ -22,14 +24,6 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 # Connections a process keeps for reads alone (Database.reading_sessions): a few readers at once is plenty for one
 # service's read routes, and each holds its own page cache.
 SQLITE_READING_CONNECTIONS = 2
-
-
-def _stop_if_cancelled() -> None:
-    """A loop around a driver call that may swallow a cancellation (asyncio.wait_for in Python 3.11 can) would
-    otherwise outlive the service's shutdown: a task asked to stop raises here."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling() > 0:
-        raise asyncio.CancelledError
 
 
 def sync_url(url: str) -> str:
@@ -100,7 +94,8 @@ class Database:
         """Until cancelled, wake this process's relay (``outbox_written``) whenever any process of the service
         commits outbox rows. PostgreSQL only: a NOTIFY on ``OUTBOX_CHANNEL`` (UnitOfWork.commit) heard on a
         connection of its own; a lost connection is opened again after a backoff, the relay's poll covering the
-        gap. SQLite: nothing to do (one process writes, and wakes its relay itself)."""
+        gap. SQLite: nothing to do (its instances share a host; a relay wakes on its own process's writes and polls
+        for the others')."""
         if self.dialect != "postgresql":
             return
         import psycopg  # the PostgreSQL driver, imported only where it is used
@@ -108,18 +103,18 @@ class Database:
         conninfo = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
         backoff = 0.5
         while True:
-            _stop_if_cancelled()
+            raise_if_cancelling()
             try:
                 async with await psycopg.AsyncConnection.connect(
                     conninfo, autocommit=True, connect_timeout=10
                 ) as connection:
-                    _stop_if_cancelled()
+                    raise_if_cancelling()
                     await connection.execute(f"LISTEN {OUTBOX_CHANNEL}")
                     backoff = 0.5
                     self.outbox_written.set()  # whatever was committed while nobody listened
                     while True:
                         # In rounds, not one endless wait: a cancellation the driver swallowed is seen here.
-                        _stop_if_cancelled()
+                        raise_if_cancelling()
                         async for _ in connection.notifies(timeout=1.0):
                             self.outbox_written.set()
             except (psycopg.Error, OSError) as exc:
