@@ -112,7 +112,11 @@ async def test_the_list_comes_a_page_at_a_time_following_its_links(network_servi
     first = await network_service.client.get("/cohort-outcomes", params={"site": "north", "limit": 2}, headers=admin)
     rest = await network_service.client.get(first.links["next"]["url"], headers=admin)
     assert [c["site"] for c in first.json() + rest.json()] == ["north"] * 3 and "next" not in rest.links
-    for bad in ("nope", "e30", "WyJhIl0", "%%%"):  # not base64; {}; ["a"]; not even text
+    crafted: list[network.CohortKey] = [
+        ("north", "depression", "iv_infusion", "2026-01", "all", "a\x00b"),  # PostgreSQL refuses a NUL in text
+        ("north" * 9, "depression", "iv_infusion", "2026-01", "all", "all"),  # longer than the site column
+    ]
+    for bad in ("nope", "e30", "WyJhIl0", "%%%", *map(network_api.cohort_cursor, crafted)):  # not base64; {}; ["a"]
         refused = await network_service.client.get("/cohort-outcomes", params={"after": bad}, headers=admin)
         assert refused.status_code == 422 and "after" in refused.text, (bad, refused.text)
 

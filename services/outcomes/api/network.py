@@ -125,7 +125,11 @@ def _after(
         if (
             isinstance(key, list)
             and len(key) == len(network.COHORT_KEY_COLUMNS)
-            and all(isinstance(k, str) for k in key)
+            and all(
+                # A key the list gave fits its column and holds no control character (PostgreSQL refuses a NUL).
+                isinstance(k, str) and k.isprintable() and len(k) <= (column.type.length or 0)
+                for k, column in zip(key, network.COHORT_KEY_COLUMNS, strict=True)
+            )
         ):
             return (key[0], key[1], key[2], key[3], key[4], key[5])
     except ValueError:  # base64, UTF-8 and JSON errors alike
