@@ -9,6 +9,7 @@ acknowledgement and the marking publishes those rows again on restart; consumers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -182,10 +183,10 @@ class OutboxRelay:
             )
 
     async def _wait_for_work(self) -> None:
-        try:
-            await asyncio.wait_for(self.database.outbox_written.wait(), self.poll_interval_seconds)
-        except TimeoutError:
-            pass
+        # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancellation that meets the wake-up.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.poll_interval_seconds):
+                await self.database.outbox_written.wait()
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

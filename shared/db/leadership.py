@@ -35,6 +35,11 @@ from shared.db.database import Database, async_url
 
 log = logging.getLogger(__name__)
 
+# How many missed checks (SELECT 1 every ``check_seconds``) before PostgreSQL ends a lock's session as abandoned.
+LOCK_SESSION_IDLE_CHECKS = 4
+# How long a cancelled job may take to stop.
+JOB_STOP_SECONDS = 10.0
+
 
 def advisory_key(database: str, role: str) -> int:
     """A stable signed 64-bit key for ``role``'s advisory lock (PostgreSQL's advisory locks take a bigint)."""
@@ -148,6 +153,11 @@ class Leadership:
                 connection = await self._engine.connect()
                 # Autocommit: a transaction held open for as long as the lock would only be idle in transaction.
                 connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                # A holder that stops checking in (its host died, its process froze) is ended by the server, which
+                # frees the lock; else a dead host's session would hold it until TCP keepalive notices (~2 h).
+                await connection.execute(
+                    text(f"SET idle_session_timeout = {int(self.check_seconds * LOCK_SESSION_IDLE_CHECKS * 1000)}")
+                )
                 taken = await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
             if taken.scalar_one():
                 held, connection = connection, None
@@ -198,8 +208,12 @@ async def _run_until_lost(job: Callable[[], Awaitable[None]], lost: asyncio.Even
         for task in (running, watching):
             if not task.done():
                 task.cancel()
-        await asyncio.gather(running, watching, return_exceptions=True)
-    if running.cancelled():
+        # Bounded: a job stuck in a driver that swallowed its cancellation must not keep this instance from
+        # standing by (or from stopping); it is left to end on its own, and said.
+        await asyncio.wait({running, watching}, timeout=JOB_STOP_SECONDS)
+        if not running.done():
+            log.error("a job did not stop within %.0f s of its cancellation; left to end on its own", JOB_STOP_SECONDS)
+    if not running.done() or running.cancelled():
         if lost.is_set():
             return True
         raise asyncio.CancelledError  # a stray cancellation from inside the job: the supervisor's to judge

@@ -4,6 +4,9 @@ instances of a service are two ``Leadership`` objects on two ``Database`` object
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -12,8 +15,8 @@ from sqlalchemy import text
 
 from shared.bus.kafka import TopicSpec, ensure_topics
 from shared.bus.outbox import OutboxRelay
-from shared.db.database import Database
-from shared.db.leadership import Leadership
+from shared.db.database import OUTBOX_CHANNEL, Database
+from shared.db.leadership import LOCK_SESSION_IDLE_CHECKS, Leadership
 from shared.events.registry import topic_for
 from tests.conftest import INTAKE_MIGRATIONS, migrated_database
 from tests.harness import PostgresDatabases, eventually, read_topic
@@ -132,6 +135,54 @@ async def test_a_leader_whose_session_ends_stops_its_job_and_stands_by(
     await second.dispose()
 
 
+FROZEN_LEADER = """
+import asyncio, sys
+from shared.db.database import OUTBOX_CHANNEL, Database
+from shared.db.leadership import LOCK_SESSION_IDLE_CHECKS, Leadership
+
+async def main() -> None:
+    async def job() -> None:
+        print("leading", flush=True)
+        await asyncio.Event().wait()
+
+    await Leadership(Database(sys.argv[1]), check_seconds=float(sys.argv[3])).lead(sys.argv[2], job)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_leader_that_stops_answering_loses_its_lock_to_a_standby(postgres: PostgresDatabases) -> None:
+    # A leader frozen (SIGSTOP), as a host that died without closing its connections: its session stays open,
+    # so only the server's idle_session_timeout (four missed checks) frees the lock, not TCP keepalive's ~2 h.
+    url = postgres.fresh()
+    check_seconds = 0.5
+    frozen = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FROZEN_LEADER, url, ROLE, str(check_seconds), stdout=asyncio.subprocess.PIPE
+    )
+    standby = Database(url)
+    jobs = Jobs()
+    taking_over: asyncio.Task[None] | None = None
+    try:
+        assert frozen.stdout is not None
+        async with asyncio.timeout(30):
+            assert (await frozen.stdout.readline()).strip() == b"leading"
+        frozen.send_signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        taking_over = asyncio.create_task(
+            Leadership(standby, standby_poll_seconds=0.05, check_seconds=check_seconds).lead(ROLE, jobs.job("b"))
+        )
+        await eventually(lambda: jobs.running == ["b"], 20, "the standby to lead once the frozen leader's session ends")
+        # Four missed checks of 0.5 s: about 2 s, never 2 h.
+        assert time.monotonic() - stopped_at >= LOCK_SESSION_IDLE_CHECKS * check_seconds * 0.9
+    finally:
+        frozen.kill()
+        await frozen.wait()
+        if taking_over is not None:
+            taking_over.cancel()
+            await asyncio.gather(taking_over, return_exceptions=True)
+        await standby.dispose()
+
+
 @pytest.mark.broker
 async def test_two_instances_relays_publish_each_event_once(
     intake_db: Database, second_instance: Database, kafka: str
@@ -182,9 +233,24 @@ async def test_a_relay_hears_writes_committed_by_another_instance(postgres: Post
         relay = OutboxRelay(leader, kafka, timeout_seconds=10, poll_interval_seconds=30)
         running = asyncio.create_task(relay.run())
         try:
-            await asyncio.sleep(1.0)  # the relay's first look (nothing yet), then its wait of up to 30 s
+            # Once the listener listens (its catch-up wake-up spent), the relay waits up to 30 s: only a NOTIFY
+            # can wake it sooner.
+            await eventually(_listening(leader), 10, "the relay's listener to listen")
+            await asyncio.sleep(0.5)
             await write_registrations(other, site, 3, [uuid.uuid4()])
             await eventually(lambda: relay.published_total == 3, 10, "the relay to hear the other instance's writes")
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
+
+
+def _listening(database: Database) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        async with database.engine.connect() as connection:
+            found = await connection.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE query = :listen AND datname = current_database()"),
+                {"listen": f"LISTEN {OUTBOX_CHANNEL}"},
+            )
+            return bool(found.scalar_one())
+
+    return check
