@@ -6,9 +6,10 @@ only in the instance that holds its lock, and the others stand by and take over 
 
 - PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) on a connection of its own, outside the
   pool, held for as long as the job runs. PostgreSQL frees it when that session ends, a crashed instance's
-  included. The holder checks its connection every ``check_seconds``; if it is gone, the job is cancelled
-  and the instance stands by again. Between the connection's loss and that check, another instance may
-  already lead: the jobs tolerate a short overlap (consumers' inboxes absorb a relay's repeats).
+  included, and ends a session whose holder stopped checking in (a dead host, a frozen process). The holder
+  checks its connection every ``check_seconds``; if it is gone, the job is cancelled and the instance stands by
+  again. Between the connection's loss and that check, another instance may already lead: the jobs tolerate a
+  short overlap (consumers' inboxes absorb a relay's repeats; a release is checked under a lock).
 - SQLite: an exclusive ``flock`` on a file beside the database (its instances share a host). The kernel frees
   it when the process ends. An in-memory database has one process by definition: no lock.
 """

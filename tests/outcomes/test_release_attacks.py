@@ -4,26 +4,31 @@ change, within one beat, stamped with the month) and holds after them."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 from sqlmodel import col, select
 
 from services.outcomes.domain.cohorts import cohort_aggregates
 from services.outcomes.domain.course_summary import PayerGroup
+from services.outcomes.domain.definitions import site_definition
 from services.outcomes.models import PrivacyBudget
-from services.outcomes.service.beat import PrivacyBudgetSettings
+from services.outcomes.service.beat import PrivacyBudgetSettings, review_site
 from services.outcomes.service.publication import (
     LastRelease,
     last_release,
     publish_release,
     registrations_release,
     safe_release,
+    spend_privacy_budget,
 )
 from shared.bus.tables import OutboxMessage
+from shared.db.unit_of_work import UnitOfWork
 from shared.events.intake import PatientRegistered
 from shared.privacy.cells import cells_of
 from shared.privacy.inference import infer
@@ -161,3 +166,48 @@ async def test_releases_that_share_a_boundary_stay_apart_in_what_complements_are
     async with outcomes.runtime.unit_of_work() as uow:
         last = await last_release(uow)
     assert last.history and all(len(versions) == 2 for versions in last.history.values()), last.history.keys()
+
+
+async def test_a_beat_drops_its_release_when_another_instance_released_since_it_began(outcomes: Outcomes) -> None:
+    """Two instances may both lead for a moment (shared.db.leadership). Here the other one releases 23
+    registrations between this beat's reading of the last release (none) and its own release, and one more
+    arrives. Judged against the stale history, this beat would release 24: a second version the same day, one
+    registration apart."""
+    await register(outcomes, 12, TUESDAY - timedelta(hours=2))
+    opened = 0
+
+    class TheOtherInstanceReleasesFirst(UnitOfWork):
+        async def __aenter__(self) -> UnitOfWork:
+            await register(outcomes, 11, TUESDAY - timedelta(hours=1))
+            other = await outcomes.beat(period=ReleasePeriod.day, now=TUESDAY)
+            assert other.released_for == datetime(2026, 3, 3, tzinfo=UTC)
+            await register(outcomes, 1, TUESDAY - timedelta(minutes=30))
+            return await super().__aenter__()
+
+    def unit_of_work() -> UnitOfWork:
+        nonlocal opened
+        opened += 1
+        runtime = outcomes.runtime
+        # The third is the release's transaction: the facts and the last release read, the results written.
+        kind = TheOtherInstanceReleasesFirst if opened == 3 else UnitOfWork
+        return kind(runtime.database, source=runtime.source, site=runtime.site)
+
+    this = await review_site(
+        unit_of_work, "north", outcomes.settings.zone, site_definition(33), ReleasePeriod.day, TUESDAY
+    )
+    assert opened == 3 and this.released_for is None and not this.release_deferred
+    assert [march(v) for _, v in await released(outcomes)] == [23], "one release for the day: the other's"
+
+
+async def test_instances_spending_privacy_budget_at_once_spend_it_once_each(outcomes: Outcomes) -> None:
+    async def spend() -> Fraction | None:
+        async with outcomes.runtime.unit_of_work() as uow:
+            spent = await spend_privacy_budget(uow, "north", TUESDAY.date(), 0.5, 0.25)
+            await uow.commit()
+            return spent
+
+    spends = await asyncio.gather(*(spend() for _ in range(5)))
+    assert sorted(spends, key=lambda s: s is None) == [Fraction(1, 4), Fraction(1, 4), None, None, None]
+    async with outcomes.database.sessions() as session:
+        [budget] = (await session.exec(select(PrivacyBudget))).all()
+    assert budget.spends == ["1/4", "1/4"], "two spends of 0.25 in 0.5, neither lost to the other's write"

@@ -127,8 +127,8 @@ def _after(
             and len(key) == len(network.COHORT_KEY_COLUMNS)
             and all(
                 # A key the list gave fits its column and holds no control character (PostgreSQL refuses a NUL).
-                isinstance(k, str) and k.isprintable() and len(k) <= (column.type.length or 0)
-                for k, column in zip(key, network.COHORT_KEY_COLUMNS, strict=True)
+                isinstance(k, str) and k.isprintable() and len(k) <= length
+                for k, length in zip(key, network.COHORT_KEY_LENGTHS, strict=True)
             )
         ):
             return (key[0], key[1], key[2], key[3], key[4], key[5])

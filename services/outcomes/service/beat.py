@@ -106,14 +106,19 @@ async def review_site(
         announced = await trajectories.announce_due_follow_ups(uow, judged, now)
         await uow.commit()
     published: int | None = None
+    superseded = False
     if due:
         try:
             release = await publication.cohort_release(site, judged, definition.key, zone, last, released_for, epsilon)
             async with unit_of_work() as uow:
-                registrations = await publication.registrations_release(uow, site, last.registrations, released_for)
-                cohorts = await publication.publish_release(uow, release, registrations, released_for, now)
-                await uow.commit()
-            published = cohorts  # only once committed: a failed commit is a deferred release too
+                if await publication.still_the_last_release(uow, last):
+                    registrations = await publication.registrations_release(uow, site, last.registrations, released_for)
+                    cohorts = await publication.publish_release(uow, release, registrations, released_for, now)
+                    await uow.commit()
+                    published = cohorts  # only once committed: a failed commit is a deferred release too
+                else:
+                    superseded = True
+                    log.warning("another instance released since this beat began; its release is dropped")
         except Exception as failure:
             raise_if_cancelling()
             if isinstance(failure, SolverUnavailable):
@@ -126,5 +131,5 @@ async def review_site(
         follow_ups_announced=announced,
         released_for=released_for if published is not None else None,
         cohorts_published=published or 0,
-        release_deferred=due and published is None,
+        release_deferred=due and published is None and not superseded,
     )

@@ -99,6 +99,12 @@ COHORT_KEY_COLUMNS = (
     col(NetworkCohortOutcome.cut),
     col(NetworkCohortOutcome.cut_value),
 )
+# Each key column's length: a cursor whose key would not fit is not one this list gave.
+COHORT_KEY_LENGTHS = tuple(
+    column.type.length or 0
+    for column in sa.inspect(NetworkCohortOutcome).primary_key  # the same columns in the same order
+    if isinstance(column.type, sa.String)
+)
 
 
 def cohort_key(cohort: CohortOutcomesPublished) -> CohortKey:

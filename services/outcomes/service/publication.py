@@ -61,6 +61,34 @@ class LastRelease(BaseModel):
     published_before: frozenset[str]
     # Per group (indication, route, month): what a reader held after each release that changed it, in order.
     history: dict[tuple[str, str, str], list[list[CohortOutcomesPublished]]] = Field(default_factory=dict)
+    # Which releases this was read after: any release since changes it (release_stamp).
+    stamp: ReleaseStamp = None
+
+
+# The latest release's time and how many releases publish anything: every release moves the one, and a release
+# made from stale figures would not be caught by the other alone.
+ReleaseStamp = tuple[datetime | None, int] | None
+
+# Held by the transaction that makes a release, and by the one that spends privacy budget.
+RELEASE_LOCK = "outcomes release"
+
+
+async def release_stamp(uow: UnitOfWork) -> ReleaseStamp:
+    latest, releases = (
+        await uow.session.exec(
+            select(func.max(SiteRelease.released_at), func.coalesce(func.sum(SiteRelease.releases), 0))
+        )
+    ).one()
+    return (latest, int(releases))
+
+
+async def still_the_last_release(uow: UnitOfWork, last: LastRelease) -> bool:
+    """Whether no release was made since ``last`` was read, holding the release lock to the transaction's end.
+    Two instances of the site may both lead for a moment (shared.db.leadership): a release computed against
+    what another instance has since released would be judged by the step and differencing rules against stale
+    history, and would make a second release in one period."""
+    await uow.lock(RELEASE_LOCK)
+    return await release_stamp(uow) == last.stamp
 
 
 async def last_release(uow: UnitOfWork) -> LastRelease:
@@ -101,6 +129,7 @@ async def last_release(uow: UnitOfWork) -> LastRelease:
         registrations=registrations,
         published_before=frozenset(row.cohort for row in rows),
         history=history,
+        stamp=await release_stamp(uow),
     )
 
 
@@ -346,6 +375,7 @@ async def publish_release(
 async def spend_privacy_budget(uow: UnitOfWork, site: str, on: date, budget: float, epsilon: float) -> Fraction | None:
     """The differential-privacy mode's accountant: spend one release's ε of the month's budget and keep it, or
     None when the month's budget is spent (nothing is released until the next month). The caller commits."""
+    await uow.lock(RELEASE_LOCK)  # two instances spending at once must not both read the month's row as it was
     row = await uow.session.get(PrivacyBudget, f"{on.year:04d}-{on.month:02d}")
     accountant = PrivacyAccountant.opened(site, on, budget)
     if row is not None:
