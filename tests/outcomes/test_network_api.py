@@ -4,13 +4,19 @@ itself, with the real broker, is tests/outcomes/test_network_rebuild.py's."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
+from services.console.settings import ConsoleSettings
+from services.console.site_apis import SiteApis, SiteService
 from services.outcomes.api import network as network_api
 from services.outcomes.app import create_app
 from services.outcomes.fhir.measure_reports import reported_measures
@@ -25,7 +31,7 @@ from tests.outcomes.test_network_view_rules import cohort
 
 
 @pytest.fixture
-async def network_service(new_database_url: Callable[[], str], tmp_path: Path) -> AsyncIterator[ServiceUnderTest]:
+async def network_service(new_database_url: Callable[[], str], tmp_path: Path) -> AsyncIterator[NetworkService]:
     settings = ServiceSettings(
         service="outcomes",
         role="network",
@@ -35,8 +41,14 @@ async def network_service(new_database_url: Callable[[], str], tmp_path: Path) -
         kafka_bootstrap_servers="127.0.0.1:1",  # no broker: the routes only read the database
         kafka_timeout_seconds=1,
     )
-    async with app_in_process(create_app(settings)) as client:
-        yield ServiceUnderTest(client, settings)
+    app = create_app(settings)
+    async with app_in_process(app) as client:
+        yield NetworkService(client, settings, app)
+
+
+@dataclass
+class NetworkService(ServiceUnderTest):
+    app: FastAPI  # for a client of the test's own making (the console's)
 
 
 async def take_in(service: ServiceUnderTest, *cohorts: CohortOutcomesPublished) -> list[bool]:
@@ -119,6 +131,23 @@ async def test_the_list_comes_a_page_at_a_time_following_its_links(network_servi
     for bad in ("nope", "e30", "WyJhIl0", "%%%", *map(network_api.cohort_cursor, crafted)):  # not base64; {}; ["a"]
         refused = await network_service.client.get("/cohort-outcomes", params={"after": bad}, headers=admin)
         assert refused.status_code == 422 and "after" in refused.text, (bad, refused.text)
+
+
+async def test_the_console_reads_the_whole_list_however_many_pages(network_service: NetworkService) -> None:
+    # The network dashboard's reader (services/console): it follows each Link as given, the reader's criteria
+    # with it; before, it sent an empty query with the next page's URL and read page one for ever.
+    await take_in(network_service, *network_cohorts())
+    console = ConsoleSettings(role="network", network_url="http://network")
+    apis = SiteApis(console, httpx.ASGITransport(app=network_service.app))
+    token = network_service.as_("network_admin")["Authorization"].removeprefix("Bearer ")
+    try:
+        async with asyncio.timeout(30):
+            north = await apis.read_every_page(SiteService.network, "/cohort-outcomes", token, site="north", limit=2)
+            whole = await apis.read_every_page(SiteService.network, "/cohort-outcomes", token, limit=1)
+    finally:
+        await apis.close()
+    assert [c["site"] for c in north] == ["north"] * 3
+    assert whole == await get(network_service, "/cohort-outcomes") and len(whole) == 5
 
 
 async def test_totals_are_upper_bounds_and_never_read_a_suppressed_count_as_zero(
