@@ -13,6 +13,7 @@ processes of the same program, length-prefixed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import select
@@ -163,7 +164,9 @@ class SuppressionProcess:
             child.kill()
         for stream in (child.stdin, child.stdout):
             if stream is not None:
-                stream.close()
+                # A dead child's input refuses the bytes still buffered (BrokenPipeError): they go with it.
+                with contextlib.suppress(OSError):
+                    stream.close()
         try:
             child.wait(timeout=10)
         except subprocess.TimeoutExpired:

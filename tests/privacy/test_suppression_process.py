@@ -76,6 +76,11 @@ def test_the_child_stops_when_idle_and_a_killed_one_is_replaced() -> None:
         solver.protect_each([(SUBTRACTED, [])])
         [child] = child_pids() - before
         os.kill(child, signal.SIGKILL)
+        # Dead for sure (a zombie: its pipes closed), so that the request meets a broken pipe, as under load.
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child}/stat").read_text().split(") ")[1][0] != "Z":
+            assert time.monotonic() < deadline, "the killed child did not die"
+            time.sleep(0.01)
         with pytest.raises(SolverUnavailable):
             solver.protect_each([(SUBTRACTED, [])])
         assert solver.protect_each([(SUBTRACTED, [])]) == [{cell("prior_trials", "2")}]
