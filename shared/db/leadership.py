@@ -9,7 +9,8 @@ only in the instance that holds its lock, and the others stand by and take over 
   included, and ends a session whose holder stopped checking in (a dead host, a frozen process). The holder
   checks its connection every ``check_seconds``; if it is gone, the job is cancelled and the instance stands by
   again. Between the connection's loss and that check, another instance may already lead: the jobs tolerate a
-  short overlap (consumers' inboxes absorb a relay's repeats; a release is checked under a lock).
+  short overlap (consumers' inboxes absorb a relay's repeats; a release is checked under a lock). Needs
+  PostgreSQL 14 or later (``idle_session_timeout``).
 - SQLite: an exclusive ``flock`` on a file beside the database (its instances share a host). The kernel frees
   it when the process ends. An in-memory database has one process by definition: no lock.
 """
@@ -25,6 +26,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -76,13 +78,17 @@ class Leadership:
             async with self._held(role) as lost:
                 self.leading[role] = True
                 log.info("%s: this instance leads", role)
+                running = asyncio.ensure_future(job())
                 try:
-                    if not await _run_until_lost(job, lost):
+                    if not await _run_until_lost(running, lost):
                         return
                 finally:
                     self.leading[role] = False
             raise_if_cancelling()
             log.warning("%s: the lock's connection was lost; the job stopped and this instance stands by", role)
+            if not running.done():
+                # It did not stop when cancelled: this instance leads again only once it has, never beside it.
+                await asyncio.wait({running})
             # A standby whose connection works takes over first: this one's has just failed.
             await asyncio.sleep(self.check_seconds)
 
@@ -199,10 +205,9 @@ class Leadership:
             await self._engine.dispose()
 
 
-async def _run_until_lost(job: Callable[[], Awaitable[None]], lost: asyncio.Event) -> bool:
-    """Run ``job`` until ``lost`` is set (the job is cancelled: True) or it ends (False; its error is raised)."""
-    running = asyncio.ensure_future(job())
-    watching = asyncio.ensure_future(lost.wait())
+async def _run_until_lost(running: asyncio.Future[Any], lost: asyncio.Event) -> bool:
+    """Let the job run until ``lost`` is set (the job is cancelled: True) or it ends (False; its error is raised)."""
+    watching: asyncio.Future[Any] = asyncio.ensure_future(lost.wait())
     try:
         await asyncio.wait({running, watching}, return_when=asyncio.FIRST_COMPLETED)
     finally:

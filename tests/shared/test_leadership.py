@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from shared.bus.kafka import TopicSpec, ensure_topics
 from shared.bus.outbox import OutboxRelay
+from shared.db import leadership as leadership_module
 from shared.db.database import OUTBOX_CHANNEL, Database
 from shared.db.leadership import LOCK_SESSION_IDLE_CHECKS, Leadership
 from shared.events.registry import topic_for
@@ -135,9 +136,55 @@ async def test_a_leader_whose_session_ends_stops_its_job_and_stands_by(
     await second.dispose()
 
 
+async def test_a_job_that_ignores_its_cancellation_is_never_run_twice_at_once(
+    two_postgres_instances: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A job stuck where a cancellation does not reach (a driver that swallowed it) is left to end on its own once
+    # its lock is lost; this instance leads again only after it has.
+    monkeypatch.setattr(leadership_module, "JOB_STOP_SECONDS", 0.3)
+    lead = leadership(two_postgres_instances[0])
+    started, running, may_end = [], [], asyncio.Event()
+
+    async def stubborn() -> None:
+        started.append(1)
+        running.append(1)
+        try:
+            while True:
+                try:
+                    await may_end.wait()
+                    return
+                except asyncio.CancelledError:
+                    continue  # as a driver that swallowed it
+        finally:
+            running.pop()
+
+    task = asyncio.create_task(lead.lead(ROLE, stubborn))
+    try:
+        await eventually(lambda: started == [1], 10, "the job to start")
+        async with two_postgres_instances[1].engine.connect() as connection:
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                    "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            )
+        await eventually(lambda: lead.leading == {ROLE: False}, 10, "the lost lock to be noticed")
+        await asyncio.sleep(1.5)  # seven checks: the lock is free, yet the stuck job still runs
+        assert started == [1] and running == [1]
+        may_end.set()
+        await eventually(lambda: len(started) == 2, 10, "the instance to lead again once the job ended")
+        await asyncio.wait_for(task, 10)  # the second run's own end (may_end is set) ends the lead
+    finally:
+        task.cancel()
+        may_end.set()
+        await asyncio.gather(task, return_exceptions=True)
+        await lead.dispose()
+
+
 FROZEN_LEADER = """
 import asyncio, sys
 from shared.db.database import OUTBOX_CHANNEL, Database
+from shared.db import leadership as leadership_module
 from shared.db.leadership import LOCK_SESSION_IDLE_CHECKS, Leadership
 
 async def main() -> None:
@@ -172,8 +219,9 @@ async def test_a_leader_that_stops_answering_loses_its_lock_to_a_standby(postgre
             Leadership(standby, standby_poll_seconds=0.05, check_seconds=check_seconds).lead(ROLE, jobs.job("b"))
         )
         await eventually(lambda: jobs.running == ["b"], 20, "the standby to lead once the frozen leader's session ends")
-        # Four missed checks of 0.5 s: about 2 s, never 2 h.
-        assert time.monotonic() - stopped_at >= LOCK_SESSION_IDLE_CHECKS * check_seconds * 0.9
+        # Four missed checks of 0.5 s: about 2 s, never 2 h (counted from the leader's last check, which may
+        # come up to a check before the signal).
+        assert time.monotonic() - stopped_at >= (LOCK_SESSION_IDLE_CHECKS - 1) * check_seconds
     finally:
         frozen.kill()
         await frozen.wait()

@@ -92,6 +92,9 @@ async def still_the_last_release(uow: UnitOfWork, last: LastRelease) -> bool:
 
 
 async def last_release(uow: UnitOfWork) -> LastRelease:
+    # The stamp first: on PostgreSQL each statement sees what was committed before it, so a release committed
+    # between these reads makes the stamp older than the history, and the beat drops its release (the safe side).
+    read_after = await release_stamp(uow)
     released_for = (await uow.session.exec(select(func.max(SiteRelease.released_for)))).one()
     rows = (await uow.session.exec(select(PublishedAggregate))).all()
     cohorts: dict[str, CohortOutcomesPublished] = {}
@@ -129,7 +132,7 @@ async def last_release(uow: UnitOfWork) -> LastRelease:
         registrations=registrations,
         published_before=frozenset(row.cohort for row in rows),
         history=history,
-        stamp=await release_stamp(uow),
+        stamp=read_after,
     )
 
 
