@@ -50,6 +50,7 @@ bench: install
 	$(PY) -m bench.rebuild --json bench/results/rebuild.json
 	$(PY) -m bench.footprint --json bench/results/footprint.json
 	$(PY) -m bench.scale_out --json bench/results/scale-out.json
+	$(PY) -m bench.measure_reports --json bench/results/measure-reports.json
 	$(PY) -m bench.sqlite_writers
 	$(PY) -m bench.synthetic_cohort --quick
 

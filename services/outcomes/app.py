@@ -12,7 +12,7 @@ from services.outcomes import handlers, models
 from services.outcomes.api import site
 from services.outcomes.api.network import NETWORK_ROUTERS, network_router
 from services.outcomes.domain.definitions import site_definition
-from services.outcomes.service import beat
+from services.outcomes.service import beat, network
 from shared.app import ServiceDefinition, ServiceRuntime, create_service_app
 from shared.bus.kafka import raise_if_cancelling
 from shared.events.outcomes import CohortAggregatePublished, CohortOutcomesPublished
@@ -57,6 +57,17 @@ async def publish_aggregates(runtime: ServiceRuntime) -> None:
         except Exception as exc:
             raise_if_cancelling()
             log.warning("aggregate publication failed: %s", type(exc).__name__)
+
+
+async def check_measure_index(runtime: ServiceRuntime) -> None:
+    """Network role, once each time an instance becomes the leader: the MeasureReport index checked against the
+    cohorts held (service/network.py), so a release that adds or changes a measure indexes the cohorts already
+    held. Then it waits: returning would have it started again."""
+    began = asyncio.get_running_loop().time()
+    corrected = await network.check_measure_index(runtime.unit_of_work)
+    seconds = asyncio.get_running_loop().time() - began
+    log.info("measure report index checked in %.1f s: %d cohort(s) corrected", seconds, corrected)
+    await asyncio.Event().wait()
 
 
 SITE_ROLE = ServiceDefinition(
@@ -109,7 +120,8 @@ NETWORK_ROLE = ServiceDefinition(
             refuse_origin=foreign_aggregate,
         )
     ],
-    projections=[models.NetworkAggregate, models.NetworkCohortOutcome],
+    background=[check_measure_index],
+    projections=[models.NetworkAggregate, models.NetworkCohortOutcome, models.NetworkMeasureReport],
 )
 
 

@@ -233,20 +233,37 @@ class FollowUpAnnounced(SQLModel, table=True):
     announced_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
 
 
-class NetworkCohortOutcome(SQLModel, table=True):
+class CohortKeyColumns(SQLModel):
+    """The key of one site's cohort (site x indication x route x month x cut x cut value), in this order: the
+    primary key's first columns in the network's tables of cohorts."""
+
+    site: str = Field(sa_type=sa.String(40), primary_key=True)
+    indication: Indication = Field(sa_type=sa.String(40), primary_key=True)
+    route: Route = Field(sa_type=sa.String(40), primary_key=True)
+    period: str = Field(sa_type=sa.String(7), primary_key=True)
+    cut: str = Field(sa_type=sa.String(20), primary_key=True)
+    cut_value: str = Field(sa_type=sa.String(40), primary_key=True)
+
+
+class NetworkCohortOutcome(CohortKeyColumns, table=True):
     """Network role: the latest CohortOutcomesPublished of every site x indication x route x month x cut x cut value,
     as published (re-validated on the way out). ``cohort_id`` is a short hash of that key: the stable part of the
     FHIR MeasureReport ids, so a read by id is one indexed lookup."""
 
     __tablename__ = "network_cohort_outcome"
 
-    site: str = Field(sa_column=sa.Column(sa.String(40), primary_key=True))
-    indication: Indication = Field(sa_column=sa.Column(sa.String(40), primary_key=True))
-    route: Route = Field(sa_column=sa.Column(sa.String(40), primary_key=True))
-    period: str = Field(sa_column=sa.Column(sa.String(7), primary_key=True))
-    cut: str = Field(sa_column=sa.Column(sa.String(20), primary_key=True))
-    cut_value: str = Field(sa_column=sa.Column(sa.String(40), primary_key=True))
     cohort_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
     generated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     outcomes: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     received_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class NetworkMeasureReport(CohortKeyColumns, table=True):
+    """Network role: the MeasureReports each held cohort has, one row per cohort and measure, so a FHIR search
+    counts and pages its matches in the database rather than judging every cohort on every page. Written with
+    the cohort by the use case that takes it in, and checked against the cohorts whenever the network's leader
+    starts, since which measures a cohort reports is a rule of the code (service/network.py)."""
+
+    __tablename__ = "network_measure_report"
+
+    measure: str = Field(sa_type=sa.String(40), primary_key=True)

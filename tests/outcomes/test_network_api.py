@@ -13,14 +13,17 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlmodel import col, select
 
 from services.console.settings import ConsoleSettings
 from services.console.site_apis import SiteApis, SiteService
+from services.outcomes import app as outcomes_app
 from services.outcomes.api import network as network_api
 from services.outcomes.app import create_app
 from services.outcomes.fhir.measure_reports import reported_measures
-from services.outcomes.models import NetworkCohortOutcome
+from services.outcomes.models import NetworkCohortOutcome, NetworkMeasureReport
 from services.outcomes.service import network
 from shared.events.outcomes import CohortOutcomesPublished
 from shared.privacy.audit import audit_records, fetch_api_replies
@@ -49,6 +52,9 @@ async def network_service(new_database_url: Callable[[], str], tmp_path: Path) -
 @dataclass
 class NetworkService(ServiceUnderTest):
     app: FastAPI  # for a client of the test's own making (the console's)
+
+
+INDEX_COLUMNS = ("site", "indication", "route", "period", "cut", "cut_value", "measure")
 
 
 async def take_in(service: ServiceUnderTest, *cohorts: CohortOutcomesPublished) -> list[bool]:
@@ -235,12 +241,9 @@ async def test_fhir_measure_reports_by_criteria_and_by_id(network_service: Servi
     assert [e["resource"]["id"] for e in one["entry"]] == ["adverse-events"]
 
 
-@pytest.mark.parametrize("chunk", [500, 2], ids=["one chunk", "chunks of 2 cohorts"])
 async def test_measure_reports_come_in_pages_that_the_next_links_walk_through_once_each(
-    network_service: ServiceUnderTest, chunk: int, monkeypatch: pytest.MonkeyPatch
+    network_service: ServiceUnderTest,
 ) -> None:
-    # With chunks of 2, the search reads the 5 cohorts in three queries: the pages must not change.
-    monkeypatch.setattr(network_api, "MEASURE_REPORT_SCAN_CHUNK", chunk)
     await take_in(network_service, *network_cohorts())
     whole = await get(network_service, "/fhir/MeasureReport", _count="1000")
     every = [e["fullUrl"] for e in whole["entry"]]
@@ -270,6 +273,78 @@ async def test_measure_reports_come_in_pages_that_the_next_links_walk_through_on
         assert reply.status_code == 422, (bad, reply.text)
     beyond = await get(network_service, "/fhir/MeasureReport", _offset="1000")
     assert beyond["total"] == len(every) and "entry" not in beyond
+
+
+async def indexed_reports(service: ServiceUnderTest) -> set[tuple[str, ...]]:
+    async with service.database.sessions() as session:
+        return {
+            (r.site, r.indication, r.route, r.period, r.cut, r.cut_value, r.measure)
+            for r in (await session.exec(select(NetworkMeasureReport))).all()
+        }
+
+
+def reports_of(*cohorts: CohortOutcomesPublished) -> set[tuple[str, ...]]:
+    return {(*network.cohort_key(c), m.id) for c in cohorts for m in reported_measures(c)}
+
+
+async def test_the_index_check_makes_the_index_agree_with_the_cohorts_as_the_code_judges_them(
+    network_service: ServiceUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of 2: the 5 cohorts are judged in three chunks, and rows between and after them are found too.
+    monkeypatch.setattr(network, "MEASURE_INDEX_CHECK_CHUNK", 2)
+    cohorts = network_cohorts()
+    await take_in(network_service, *cohorts)
+    assert await indexed_reports(network_service) == reports_of(*cohorts), "a take-in indexes its reports"
+    check = network_service.runtime.unit_of_work
+    assert await network.check_measure_index(check) == 0, "an index that agrees is left alone"
+
+    # As after an upgrade whose code judges cohorts otherwise: a report missing, one no cohort has, one of a
+    # cohort no longer held (before, between and after the held keys).
+    missing = sorted(reports_of(*cohorts))[3]
+    async with network_service.runtime.unit_of_work() as uow:
+        row = sa.tuple_(*network.REPORT_KEY_COLUMNS, col(NetworkMeasureReport.measure))
+        await uow.session.execute(sa.delete(NetworkMeasureReport).where(row == sa.tuple_(*map(sa.literal, missing))))
+        stray = ("completion",)
+        strays = [
+            dict(zip(INDEX_COLUMNS, (*network.cohort_key(cohorts[0]), "retired-measure"), strict=True)),
+            *(
+                dict(zip(INDEX_COLUMNS, (s, "ocd", "iv_infusion", "2026-01", "all", "all", *stray), strict=True))
+                for s in ("aaa", "nnn", "zzz")
+            ),
+        ]
+        await uow.session.execute(sa.insert(NetworkMeasureReport), strays)
+        await uow.commit()
+    search = await get(network_service, "/fhir/MeasureReport", _count="1000")
+    assert search["total"] == len(reports_of(*cohorts)) - 1 + 4, "the search trusts the index"
+
+    # The cohort missing a report, cohorts[0] with a report of a retired measure, and the 3 no longer held.
+    assert await network.check_measure_index(check) == len({missing[:6], network.cohort_key(cohorts[0])}) + 3
+    assert await indexed_reports(network_service) == reports_of(*cohorts)
+    search = await get(network_service, "/fhir/MeasureReport", _count="1000")
+    assert search["total"] == len(search["entry"]) == len(reports_of(*cohorts))
+
+
+async def test_the_leader_indexes_the_cohorts_held_before_the_index_was(network_service: ServiceUnderTest) -> None:
+    # As just after the migration that made the index: cohorts held, none indexed.
+    cohorts = network_cohorts()
+    await take_in(network_service, *cohorts)
+    async with network_service.runtime.unit_of_work() as uow:
+        await uow.session.execute(sa.delete(NetworkMeasureReport))
+        await uow.commit()
+    assert (await get(network_service, "/fhir/MeasureReport"))["total"] == 0
+    assert outcomes_app.check_measure_index in outcomes_app.NETWORK_ROLE.background
+    job = asyncio.create_task(outcomes_app.check_measure_index(network_service.runtime))
+    try:
+        for _ in range(100):
+            if await indexed_reports(network_service) == reports_of(*cohorts):
+                break
+            await asyncio.sleep(0.05)
+        assert await indexed_reports(network_service) == reports_of(*cohorts)
+        await asyncio.sleep(0.1)
+        assert not job.done(), "the job waits once done, or the supervisor would start it again and again"
+    finally:
+        job.cancel()
+    assert (await get(network_service, "/fhir/MeasureReport"))["total"] == len(reports_of(*cohorts))
 
 
 async def test_only_the_network_admin_reads(network_service: ServiceUnderTest) -> None:

@@ -48,16 +48,25 @@ async def test_migrations_go_up_and_down(folder: Path, database_url: str) -> Non
     assert tables(database_url) == created
 
 
+NETWORK_TABLES = {
+    "outbox_message",
+    "inbox_entry",
+    "network_aggregate",
+    "network_cohort_outcome",
+    "network_measure_report",
+}
+
+
 def test_the_network_role_has_no_patient_tables(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'network.db'}"
     upgrade_to_head(url, ROOT / "services" / "outcomes" / "migrations" / "network")
-    assert tables(url) == {"outbox_message", "inbox_entry", "network_aggregate", "network_cohort_outcome"}
+    assert tables(url) == NETWORK_TABLES
 
 
 async def test_a_server_migrates_in_a_child_process(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'outcomes.db'}"
     await upgrade_in_child_process(url, ROOT / "services" / "outcomes" / "migrations" / "network")
-    assert tables(url) == {"outbox_message", "inbox_entry", "network_aggregate", "network_cohort_outcome"}
+    assert tables(url) == NETWORK_TABLES
 
 
 async def test_a_failed_migration_stops_the_start_with_its_reason(tmp_path: Path) -> None:

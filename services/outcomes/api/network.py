@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 
 from services.outcomes.api.deps import NetworkReader
 from services.outcomes.domain.network_view import InstrumentName, NetworkTotals, TrendPoint
-from services.outcomes.fhir.measure_reports import measure_report, reported_measures, split_report_id
+from services.outcomes.fhir.measure_reports import measure_report, split_report_id
 from services.outcomes.fhir.measures import MEASURE_BASE, MEASURE_VERSION, MEASURES, MeasureDefinition, measure_resource
 from services.outcomes.models import NetworkAggregate
 from services.outcomes.service import network, publication
@@ -252,10 +252,6 @@ async def read_measure(measure_id: str, actor: NetworkReader) -> FhirJSONRespons
     return FhirJSONResponse(measure_resource(measure))
 
 
-# Cohorts read at once while a MeasureReport search counts its matches.
-MEASURE_REPORT_SCAN_CHUNK = 500
-
-
 @network_fhir_router.get(
     "/MeasureReport",
     response_class=FhirJSONResponse,
@@ -285,19 +281,13 @@ async def search_measure_reports(
         selection = CohortSelection(
             site=site, indication=indication, route=route, period=period, cut=cut, cut_value=cut_value
         )
-        # The cohorts are read a chunk at a time, not all at once: the total counts every report, but only the
-        # page's cohorts are kept, so a network's whole history is never held in memory for one page.
-        after: CohortKey | None = None
-        while True:
-            chunk = await network.cohort_outcomes(uow, selection, after=after, limit=MEASURE_REPORT_SCAN_CHUNK)
-            for cohort in chunk:
-                for m in reported_measures(cohort, chosen):
-                    if offset <= total < offset + count:
-                        on_page.append((m, cohort))
-                    total += 1
-            if len(chunk) < MEASURE_REPORT_SCAN_CHUNK:
-                break
-            after = network.cohort_key(chunk[-1])
+        # Counted and paged in the index of the cohorts' reports (service/network.py): only the page's cohorts
+        # are read and judged, however large the network's history.
+        measure_id = None if chosen is None else chosen.id
+        total = await network.measure_report_total(uow, selection, measure_id)
+        entries = await network.measure_report_page(uow, selection, measure_id, offset=offset, limit=count)
+        cohorts = await network.cohorts_keyed(uow, [key for key, _ in entries])
+        on_page = [(MEASURES[m], cohorts[key]) for key, m in entries if key in cohorts and m in MEASURES]
     page = [report for m, c in on_page if (report := measure_report(m, c)) is not None]
     bundle = paged_searchset(
         page, total=total, base=_fhir_base(request), self_url=request.url, offset=offset, count=count

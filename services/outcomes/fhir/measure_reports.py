@@ -91,29 +91,35 @@ def _proportion(
     )
 
 
-def report_groups(measure: MeasureDefinition, cohort: CohortOutcomesPublished) -> list[ReportGroup]:
-    """The measure's groups as this cohort reports them; none when the cohort does not report the measure (an
-    instrument, adverse-event type or barrier reason it lists no figures for)."""
+# A group a cohort reports: its definition, and (denominator, numerator) when the measure is a proportion.
+GroupFigures = tuple[GroupDefinition, tuple[ReleasedCount, ReleasedCount] | None]
+
+
+def _group_figures(measure: MeasureDefinition, cohort: CohortOutcomesPublished) -> list[GroupFigures]:
+    """The measure's groups this cohort reports, with their counts; none when the cohort does not report the
+    measure (an instrument, adverse-event type or barrier reason it lists no figures for)."""
     whole = measure.groups[0]
     kind, _, instrument = measure.id.partition("-")
     if kind in ("response", "remission") and instrument in INSTRUMENT_TITLES:
         figures = next((f for f in cohort.instruments if f.instrument == instrument), None)
         if figures is None:
             return []
-        numerator = figures.responded if kind == "response" else figures.remitted
-        return [_proportion(whole, cohort.courses, figures.with_result, numerator)]
+        return [(whole, (figures.with_result, figures.responded if kind == "response" else figures.remitted))]
     if measure.id == "completion":
-        return [_proportion(whole, cohort.courses, cohort.started, cohort.completed)]
+        return [(whole, (cohort.started, cohort.completed))]
     if measure.id == "dropout":
-        return [_proportion(whole, cohort.courses, cohort.started, cohort.dropped_out)]
+        return [(whole, (cohort.started, cohort.dropped_out))]
     if measure.id in ("adverse-events", "serious-adverse-events"):
         by_type = {a.type.value: a for a in cohort.adverse_events}
         return [
-            _proportion(
+            (
                 group,
-                cohort.courses,
-                cohort.started,
-                by_type[group.key].courses if measure.id == "adverse-events" else by_type[group.key].serious_courses,
+                (
+                    cohort.started,
+                    by_type[group.key].courses
+                    if measure.id == "adverse-events"
+                    else by_type[group.key].serious_courses,
+                ),
             )
             for group in measure.groups
             if group.key in by_type
@@ -121,15 +127,26 @@ def report_groups(measure: MeasureDefinition, cohort: CohortOutcomesPublished) -
     if measure.id == "access-barriers":
         by_reason = {b.reason: b for b in cohort.barriers}
         return [
-            _proportion(group, cohort.courses, cohort.courses, by_reason[group.key].courses)
+            (group, (cohort.courses, by_reason[group.key].courses))
             for group in measure.groups
             if group.key in by_reason
         ]
     if measure.id == "time-to-first-dose":
+        return [(whole, None)]  # a median, over the courses started
+    raise KeyError(f"no mapping for measure {measure.id!r}")
+
+
+def report_groups(measure: MeasureDefinition, cohort: CohortOutcomesPublished) -> list[ReportGroup]:
+    """The measure's groups as this cohort reports them; none when the cohort does not report the measure."""
+    groups = []
+    for definition, fraction in _group_figures(measure, cohort):
+        if fraction is not None:
+            groups.append(_proportion(definition, cohort.courses, *fraction))
+            continue
         median = cohort.median_days_to_first_dose
-        return [
+        groups.append(
             ReportGroup(
-                definition=whole,
+                definition=definition,
                 populations=(
                     PopulationCount(code=PopulationCode.initial_population, count=cohort.courses),
                     PopulationCount(code=PopulationCode.measure_population, count=cohort.started),
@@ -137,8 +154,8 @@ def report_groups(measure: MeasureDefinition, cohort: CohortOutcomesPublished) -
                 score=median,
                 absent_score=None if median is not None else MEDIAN_MASKED,
             )
-        ]
-    raise KeyError(f"no mapping for measure {measure.id!r}")
+        )
+    return groups
 
 
 def report_id(measure: MeasureDefinition, cohort: CohortOutcomesPublished) -> str:
@@ -293,7 +310,7 @@ def reported_measures(
     """The measures a cohort has a MeasureReport of (of ``measure`` alone, when given): a page of a search counts
     them all and builds only its own reports."""
     chosen = [measure] if measure is not None else list(MEASURES.values())
-    return [m for m in chosen if report_groups(m, cohort)]
+    return [m for m in chosen if _group_figures(m, cohort)]  # the groups' figures only: no report is built
 
 
 def measure_reports(cohort: CohortOutcomesPublished, measure: MeasureDefinition | None = None) -> list[dict[str, Any]]:
