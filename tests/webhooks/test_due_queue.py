@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.webhooks.domain.deliveries import Delivery
+from services.webhooks.domain.deliveries import AttemptResult, Delivery, RetrySchedule
 from services.webhooks.domain.endpoints import Endpoint, EndpointEntry
 from services.webhooks.service import store
 from shared.auth.permissions import Role
@@ -72,3 +72,45 @@ async def test_each_endpoint_is_capped_before_the_limit_so_a_backlog_cannot_fill
     assert [d.event_id for d in await due(5, {b0: backlogged.id})] == ["b-1", "o-0", "o-1"]
     # The backlogged endpoint is at its cap: however long its backlog, the other's come first.
     assert [d.event_id for d in await due(2, {b0: backlogged.id, b1: backlogged.id})] == ["o-0", "o-1"]
+
+
+async def test_a_patients_later_event_waits_behind_the_earlier_one_until_it_leaves_the_queue(
+    webhooks_db: Database,
+) -> None:
+    receiver = endpoint("http://127.0.0.1:9/receiver")
+    schedule = RetrySchedule(base_seconds=60, cap_seconds=600, window_seconds=86_400)
+    async with unit_of_work(webhooks_db) as uow:
+        store.add_endpoint(uow, receiver)
+        for event_id, patient, second in (("a-1", "a", 0), ("a-2", "a", 1), ("a-3", "a", 2), ("b-1", "b", 3)):
+            store.add_delivery(
+                uow, Delivery.queue(receiver.id, event_id, REGISTERED, patient, T0.replace(second=second)), b"{}"
+            )
+        await uow.commit()
+    now = T0 + timedelta(minutes=1)
+
+    async def due(in_flight: dict[int, uuid.UUID] | None = None) -> list[str]:
+        async with unit_of_work(webhooks_db) as uow:
+            found = await store.due_deliveries(uow, now, limit=10, per_endpoint=10, in_flight=in_flight or {})
+        return [d.event_id for d in found]
+
+    async def attempt(event_id: str, status: int) -> None:
+        async with unit_of_work(webhooks_db) as uow:
+            [delivery] = [
+                d
+                for d in await store.due_deliveries(uow, now, limit=10, per_endpoint=10, in_flight={})
+                if d.event_id == event_id
+            ]
+            result = AttemptResult(attempted_at=now, response_status=status, duration_ms=5)
+            await store.save_delivery(uow, delivery.attempted(result, schedule))
+            await uow.commit()
+
+    assert await due() == ["a-1", "b-1"], "each patient's first event only"
+    async with unit_of_work(webhooks_db) as uow:
+        a1 = (await store.due_deliveries(uow, now, limit=1, per_endpoint=10, in_flight={}))[0]
+    assert a1.sequence is not None
+    assert await due({a1.sequence: receiver.id}) == ["b-1"], "a-1 in flight still holds a-2 back"
+    await attempt("a-1", 503)  # retried in a minute: not due now, and a-2 still waits behind it
+    assert await due() == ["b-1"]
+    now += timedelta(minutes=2)
+    await attempt("a-1", 204)  # delivered: the next of patient a comes up, and only that one
+    assert await due() == ["a-2", "b-1"]

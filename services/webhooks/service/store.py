@@ -214,16 +214,12 @@ async def due_deliveries(
     backlog cannot fill every row returned while the others' deliveries wait behind it."""
     busy = Counter(in_flight.values())
     full = [endpoint for endpoint, n in busy.items() if n >= per_endpoint]
-    earlier = sa.alias(DeliveryRow.__table__, "earlier")  # type: ignore[attr-defined]
-    blocked = (
-        sa.select(sa.literal(1))
-        .select_from(earlier)
-        .where(
-            earlier.c.endpoint_id == DeliveryRow.endpoint_id,
-            earlier.c.ordering_key == DeliveryRow.ordering_key,
-            earlier.c.status == DeliveryStatus.pending.value,
-            earlier.c.sequence < DeliveryRow.sequence,
-        )
+    # The first still pending of each endpoint and key: every other pending delivery waits behind it.
+    heads = (
+        sa.select(sa.func.min(col(DeliveryRow.sequence)).label("sequence"))
+        .where(col(DeliveryRow.status) == DeliveryStatus.pending.value)
+        .group_by(col(DeliveryRow.endpoint_id), col(DeliveryRow.ordering_key))
+        .subquery()
     )
     # Longest due first, not queue order: while a receiver is down the first keys' retries fall due again and
     # again, and in queue order they would take every slot from the keys behind them.
@@ -235,14 +231,13 @@ async def due_deliveries(
             .over(partition_by=col(DeliveryRow.endpoint_id), order_by=longest_due_first)
             .label("place"),
         )
+        .join(heads, heads.c.sequence == DeliveryRow.sequence)
         .join(EndpointRow, col(EndpointRow.id) == DeliveryRow.endpoint_id)
         .where(
-            col(DeliveryRow.status) == DeliveryStatus.pending.value,
             col(DeliveryRow.next_attempt_at) <= now,
             col(EndpointRow.status) == EndpointStatus.active.value,
             col(DeliveryRow.sequence).not_in(list(in_flight)),
             col(DeliveryRow.endpoint_id).not_in(full),
-            ~blocked.exists(),
         )
         .subquery()
     )
