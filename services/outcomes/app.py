@@ -59,15 +59,20 @@ async def publish_aggregates(runtime: ServiceRuntime) -> None:
             log.warning("aggregate publication failed: %s", type(exc).__name__)
 
 
+# How often the network's leader checks the MeasureReport index again after its first check at the start.
+MEASURE_INDEX_CHECK_INTERVAL_SECONDS = 3600.0
+
+
 async def check_measure_index(runtime: ServiceRuntime) -> None:
-    """Network role, once each time an instance becomes the leader: the MeasureReport index checked against the
-    cohorts held (service/network.py), so a release that adds or changes a measure indexes the cohorts already
-    held. Then it waits: returning would have it started again."""
-    began = asyncio.get_running_loop().time()
-    corrected = await network.check_measure_index(runtime.unit_of_work)
-    seconds = asyncio.get_running_loop().time() - began
-    log.info("measure report index checked in %.1f s: %d cohort(s) corrected", seconds, corrected)
-    await asyncio.Event().wait()
+    """Network role, on the leader: the MeasureReport index checked against the cohorts held (service/network.py)
+    when it starts leading, so that a release that adds or changes a measure indexes the cohorts already held,
+    and then every hour, for cohorts an older release took in without an index during a rolling upgrade."""
+    while True:
+        began = asyncio.get_running_loop().time()
+        corrected = await network.check_measure_index(runtime.unit_of_work)
+        seconds = asyncio.get_running_loop().time() - began
+        log.info("measure report index checked in %.1f s: %d cohort(s) corrected", seconds, corrected)
+        await asyncio.sleep(MEASURE_INDEX_CHECK_INTERVAL_SECONDS)
 
 
 SITE_ROLE = ServiceDefinition(

@@ -83,6 +83,13 @@ class UnitOfWork:
         if wrote_outbox:
             self.database.outbox_written.set()
 
+    async def read_one_snapshot(self) -> None:
+        """Every read of this transaction sees the database as it was at its first: for a reply assembled from
+        several statements (a count, then a page, then the page's rows) that a writer could change between.
+        PostgreSQL: REPEATABLE READ, set before the transaction's first statement. SQLite: already so."""
+        if self.database.dialect == "postgresql":
+            await self.session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+
     async def lock(self, *keys: str) -> None:
         """Hold these named locks until the transaction ends, so a check-then-write (a booking against the
         schedule) cannot interleave with another on the same keys. PostgreSQL: advisory locks, taken in sorted
@@ -101,6 +108,22 @@ class UnitOfWork:
                 {"keys": wanted},
             )
             self._locked.update(wanted)  # held to the transaction's end: asking again costs no round trip
+
+    async def lock_those_free(self, *keys: str) -> set[str]:
+        """Take those of these named locks that no other transaction holds, without waiting for the others; the
+        keys now held. For work that may leave a busy key to its holder (which cannot then deadlock with it).
+        SQLite: every key, as ``lock``."""
+        if self.database.dialect != "postgresql":
+            return set(keys)
+        by_id = {_lock_id(key): key for key in keys}
+        wanted = sorted(set(by_id) - self._locked)
+        if wanted:
+            taken = await self.session.execute(
+                text("SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE pg_try_advisory_xact_lock(k)"),
+                {"keys": wanted},
+            )
+            self._locked.update(k for (k,) in taken.all())
+        return {key for lock_id, key in by_id.items() if lock_id in self._locked}
 
     async def publish_all(self, events: Iterable[DomainEvent]) -> None:
         """Add every event an aggregate returned, in order."""

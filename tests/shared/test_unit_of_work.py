@@ -62,3 +62,20 @@ async def test_a_writer_holding_a_row_and_one_holding_the_same_key_both_commit(p
         assert month is not None and month.registered_month == "2026-03"  # second committed last
     finally:
         await database.dispose()
+
+
+async def test_the_locks_that_are_free_are_taken_and_a_held_one_is_left_without_waiting(
+    postgres: PostgresDatabases,
+) -> None:
+    database = Database(postgres.fresh())
+    try:
+        async with UnitOfWork(database, source="/test", site="north") as holder:
+            await holder.lock("cohort a")
+            async with UnitOfWork(database, source="/test", site="north") as other:
+                taken = await asyncio.wait_for(other.lock_those_free("cohort a", "cohort b"), 5)
+                assert taken == {"cohort b"}, "the held one is left, and nothing waits for it"
+                assert await other.lock_those_free("cohort b") == {"cohort b"}, "held to its transaction's end"
+        async with UnitOfWork(database, source="/test", site="north") as later:
+            assert await later.lock_those_free("cohort a", "cohort b") == {"cohort a", "cohort b"}
+    finally:
+        await database.dispose()

@@ -256,7 +256,8 @@ async def read_measure(measure_id: str, actor: NetworkReader) -> FhirJSONRespons
     "/MeasureReport",
     response_class=FhirJSONResponse,
     summary="Search the sites' cohort outcomes as MeasureReports (FHIR R4): by site, indication, route, period "
-    "(a month), cut, cut-value and measure (id or canonical URL)",
+    "(a month), cut, cut-value and measure (id or canonical URL); in the order of the cohorts' keys (site, "
+    "indication, route, month, cut, cut value), then of the measures' ids",
 )
 async def search_measure_reports(
     request: Request,
@@ -274,6 +275,8 @@ async def search_measure_reports(
     ] = PAGE_SIZE,
     offset: Annotated[int, Query(alias="_offset", ge=0, description="the first report of the page, from 0")] = 0,
 ) -> FhirJSONResponse:
+    # The total, the page and the page's cohorts in one snapshot: a take-in between them would change them apart.
+    await uow.read_one_snapshot()
     chosen = None if measure is None else _measure_named(measure)
     total = 0
     on_page: list[tuple[MeasureDefinition, CohortOutcomesPublished]] = []

@@ -27,6 +27,7 @@ from services.outcomes.domain.network_view import (
     trend,
 )
 from services.outcomes.fhir.measure_reports import reported_measures
+from services.outcomes.fhir.measures import MEASURES
 from services.outcomes.models import CohortKeyColumns, NetworkCohortOutcome, NetworkMeasureReport
 from shared.bus.consumer import PoisonEvent
 from shared.bus.tables import utcnow
@@ -45,7 +46,7 @@ PERIOD_PATTERN = r"^\d{4}-\d{2}$"
 async def record_cohort_outcomes(uow: UnitOfWork, event: CohortOutcomesPublished) -> bool:
     """Keep the latest publication of a cohort. True if this one is now held (the first, or newer). A release
     that breaks the release rules is refused (dead-lettered by the consumer) and never served."""
-    await uow.lock(MEASURE_INDEX_LOCK)  # before the row is read: the leader's index check never interleaves
+    await uow.lock(_cohort_lock(cohort_key(event)))  # before the row is read: the index check waits, or we do
     key = (event.site, event.indication, event.route, event.period, event.cut, event.cut_value)
     row = await uow.session.get(NetworkCohortOutcome, key)
     if row is not None and not replaces(row.generated_at, event.generated_at):
@@ -172,14 +173,16 @@ async def cohort_outcome(uow: UnitOfWork, cohort: str) -> CohortOutcomesPublishe
 ReportEntry = tuple[CohortKey, str]
 REPORT_KEY_COLUMNS = _key_columns(NetworkMeasureReport)
 INDEX_TABLE = cast(sa.Table, sa.inspect(NetworkMeasureReport).local_table)
-# Taken by whatever writes the index: a take-in and the leader's check cannot interleave (PostgreSQL).
-MEASURE_INDEX_LOCK = "network measure index"
-# Cohorts the index check judges at a time.
-MEASURE_INDEX_CHECK_CHUNK = 500
-
-
-# Keys matched by one statement: 6 parameters each, well under SQLite's limit of 32,766.
+# Cohorts the index check judges at a time (and, for those it corrects, locks at once).
+MEASURE_INDEX_CHECK_CHUNK = 200
+# Keys matched by one statement, ORed: SQLite refuses an expression more than 1,000 deep (990 keys passed, 1,000
+# failed with "Expression tree is too large", SQLite 3.40).
 KEYS_PER_STATEMENT = 500
+
+
+def _cohort_lock(key: CohortKey) -> str:
+    """The lock a take-in of this cohort holds, and the index check takes before it corrects the cohort's rows."""
+    return "network cohort " + "|".join(key)
 
 
 def _any_of_keys(columns: Sequence[Any], keys: Sequence[CohortKey]) -> sa.ColumnElement[bool]:
@@ -211,7 +214,10 @@ def _reports_where(selection: CohortSelection, measure: str | None) -> Any:
     query = _selected(
         sa.select(*REPORT_KEY_COLUMNS, col(NetworkMeasureReport.measure)), NetworkMeasureReport, selection
     )
-    return query if measure is None else query.where(col(NetworkMeasureReport.measure) == measure)
+    # Only measures this code defines: a row of another (left by an older or newer release until the index
+    # check has run) would count in the total and then be missing from its page.
+    measures = list(MEASURES) if measure is None else [measure]
+    return query.where(col(NetworkMeasureReport.measure).in_(measures))
 
 
 async def measure_report_total(uow: UnitOfWork, selection: CohortSelection, measure: str | None) -> int:
@@ -250,25 +256,45 @@ async def check_measure_index(unit_of_work: Callable[[], UnitOfWork]) -> int:
     """Make the MeasureReport index agree with the cohorts held, as the running code judges them: rows a cohort
     no longer has (or of a cohort no longer held) go, rows it now has come. The number of cohorts corrected.
     Needed because which measures a cohort reports is the code's rule: a new measure, or a changed one, is
-    indexed over every cohort already held at the next start. A chunk of cohorts per transaction, so writers
-    (the consumer's take-ins) wait for one chunk at most, never for the whole check."""
+    indexed over the cohorts already held, and so are cohorts an older release took in without an index during
+    a rolling upgrade. A chunk of cohorts per transaction; the cohorts found wrong are judged again under the
+    lock a take-in of them holds, taken only where free: the check never waits on a take-in (nor deadlocks with
+    one), and a take-in waits at most for one chunk's fix."""
     corrected, after, done = 0, None, False
     while not done:
         async with unit_of_work() as uow:
-            await uow.lock(MEASURE_INDEX_LOCK)
             chunk = await cohort_outcomes(uow, CohortSelection(), after=after, limit=MEASURE_INDEX_CHECK_CHUNK)
             done = len(chunk) < MEASURE_INDEX_CHECK_CHUNK
-            indexed: dict[CohortKey, set[str]] = {}
-            held = _reports_in_range(after, None if done else cohort_key(chunk[-1]))
-            for row in (await uow.session.execute(held)).all():
-                indexed.setdefault(_key(row[:6]), set()).add(row[6])
-            wanted = {cohort_key(c): {m.id for m in reported_measures(c)} for c in chunk}
-            wrong = {k for k in wanted.keys() | indexed.keys() if wanted.get(k, set()) != indexed.get(k, set())}
-            await _index_reports(uow, [c for c in chunk if cohort_key(c) in wrong], forget=sorted(wrong))
-            await uow.commit()
+            in_range = _reports_in_range(after, None if done else cohort_key(chunk[-1]))
+            wrong = _misindexed(chunk, await _indexed(uow, in_range))
+            if wrong:
+                # A cohort being taken in meanwhile is left to its take-in, which indexes it as this code does.
+                free = await uow.lock_those_free(*(_cohort_lock(key) for key in wrong))
+                keys = sorted(key for key in wrong if _cohort_lock(key) in free)
+                held = list((await cohorts_keyed(uow, keys)).values())
+                indexed: dict[CohortKey, set[str]] = {}
+                for start in range(0, len(keys), KEYS_PER_STATEMENT):
+                    keyed = _any_of_keys(REPORT_KEY_COLUMNS, keys[start : start + KEYS_PER_STATEMENT])
+                    indexed.update(await _indexed(uow, _reports_in_range(None, None).where(keyed)))
+                wrong = _misindexed(held, indexed)
+                await _index_reports(uow, [c for c in held if cohort_key(c) in wrong], forget=sorted(wrong))
+                await uow.commit()
         corrected += len(wrong)
         after = cohort_key(chunk[-1]) if chunk else None
     return corrected
+
+
+async def _indexed(uow: UnitOfWork, query: Any) -> dict[CohortKey, set[str]]:
+    indexed: dict[CohortKey, set[str]] = {}
+    for row in (await uow.session.execute(query)).all():
+        indexed.setdefault(_key(row[:6]), set()).add(row[6])
+    return indexed
+
+
+def _misindexed(cohorts: Sequence[CohortOutcomesPublished], indexed: dict[CohortKey, set[str]]) -> set[CohortKey]:
+    """The keys whose index rows are not the measures their cohort reports (none, for a cohort not held)."""
+    wanted = {cohort_key(c): {m.id for m in reported_measures(c)} for c in cohorts}
+    return {key for key in wanted.keys() | indexed.keys() if wanted.get(key, set()) != indexed.get(key, set())}
 
 
 def _reports_in_range(after: CohortKey | None, through: CohortKey | None) -> Any:
