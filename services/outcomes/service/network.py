@@ -173,6 +173,9 @@ async def cohort_outcome(uow: UnitOfWork, cohort: str) -> CohortOutcomesPublishe
 ReportEntry = tuple[CohortKey, str]
 REPORT_KEY_COLUMNS = _key_columns(NetworkMeasureReport)
 INDEX_TABLE = cast(sa.Table, sa.inspect(NetworkMeasureReport).local_table)
+INDEX_KEY_COLUMNS = [INDEX_TABLE.c[name] for name in CohortKeyColumns.model_fields]
+# What a read of the index selects: the cohort's key and the measure, in this order.
+INDEX_ROWS = sa.select(*REPORT_KEY_COLUMNS, col(NetworkMeasureReport.measure))
 # Cohorts the index check judges at a time (and, for those it corrects, locks at once).
 MEASURE_INDEX_CHECK_CHUNK = 200
 # Keys matched by one statement, ORed: SQLite refuses an expression more than 1,000 deep (990 keys passed, 1,000
@@ -202,18 +205,15 @@ async def _index_reports(
     """Forget the index rows of the cohorts ``forget``, then index the MeasureReports of ``cohorts``."""
     # Through the table, not the ORM: nothing of it is held as objects, and the ORM's bookkeeping for a bulk
     # DELETE and INSERT doubled what a take-in cost (bench/measure_reports.py).
-    key_columns = [INDEX_TABLE.c[name] for name in CohortKeyColumns.model_fields]
     for start in range(0, len(forget), KEYS_PER_STATEMENT):
-        keyed = _any_of_keys(key_columns, forget[start : start + KEYS_PER_STATEMENT])
+        keyed = _any_of_keys(INDEX_KEY_COLUMNS, forget[start : start + KEYS_PER_STATEMENT])
         await uow.session.execute(INDEX_TABLE.delete().where(keyed))
     rows = [row for cohort in cohorts for row in _report_rows(cohort)]
     await insert_rows(uow.session, uow.database.dialect, INDEX_TABLE, rows, skip_existing=True)
 
 
 def _reports_where(selection: CohortSelection, measure: str | None) -> Any:
-    query = _selected(
-        sa.select(*REPORT_KEY_COLUMNS, col(NetworkMeasureReport.measure)), NetworkMeasureReport, selection
-    )
+    query = _selected(INDEX_ROWS, NetworkMeasureReport, selection)
     # Only measures this code defines: a row of another (left by an older or newer release until the index
     # check has run) would count in the total and then be missing from its page.
     measures = list(MEASURES) if measure is None else [measure]
@@ -275,7 +275,7 @@ async def check_measure_index(unit_of_work: Callable[[], UnitOfWork]) -> int:
                 indexed: dict[CohortKey, set[str]] = {}
                 for start in range(0, len(keys), KEYS_PER_STATEMENT):
                     keyed = _any_of_keys(REPORT_KEY_COLUMNS, keys[start : start + KEYS_PER_STATEMENT])
-                    indexed.update(await _indexed(uow, _reports_in_range(None, None).where(keyed)))
+                    indexed.update(await _indexed(uow, INDEX_ROWS.where(keyed)))
                 wrong = _misindexed(held, indexed)
                 await _index_reports(uow, [c for c in held if cohort_key(c) in wrong], forget=sorted(wrong))
                 await uow.commit()
@@ -299,7 +299,7 @@ def _misindexed(cohorts: Sequence[CohortOutcomesPublished], indexed: dict[Cohort
 
 def _reports_in_range(after: CohortKey | None, through: CohortKey | None) -> Any:
     """The index rows of cohorts whose key comes after ``after`` and not after ``through`` (None: no bound)."""
-    query = sa.select(*REPORT_KEY_COLUMNS, col(NetworkMeasureReport.measure))
+    query = INDEX_ROWS
     key = sa.tuple_(*REPORT_KEY_COLUMNS)
     if after is not None:
         query = query.where(key > sa.tuple_(*(sa.literal(k) for k in after)))
