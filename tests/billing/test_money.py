@@ -141,8 +141,7 @@ def test_arithmetic() -> None:
 
 def test_constructors() -> None:
     assert Money.zero() == Money(cents=0, currency="USD")
-    assert Money.usd(12) == Money(cents=1_200)
-    assert Money.usd(1_234, 56) == Money(cents=123_456)
+    assert Money(cents=1_200).currency == "USD"
 
 
 def test_comparisons() -> None:

@@ -339,6 +339,11 @@ async def test_the_bedside_calculator_checks_a_dose_as_recording_it_will(session
     assert (fine.json()["dose_mg"], fine.json()["weight_kg"], fine.json()["problems"]) == (40.0, 80.0, [])
     high = (await sessions.client.get(f"{url}/dose-calculation", params={"mg_per_kg": 0.9}, headers=nurse)).json()
     assert high["dose_mg"] == 72.0 and "0.75 mg/kg" in high["problems"][0] and high["refusals"] == []
+    # The verdict is sent, so the bedside never works it out on its own.
+    assert (fine.json()["within_range"], fine.json()["overridable"]) == (True, True)
+    assert (high["within_range"], high["overridable"]) == (False, True)
+    ceiling = (await sessions.client.get(f"{url}/dose-calculation", params={"mg_per_kg": 3}, headers=nurse)).json()
+    assert ceiling["refusals"] and (ceiling["within_range"], ceiling["overridable"]) == (False, False)
     # The same words as the refusal of the dose itself, which the calculator previewed.
     refused = await sessions.client.post(f"{url}/dose", json=iv_dose(mg_per_kg=0.9), headers=sessions.as_("clinician"))
     assert high["problems"][0] in refused.json()["detail"]

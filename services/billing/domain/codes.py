@@ -189,10 +189,6 @@ class CodeTable(BaseModel):
             raise CodeNotValidOn(row, day)
         return row
 
-    def codes_valid_on(self, day: date) -> tuple[ServiceCode, ...]:
-        _calendar_day(day)
-        return tuple(row for row in self.codes if row.is_valid_on(day))
-
 
 # The day J0013 took over from S0013 [S0013].
 ESKETAMINE_J_CODE_FROM = date(2026, 1, 1)

@@ -32,10 +32,6 @@ class Money(BaseModel):
     def zero(cls, currency: str = "USD") -> Money:
         return cls(cents=0, currency=currency)
 
-    @classmethod
-    def usd(cls, dollars: int, cents: int = 0) -> Money:
-        return cls(cents=dollars * 100 + cents, currency="USD")
-
     def _same(self, other: Money) -> None:
         if self.currency != other.currency:
             raise CurrencyMismatch(f"cannot combine {self.currency} and {other.currency}")

@@ -63,11 +63,6 @@ class SuperbillLine(BaseModel):
     # What a plan needs beside the code (for J3490: the drug, dose and NDC).
     note: str | None = None
 
-    @property
-    def code_with_modifiers(self) -> str:
-        """As a claim form prints it: 99214-25."""
-        return "-".join((self.code, *self.modifiers))
-
 
 class SuperbillVisit(BaseModel):
     model_config = _FROZEN

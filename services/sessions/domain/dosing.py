@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator, validate_call
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator, validate_call
 
 from services.sessions.domain.overrides import DoseOverride, OverrideNotNeeded
 from services.sessions.domain.settings import ESKETAMINE_DEVICE_MG, EsketamineLabel, SessionRuleSettings
@@ -157,10 +157,13 @@ class DoseCheck(BaseModel):
     devices: int | None = None
     first_dose: bool = False
 
+    # Sent with the check, so the bedside shows the verdict recording the dose will give, not its own reading.
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def within_range(self) -> bool:
         return not self.problems and not self.refusals
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def overridable(self) -> bool:
         return not self.refusals
