@@ -47,9 +47,6 @@ class Money(BaseModel):
     def __neg__(self) -> Money:
         return Money(cents=-self.cents, currency=self.currency)
 
-    def times(self, units: int) -> Money:
-        return Money(cents=self.cents * units, currency=self.currency)
-
     def percent_of(self, percent: int) -> Money:
         """``percent`` % of this amount, rounded half up to the cent (integer arithmetic only)."""
         return Money(cents=(self.cents * percent + 50) // 100, currency=self.currency)

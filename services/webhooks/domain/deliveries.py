@@ -26,6 +26,9 @@ class DeliveryStatus(StrEnum):
     cancelled = "cancelled"  # its endpoint was deleted
 
 
+# Not yet delivered, and not given up on by its endpoint's owner: what deleting the endpoint cancels.
+WAITING = (DeliveryStatus.pending, DeliveryStatus.failed)
+
 _TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
     DeliveryStatus.pending: frozenset(
         {DeliveryStatus.pending, DeliveryStatus.delivered, DeliveryStatus.failed, DeliveryStatus.cancelled}
@@ -156,7 +159,3 @@ class Delivery(BaseModel):
 
     def cancel(self) -> Self:
         return self._to(DeliveryStatus.cancelled)
-
-    @property
-    def waiting(self) -> bool:
-        return self.status in (DeliveryStatus.pending, DeliveryStatus.failed)

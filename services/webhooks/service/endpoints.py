@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from services.webhooks.domain.deliveries import AttemptResult, Delivery, DeliveryStatus
+from services.webhooks.domain.deliveries import WAITING, AttemptResult, Delivery, DeliveryStatus
 from services.webhooks.domain.endpoints import Endpoint, EndpointEntry
 from services.webhooks.service import store
 from shared.audit import record_access
@@ -93,7 +93,7 @@ async def delete(uow: UnitOfWork, actor: Actor, endpoint_id: uuid.UUID) -> None:
     """Nothing more is queued for it; what was still waiting (pending or failed) is cancelled."""
     endpoint = (await store.endpoint_or_404(uow, endpoint_id)).delete(utcnow())
     await store.save_endpoint(uow, endpoint)
-    for status in (DeliveryStatus.pending, DeliveryStatus.failed):
+    for status in WAITING:
         for delivery in await store.waiting_deliveries(uow, endpoint_id, status):
             await store.save_delivery(uow, delivery.cancel())
     _audit(uow, actor, "webhook.delete", endpoint_id)
