@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -170,13 +170,21 @@ def calendar_month(on: date) -> str:
 class PrivacyAccountant:
     """A site's privacy budget for one calendar month, and what has been spent from it.
 
-    Immutable: ``spend`` returns the new state, which the caller persists (``month``, ``budget``, ``spends``).
+    Immutable: ``spend`` returns the new state, which the caller persists (``month``, ``budget``, ``spends``,
+    ``reserved_for``).
     """
 
     site: str
     month: str
     budget: Fraction
     spends: tuple[Fraction, ...] = field(default=())
+    # The release boundary the month's last spend was made for, while nothing has been published for it. The
+    # spend comes before the noise is drawn (a crash after it must waste budget, never reuse it), so a release
+    # that fails for a reason the noise has no part in (its solver's process out, the database away) would
+    # otherwise spend again at every retry: at 0.25 of 1.0, four failed beats empty the month. An unpublished
+    # draw tells nobody anything, so the retry draws afresh on the spend already made (clinic policy; the
+    # caller gives a reservation up when the failure might depend on the draw, ``close_reservation``).
+    reserved_for: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.budget <= 0:
@@ -217,6 +225,21 @@ class PrivacyAccountant:
                 f"{current.budget} ({current.spent} spent, {current.remaining} left); no release until next month"
             )
         return replace(current, spends=(*current.spends, eps))
+
+    def spend_for_release(self, epsilon: EpsilonLike, on: date, released_for: datetime) -> PrivacyAccountant:
+        """The state after spending ``epsilon`` on the release for ``released_for``, or as it is when the month's
+        last spend, of the same ε, is still reserved for that release (a retry). ``PrivacyBudgetSpent`` as
+        ``spend``."""
+        eps = as_epsilon(epsilon)
+        current = self.for_month(on)
+        if current.reserved_for == released_for and current.spends and current.spends[-1] == eps:
+            return current
+        return replace(current.spend(eps, on), reserved_for=released_for)
+
+    def close_reservation(self) -> PrivacyAccountant:
+        """The reservation ended: its release was published, or failed in a way that might depend on the noise
+        drawn. A release for the same boundary spends again."""
+        return replace(self, reserved_for=None)
 
 
 # --- the error it adds ----------------------------------------------------------------------------------------

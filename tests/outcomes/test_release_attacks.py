@@ -12,13 +12,16 @@ from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+import pytest
+from sqlalchemy import exc as sa_exc
 from sqlmodel import col, select
 
 from services.outcomes.domain.cohorts import cohort_aggregates
 from services.outcomes.domain.course_summary import PayerGroup
 from services.outcomes.domain.definitions import site_definition
 from services.outcomes.models import PrivacyBudget
-from services.outcomes.service.beat import PrivacyBudgetSettings, review_site
+from services.outcomes.service import publication
+from services.outcomes.service.beat import BeatReport, PrivacyBudgetSettings, review_site
 from services.outcomes.service.publication import (
     LastRelease,
     last_release,
@@ -200,14 +203,57 @@ async def test_a_beat_drops_its_release_when_another_instance_released_since_it_
 
 
 async def test_instances_spending_privacy_budget_at_once_spend_it_once_each(outcomes: Outcomes) -> None:
-    async def spend() -> Fraction | None:
+    async def spend(released_for: datetime) -> Fraction | None:
         async with outcomes.runtime.unit_of_work() as uow:
-            spent = await spend_privacy_budget(uow, "north", TUESDAY.date(), 0.5, 0.25)
+            spent = await spend_privacy_budget(uow, "north", TUESDAY.date(), 0.5, 0.25, released_for)
             await uow.commit()
             return spent
 
-    spends = await asyncio.gather(*(spend() for _ in range(5)))
+    boundaries = [datetime(2026, 3, 3, hour, tzinfo=UTC) for hour in range(5)]
+    spends = await asyncio.gather(*(spend(boundary) for boundary in boundaries))
     assert sorted(spends, key=lambda s: s is None) == [Fraction(1, 4), Fraction(1, 4), None, None, None]
+    budget = await privacy_budget(outcomes)
+    assert budget.spends == ["1/4", "1/4"], "two spends of 0.25 in 0.5, neither lost to the other's write"
+    # Two instances making the same release at once draw on one spend: only one of them publishes it.
+    await asyncio.gather(*(spend(budget.reserved_for or boundaries[0]) for _ in range(3)))
+    assert (await privacy_budget(outcomes)).spends == ["1/4", "1/4"]
+
+
+async def privacy_budget(outcomes: Outcomes) -> PrivacyBudget:
     async with outcomes.database.sessions() as session:
         [budget] = (await session.exec(select(PrivacyBudget))).all()
-    assert budget.spends == ["1/4", "1/4"], "two spends of 0.25 in 0.5, neither lost to the other's write"
+    return budget
+
+
+async def test_a_release_the_database_stopped_spends_its_epsilon_once_and_a_defect_spends_again(
+    outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Differential-privacy mode, a budget of four releases a month. The database goes away three beats running
+    while the release is written: before, each retry spent another 0.25, and three such beats left one release for
+    the month. A defect's retry spends again: whether it strikes might depend on the noise drawn."""
+    budget = PrivacyBudgetSettings(epsilon_per_month=1.0, epsilon_per_release=0.25)
+    await register(outcomes, 12, TUESDAY - timedelta(hours=2))
+    tuesday = datetime(2026, 3, 3, tzinfo=UTC)
+
+    async def database_away(*_: Any, **__: Any) -> int:
+        raise sa_exc.OperationalError("INSERT INTO released_version", {}, ConnectionError("server closed"))
+
+    async def a_defect(*_: Any, **__: Any) -> int:
+        raise RuntimeError("a defect in the release code")
+
+    async def beat(minute: int) -> BeatReport:
+        return await outcomes.beat(period=ReleasePeriod.day, now=TUESDAY + timedelta(minutes=minute), noise=budget)
+
+    monkeypatch.setattr(publication, "publish_release", database_away)
+    assert all([(await beat(minute)).release_deferred for minute in range(3)])
+    spent = await privacy_budget(outcomes)
+    assert (spent.spends, spent.reserved_for) == (["1/4"], tuesday), "three tries, one spend"
+    monkeypatch.setattr(publication, "publish_release", a_defect)
+    assert (await beat(3)).release_deferred
+    spent = await privacy_budget(outcomes)
+    assert (spent.spends, spent.reserved_for) == (["1/4"], None), "the defect gave its reservation up"
+    monkeypatch.undo()
+    assert (await beat(4)).released_for == tuesday
+    spent = await privacy_budget(outcomes)
+    assert (spent.spends, spent.reserved_for) == (["1/4", "1/4"], None), "published: the reservation is closed"
+    assert [march(v) for _, v in await released(outcomes)] == [12]

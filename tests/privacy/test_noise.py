@@ -7,7 +7,7 @@ so they do not flake (OpenDP draws from its own CSPRNG, which cannot be seeded).
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import UTC, date, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -238,6 +238,32 @@ def test_budget_does_not_go_back_a_month() -> None:
     accountant = PrivacyAccountant.opened("north", JANUARY, budget=1)
     with pytest.raises(ValueError, match="does not go back"):
         accountant.spend(0.1, date(2024, 12, 31))
+
+
+def test_a_release_retried_after_an_outage_spends_its_epsilon_once() -> None:
+    monday, tuesday = datetime(2025, 1, 6, tzinfo=UTC), datetime(2025, 1, 7, tzinfo=UTC)
+    opened = PrivacyAccountant.opened("north", JANUARY, budget=1)
+    spent = opened.spend_for_release(0.25, JANUARY, monday)
+    assert (spent.spends, spent.reserved_for) == ((Fraction(1, 4),), monday)
+    # The solver's process was out: the retries of Monday's release draw again on the same spend.
+    retried = spent.spend_for_release(0.25, date(2025, 1, 8), monday).spend_for_release(0.25, JANUARY, monday)
+    assert retried == spent
+    # Another release, or the same ε no longer (the setting changed), spends.
+    assert spent.spend_for_release(0.25, JANUARY, tuesday).spends == (Fraction(1, 4),) * 2
+    assert spent.spend_for_release(0.5, JANUARY, monday).spends == (Fraction(1, 4), Fraction(1, 2))
+    # Published, or given up after a failure that might depend on the draw: the next release spends.
+    closed = spent.close_reservation()
+    assert closed.reserved_for is None and closed.spends == spent.spends
+    assert closed.spend_for_release(0.25, JANUARY, monday).spends == (Fraction(1, 4),) * 2
+
+
+def test_a_reservation_does_not_cross_into_the_next_month() -> None:
+    end_of_january = datetime(2025, 1, 31, tzinfo=UTC)
+    spent = PrivacyAccountant.opened("north", JANUARY, budget=1).spend_for_release(1, JANUARY, end_of_january)
+    february = spent.spend_for_release(1, date(2025, 2, 1), end_of_january)
+    assert (february.month, february.spends, february.reserved_for) == ("2025-02", (Fraction(1),), end_of_january)
+    with pytest.raises(PrivacyBudgetSpent):
+        spent.close_reservation().spend_for_release(0.5, JANUARY, end_of_january)
 
 
 def test_budget_must_be_positive() -> None:

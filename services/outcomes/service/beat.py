@@ -14,6 +14,7 @@ from sqlmodel import func, select
 
 from services.outcomes.domain.definitions import OutcomeDefinition
 from services.outcomes.service import publication, trajectories
+from shared.bus.consumer import INFRASTRUCTURE_ERRORS
 from shared.bus.kafka import raise_if_cancelling
 from shared.bus.tables import InboxEntry, utcnow
 from shared.db.unit_of_work import UnitOfWork
@@ -94,9 +95,10 @@ async def review_site(
     epsilon = None
     if due and noise is not None:
         # Spent before the noise is drawn, in its own transaction: a crash after it wastes budget, never reuses it.
+        # A retry of a release that an outage stopped uses the spend reserved for it (PrivacyAccountant).
         async with unit_of_work() as uow:
             epsilon = await publication.spend_privacy_budget(
-                uow, site, now.date(), noise.epsilon_per_month, noise.epsilon_per_release
+                uow, site, now.date(), noise.epsilon_per_month, noise.epsilon_per_release, released_for
             )
             await uow.commit()
         due = epsilon is not None
@@ -114,6 +116,8 @@ async def review_site(
                 if await publication.still_the_last_release(uow, last):
                     registrations = await publication.registrations_release(uow, site, last.registrations, released_for)
                     cohorts = await publication.publish_release(uow, release, registrations, released_for, now)
+                    if noise is not None:
+                        await publication.close_privacy_reservation(uow, site, now.date(), noise.epsilon_per_month)
                     await uow.commit()
                     published = cohorts  # only once committed: a failed commit is a deferred release too
                 else:
@@ -121,10 +125,14 @@ async def review_site(
                     log.warning("another instance released since this beat began; its release is dropped")
         except Exception as failure:
             raise_if_cancelling()
-            if isinstance(failure, SolverUnavailable):
+            if isinstance(failure, (SolverUnavailable, *INFRASTRUCTURE_ERRORS)):
                 log.error("the release is deferred to a later beat: %s", failure)
-            else:  # not an outage: a defect or a database error, with its traceback for whoever fixes it
+            else:  # not an outage: a defect, with its traceback for whoever fixes it
                 log.exception("the release failed and is deferred to a later beat")
+                if noise is not None:
+                    # Whether a defect strikes might depend on the noise drawn: retrying on the same spend until
+                    # it does not would be choosing among draws. The retry spends again.
+                    await _give_up_reservation(unit_of_work, site, now.date(), noise)
     return BeatReport(
         courses=len(judged),
         results_written=written,
@@ -133,3 +141,16 @@ async def review_site(
         cohorts_published=published or 0,
         release_deferred=due and published is None and not superseded,
     )
+
+
+async def _give_up_reservation(
+    unit_of_work: Callable[[], UnitOfWork], site: str, on: date, noise: PrivacyBudgetSettings
+) -> None:
+    try:
+        async with unit_of_work() as uow:
+            await publication.close_privacy_reservation(uow, site, on, noise.epsilon_per_month)
+            await uow.commit()
+    except Exception:
+        raise_if_cancelling()
+        # The reservation stays: the retry draws afresh on it. Said, for whoever audits the month's spends.
+        log.exception("the privacy budget's reservation could not be given up after a failed release")

@@ -39,7 +39,14 @@ from services.outcomes.models import (
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.outcomes import AggregateCell, CohortAggregatePublished, CohortOutcomesPublished, ReleasedCount
 from shared.privacy.cells import CandidateCell, CellId, cells_of
-from shared.privacy.noise import PrivacyAccountant, PrivacyBudgetSpent, ShownCount, as_epsilon, release_with_noise
+from shared.privacy.noise import (
+    PrivacyAccountant,
+    PrivacyBudgetSpent,
+    ShownCount,
+    as_epsilon,
+    calendar_month,
+    release_with_noise,
+)
 from shared.privacy.release import complements_by_table, held_cells, held_release, suppressing
 from shared.privacy.suppression_process import Group, SuppressionProcess
 
@@ -375,28 +382,49 @@ async def publish_release(
     return published
 
 
-async def spend_privacy_budget(uow: UnitOfWork, site: str, on: date, budget: float, epsilon: float) -> Fraction | None:
-    """The differential-privacy mode's accountant: spend one release's ε of the month's budget and keep it, or
-    None when the month's budget is spent (nothing is released until the next month). The caller commits."""
+async def spend_privacy_budget(
+    uow: UnitOfWork, site: str, on: date, budget: float, epsilon: float, released_for: datetime
+) -> Fraction | None:
+    """The differential-privacy mode's accountant: spend one release's ε of the month's budget and keep it
+    reserved for the release for ``released_for`` (a retry of that release spends nothing more), or None when
+    the month's budget is spent (nothing is released until the next month). The caller commits."""
     await uow.lock(RELEASE_LOCK)  # two instances spending at once must not both read the month's row as it was
-    row = await uow.session.get(PrivacyBudget, f"{on.year:04d}-{on.month:02d}")
-    accountant = PrivacyAccountant.opened(site, on, budget)
-    if row is not None:
-        accountant = PrivacyAccountant(
-            site=site,
-            month=row.month,
-            budget=as_epsilon(budget),
-            spends=tuple(Fraction(spent) for spent in row.spends),
-        )
+    row = await uow.session.get(PrivacyBudget, calendar_month(on))
     try:
-        accountant = accountant.spend(epsilon, on)
+        accountant = _accountant(row, site, on, budget).spend_for_release(epsilon, on, released_for)
     except PrivacyBudgetSpent:
         return None
+    _keep_accountant(uow, row, accountant)
+    return as_epsilon(epsilon)
+
+
+async def close_privacy_reservation(uow: UnitOfWork, site: str, on: date, budget: float) -> None:
+    """The month's reserved spend is used (its release published) or given up (a failure that might depend on the
+    noise drawn): a later release spends again. In the release's own transaction when it is published."""
+    await uow.lock(RELEASE_LOCK)
+    row = await uow.session.get(PrivacyBudget, calendar_month(on))
+    if row is not None and row.reserved_for is not None:
+        _keep_accountant(uow, row, _accountant(row, site, on, budget).close_reservation())
+
+
+def _accountant(row: PrivacyBudget | None, site: str, on: date, budget: float) -> PrivacyAccountant:
+    if row is None:
+        return PrivacyAccountant.opened(site, on, budget)
+    return PrivacyAccountant(
+        site=site,
+        month=row.month,
+        budget=as_epsilon(budget),
+        spends=tuple(Fraction(spent) for spent in row.spends),
+        reserved_for=row.reserved_for,
+    )
+
+
+def _keep_accountant(uow: UnitOfWork, row: PrivacyBudget | None, accountant: PrivacyAccountant) -> None:
     if row is None:
         row = PrivacyBudget(month=accountant.month, budget=str(accountant.budget), spends=[])
     row.budget, row.spends = str(accountant.budget), [str(spent) for spent in accountant.spends]
+    row.reserved_for = accountant.reserved_for
     uow.session.add(row)
-    return as_epsilon(epsilon)
 
 
 async def network_aggregates(
