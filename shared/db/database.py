@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,6 +25,23 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 # Connections a process keeps for reads alone (Database.reading_sessions): a few readers at once is plenty for one
 # service's read routes, and each holds its own page cache.
 SQLITE_READING_CONNECTIONS = 2
+
+
+def connection_lost(error: BaseException) -> bool:
+    """The database connection was lost or never made, so what the failed statements wrote had no part in the
+    failure: the server ended the session (SQLAlchemy invalidates the pool's connection), it could not be reached,
+    the pool gave no connection in time, or the socket failed. Not a statement timeout, a deadlock, a full disk or
+    a lock wait: those can depend on what was written."""
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        # psycopg gives no SQLSTATE when the server could not be reached; class 08 is the connection's, 57P01-03
+        # a server shutting down or starting. SQLite's errors carry none of these.
+        sqlstate = getattr(error.orig, "sqlstate", "")
+        if sqlstate is None:
+            return isinstance(error, sa_exc.OperationalError)
+        return str(sqlstate).startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}
+    return isinstance(error, (sa_exc.DisconnectionError, sa_exc.TimeoutError, ConnectionError))
 
 
 def sync_url(url: str) -> str:

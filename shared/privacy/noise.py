@@ -178,12 +178,13 @@ class PrivacyAccountant:
     month: str
     budget: Fraction
     spends: tuple[Fraction, ...] = field(default=())
-    # The release boundary the month's last spend was made for, while nothing has been published for it. The
-    # spend comes before the noise is drawn (a crash after it must waste budget, never reuse it), so a release
-    # that fails for a reason the noise has no part in (its solver's process out, the database away) would
-    # otherwise spend again at every retry: at 0.25 of 1.0, four failed beats empty the month. An unpublished
-    # draw tells nobody anything, so the retry draws afresh on the spend already made (clinic policy; the
-    # caller gives a reservation up when the failure might depend on the draw, ``close_reservation``).
+    # The release boundary the month's last spend is kept for. The spend comes before the noise is drawn (a crash
+    # after it must waste budget, never reuse it), so a release the database's connection stopped would spend
+    # again at every retry: at 0.25 of 1.0, four lost connections empty the month. Such a failure has nothing to
+    # do with the draw, and an unpublished draw tells nobody anything, so after it (and only after it) the caller
+    # keeps the spend (``keep_for``) and the retry draws afresh on it. Every spend, and every reuse, leaves this
+    # empty: any other end of a release (a defect, a timeout, a crash, the keeping's own write failing) makes
+    # its retry spend again. Fail closed (clinic policy).
     reserved_for: datetime | None = None
 
     def __post_init__(self) -> None:
@@ -227,19 +228,22 @@ class PrivacyAccountant:
         return replace(current, spends=(*current.spends, eps))
 
     def spend_for_release(self, epsilon: EpsilonLike, on: date, released_for: datetime) -> PrivacyAccountant:
-        """The state after spending ``epsilon`` on the release for ``released_for``, or as it is when the month's
-        last spend, of the same ε, is still reserved for that release (a retry). ``PrivacyBudgetSpent`` as
-        ``spend``."""
+        """The state after spending ``epsilon`` on the release for ``released_for``, or after using the month's
+        last spend, of the same ε, when it is kept for that release (a retry after a lost connection).
+        ``PrivacyBudgetSpent`` as ``spend``."""
         eps = as_epsilon(epsilon)
         current = self.for_month(on)
         if current.reserved_for == released_for and current.spends and current.spends[-1] == eps:
-            return current
-        return replace(current.spend(eps, on), reserved_for=released_for)
+            return replace(current, reserved_for=None)
+        return replace(current.spend(eps, on), reserved_for=None)
 
-    def close_reservation(self) -> PrivacyAccountant:
-        """The reservation ended: its release was published, or failed in a way that might depend on the noise
-        drawn. A release for the same boundary spends again."""
-        return replace(self, reserved_for=None)
+    def keep_for(self, released_for: datetime, spends: int) -> PrivacyAccountant:
+        """The month's last spend kept for a retry of the release for ``released_for``, which its connection to
+        the database stopped; ``spends`` is how many the month had once that release's spend was made (or used).
+        Unchanged when another spend has been made since: the last spend then belongs to another draw."""
+        if len(self.spends) != spends:
+            return self
+        return replace(self, reserved_for=released_for)
 
 
 # --- the error it adds ----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlmodel import col, select
@@ -24,6 +25,8 @@ from services.outcomes.service import publication
 from services.outcomes.service.beat import BeatReport, PrivacyBudgetSettings, review_site
 from services.outcomes.service.publication import (
     LastRelease,
+    ReleaseSpend,
+    keep_privacy_spend,
     last_release,
     publish_release,
     registrations_release,
@@ -203,7 +206,7 @@ async def test_a_beat_drops_its_release_when_another_instance_released_since_it_
 
 
 async def test_instances_spending_privacy_budget_at_once_spend_it_once_each(outcomes: Outcomes) -> None:
-    async def spend(released_for: datetime) -> Fraction | None:
+    async def spend(released_for: datetime) -> ReleaseSpend | None:
         async with outcomes.runtime.unit_of_work() as uow:
             spent = await spend_privacy_budget(uow, "north", TUESDAY.date(), 0.5, 0.25, released_for)
             await uow.commit()
@@ -211,12 +214,21 @@ async def test_instances_spending_privacy_budget_at_once_spend_it_once_each(outc
 
     boundaries = [datetime(2026, 3, 3, hour, tzinfo=UTC) for hour in range(5)]
     spends = await asyncio.gather(*(spend(boundary) for boundary in boundaries))
-    assert sorted(spends, key=lambda s: s is None) == [Fraction(1, 4), Fraction(1, 4), None, None, None]
+    made = [s for s in spends if s is not None]
+    assert sorted(s.month_spends for s in made) == [1, 2] and {s.epsilon for s in made} == {Fraction(1, 4)}
     budget = await privacy_budget(outcomes)
     assert budget.spends == ["1/4", "1/4"], "two spends of 0.25 in 0.5, neither lost to the other's write"
-    # Two instances making the same release at once draw on one spend: only one of them publishes it.
-    await asyncio.gather(*(spend(budget.reserved_for or boundaries[0]) for _ in range(3)))
-    assert (await privacy_budget(outcomes)).spends == ["1/4", "1/4"]
+    # The second's release lost its connection and its spend was kept; three instances retry it at once: one
+    # draws on the kept spend, and the others find the month spent.
+    second = max(made, key=lambda s: s.month_spends)
+    async with outcomes.runtime.unit_of_work() as uow:
+        await keep_privacy_spend(uow, "north", TUESDAY.date(), 0.5, boundaries[0], second)
+        await uow.commit()
+    assert (await privacy_budget(outcomes)).reserved_for == boundaries[0]
+    retries = await asyncio.gather(*(spend(boundaries[0]) for _ in range(3)))
+    assert sorted(retries, key=lambda s: s is None) == [second, None, None]
+    budget = await privacy_budget(outcomes)
+    assert (budget.spends, budget.reserved_for) == (["1/4", "1/4"], None)
 
 
 async def privacy_budget(outcomes: Outcomes) -> PrivacyBudget:
@@ -225,18 +237,20 @@ async def privacy_budget(outcomes: Outcomes) -> PrivacyBudget:
     return budget
 
 
-async def test_a_release_the_database_stopped_spends_its_epsilon_once_and_a_defect_spends_again(
+async def test_a_release_whose_connection_was_lost_spends_its_epsilon_once_and_a_defect_spends_again(
     outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Differential-privacy mode, a budget of four releases a month. The database goes away three beats running
-    while the release is written: before, each retry spent another 0.25, and three such beats left one release for
-    the month. A defect's retry spends again: whether it strikes might depend on the noise drawn."""
+    """Differential-privacy mode, a budget of four releases a month. The database's connection is lost three beats
+    running while the release is written: before, each retry spent another 0.25, and three such beats left one
+    release for the month. A defect's retry spends again: whether it strikes might depend on the noise drawn."""
     budget = PrivacyBudgetSettings(epsilon_per_month=1.0, epsilon_per_release=0.25)
     await register(outcomes, 12, TUESDAY - timedelta(hours=2))
     tuesday = datetime(2026, 3, 3, tzinfo=UTC)
 
-    async def database_away(*_: Any, **__: Any) -> int:
-        raise sa_exc.OperationalError("INSERT INTO released_version", {}, ConnectionError("server closed"))
+    async def connection_lost(*_: Any, **__: Any) -> int:
+        # What psycopg and SQLAlchemy raise when the server ends the session (checked against a real server).
+        shutdown = psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+        raise sa_exc.OperationalError("INSERT INTO released_version", {}, shutdown, connection_invalidated=True)
 
     async def a_defect(*_: Any, **__: Any) -> int:
         raise RuntimeError("a defect in the release code")
@@ -244,16 +258,66 @@ async def test_a_release_the_database_stopped_spends_its_epsilon_once_and_a_defe
     async def beat(minute: int) -> BeatReport:
         return await outcomes.beat(period=ReleasePeriod.day, now=TUESDAY + timedelta(minutes=minute), noise=budget)
 
-    monkeypatch.setattr(publication, "publish_release", database_away)
+    monkeypatch.setattr(publication, "publish_release", connection_lost)
     assert all([(await beat(minute)).release_deferred for minute in range(3)])
     spent = await privacy_budget(outcomes)
-    assert (spent.spends, spent.reserved_for) == (["1/4"], tuesday), "three tries, one spend"
+    assert (spent.spends, spent.reserved_for) == (["1/4"], tuesday), "three tries, one spend, kept for the next"
     monkeypatch.setattr(publication, "publish_release", a_defect)
     assert (await beat(3)).release_deferred
     spent = await privacy_budget(outcomes)
-    assert (spent.spends, spent.reserved_for) == (["1/4"], None), "the defect gave its reservation up"
+    assert (spent.spends, spent.reserved_for) == (["1/4"], None), "the defect's try used the kept spend up"
     monkeypatch.undo()
     assert (await beat(4)).released_for == tuesday
     spent = await privacy_budget(outcomes)
-    assert (spent.spends, spent.reserved_for) == (["1/4", "1/4"], None), "published: the reservation is closed"
+    assert (spent.spends, spent.reserved_for) == (["1/4", "1/4"], None), "the retry after the defect spent again"
     assert [march(v) for _, v in await released(outcomes)] == [12]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        # A statement timeout, a deadlock, a full disk: each could depend on the rows the noise decided.
+        psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
+        psycopg.errors.DeadlockDetected("deadlock detected"),
+        psycopg.errors.DiskFull("could not extend file"),
+    ],
+    ids=["statement-timeout", "deadlock", "disk-full"],
+)
+async def test_a_release_stopped_by_a_database_error_of_its_own_spends_again(
+    outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch, failure: psycopg.Error
+) -> None:
+    budget = PrivacyBudgetSettings(epsilon_per_month=1.0, epsilon_per_release=0.25)
+    await register(outcomes, 12, TUESDAY - timedelta(hours=2))
+
+    async def the_database_refuses(*_: Any, **__: Any) -> int:
+        raise sa_exc.OperationalError("INSERT INTO released_version", {}, failure)
+
+    monkeypatch.setattr(publication, "publish_release", the_database_refuses)
+    for minute in range(2):
+        report = await outcomes.beat(period=ReleasePeriod.day, now=TUESDAY + timedelta(minutes=minute), noise=budget)
+        assert report.release_deferred
+    spent = await privacy_budget(outcomes)
+    assert (spent.spends, spent.reserved_for) == (["1/4", "1/4"], None)
+
+
+async def test_a_release_whose_spend_could_not_be_kept_spends_again(
+    outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection lost while the release is written, and the server still away when its spend is to be kept:
+    nothing is kept, so the retry spends again (fail closed)."""
+    budget = PrivacyBudgetSettings(epsilon_per_month=1.0, epsilon_per_release=0.25)
+    await register(outcomes, 12, TUESDAY - timedelta(hours=2))
+
+    async def database_away(*_: Any, **__: Any) -> None:
+        # What a connect to a server that is not there raises (checked against a real server).
+        raise sa_exc.OperationalError(None, None, psycopg.OperationalError("connection failed: Connection refused"))
+
+    monkeypatch.setattr(publication, "publish_release", database_away)
+    monkeypatch.setattr(publication, "keep_privacy_spend", database_away)
+    assert (await outcomes.beat(period=ReleasePeriod.day, now=TUESDAY, noise=budget)).release_deferred
+    assert (await privacy_budget(outcomes)).spends == ["1/4"]
+    monkeypatch.undo()
+    later = await outcomes.beat(period=ReleasePeriod.day, now=TUESDAY + timedelta(minutes=1), noise=budget)
+    assert later.released_for == datetime(2026, 3, 3, tzinfo=UTC)
+    spent = await privacy_budget(outcomes)
+    assert (spent.spends, spent.reserved_for) == (["1/4", "1/4"], None)

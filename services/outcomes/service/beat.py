@@ -17,6 +17,7 @@ from services.outcomes.service import publication, trajectories
 from shared.bus.consumer import INFRASTRUCTURE_ERRORS
 from shared.bus.kafka import raise_if_cancelling
 from shared.bus.tables import InboxEntry, utcnow
+from shared.db.database import connection_lost
 from shared.db.unit_of_work import UnitOfWork
 from shared.instants import local_date
 from shared.privacy.release import ReleasePeriod, release_boundary, release_due
@@ -92,16 +93,16 @@ async def review_site(
         facts = await trajectories.load_site_facts(uow)
         last = await publication.last_release(uow)
     due = release_due(last.released_for, now, period)
-    epsilon = None
+    spend = None
     if due and noise is not None:
         # Spent before the noise is drawn, in its own transaction: a crash after it wastes budget, never reuses it.
-        # A retry of a release that an outage stopped uses the spend reserved for it (PrivacyAccountant).
+        # A retry of a release that a lost connection stopped uses the spend kept for it (PrivacyAccountant).
         async with unit_of_work() as uow:
-            epsilon = await publication.spend_privacy_budget(
+            spend = await publication.spend_privacy_budget(
                 uow, site, now.date(), noise.epsilon_per_month, noise.epsilon_per_release, released_for
             )
             await uow.commit()
-        due = epsilon is not None
+        due = spend is not None
     judged = await trajectories.judge_site(facts, definition, zone, local_date(now, zone))
     async with unit_of_work() as uow:
         written = await trajectories.record_results(uow, judged, now)
@@ -111,13 +112,12 @@ async def review_site(
     superseded = False
     if due:
         try:
+            epsilon = spend.epsilon if spend is not None else None
             release = await publication.cohort_release(site, judged, definition.key, zone, last, released_for, epsilon)
             async with unit_of_work() as uow:
                 if await publication.still_the_last_release(uow, last):
                     registrations = await publication.registrations_release(uow, site, last.registrations, released_for)
                     cohorts = await publication.publish_release(uow, release, registrations, released_for, now)
-                    if noise is not None:
-                        await publication.close_privacy_reservation(uow, site, now.date(), noise.epsilon_per_month)
                     await uow.commit()
                     published = cohorts  # only once committed: a failed commit is a deferred release too
                 else:
@@ -129,10 +129,8 @@ async def review_site(
                 log.error("the release is deferred to a later beat: %s", failure)
             else:  # not an outage: a defect, with its traceback for whoever fixes it
                 log.exception("the release failed and is deferred to a later beat")
-                if noise is not None:
-                    # Whether a defect strikes might depend on the noise drawn: retrying on the same spend until
-                    # it does not would be choosing among draws. The retry spends again.
-                    await _give_up_reservation(unit_of_work, site, now.date(), noise)
+            if noise is not None and spend is not None and connection_lost(failure):
+                await _keep_spend(unit_of_work, site, now.date(), noise, released_for, spend)
     return BeatReport(
         courses=len(judged),
         results_written=written,
@@ -143,14 +141,21 @@ async def review_site(
     )
 
 
-async def _give_up_reservation(
-    unit_of_work: Callable[[], UnitOfWork], site: str, on: date, noise: PrivacyBudgetSettings
+async def _keep_spend(
+    unit_of_work: Callable[[], UnitOfWork],
+    site: str,
+    on: date,
+    noise: PrivacyBudgetSettings,
+    released_for: datetime,
+    spend: publication.ReleaseSpend,
 ) -> None:
+    """The release lost its connection to the database, which the noise drawn had no part in: its retry may draw
+    afresh on this spend. Any other failure (a defect, a statement timeout, a full disk) might depend on the draw,
+    so its retry spends again, as it does when this write fails too (the database still away)."""
     try:
         async with unit_of_work() as uow:
-            await publication.close_privacy_reservation(uow, site, on, noise.epsilon_per_month)
+            await publication.keep_privacy_spend(uow, site, on, noise.epsilon_per_month, released_for, spend)
             await uow.commit()
-    except Exception:
+    except Exception as failure:
         raise_if_cancelling()
-        # The reservation stays: the retry draws afresh on it. Said, for whoever audits the month's spends.
-        log.exception("the privacy budget's reservation could not be given up after a failed release")
+        log.warning("the release's privacy spend could not be kept for its retry, which will spend again: %s", failure)

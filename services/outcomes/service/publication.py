@@ -382,12 +382,22 @@ async def publish_release(
     return published
 
 
+class ReleaseSpend(BaseModel):
+    """What one release spent of the month's privacy budget: its ε, and how many spends the month had once it
+    was made (the mark a later keeping checks, PrivacyAccountant.keep_for)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    epsilon: Fraction
+    month_spends: int
+
+
 async def spend_privacy_budget(
     uow: UnitOfWork, site: str, on: date, budget: float, epsilon: float, released_for: datetime
-) -> Fraction | None:
-    """The differential-privacy mode's accountant: spend one release's ε of the month's budget and keep it
-    reserved for the release for ``released_for`` (a retry of that release spends nothing more), or None when
-    the month's budget is spent (nothing is released until the next month). The caller commits."""
+) -> ReleaseSpend | None:
+    """The differential-privacy mode's accountant: spend one release's ε of the month's budget, or use the spend
+    kept for the release for ``released_for`` (its last try lost the database's connection); None when the month's
+    budget is spent (nothing is released until the next month). The caller commits."""
     await uow.lock(RELEASE_LOCK)  # two instances spending at once must not both read the month's row as it was
     row = await uow.session.get(PrivacyBudget, calendar_month(on))
     try:
@@ -395,16 +405,18 @@ async def spend_privacy_budget(
     except PrivacyBudgetSpent:
         return None
     _keep_accountant(uow, row, accountant)
-    return as_epsilon(epsilon)
+    return ReleaseSpend(epsilon=as_epsilon(epsilon), month_spends=len(accountant.spends))
 
 
-async def close_privacy_reservation(uow: UnitOfWork, site: str, on: date, budget: float) -> None:
-    """The month's reserved spend is used (its release published) or given up (a failure that might depend on the
-    noise drawn): a later release spends again. In the release's own transaction when it is published."""
+async def keep_privacy_spend(
+    uow: UnitOfWork, site: str, on: date, budget: float, released_for: datetime, spend: ReleaseSpend
+) -> None:
+    """Keep the release's spend for its retry: the release for ``released_for`` failed because the database's
+    connection was lost, which the noise drawn had no part in. The caller commits."""
     await uow.lock(RELEASE_LOCK)
     row = await uow.session.get(PrivacyBudget, calendar_month(on))
-    if row is not None and row.reserved_for is not None:
-        _keep_accountant(uow, row, _accountant(row, site, on, budget).close_reservation())
+    if row is not None:
+        _keep_accountant(uow, row, _accountant(row, site, on, budget).keep_for(released_for, spend.month_spends))
 
 
 def _accountant(row: PrivacyBudget | None, site: str, on: date, budget: float) -> PrivacyAccountant:

@@ -1,0 +1,58 @@
+"""Which database failures count as a lost connection (shared.db.database.connection_lost), judged on the errors
+a real PostgreSQL server and a real SQLite file raise: a differential-privacy release keeps its spend for a retry
+only after one of these (services/outcomes/service/beat.py), so a wrong "yes" would let a retry choose among
+noise draws."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from shared.db.database import Database, connection_lost
+from tests.harness import PostgresDatabases
+
+
+async def failure_of(database: Database, *statements: str) -> BaseException:
+    with pytest.raises(sa_exc.DBAPIError) as raised:
+        async with database.engine.connect() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+    return raised.value
+
+
+async def test_a_session_the_server_ended_or_could_not_open_is_a_lost_connection(postgres: PostgresDatabases) -> None:
+    database = Database(postgres.fresh())
+    try:
+        ended = await failure_of(database, "SELECT pg_terminate_backend(pg_backend_pid())")
+        assert connection_lost(ended), ended
+        # No server on the port: the connect itself fails.
+        nowhere = Database(make_url(database.url).set(port=1).render_as_string(hide_password=False))
+        refused = await failure_of(nowhere, "SELECT 1")
+        await nowhere.dispose()
+        assert connection_lost(refused), refused
+    finally:
+        await database.dispose()
+
+
+async def test_errors_of_the_statement_itself_are_not_a_lost_connection(postgres: PostgresDatabases) -> None:
+    database = Database(postgres.fresh())
+    try:
+        timeout = await failure_of(database, "SET statement_timeout = 50", "SELECT pg_sleep(1)")
+        assert not connection_lost(timeout), timeout
+        constraint = await failure_of(database, "CREATE TEMP TABLE t (n int CHECK (n > 0))", "INSERT INTO t VALUES (0)")
+        assert not connection_lost(constraint), constraint
+    finally:
+        await database.dispose()
+
+
+async def test_a_sqlite_error_is_not_a_lost_connection(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'site.db'}")
+    try:
+        missing = await failure_of(database, "SELECT * FROM released_version")
+        assert not connection_lost(missing), missing
+    finally:
+        await database.dispose()
