@@ -171,15 +171,6 @@ def _shown(count: ReleasedCount | Shown) -> Shown:
     return count
 
 
-def infer(
-    versions: Sequence[Version], extra: Sequence[SumBound] = (), *, exact: bool = False, workers: int = 1
-) -> Inference:
-    """Every suppressed cell's range, over all versions (in publication order) and the extra bounds. Every leak's
-    range is exact; with ``exact``, every other range too (slower: two solves for most cells instead of a few
-    per component). ``workers`` > 1 solves groups in that many processes when there is enough work."""
-    return infer_shown([shown_version(v) for v in versions], extra, exact=exact, workers=workers)
-
-
 # --- the groups' versions ----------------------------------------------------------------------------------------
 
 # A cell within its group: (the month, for an aggregate's cells, else ""), cut, cut_value, measure.
@@ -823,7 +814,10 @@ def infer_shown(
     exact: bool = False,
     workers: int = 1,
 ) -> Inference:
-    """``infer`` over versions already as the reader sees them (cell -> shown count, or None when suppressed)."""
+    """Every suppressed cell's range, over all versions (in publication order, each as the reader sees it: cell ->
+    shown count, or None when suppressed) and the extra bounds. Every leak's range is exact; with ``exact``, every
+    other range too (slower: two solves for most cells instead of a few per component). ``workers`` > 1 solves
+    groups in that many processes when there is enough work."""
     started = time.perf_counter()
     table = _KeyTable()
     units, contradictions = _units(versions, extra, table)

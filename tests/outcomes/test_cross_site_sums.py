@@ -8,8 +8,9 @@ from __future__ import annotations
 from services.outcomes.domain.network_view import TotalStatus, totals
 from shared.events.outcomes import CohortOutcomesPublished
 from shared.privacy.cells import CellId, cells_of
-from shared.privacy.inference import SumBound, infer
+from shared.privacy.inference import SumBound
 from tests.outcomes.test_network_view_rules import cohort
+from tests.privacy.reader import infer
 
 
 def courses_cells(*figures: CohortOutcomesPublished) -> tuple[CellId, ...]:

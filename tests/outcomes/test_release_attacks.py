@@ -37,10 +37,10 @@ from shared.bus.tables import OutboxMessage
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.intake import PatientRegistered
 from shared.privacy.cells import cells_of
-from shared.privacy.inference import infer
 from shared.privacy.release import ReleasePeriod, is_release_boundary
 from tests.outcomes.conftest import Outcomes
 from tests.outcomes.test_cohort_rules import DEFINITION, NEW_YORK, course
+from tests.privacy.reader import infer
 
 REGISTRATIONS = "org.kapnet.outcomes.cohort_aggregate.published.v1"
 # 10:17 UTC on a Tuesday in March: the release for this day is stamped 00:00 UTC.
