@@ -62,7 +62,7 @@ class PrivacyBudget(SQLModel, table=True):
     budget: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
     spends: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     # The release boundary the last spend is kept for: its release lost the connection (PrivacyAccountant).
-    reserved_for: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
+    kept_for: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
 
 
 class SiteRelease(SQLModel, table=True):

@@ -29,18 +29,22 @@ SQLITE_READING_CONNECTIONS = 2
 
 def connection_lost(error: BaseException) -> bool:
     """The database connection was lost or never made, so what the failed statements wrote had no part in the
-    failure: the server ended the session (SQLAlchemy invalidates the pool's connection), it could not be reached,
-    the pool gave no connection in time, or the socket failed. Not a statement timeout, a deadlock, a full disk or
-    a lock wait: those can depend on what was written."""
+    failure: the server shut down or dropped the session, it could not be reached, the pool gave no connection in
+    time, or the socket failed. Not a statement or transaction timeout, a deadlock, a full disk or a lock wait, even
+    when the server ends the session over it: those can depend on what was written."""
     if isinstance(error, sa_exc.DBAPIError):
-        if error.connection_invalidated:
-            return True
-        # psycopg gives no SQLSTATE when the server could not be reached; class 08 is the connection's, 57P01-03
-        # a server shutting down or starting. SQLite's errors carry none of these.
         sqlstate = getattr(error.orig, "sqlstate", "")
+        if sqlstate:
+            # The server said why: class 08 is the connection's, 57P01-03 a server shutting down or starting. No
+            # other reason is one (25P03 idle in transaction, a PANIC on a full disk), whatever became of the session.
+            return str(sqlstate).startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}
         if sqlstate is None:
-            return isinstance(error, sa_exc.OperationalError)
-        return str(sqlstate).startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}
+            # psycopg without the server's word: the socket broke (SQLAlchemy invalidates the connection), or the
+            # connect failed (no statement ran). A client-side refusal of a statement is neither.
+            return error.connection_invalidated or (
+                error.statement is None and isinstance(error, sa_exc.OperationalError)
+            )
+        return False  # SQLite's errors carry no SQLSTATE, and no connection to lose
     return isinstance(error, (sa_exc.DisconnectionError, sa_exc.TimeoutError, ConnectionError))
 
 

@@ -171,7 +171,7 @@ class PrivacyAccountant:
     """A site's privacy budget for one calendar month, and what has been spent from it.
 
     Immutable: ``spend`` returns the new state, which the caller persists (``month``, ``budget``, ``spends``,
-    ``reserved_for``).
+    ``kept_for``).
     """
 
     site: str
@@ -185,7 +185,7 @@ class PrivacyAccountant:
     # keeps the spend (``keep_for``) and the retry draws afresh on it. Every spend, and every reuse, leaves this
     # empty: any other end of a release (a defect, a timeout, a crash, the keeping's own write failing) makes
     # its retry spend again. Fail closed (clinic policy).
-    reserved_for: datetime | None = None
+    kept_for: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.budget <= 0:
@@ -233,9 +233,9 @@ class PrivacyAccountant:
         ``PrivacyBudgetSpent`` as ``spend``."""
         eps = as_epsilon(epsilon)
         current = self.for_month(on)
-        if current.reserved_for == released_for and current.spends and current.spends[-1] == eps:
-            return replace(current, reserved_for=None)
-        return replace(current.spend(eps, on), reserved_for=None)
+        if current.kept_for == released_for and current.spends and current.spends[-1] == eps:
+            return replace(current, kept_for=None)
+        return replace(current.spend(eps, on), kept_for=None)
 
     def keep_for(self, released_for: datetime, spends: int) -> PrivacyAccountant:
         """The month's last spend kept for a retry of the release for ``released_for``, which its connection to
@@ -243,7 +243,7 @@ class PrivacyAccountant:
         Unchanged when another spend has been made since: the last spend then belongs to another draw."""
         if len(self.spends) != spends:
             return self
-        return replace(self, reserved_for=released_for)
+        return replace(self, kept_for=released_for)
 
 
 # --- the error it adds ----------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from shared.db.unit_of_work import UnitOfWork
 from shared.events.intake import PatientRegistered
 from shared.privacy.cells import cells_of
 from shared.privacy.release import ReleasePeriod, is_release_boundary
+from shared.privacy.suppression_process import SolverUnavailable
 from tests.outcomes.conftest import Outcomes
 from tests.outcomes.test_cohort_rules import DEFINITION, NEW_YORK, course
 from tests.privacy.reader import infer
@@ -213,6 +214,8 @@ async def test_instances_spending_privacy_budget_at_once_spend_it_once_each(outc
             return spent
 
     boundaries = [datetime(2026, 3, 3, hour, tzinfo=UTC) for hour in range(5)]
+    async with outcomes.runtime.unit_of_work() as uow:
+        last = await last_release(uow)
     spends = await asyncio.gather(*(spend(boundary) for boundary in boundaries))
     made = [s for s in spends if s is not None]
     assert sorted(s.month_spends for s in made) == [1, 2] and {s.epsilon for s in made} == {Fraction(1, 4)}
@@ -222,13 +225,19 @@ async def test_instances_spending_privacy_budget_at_once_spend_it_once_each(outc
     # draws on the kept spend, and the others find the month spent.
     second = max(made, key=lambda s: s.month_spends)
     async with outcomes.runtime.unit_of_work() as uow:
-        await keep_privacy_spend(uow, "north", TUESDAY.date(), 0.5, boundaries[0], second)
+        await keep_privacy_spend(uow, "north", TUESDAY.date(), 0.5, boundaries[0], second, last)
         await uow.commit()
-    assert (await privacy_budget(outcomes)).reserved_for == boundaries[0]
+    assert (await privacy_budget(outcomes)).kept_for == boundaries[0]
+    first = min(made, key=lambda s: s.month_spends)
+    async with outcomes.runtime.unit_of_work() as uow:
+        # The first's release lost its connection too, but the second spent since: the last spend is not its own.
+        await keep_privacy_spend(uow, "north", TUESDAY.date(), 0.5, boundaries[1], first, last)
+        await uow.commit()
+    assert (await privacy_budget(outcomes)).kept_for == boundaries[0], "the second's, as it was"
     retries = await asyncio.gather(*(spend(boundaries[0]) for _ in range(3)))
     assert sorted(retries, key=lambda s: s is None) == [second, None, None]
     budget = await privacy_budget(outcomes)
-    assert (budget.spends, budget.reserved_for) == (["1/4", "1/4"], None)
+    assert (budget.spends, budget.kept_for) == (["1/4", "1/4"], None)
 
 
 async def privacy_budget(outcomes: Outcomes) -> PrivacyBudget:
@@ -261,15 +270,15 @@ async def test_a_release_whose_connection_was_lost_spends_its_epsilon_once_and_a
     monkeypatch.setattr(publication, "publish_release", connection_lost)
     assert all([(await beat(minute)).release_deferred for minute in range(3)])
     spent = await privacy_budget(outcomes)
-    assert (spent.spends, spent.reserved_for) == (["1/4"], tuesday), "three tries, one spend, kept for the next"
+    assert (spent.spends, spent.kept_for) == (["1/4"], tuesday), "three tries, one spend, kept for the next"
     monkeypatch.setattr(publication, "publish_release", a_defect)
     assert (await beat(3)).release_deferred
     spent = await privacy_budget(outcomes)
-    assert (spent.spends, spent.reserved_for) == (["1/4"], None), "the defect's try used the kept spend up"
+    assert (spent.spends, spent.kept_for) == (["1/4"], None), "the defect's try used the kept spend up"
     monkeypatch.undo()
     assert (await beat(4)).released_for == tuesday
     spent = await privacy_budget(outcomes)
-    assert (spent.spends, spent.reserved_for) == (["1/4", "1/4"], None), "the retry after the defect spent again"
+    assert (spent.spends, spent.kept_for) == (["1/4", "1/4"], None), "the retry after the defect spent again"
     assert [march(v) for _, v in await released(outcomes)] == [12]
 
 
@@ -277,27 +286,61 @@ async def test_a_release_whose_connection_was_lost_spends_its_epsilon_once_and_a
     "failure",
     [
         # A statement timeout, a deadlock, a full disk: each could depend on the rows the noise decided.
-        psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
-        psycopg.errors.DeadlockDetected("deadlock detected"),
-        psycopg.errors.DiskFull("could not extend file"),
+        sa_exc.OperationalError("INSERT", {}, psycopg.errors.QueryCanceled("canceling statement due to timeout")),
+        sa_exc.OperationalError("INSERT", {}, psycopg.errors.DeadlockDetected("deadlock detected")),
+        sa_exc.OperationalError("INSERT", {}, psycopg.errors.DiskFull("could not extend file")),
+        # The server ended the session, but over how long the transaction sat idle: the session is gone all the
+        # same (SQLAlchemy marks the connection invalidated), yet the cause is the transaction's own.
+        sa_exc.InternalError(
+            "SELECT",
+            {},
+            psycopg.errors.IdleInTransactionSessionTimeout("terminating connection due to idle-in-transaction timeout"),
+            connection_invalidated=True,
+        ),
+        # psycopg refusing a statement before sending it (more than 65,535 parameters): no connection lost.
+        sa_exc.OperationalError("INSERT", {}, psycopg.OperationalError("number of parameters must be below 65536")),
+        # The solver's process is not used in this mode; were it, its time and size depend on the cells shown.
+        SolverUnavailable("the suppression solver's process failed"),
     ],
-    ids=["statement-timeout", "deadlock", "disk-full"],
+    ids=["statement-timeout", "deadlock", "disk-full", "idle-timeout", "client-refusal", "solver"],
 )
-async def test_a_release_stopped_by_a_database_error_of_its_own_spends_again(
-    outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch, failure: psycopg.Error
+async def test_a_release_stopped_by_a_failure_of_its_own_spends_again(
+    outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch, failure: Exception
 ) -> None:
     budget = PrivacyBudgetSettings(epsilon_per_month=1.0, epsilon_per_release=0.25)
     await register(outcomes, 12, TUESDAY - timedelta(hours=2))
 
-    async def the_database_refuses(*_: Any, **__: Any) -> int:
-        raise sa_exc.OperationalError("INSERT INTO released_version", {}, failure)
+    async def fails(*_: Any, **__: Any) -> int:
+        raise failure
 
-    monkeypatch.setattr(publication, "publish_release", the_database_refuses)
+    monkeypatch.setattr(publication, "publish_release", fails)
     for minute in range(2):
         report = await outcomes.beat(period=ReleasePeriod.day, now=TUESDAY + timedelta(minutes=minute), noise=budget)
         assert report.release_deferred
     spent = await privacy_budget(outcomes)
-    assert (spent.spends, spent.reserved_for) == (["1/4", "1/4"], None)
+    assert (spent.spends, spent.kept_for) == (["1/4", "1/4"], None)
+
+
+async def test_a_release_committed_before_its_connection_was_lost_keeps_nothing(
+    outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release's COMMIT went through and only its answer was lost: that draw was published, so its spend is
+    not kept for another."""
+    budget = PrivacyBudgetSettings(epsilon_per_month=1.0, epsilon_per_release=0.25)
+    await register(outcomes, 12, TUESDAY - timedelta(hours=2))
+    publish = publication.publish_release
+
+    async def committed_then_lost(uow: UnitOfWork, *args: Any) -> int:
+        await publish(uow, *args)
+        await uow.commit()
+        shutdown = psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+        raise sa_exc.OperationalError("COMMIT", {}, shutdown, connection_invalidated=True)
+
+    monkeypatch.setattr(publication, "publish_release", committed_then_lost)
+    assert (await outcomes.beat(period=ReleasePeriod.beat, now=TUESDAY, noise=budget)).release_deferred
+    assert [march(v) for _, v in await released(outcomes)] == [12], "the release was made"
+    spent = await privacy_budget(outcomes)
+    assert (spent.spends, spent.kept_for) == (["1/4"], None)
 
 
 async def test_a_release_whose_spend_could_not_be_kept_spends_again(
@@ -320,4 +363,4 @@ async def test_a_release_whose_spend_could_not_be_kept_spends_again(
     later = await outcomes.beat(period=ReleasePeriod.day, now=TUESDAY + timedelta(minutes=1), noise=budget)
     assert later.released_for == datetime(2026, 3, 3, tzinfo=UTC)
     spent = await privacy_budget(outcomes)
-    assert (spent.spends, spent.reserved_for) == (["1/4", "1/4"], None)
+    assert (spent.spends, spent.kept_for) == (["1/4", "1/4"], None)

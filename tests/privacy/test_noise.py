@@ -244,17 +244,17 @@ def test_budget_does_not_go_back_a_month() -> None:
 def test_a_release_retried_after_a_lost_connection_spends_its_epsilon_once() -> None:
     monday, tuesday = datetime(2025, 1, 6, tzinfo=UTC), datetime(2025, 1, 7, tzinfo=UTC)
     spent = PrivacyAccountant.opened("north", JANUARY, budget=1).spend_for_release(0.25, JANUARY, monday)
-    assert (spent.spends, spent.reserved_for) == ((Fraction(1, 4),), None)
+    assert (spent.spends, spent.kept_for) == ((Fraction(1, 4),), None)
     # Nothing kept (a defect, a timeout, a crash): the retry spends again.
     assert spent.spend_for_release(0.25, JANUARY, monday).spends == (Fraction(1, 4),) * 2
     # The release lost its connection: its spend is kept, and one retry draws on it.
     kept = spent.keep_for(monday, spends=1)
-    assert kept.reserved_for == monday
+    assert kept.kept_for == monday
     retried = kept.spend_for_release(0.25, date(2025, 1, 8), monday)
-    assert (retried.spends, retried.reserved_for) == ((Fraction(1, 4),), None)
+    assert (retried.spends, retried.kept_for) == ((Fraction(1, 4),), None)
     assert retried.spend_for_release(0.25, JANUARY, monday).spends == (Fraction(1, 4),) * 2, "used once only"
     # Another release, or the same ε no longer (the setting changed), spends, and the kept spend is gone.
-    assert kept.spend_for_release(0.25, JANUARY, tuesday) == replace(spent.spend(0.25, JANUARY), reserved_for=None)
+    assert kept.spend_for_release(0.25, JANUARY, tuesday) == replace(spent.spend(0.25, JANUARY), kept_for=None)
     assert kept.spend_for_release(0.5, JANUARY, monday).spends == (Fraction(1, 4), Fraction(1, 2))
 
 
@@ -262,7 +262,7 @@ def test_a_spend_made_since_is_not_kept_for_an_older_release() -> None:
     monday = datetime(2025, 1, 6, tzinfo=UTC)
     spent = PrivacyAccountant.opened("north", JANUARY, budget=1).spend_for_release(0.25, JANUARY, monday)
     # Another instance spent for its own draw before Monday's failed release was kept: that draw is not Monday's.
-    assert spent.spend(0.25, JANUARY).keep_for(monday, spends=1).reserved_for is None
+    assert spent.spend(0.25, JANUARY).keep_for(monday, spends=1).kept_for is None
 
 
 def test_a_kept_spend_does_not_cross_into_the_next_month() -> None:
@@ -271,7 +271,7 @@ def test_a_kept_spend_does_not_cross_into_the_next_month() -> None:
     kept = kept.keep_for(end_of_january, spends=1)
     assert kept.spend_for_release(1, JANUARY, end_of_january).spends == (Fraction(1),), "January's retry reuses"
     february = kept.spend_for_release(1, date(2025, 2, 1), end_of_january)
-    assert (february.month, february.spends, february.reserved_for) == ("2025-02", (Fraction(1),), None)
+    assert (february.month, february.spends, february.kept_for) == ("2025-02", (Fraction(1),), None)
     with pytest.raises(PrivacyBudgetSpent):
         february.spend_for_release(1, date(2025, 2, 2), end_of_january)
 

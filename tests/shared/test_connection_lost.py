@@ -5,6 +5,7 @@ noise draws."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,62 @@ async def test_errors_of_the_statement_itself_are_not_a_lost_connection(postgres
         assert not connection_lost(timeout), timeout
         constraint = await failure_of(database, "CREATE TEMP TABLE t (n int CHECK (n > 0))", "INSERT INTO t VALUES (0)")
         assert not connection_lost(constraint), constraint
+    finally:
+        await database.dispose()
+
+
+async def test_a_session_the_server_ended_over_the_transactions_own_doing_is_not_a_lost_connection(
+    postgres: PostgresDatabases,
+) -> None:
+    """The server ends the session (SQLAlchemy marks the connection invalidated), but said why: the transaction sat
+    idle too long (25P03), which how long the release took decides."""
+    database = Database(postgres.fresh())
+    try:
+        with pytest.raises(sa_exc.DBAPIError) as raised:
+            async with database.engine.connect() as connection:
+                await connection.execute(text("SET idle_in_transaction_session_timeout = 100"))
+                await connection.execute(text("BEGIN"))
+                await connection.execute(text("SELECT 1"))
+                await asyncio.sleep(0.5)
+                await connection.execute(text("SELECT 1"))
+        assert raised.value.connection_invalidated, raised.value
+        assert not connection_lost(raised.value), raised.value
+    finally:
+        await database.dispose()
+
+
+async def test_failures_at_commit(postgres: PostgresDatabases) -> None:
+    """A deferred constraint fails at COMMIT: the transaction's own doing. A session ended before COMMIT: lost."""
+    database = Database(postgres.fresh())
+    try:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE once (n int UNIQUE DEFERRABLE INITIALLY DEFERRED)"))
+        with pytest.raises(sa_exc.DBAPIError) as raised:
+            async with database.engine.begin() as connection:
+                await connection.execute(text("INSERT INTO once VALUES (1), (1)"))
+        assert not connection_lost(raised.value), raised.value
+        with pytest.raises(sa_exc.DBAPIError) as raised:
+            async with database.engine.begin() as connection:
+                await connection.execute(text("INSERT INTO once VALUES (2)"))
+                async with database.engine.connect() as other:
+                    pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+                    await other.execute(text(f"SELECT pg_terminate_backend({pid})"))
+        assert connection_lost(raised.value), raised.value
+    finally:
+        await database.dispose()
+
+
+async def test_a_statement_the_driver_refuses_is_not_a_lost_connection(postgres: PostgresDatabases) -> None:
+    """psycopg refuses a statement of more than 65,535 parameters before sending it: an OperationalError with no
+    SQLSTATE, on a healthy connection."""
+    database = Database(postgres.fresh())
+    try:
+        values = {f"p{n}": n for n in range(70_000)}
+        statement = "SELECT " + ", ".join(f":p{n}" for n in range(70_000))
+        with pytest.raises(sa_exc.DBAPIError) as raised:
+            async with database.engine.connect() as connection:
+                await connection.execute(text(statement), values)
+        assert not connection_lost(raised.value), raised.value
     finally:
         await database.dispose()
 

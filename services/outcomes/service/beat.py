@@ -130,7 +130,7 @@ async def review_site(
             else:  # not an outage: a defect, with its traceback for whoever fixes it
                 log.exception("the release failed and is deferred to a later beat")
             if noise is not None and spend is not None and connection_lost(failure):
-                await _keep_spend(unit_of_work, site, now.date(), noise, released_for, spend)
+                await _keep_spend(unit_of_work, site, now.date(), noise, released_for, spend, last)
     return BeatReport(
         courses=len(judged),
         results_written=written,
@@ -148,13 +148,14 @@ async def _keep_spend(
     noise: PrivacyBudgetSettings,
     released_for: datetime,
     spend: publication.ReleaseSpend,
+    last: publication.LastRelease,
 ) -> None:
     """The release lost its connection to the database, which the noise drawn had no part in: its retry may draw
     afresh on this spend. Any other failure (a defect, a statement timeout, a full disk) might depend on the draw,
     so its retry spends again, as it does when this write fails too (the database still away)."""
     try:
         async with unit_of_work() as uow:
-            await publication.keep_privacy_spend(uow, site, on, noise.epsilon_per_month, released_for, spend)
+            await publication.keep_privacy_spend(uow, site, on, noise.epsilon_per_month, released_for, spend, last)
             await uow.commit()
     except Exception as failure:
         raise_if_cancelling()

@@ -409,11 +409,21 @@ async def spend_privacy_budget(
 
 
 async def keep_privacy_spend(
-    uow: UnitOfWork, site: str, on: date, budget: float, released_for: datetime, spend: ReleaseSpend
+    uow: UnitOfWork,
+    site: str,
+    on: date,
+    budget: float,
+    released_for: datetime,
+    spend: ReleaseSpend,
+    last: LastRelease,
 ) -> None:
-    """Keep the release's spend for its retry: the release for ``released_for`` failed because the database's
-    connection was lost, which the noise drawn had no part in. The caller commits."""
+    """Keep the release's spend for its retry: the release for ``released_for``, made after ``last``, failed
+    because the database's connection was lost, which the noise drawn had no part in. Nothing is kept when a
+    release has been made since (the lost connection's COMMIT may have gone through: that draw was published).
+    The caller commits."""
     await uow.lock(RELEASE_LOCK)
+    if not await still_the_last_release(uow, last):
+        return
     row = await uow.session.get(PrivacyBudget, calendar_month(on))
     if row is not None:
         _keep_accountant(uow, row, _accountant(row, site, on, budget).keep_for(released_for, spend.month_spends))
@@ -427,7 +437,7 @@ def _accountant(row: PrivacyBudget | None, site: str, on: date, budget: float) -
         month=row.month,
         budget=as_epsilon(budget),
         spends=tuple(Fraction(spent) for spent in row.spends),
-        reserved_for=row.reserved_for,
+        kept_for=row.kept_for,
     )
 
 
@@ -435,7 +445,7 @@ def _keep_accountant(uow: UnitOfWork, row: PrivacyBudget | None, accountant: Pri
     if row is None:
         row = PrivacyBudget(month=accountant.month, budget=str(accountant.budget), spends=[])
     row.budget, row.spends = str(accountant.budget), [str(spent) for spent in accountant.spends]
-    row.reserved_for = accountant.reserved_for
+    row.kept_for = accountant.kept_for
     uow.session.add(row)
 
 
