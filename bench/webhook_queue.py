@@ -5,7 +5,8 @@ plain read of the same queue in the same run.
 
 Each case is a fresh webhooks database (migrated as the service migrates it) with one receiver that is down and
 one that is up: ``pending`` deliveries all due for the receiver that is down, over ``keys`` patients, and
-``delivered`` old deliveries to the other. Then, 5 times each, medians:
+``delivered`` old deliveries to the other; in the last case each pending delivery was tried and waits out its
+retry, so none is due. Then, 5 times each, medians:
 
 - Baseline: the 16 deliveries due longest, by the queue's due index alone (no order per patient, no cap per
   endpoint): the least any poll must read.
@@ -44,8 +45,15 @@ from shared.db.unit_of_work import UnitOfWork
 MIGRATIONS = Path(__file__).parent.parent / "services" / "webhooks" / "migrations" / "versions"
 REGISTERED = "org.kapnet.intake.patient.registered.v1"
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
-# (pending for the receiver that is down, patients they are over, delivered to the other receiver)
-CASES = [(10_000, 10_000, 0), (100_000, 100_000, 0), (100_000, 1_000, 0), (1_000, 100, 200_000)]
+# (pending for the receiver that is down, patients they are over, delivered to the other receiver, whether each
+# pending delivery was tried and waits out its retry: none due, as through most of an outage)
+CASES = [
+    (10_000, 10_000, 0, False),
+    (100_000, 100_000, 0, False),
+    (100_000, 1_000, 0, False),
+    (1_000, 100, 200_000, False),
+    (100_000, 100_000, 0, True),
+]
 REPEATS = 5
 
 
@@ -69,7 +77,7 @@ async def median_ms(read: Callable[[], Awaitable[object]]) -> float:
     return statistics.median(times) * 1000
 
 
-async def measure(url: str, pending: int, keys: int, delivered: int) -> dict[str, Any]:
+async def measure(url: str, pending: int, keys: int, delivered: int, retrying: bool) -> dict[str, Any]:
     await asyncio.to_thread(upgrade_to_head, url, MIGRATIONS)
     database = Database(url)
     try:
@@ -83,6 +91,7 @@ async def measure(url: str, pending: int, keys: int, delivered: int) -> dict[str
             store.add_endpoint(uow, up)
             await uow.commit()
         total = delivered + pending
+        now = T0 + timedelta(days=1)
         for start in range(0, total, 5_000):
             async with unit_of_work() as uow:
                 for n in range(start, min(total, start + 5_000)):
@@ -93,9 +102,12 @@ async def measure(url: str, pending: int, keys: int, delivered: int) -> dict[str
                     )
                     if old:
                         delivery = delivery.model_copy(update={"status": DeliveryStatus.delivered})
+                    elif retrying:
+                        delivery = delivery.model_copy(
+                            update={"attempts": 1, "next_attempt_at": now + timedelta(hours=1)}
+                        )
                     store.add_delivery(uow, delivery, b"{}")
                 await uow.commit()
-        now = T0 + timedelta(days=1)
 
         async def baseline() -> object:
             async with unit_of_work() as uow:
@@ -119,6 +131,7 @@ async def measure(url: str, pending: int, keys: int, delivered: int) -> dict[str
             "pending": pending,
             "patients": keys,
             "delivered": delivered,
+            "retrying": retrying,
             "baseline_ms": round(plain, 1),
             "poll_ms": round(polled, 1),
             "ratio": round(polled / plain, 1),
@@ -139,14 +152,14 @@ def main() -> None:
             server = PostgresServer(Path(tmp) / "postgres")
             server.start()
         try:
-            for n, (pending, keys, delivered) in enumerate(CASES):
+            for n, (pending, keys, delivered, retrying) in enumerate(CASES):
                 urls = []
                 if args.database != "postgresql":
                     urls.append(f"sqlite+aiosqlite:///{Path(tmp) / f'webhooks-{n}.db'}")
                 if server is not None:
                     urls.append(server.create_database(f"webhooks_{n}"))
                 for url in urls:
-                    rows.append(asyncio.run(measure(url, pending, keys, delivered)))
+                    rows.append(asyncio.run(measure(url, pending, keys, delivered, retrying)))
                     print(rows[-1], flush=True)
         finally:
             if server is not None:

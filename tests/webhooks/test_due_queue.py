@@ -114,3 +114,25 @@ async def test_a_patients_later_event_waits_behind_the_earlier_one_until_it_leav
     now += timedelta(minutes=2)
     await attempt("a-1", 204)  # delivered: the next of patient a comes up, and only that one
     assert await due() == ["a-2", "b-1"]
+
+
+async def test_a_queue_waiting_out_its_retries_gives_nothing_until_the_first_falls_due(webhooks_db: Database) -> None:
+    receiver = endpoint("http://127.0.0.1:9/down")
+    schedule = RetrySchedule(base_seconds=60, cap_seconds=600, window_seconds=86_400)
+    async with unit_of_work(webhooks_db) as uow:
+        store.add_endpoint(uow, receiver)
+        for n in range(3):
+            queued = Delivery.queue(receiver.id, f"e-{n}", REGISTERED, f"patient-{n}", T0)
+            # Each tried once, the receiver down: retried 60 s after its try, the tries a second apart.
+            tried = AttemptResult(attempted_at=T0 + timedelta(seconds=n), response_status=503, duration_ms=5)
+            store.add_delivery(uow, queued.attempted(tried, schedule), b"{}")
+        await uow.commit()
+
+    async def due(now: datetime) -> list[str]:
+        async with unit_of_work(webhooks_db) as uow:
+            found = await store.due_deliveries(uow, now, limit=10, per_endpoint=10, in_flight={})
+        return [d.event_id for d in found]
+
+    assert await due(T0 + timedelta(seconds=59)) == []
+    assert await due(T0 + timedelta(seconds=60)) == ["e-0"], "due at its retry time to the microsecond"
+    assert await due(T0 + timedelta(minutes=5)) == ["e-0", "e-1", "e-2"]

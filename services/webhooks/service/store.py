@@ -212,6 +212,16 @@ async def due_deliveries(
     Those due longest come first, and no endpoint gets more than ``per_endpoint`` at once counting those
     ``in_flight`` (sequence -> endpoint): the cap is applied here, before the limit, so that one endpoint's
     backlog cannot fill every row returned while the others' deliveries wait behind it."""
+    # While a receiver is down its deliveries wait out their retries, and most polls find nothing due: one probe of
+    # the due index says so, instead of the pass over every pending delivery below (bench/webhook_queue.py).
+    soonest = await uow.session.scalar(
+        sa.select(col(DeliveryRow.next_attempt_at))
+        .where(col(DeliveryRow.status) == DeliveryStatus.pending.value)
+        .order_by(col(DeliveryRow.next_attempt_at))
+        .limit(1)
+    )
+    if soonest is None or soonest > now:
+        return []
     busy = Counter(in_flight.values())
     full = [endpoint for endpoint, n in busy.items() if n >= per_endpoint]
     # Each pending delivery's place in its endpoint and key's line, in queue order: only the first (1) may go,
