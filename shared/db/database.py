@@ -48,6 +48,22 @@ def connection_lost(error: BaseException) -> bool:
     return isinstance(error, (sa_exc.DisconnectionError, sa_exc.TimeoutError, ConnectionError))
 
 
+def only_the_connection_lost(error: BaseException) -> bool:
+    """``connection_lost`` for the error and for every error it was raised while handling: the session's rollback
+    after a defect fails when the connection has just gone, and that error then stands in front of the defect. The
+    driver's own error that SQLAlchemy wraps is judged with its wrapper."""
+    judged: set[int] = set()
+    current: BaseException | None = error
+    while current is not None:
+        if id(current) not in judged:
+            if not connection_lost(current):
+                return False
+            if isinstance(current, sa_exc.DBAPIError):
+                judged.add(id(current.orig))
+        current = current.__context__
+    return True
+
+
 def sync_url(url: str) -> str:
     """The driver Alembic uses (synchronous)."""
     parsed = make_url(url)

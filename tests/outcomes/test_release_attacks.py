@@ -321,6 +321,29 @@ async def test_a_release_stopped_by_a_failure_of_its_own_spends_again(
     assert (spent.spends, spent.kept_for) == (["1/4", "1/4"], None)
 
 
+async def test_a_defect_whose_rollback_lost_the_connection_spends_again(
+    outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A defect strikes and the connection goes before the rollback: the rollback's lost connection is what the
+    beat catches, with the defect behind it (a real server's case: tests/shared/test_connection_lost.py)."""
+    budget = PrivacyBudgetSettings(epsilon_per_month=1.0, epsilon_per_release=0.25)
+    await register(outcomes, 12, TUESDAY - timedelta(hours=2))
+
+    async def a_defect_then_the_connection(*_: Any, **__: Any) -> int:
+        try:
+            raise RuntimeError("a defect in the release code")
+        except RuntimeError:
+            shutdown = psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+            raise sa_exc.OperationalError("ROLLBACK", {}, shutdown, connection_invalidated=True) from None
+
+    monkeypatch.setattr(publication, "publish_release", a_defect_then_the_connection)
+    for minute in range(2):
+        report = await outcomes.beat(period=ReleasePeriod.day, now=TUESDAY + timedelta(minutes=minute), noise=budget)
+        assert report.release_deferred
+    spent = await privacy_budget(outcomes)
+    assert (spent.spends, spent.kept_for) == (["1/4", "1/4"], None)
+
+
 async def test_a_release_committed_before_its_connection_was_lost_keeps_nothing(
     outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch
 ) -> None:

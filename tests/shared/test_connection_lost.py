@@ -13,7 +13,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from shared.db.database import Database, connection_lost
+from shared.db.database import Database, connection_lost, only_the_connection_lost
+from shared.db.unit_of_work import UnitOfWork
 from tests.harness import PostgresDatabases
 
 
@@ -29,12 +30,12 @@ async def test_a_session_the_server_ended_or_could_not_open_is_a_lost_connection
     database = Database(postgres.fresh())
     try:
         ended = await failure_of(database, "SELECT pg_terminate_backend(pg_backend_pid())")
-        assert connection_lost(ended), ended
+        assert connection_lost(ended) and only_the_connection_lost(ended), ended
         # No server on the port: the connect itself fails.
         nowhere = Database(make_url(database.url).set(port=1).render_as_string(hide_password=False))
         refused = await failure_of(nowhere, "SELECT 1")
         await nowhere.dispose()
-        assert connection_lost(refused), refused
+        assert connection_lost(refused) and only_the_connection_lost(refused), refused
     finally:
         await database.dispose()
 
@@ -111,5 +112,27 @@ async def test_a_sqlite_error_is_not_a_lost_connection(tmp_path: Path) -> None:
     try:
         missing = await failure_of(database, "SELECT * FROM released_version")
         assert not connection_lost(missing), missing
+    finally:
+        await database.dispose()
+
+
+async def test_a_defect_behind_a_lost_connection_is_not_only_a_lost_connection(postgres: PostgresDatabases) -> None:
+    """A defect strikes; before the unit of work rolls back, the server ends its session. The rollback's error is
+    what the caller catches, with the defect behind it: the failure was not only the connection."""
+    database = Database(postgres.fresh())
+    try:
+        with pytest.raises(sa_exc.DBAPIError) as raised:
+            async with UnitOfWork(database, source="/kapnet/north/outcomes", site="north") as uow:
+                pid = (await uow.session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+                async with database.engine.connect() as other:
+                    await other.execute(text(f"SELECT pg_terminate_backend({pid})"))
+                raise RuntimeError("a defect in the release code")
+        assert connection_lost(raised.value), raised.value
+        behind, chain = raised.value.__context__, []
+        while behind is not None:
+            chain.append(type(behind).__name__)
+            behind = behind.__context__
+        assert "RuntimeError" in chain, chain
+        assert not only_the_connection_lost(raised.value)
     finally:
         await database.dispose()

@@ -17,7 +17,7 @@ from services.outcomes.service import publication, trajectories
 from shared.bus.consumer import INFRASTRUCTURE_ERRORS
 from shared.bus.kafka import raise_if_cancelling
 from shared.bus.tables import InboxEntry, utcnow
-from shared.db.database import connection_lost
+from shared.db.database import only_the_connection_lost
 from shared.db.unit_of_work import UnitOfWork
 from shared.instants import local_date
 from shared.privacy.release import ReleasePeriod, release_boundary, release_due
@@ -129,7 +129,7 @@ async def review_site(
                 log.error("the release is deferred to a later beat: %s", failure)
             else:  # not an outage: a defect, with its traceback for whoever fixes it
                 log.exception("the release failed and is deferred to a later beat")
-            if noise is not None and spend is not None and connection_lost(failure):
+            if noise is not None and spend is not None and only_the_connection_lost(failure):
                 await _keep_spend(unit_of_work, site, now.date(), noise, released_for, spend, last)
     return BeatReport(
         courses=len(judged),
