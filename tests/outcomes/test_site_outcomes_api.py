@@ -16,12 +16,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlmodel import select
 
 from services.outcomes.models import OutcomeDose, OutcomeResult
 from services.outcomes.service import publication
-from services.outcomes.service.beat import watermark
+from services.outcomes.service.beat import PrivacyBudgetSettings, watermark
 from shared.bus.tables import InboxEntry, OutboxMessage
 from shared.events.billing import AccessBarrierRecorded, CoverageDetermined
 from shared.events.intake import AssessmentRecorded, PatientRegistered, PriorTreatmentRecorded
@@ -343,6 +345,27 @@ async def test_a_release_that_fails_half_written_holds_back_no_follow_up(
     released = await outcomes.beat()
     assert not released.release_deferred and released.cohorts_published > 0
     assert released.follow_ups_announced == 0  # announced once, by the failed beat
+
+
+async def test_follow_ups_are_announced_when_the_privacy_budget_cannot_be_spent(
+    outcomes: Outcomes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Differential-privacy mode; the budget's transaction fails (here: a statement timeout). The patient's follow-up
+    # is announced anyway, nothing is released, and the next beat spends and releases.
+    await a_course(outcomes)
+    budget = PrivacyBudgetSettings(epsilon_per_month=1.0, epsilon_per_release=0.25)
+
+    async def timed_out(*_: Any, **__: Any) -> None:
+        raise sa_exc.OperationalError("SELECT", {}, psycopg.errors.QueryCanceled("canceling statement due to timeout"))
+
+    monkeypatch.setattr(publication, "spend_privacy_budget", timed_out)
+    deferred = await outcomes.beat(noise=budget)
+    assert deferred.release_deferred and deferred.released_for is None and deferred.cohorts_published == 0
+    assert deferred.follow_ups_announced == 1
+    monkeypatch.undo()
+    released = await outcomes.beat(noise=budget)
+    assert not released.release_deferred and released.cohorts_published > 0
+    assert released.follow_ups_announced == 0  # announced once, by the beat the budget failed
 
 
 async def test_the_trajectory_is_a_valid_fhir_observation_series(outcomes: Outcomes) -> None:

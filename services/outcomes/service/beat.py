@@ -94,14 +94,22 @@ async def review_site(
         last = await publication.last_release(uow)
     due = release_due(last.released_for, now, period)
     spend = None
+    spend_failed = False
     if due and noise is not None:
         # Spent before the noise is drawn, in its own transaction: a crash after it wastes budget, never reuses it.
         # A retry of a release that a lost connection stopped uses the spend kept for it (PrivacyAccountant).
-        async with unit_of_work() as uow:
-            spend = await publication.spend_privacy_budget(
-                uow, site, now.date(), noise.epsilon_per_month, noise.epsilon_per_release, released_for
-            )
-            await uow.commit()
+        try:
+            async with unit_of_work() as uow:
+                spend = await publication.spend_privacy_budget(
+                    uow, site, now.date(), noise.epsilon_per_month, noise.epsilon_per_release, released_for
+                )
+                await uow.commit()
+        except Exception:
+            raise_if_cancelling()
+            # The follow-ups below are a patient's care: they never wait on the budget's book. Were the spend
+            # committed after all, it is wasted, never reused (a later try spends again).
+            log.exception("the privacy budget could not be spent: the release is deferred to a later beat")
+            spend, spend_failed = None, True
         due = spend is not None
     judged = await trajectories.judge_site(facts, definition, zone, local_date(now, zone))
     async with unit_of_work() as uow:
@@ -137,7 +145,7 @@ async def review_site(
         follow_ups_announced=announced,
         released_for=released_for if published is not None else None,
         cohorts_published=published or 0,
-        release_deferred=due and published is None and not superseded,
+        release_deferred=spend_failed or (due and published is None and not superseded),
     )
 
 
