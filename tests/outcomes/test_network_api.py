@@ -26,28 +26,60 @@ from services.outcomes.app import create_app
 from services.outcomes.fhir.measure_reports import reported_measures
 from services.outcomes.models import NetworkCohortOutcome, NetworkMeasureReport
 from services.outcomes.service import network
+from shared.db.database import Database
+from shared.db.leadership import Leadership
 from shared.events.outcomes import CohortOutcomesPublished
 from shared.privacy.audit import audit_records, fetch_api_replies
 from shared.privacy.identifiers import DEFAULT_ALLOWED_URLS
 from shared.settings import ServiceSettings
-from tests.harness import ServiceUnderTest, app_in_process
+from tests.harness import ServiceUnderTest, app_in_process, eventually
 from tests.outcomes.test_network_view_rules import cohort
 
 
-@pytest.fixture
-async def network_service(new_database_url: Callable[[], str], tmp_path: Path) -> AsyncIterator[NetworkService]:
-    settings = ServiceSettings(
+def network_settings(database_url: str, tmp_path: Path) -> ServiceSettings:
+    return ServiceSettings(
         service="outcomes",
         role="network",
         network_sites=["north", "south"],
-        database_url=new_database_url(),
+        database_url=database_url,
         var_dir=tmp_path / "network",
         kafka_bootstrap_servers="127.0.0.1:1",  # no broker: the routes only read the database
         kafka_timeout_seconds=1,
     )
+
+
+@pytest.fixture
+async def network_service(new_database_url: Callable[[], str], tmp_path: Path) -> AsyncIterator[NetworkService]:
+    settings = network_settings(new_database_url(), tmp_path)
     app = create_app(settings)
     async with app_in_process(app) as client:
         yield NetworkService(client, settings, app)
+
+
+@pytest.fixture
+async def standby_network_service(new_database_url: Callable[[], str], tmp_path: Path) -> AsyncIterator[NetworkService]:
+    """A network service while another instance leads the index check (here: holds its lock and checks nothing),
+    for a test that makes the index wrong and then checks it itself. The service's own first check would run
+    beside the test from whenever its lock's connection opens, which on a loaded machine can be after the test
+    made the index wrong: it then corrected the index first (reproduced with its start delayed by 60 ms)."""
+    settings = network_settings(new_database_url(), tmp_path)
+    elsewhere = Leadership(Database(settings.resolved_database_url()))
+    role = outcomes_app.check_measure_index.__name__  # the lock the service's leader job runs under
+
+    async def checks_nothing() -> None:
+        await asyncio.Event().wait()
+
+    leading = asyncio.create_task(elsewhere.lead(role, checks_nothing))
+    try:
+        await eventually(lambda: elsewhere.leading.get(role, False), 30, "the other instance to lead the check")
+        app = create_app(settings)
+        async with app_in_process(app) as client:
+            yield NetworkService(client, settings, app)
+    finally:
+        leading.cancel()
+        await asyncio.gather(leading, return_exceptions=True)
+        await elsewhere.dispose()
+        await elsewhere.database.dispose()
 
 
 @dataclass
@@ -289,20 +321,20 @@ def reports_of(*cohorts: CohortOutcomesPublished) -> set[tuple[str, ...]]:
 
 
 async def test_the_index_check_makes_the_index_agree_with_the_cohorts_as_the_code_judges_them(
-    network_service: ServiceUnderTest, monkeypatch: pytest.MonkeyPatch
+    standby_network_service: ServiceUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Chunks of 2: the 5 cohorts are judged in three chunks, and rows between and after them are found too.
     monkeypatch.setattr(network, "MEASURE_INDEX_CHECK_CHUNK", 2)
     cohorts = network_cohorts()
-    await take_in(network_service, *cohorts)
-    assert await indexed_reports(network_service) == reports_of(*cohorts), "a take-in indexes its reports"
-    check = network_service.runtime.unit_of_work
+    await take_in(standby_network_service, *cohorts)
+    assert await indexed_reports(standby_network_service) == reports_of(*cohorts), "a take-in indexes its reports"
+    check = standby_network_service.runtime.unit_of_work
     assert await network.check_measure_index(check) == 0, "an index that agrees is left alone"
 
     # As after an upgrade whose code judges cohorts otherwise: a report missing, one no cohort has, one of a
     # cohort no longer held (before, between and after the held keys).
     missing = sorted(reports_of(*cohorts))[3]
-    async with network_service.runtime.unit_of_work() as uow:
+    async with standby_network_service.runtime.unit_of_work() as uow:
         row = sa.tuple_(*network.REPORT_KEY_COLUMNS, col(NetworkMeasureReport.measure))
         await uow.session.execute(sa.delete(NetworkMeasureReport).where(row == sa.tuple_(*map(sa.literal, missing))))
         stray = ("completion",)
@@ -315,14 +347,14 @@ async def test_the_index_check_makes_the_index_agree_with_the_cohorts_as_the_cod
         ]
         await uow.session.execute(sa.insert(NetworkMeasureReport), strays)
         await uow.commit()
-    search = await get(network_service, "/fhir/MeasureReport", _count="1000")
+    search = await get(standby_network_service, "/fhir/MeasureReport", _count="1000")
     # The search trusts the index for the measures this code defines: the retired measure's row is not counted.
     assert search["total"] == len(reports_of(*cohorts)) - 1 + 3
 
     # The cohort missing a report, cohorts[0] with a report of a retired measure, and the 3 no longer held.
     assert await network.check_measure_index(check) == len({missing[:6], network.cohort_key(cohorts[0])}) + 3
-    assert await indexed_reports(network_service) == reports_of(*cohorts)
-    search = await get(network_service, "/fhir/MeasureReport", _count="1000")
+    assert await indexed_reports(standby_network_service) == reports_of(*cohorts)
+    search = await get(standby_network_service, "/fhir/MeasureReport", _count="1000")
     assert search["total"] == len(search["entry"]) == len(reports_of(*cohorts))
 
 
@@ -399,32 +431,32 @@ async def test_a_page_is_read_in_one_snapshot_that_a_take_in_cannot_change_midwa
 
 
 async def test_the_leader_indexes_the_cohorts_held_before_the_index_was_and_checks_again_later(
-    network_service: ServiceUnderTest, monkeypatch: pytest.MonkeyPatch
+    standby_network_service: ServiceUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As just after the migration that made the index: cohorts held, none indexed.
     cohorts = network_cohorts()
-    await take_in(network_service, *cohorts)
+    await take_in(standby_network_service, *cohorts)
 
     async def forget_the_index() -> None:
-        async with network_service.runtime.unit_of_work() as uow:
+        async with standby_network_service.runtime.unit_of_work() as uow:
             await uow.session.execute(sa.delete(NetworkMeasureReport))
             await uow.commit()
 
     async def indexed_again() -> bool:
         for _ in range(100):
-            if await indexed_reports(network_service) == reports_of(*cohorts):
+            if await indexed_reports(standby_network_service) == reports_of(*cohorts):
                 return True
             await asyncio.sleep(0.05)
         return False
 
     await forget_the_index()
-    assert (await get(network_service, "/fhir/MeasureReport"))["total"] == 0
+    assert (await get(standby_network_service, "/fhir/MeasureReport"))["total"] == 0
     assert outcomes_app.check_measure_index in outcomes_app.NETWORK_ROLE.background
     monkeypatch.setattr(outcomes_app, "MEASURE_INDEX_CHECK_INTERVAL_SECONDS", 0.5)
-    job = asyncio.create_task(outcomes_app.check_measure_index(network_service.runtime))
+    job = asyncio.create_task(outcomes_app.check_measure_index(standby_network_service.runtime))
     try:
         assert await indexed_again()
-        assert (await get(network_service, "/fhir/MeasureReport"))["total"] == len(reports_of(*cohorts))
+        assert (await get(standby_network_service, "/fhir/MeasureReport"))["total"] == len(reports_of(*cohorts))
         # As cohorts an older release took in without index rows, during a rolling upgrade: the next check.
         await forget_the_index()
         assert await indexed_again()
