@@ -45,6 +45,8 @@ lint: $(INSTALLED)
 bench: install
 	$(PY) -m bench.pipeline --events 20000 --json bench/results/pipeline-sqlite.json
 	$(PY) -m bench.pipeline --events 20000 --database postgresql --json bench/results/pipeline-postgresql.json
+	$(PY) -m bench.pipeline_split --events 20000 --json bench/results/pipeline-split-sqlite.json
+	$(PY) -m bench.pipeline_split --events 20000 --database postgresql --json bench/results/pipeline-split-postgresql.json
 	$(PY) -m bench.freshness --seconds 60 --json bench/results/freshness.json
 	$(PY) -m bench.api --json bench/results/api.json
 	$(PY) -m bench.rebuild --json bench/results/rebuild.json

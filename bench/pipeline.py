@@ -409,6 +409,70 @@ async def run_baseline(infra: Infrastructure, topic: str, records: Sequence[Wire
     return BaselineResult(elapsed, produced_at)
 
 
+def intake_relay(database: Database, bootstrap: str) -> OutboxRelay:
+    """Intake's relay, configured as ServiceRuntime configures it (shared/app.py)."""
+    return OutboxRelay(
+        database,
+        bootstrap,
+        timeout_seconds=SETTINGS.kafka_timeout_seconds,
+        poll_interval_seconds=SETTINGS.outbox_poll_interval_seconds,
+        batch_size=SETTINGS.outbox_batch_size,
+    )
+
+
+def outcomes_consumer(database: Database, bootstrap: str, site: str, topic: TopicSpec) -> EventConsumer:
+    """Outcomes' consumer of registrations with its real handler, configured as ServiceRuntime configures it."""
+    return EventConsumer(
+        database,
+        ConsumerConfig(
+            name=f"outcomes@{site}",
+            topics=[topic],
+            dead_letter_topic=f"kapnet.{site}.outcomes.deadletter.v1",
+            source=f"/kapnet/{site}/outcomes",
+            site=site,
+            bootstrap_servers=bootstrap,
+            timeout_seconds=SETTINGS.kafka_timeout_seconds,
+            max_attempts=SETTINGS.consumer_max_attempts,
+            retry_backoff_seconds=SETTINGS.consumer_retry_backoff_seconds,
+        ),
+        {PatientRegistered: on_patient_registered},
+    )
+
+
+async def write_outbox(database: Database, site: str, events: Sequence[PatientRegistered], size: int) -> None:
+    """The events written to intake's outbox, ``size`` to a transaction."""
+    for start in range(0, len(events), size):
+        # A span per transaction, as an API request would have: the outbox rows carry its traceparent.
+        with tracer.start_as_current_span("bench register", kind=SpanKind.SERVER):
+            async with UnitOfWork(database, source=f"/kapnet/{site}/intake", site=site) as uow:
+                for event in events[start : start + size]:
+                    await uow.publish(event)
+                await uow.commit()
+
+
+async def check_done_once(database: Database, consumer: EventConsumer, n: int) -> None:
+    """The figures count only if the work was really done, once."""
+    async with database.sessions() as session:
+        rows = int((await session.exec(select(func.count()).select_from(Registration))).one())
+    c = consumer
+    if rows != n or c.duplicates_total or c.dead_lettered_total or c.processed_total != n:
+        raise RuntimeError(
+            f"the pipeline did not do the work once: {rows} registrations, {c.processed_total} processed, "
+            f"{c.duplicates_total} duplicates, {c.dead_lettered_total} dead-lettered, for {n} events"
+        )
+
+
+async def joined(consumer: EventConsumer) -> None:
+    """Wait until a started consumer has joined its group: the join is start-up, not throughput.
+    (EventConsumer has no public readiness signal, so this looks at its client.)"""
+
+    def assigned() -> bool:
+        client = consumer._consumer
+        return client is not None and bool(client.assignment())
+
+    await _deadline_loop(assigned, 60.0, lambda: f"{consumer.config.name} to be assigned its partitions")
+
+
 class Rig:
     """One round's pipeline: intake's and outcomes' fresh databases (migrated as the services migrate
     themselves), a fresh site topic, and a relay and a consumer configured as ServiceRuntime configures them
@@ -419,7 +483,6 @@ class Rig:
         self.site = site
         self.events = events
         self.topic = TopicSpec(topic_for(PatientRegistered, site), partitions=SETTINGS.kafka_site_topic_partitions)
-        self.dead_letter_topic = f"kapnet.{site}.outcomes.deadletter.v1"
         self.urls: list[str] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.writer: asyncio.Task[None] | None = None
@@ -431,30 +494,9 @@ class Rig:
             self.urls.append(url)
             await asyncio.to_thread(upgrade_to_head, url, migrations)
         self.intake_db, self.outcomes_db = Database(self.urls[0]), Database(self.urls[1])
-        timeout = SETTINGS.kafka_timeout_seconds
-        await create_topic(self.infra.bootstrap, self.topic, timeout)
-        self.relay = OutboxRelay(
-            self.intake_db,
-            self.infra.bootstrap,
-            timeout_seconds=timeout,
-            poll_interval_seconds=SETTINGS.outbox_poll_interval_seconds,
-            batch_size=SETTINGS.outbox_batch_size,
-        )
-        self.consumer = EventConsumer(
-            self.outcomes_db,
-            ConsumerConfig(
-                name=f"outcomes@{self.site}",
-                topics=[self.topic],
-                dead_letter_topic=self.dead_letter_topic,
-                source=f"/kapnet/{self.site}/outcomes",
-                site=self.site,
-                bootstrap_servers=self.infra.bootstrap,
-                timeout_seconds=timeout,
-                max_attempts=SETTINGS.consumer_max_attempts,
-                retry_backoff_seconds=SETTINGS.consumer_retry_backoff_seconds,
-            ),
-            {PatientRegistered: on_patient_registered},
-        )
+        await create_topic(self.infra.bootstrap, self.topic, SETTINGS.kafka_timeout_seconds)
+        self.relay = intake_relay(self.intake_db, self.infra.bootstrap)
+        self.consumer = outcomes_consumer(self.outcomes_db, self.infra.bootstrap, self.site, self.topic)
         # One pooled connection per database before any clock, as the baseline's clients are connected.
         await self.intake_db.ping()
         await self.outcomes_db.ping()
@@ -466,35 +508,17 @@ class Rig:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
             if exc is None:
-                await self._check_work_done()
+                await check_done_once(self.outcomes_db, self.consumer, len(self.events))
         finally:
             await self.intake_db.dispose()
             await self.outcomes_db.dispose()
             for url in self.urls:
                 await asyncio.to_thread(self.infra.drop_database, url)
 
-    async def _check_work_done(self) -> None:
-        """The figures count only if the work was really done, once."""
-        n = len(self.events)
-        async with self.outcomes_db.sessions() as session:
-            rows = int((await session.exec(select(func.count()).select_from(Registration))).one())
-        c = self.consumer
-        if rows != n or c.duplicates_total or c.dead_lettered_total or c.processed_total != n:
-            raise RuntimeError(
-                f"the pipeline did not do the work once: {rows} registrations, {c.processed_total} processed, "
-                f"{c.duplicates_total} duplicates, {c.dead_lettered_total} dead-lettered, for {n} events"
-            )
-
     async def start_consumer(self) -> None:
-        """Start the consumer and wait until it has joined its group: the join is start-up, not throughput.
-        (EventConsumer has no public readiness signal, so this looks at its client.)"""
+        """Start the consumer and wait until it has joined its group."""
         self.tasks.append(asyncio.create_task(self.consumer.run()))
-
-        def assigned() -> bool:
-            client = self.consumer._consumer
-            return client is not None and bool(client.assignment())
-
-        await _deadline_loop(assigned, 60.0, lambda: f"{self.consumer.config.name} to be assigned its partitions")
+        await joined(self.consumer)
 
     async def warm_relay(self) -> None:
         """Connect the relay's producer and fetch the topic's metadata before any clock: the baseline's
@@ -506,20 +530,11 @@ class Rig:
         self.tasks.append(asyncio.create_task(self.relay.run()))
 
     def start_writer(self, transaction_size: int) -> None:
-        self.writer = asyncio.create_task(self._write_outbox(transaction_size))
+        self.writer = asyncio.create_task(write_outbox(self.intake_db, self.site, self.events, transaction_size))
         self.tasks.append(self.writer)
 
     def writer_done(self) -> bool:
         return self.writer is not None and self.writer.done()
-
-    async def _write_outbox(self, size: int) -> None:
-        for start in range(0, len(self.events), size):
-            # A span per transaction, as an API request would have: the outbox rows carry its traceparent.
-            with tracer.start_as_current_span("bench register", kind=SpanKind.SERVER):
-                async with UnitOfWork(self.intake_db, source=f"/kapnet/{self.site}/intake", site=self.site) as uow:
-                    for event in self.events[start : start + size]:
-                        await uow.publish(event)
-                    await uow.commit()
 
     def progress(self) -> str:
         return (
@@ -816,7 +831,7 @@ def benchmark(argv: Sequence[str] | None = None) -> list[Round]:
     return rounds
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def quiet_kafka_logs() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # aiokafka warns about metadata of topics made a moment ago; ours are made on purpose right before use.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
@@ -824,6 +839,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(
         lambda record: "GroupCoordinatorNotAvailable" not in record.getMessage()
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    quiet_kafka_logs()
     try:
         benchmark(argv)
     except KeyboardInterrupt:
