@@ -286,7 +286,7 @@ async def test_a_relay_hears_writes_committed_by_another_instance(postgres: Post
             await eventually(_listening(leader), 10, "the relay's listener to listen")
             await asyncio.sleep(0.5)
             await write_registrations(other, site, 3, [uuid.uuid4()])
-            await eventually(lambda: relay.published_total == 3, 10, "the relay to hear the other instance's writes")
+            await eventually(lambda: relay.published_total == 3, 20, "the relay to hear the other instance's writes")
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
