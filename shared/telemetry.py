@@ -12,7 +12,7 @@ from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 tracer = trace.get_tracer("kapnet")
@@ -73,11 +73,17 @@ def links_to_senders(carriers: Iterable[Iterable[tuple[str, bytes | str]]]) -> t
     first ``MAX_SPAN_LINKS`` are parsed: the SDK would drop the rest, after their cost was paid."""
     links: list[Link] = []
     unlinked = 0
+    # The messages of one request carry the same context: each distinct one is parsed once, every message still
+    # gets its link.
+    senders: dict[tuple[tuple[str, bytes | str], ...], SpanContext] = {}
     for headers in carriers:
         if len(links) >= MAX_SPAN_LINKS:
             unlinked += 1
             continue
-        sender = trace.get_current_span(context_from_headers(headers)).get_span_context()
+        carried = tuple((name, value) for name, value in headers if name in TRACE_HEADERS)
+        sender = senders.get(carried)
+        if sender is None:
+            sender = senders[carried] = trace.get_current_span(context_from_headers(carried)).get_span_context()
         if sender.is_valid:
             links.append(Link(sender))
     return links, unlinked

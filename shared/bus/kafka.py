@@ -11,6 +11,7 @@ import asyncio
 import functools
 import logging
 import ssl
+import struct
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
+from aiokafka.partitioner import DefaultPartitioner
 from pydantic import SecretStr
 
 if TYPE_CHECKING:
@@ -116,6 +118,42 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+_MURMUR2_SEED = 0x9747B28C
+_MURMUR2_M = 0x5BD1E995
+_U32 = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's key hash (the Java client's ``Utils.murmur2``), as aiokafka's ``murmur2`` computes it, word by word
+    rather than byte by byte: aiokafka's took a tenth of the relay's time per event."""
+    m = _MURMUR2_M
+    length = len(data)
+    h = _MURMUR2_SEED ^ length
+    whole = length & ~3
+    for (k,) in struct.iter_unpack("<I", data[:whole]):
+        k = (k * m) & _U32
+        k ^= k >> 24
+        h = ((h * m) & _U32) ^ ((k * m) & _U32)
+    extra = length - whole
+    if extra >= 3:
+        h ^= data[whole + 2] << 16
+    if extra >= 2:
+        h ^= data[whole + 1] << 8
+    if extra >= 1:
+        h = ((h ^ data[whole]) * m) & _U32
+    h ^= h >> 13
+    h = (h * m) & _U32
+    return h ^ (h >> 15)
+
+
+def key_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's DefaultPartitioner (the Java client's for a keyed record), with the faster hash: a key lands on the
+    partition every other Kafka producer puts it on."""
+    if key is None:
+        return int(DefaultPartitioner()(key, all_partitions, available))
+    return all_partitions[(murmur2(key) & 0x7FFFFFFF) % len(all_partitions)]
+
+
 def reliable_producer(kafka: KafkaAccess | str, timeout_seconds: float) -> AIOKafkaProducer:
     # Idempotence forces acks=all and keeps per-partition order through the producer's own retries. Kafka 3+ lets a
     # principal with WRITE on any topic start an idempotent producer (KIP-679): no cluster-wide grant is needed.
@@ -125,6 +163,7 @@ def reliable_producer(kafka: KafkaAccess | str, timeout_seconds: float) -> AIOKa
         request_timeout_ms=int(timeout_seconds * 1000),
         linger_ms=5,
         max_batch_size=256 * 1024,
+        partitioner=key_partitioner,
     )
 
 
