@@ -250,8 +250,9 @@ def wire_records(events: Sequence[PatientRegistered], source: str) -> list[WireR
     records = []
     for event in events:
         with tracer.start_as_current_span("bench register", kind=SpanKind.SERVER):
-            _, headers, payload = outbox_record(event, source, trace_headers())
-        records.append(WireRecord(event.partition_key().encode(), payload, headers))
+            record = outbox_record(event, source, trace_headers())
+        headers = [(name, value.encode()) for name, value in record.headers]
+        records.append(WireRecord(event.partition_key().encode(), record.payload, headers))
     return records
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,19 +45,47 @@ def to_kafka(event: CloudEvent) -> tuple[KafkaHeaders, bytes]:
 
 def kafka_headers(event: CloudEvent) -> KafkaHeaders:
     """Every attribute but the data, as binary content mode carries them."""
-    headers: KafkaHeaders = [
-        ("ce_specversion", SPEC_VERSION.encode()),
-        ("ce_id", event.id.encode()),
-        ("ce_source", event.source.encode()),
-        ("ce_type", event.type.encode()),
-        ("ce_time", _format_time(event.time).encode()),
-        ("content-type", event.datacontenttype.encode()),
+    return [
+        (name, value.encode())
+        for name, value in binary_mode_headers(
+            id=event.id,
+            source=event.source,
+            type=event.type,
+            time=event.time,
+            datacontenttype=event.datacontenttype,
+            subject=event.subject,
+            dataschema=event.dataschema,
+            extensions=event.extensions,
+        )
     ]
-    if event.subject is not None:
-        headers.append(("ce_subject", event.subject.encode()))
-    if event.dataschema is not None:
-        headers.append(("ce_dataschema", event.dataschema.encode()))
-    headers.extend((name, value.encode()) for name, value in event.extensions.items())
+
+
+def binary_mode_headers(
+    *,
+    id: str,
+    source: str,
+    type: str,
+    time: datetime,
+    datacontenttype: str,
+    subject: str | None,
+    dataschema: str | None,
+    extensions: Mapping[str, str],
+) -> list[tuple[str, str]]:
+    """``kafka_headers`` before encoding, from the attributes themselves: for a writer that stores them as text
+    and has no other use for a CloudEvent."""
+    headers = [
+        ("ce_specversion", SPEC_VERSION),
+        ("ce_id", id),
+        ("ce_source", source),
+        ("ce_type", type),
+        ("ce_time", _format_time(time)),
+        ("content-type", datacontenttype),
+    ]
+    if subject is not None:
+        headers.append(("ce_subject", subject))
+    if dataschema is not None:
+        headers.append(("ce_dataschema", dataschema))
+    headers.extend(extensions.items())
     return headers
 
 
