@@ -35,7 +35,7 @@ from shared.bus.kafka import (
 from shared.bus.tables import OutboxMessage, utcnow
 from shared.db.database import Database
 from shared.events.envelope import kafka_timestamp_ms
-from shared.telemetry import MAX_SPAN_LINKS, links_to_senders, span_in_context
+from shared.telemetry import links_to_senders, span_in_context
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,15 @@ class PendingEvent(NamedTuple):
 
 
 def _carriers(rows: list[PendingEvent]) -> Iterator[Iterator[tuple[str, str]]]:
-    """Each row's headers for its span link: parsed only for the rows that can have one."""
-    for number, row in enumerate(rows):
-        yield ((name, value) for name, value in (row.header_pairs() if number < MAX_SPAN_LINKS else []))
+    """Each row's headers for its span link, parsed only when links_to_senders reads them: it stops reading at
+    its cap of links, and counts the rest as unlinked."""
+    return (_header_pairs(row) for row in rows)
+
+
+def _header_pairs(row: PendingEvent) -> Iterator[tuple[str, str]]:
+    # A generator function: nothing is parsed until links_to_senders asks for the first pair.
+    pairs = row.header_pairs()
+    yield from ((name, value) for name, value in pairs)
 
 
 class OutboxRelay:

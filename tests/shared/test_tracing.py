@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from sqlmodel import select
 from services.intake.app import create_app as create_intake
 from services.outcomes.app import create_app as create_outcomes
 from services.outcomes.models import Registration
+from shared.bus.outbox import OutboxRelay, PendingEvent
+from shared.db.database import Database
 from shared.settings import ServiceSettings
-from shared.telemetry import span_in_context
+from shared.telemetry import MAX_SPAN_LINKS, span_in_context
 from tests.harness import app_in_process, auth_headers, eventually
 
 pytestmark = pytest.mark.broker
@@ -105,3 +108,24 @@ def test_an_error_inside_a_span_leaves_its_type_not_its_message(spans: InMemoryS
     [span] = [s for s in spans.get_finished_spans() if s.name == "kapnet.test process"]
     assert span.status.status_code is StatusCode.ERROR and span.status.description == "ValueError"
     assert not any(event.name == "exception" for event in span.events)
+
+
+def test_a_relay_batch_links_each_message_up_to_the_cap_and_counts_the_rest(
+    spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    # Rows without a trace context (written outside any span) take no link and no place under the cap: the traced
+    # rows behind them are still linked, however far down the batch they are.
+    relay = OutboxRelay(Database(f"sqlite:///{tmp_path / 'outbox.db'}"), "127.0.0.1:1")
+
+    def row(number: int, traced: bool) -> PendingEvent:
+        trace_id, span_id = f"{number + 1:032x}", f"{number + 1:016x}"
+        headers = [["ce_id", str(number)]] + ([["traceparent", f"00-{trace_id}-{span_id}-01"]] if traced else [])
+        return PendingEvent(number, str(number), "t", "k", json.dumps(headers), b"{}")
+
+    untraced = [row(n, traced=False) for n in range(MAX_SPAN_LINKS)]
+    traced = [row(n, traced=True) for n in range(MAX_SPAN_LINKS, 2 * MAX_SPAN_LINKS + 5)]
+    with relay._publish_span(untraced + traced):
+        pass
+    [published] = [s for s in spans.get_finished_spans() if s.kind is SpanKind.PRODUCER]
+    assert [link.context.span_id for link in published.links] == [int(r.event_id) + 1 for r in traced[:MAX_SPAN_LINKS]]
+    assert published.attributes is not None and published.attributes["kapnet.batch.unlinked_count"] == 5
