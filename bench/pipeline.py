@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry.trace import SpanKind
 from sqlalchemy import func
@@ -46,7 +46,7 @@ from sqlmodel import select
 from services.outcomes.handlers import on_patient_registered
 from services.outcomes.models import Registration
 from shared.bus.consumer import ConsumerConfig, EventConsumer
-from shared.bus.kafka import TopicSpec, ensure_topics, start_with_timeout, stop_quietly
+from shared.bus.kafka import TopicSpec, ensure_topics, reliable_producer, start_with_timeout, stop_quietly
 from shared.bus.outbox import OutboxRelay
 from shared.db.database import Database
 from shared.db.migrate import upgrade_to_head
@@ -354,14 +354,8 @@ def _round_timeout(events: int) -> float:
 async def run_baseline(infra: Infrastructure, topic: str, records: Sequence[WireRecord]) -> BaselineResult:
     partitions = SETTINGS.kafka_site_topic_partitions
     await create_topic(infra.bootstrap, TopicSpec(topic, partitions=partitions), SETTINGS.kafka_timeout_seconds)
-    # The relay's producer settings (shared/bus/kafka.py reliable_producer), so the gap is not producer tuning.
-    producer = AIOKafkaProducer(
-        bootstrap_servers=infra.bootstrap,
-        enable_idempotence=True,
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-        request_timeout_ms=int(SETTINGS.kafka_timeout_seconds * 1000),
-    )
+    # The relay's own producer (its settings and its key partitioner), so the gap is not producer tuning.
+    producer = reliable_producer(infra.bootstrap, SETTINGS.kafka_timeout_seconds)
     consumer = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, enable_auto_commit=False)
     await start_with_timeout(producer, SETTINGS.kafka_timeout_seconds)
     try:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.pipeline import (
     INTAKE_MIGRATIONS,
@@ -57,7 +57,7 @@ from bench.pipeline import (
     write_outbox,
 )
 from bench.pipeline import Options as InfrastructureOptions
-from shared.bus.kafka import TopicSpec, start_with_timeout, stop_quietly
+from shared.bus.kafka import TopicSpec, reliable_producer, start_with_timeout, stop_quietly
 from shared.db.database import Database
 from shared.db.migrate import upgrade_to_head
 from shared.events.intake import PatientRegistered
@@ -209,13 +209,7 @@ class SplitRound:
 
 async def run_baseline(infra: Infrastructure, topic: str, records: Sequence[WireRecord]) -> float:
     await create_topic(infra.bootstrap, TopicSpec(topic, partitions=SETTINGS.kafka_site_topic_partitions), 30)
-    producer = AIOKafkaProducer(  # the relay's producer settings, as bench/pipeline.py's baseline
-        bootstrap_servers=infra.bootstrap,
-        enable_idempotence=True,
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-        request_timeout_ms=int(SETTINGS.kafka_timeout_seconds * 1000),
-    )
+    producer = reliable_producer(infra.bootstrap, SETTINGS.kafka_timeout_seconds)  # the relay's, as bench/pipeline.py
     await start_with_timeout(producer, SETTINGS.kafka_timeout_seconds)
     child = Child(ConsumerTask(infra.bootstrap, "baseline", topic, len(records), None))
     try:

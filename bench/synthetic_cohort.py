@@ -36,7 +36,6 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 import httpx
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy import func
 from sqlmodel import SQLModel, col, select
@@ -54,7 +53,7 @@ from services.outcomes.service.beat import BeatReport, PrivacyBudgetSettings, re
 from shared.app import ServiceRuntime
 from shared.auth.tokens import mint_dev_token
 from shared.bus.consumer import EventConsumer
-from shared.bus.kafka import TopicSpec, ensure_topics, start_with_timeout, stop_quietly
+from shared.bus.kafka import TopicSpec, ensure_topics, reliable_producer, start_with_timeout, stop_quietly
 from shared.bus.tables import OutboxMessage
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.envelope import to_kafka
@@ -206,13 +205,7 @@ async def run_baseline(bootstrap: str, records: Sequence[Record]) -> BaselineRes
     topics = sorted({r.topic for r in records})
     await ensure_topics(bootstrap, [TopicSpec(t, partitions=PARTITIONS) for t in topics], KAFKA_TIMEOUT)
     created = time.perf_counter()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        enable_idempotence=True,
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-        request_timeout_ms=int(KAFKA_TIMEOUT * 1000),
-    )
+    producer = reliable_producer(bootstrap, KAFKA_TIMEOUT)  # as deploy.synthetic.publish, which it is compared with
     await start_with_timeout(producer, KAFKA_TIMEOUT)
     up = time.perf_counter()
     try:

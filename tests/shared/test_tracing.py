@@ -110,12 +110,13 @@ def test_an_error_inside_a_span_leaves_its_type_not_its_message(spans: InMemoryS
     assert not any(event.name == "exception" for event in span.events)
 
 
-def test_a_relay_batch_links_each_message_up_to_the_cap_and_counts_the_rest(
+async def test_a_relay_batch_links_each_message_up_to_the_cap_and_counts_the_rest(
     spans: InMemorySpanExporter, tmp_path: Path
 ) -> None:
     # Rows without a trace context (written outside any span) take no link and no place under the cap: the traced
     # rows behind them are still linked, however far down the batch they are.
-    relay = OutboxRelay(Database(f"sqlite:///{tmp_path / 'outbox.db'}"), "127.0.0.1:1")
+    database = Database(f"sqlite:///{tmp_path / 'outbox.db'}")  # never connected: the span needs no rows
+    relay = OutboxRelay(database, "127.0.0.1:1")
 
     def row(number: int, traced: bool) -> PendingEvent:
         trace_id, span_id = f"{number + 1:032x}", f"{number + 1:016x}"
@@ -126,6 +127,7 @@ def test_a_relay_batch_links_each_message_up_to_the_cap_and_counts_the_rest(
     traced = [row(n, traced=True) for n in range(MAX_SPAN_LINKS, 2 * MAX_SPAN_LINKS + 5)]
     with relay._publish_span(untraced + traced):
         pass
+    await database.dispose()
     [published] = [s for s in spans.get_finished_spans() if s.kind is SpanKind.PRODUCER]
     assert [link.context.span_id for link in published.links] == [int(r.event_id) + 1 for r in traced[:MAX_SPAN_LINKS]]
     assert published.attributes is not None and published.attributes["kapnet.batch.unlinked_count"] == 5
