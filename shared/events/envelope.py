@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pydantic_core
+
 SPEC_VERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
 STRUCTURED_PREFIX = "application/cloudevents"
@@ -89,9 +91,10 @@ def binary_mode_headers(
     return headers
 
 
-def from_kafka(headers: KafkaHeaders | None, value: bytes | None) -> CloudEvent:
+def from_kafka(headers: Iterable[tuple[str, bytes | None]] | None, value: bytes | None) -> CloudEvent:
     """Read a binary-mode record; structured mode is accepted too, since the spec lets producers choose."""
-    by_name = {name: raw.decode("utf-8", errors="replace") for name, raw in (headers or [])}
+    # A header may have a null value on the wire (Kafka allows it): it says nothing, so it counts as absent.
+    by_name = {name: raw.decode("utf-8", errors="replace") for name, raw in (headers or []) if raw is not None}
     content_type = by_name.get("content-type", "")
     if content_type.startswith(STRUCTURED_PREFIX):
         return _from_structured(value, by_name)
@@ -136,9 +139,18 @@ def _json_object(value: bytes | None) -> dict[str, Any]:
     if value is None:
         raise EnvelopeError("record has no value")
     try:
-        data = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EnvelopeError(f"data is not JSON: {exc}") from None
+        # pydantic-core's parser: 1.7 µs for a registration against the standard library's 7.7 (timeit), a tenth of
+        # the consumer's work per event. Where both read a document they read it alike (checked on edge cases and
+        # 200,000 random floats); it refuses a few the standard library reads (a byte-order mark, UTF-16, a lone
+        # surrogate escape, nesting past 200 levels), which are read as before.
+        data = pydantic_core.from_json(value)
+    except ValueError:
+        try:
+            data = json.loads(value)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            # RecursionError: a record of deeply nested brackets. Raised as itself, it stopped the consumer, which
+            # restarted into the same record for good; as an EnvelopeError the record is dead-lettered.
+            raise EnvelopeError(f"data is not JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise EnvelopeError("data is not a JSON object")
     return data

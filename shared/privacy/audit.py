@@ -257,7 +257,7 @@ def _judge_record(record: NetworkRecord, allowed_urls: Collection[str], findings
         )
     try:
         data = json.loads(record.value) if record.value is not None else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: deeply nested brackets
         findings.append(Finding(FindingKind.unreadable, where, "value", "not JSON"))
         return None
     if may_identify(record.value or b"", allowed_urls):

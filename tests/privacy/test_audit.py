@@ -270,6 +270,8 @@ def test_the_older_registrations_aggregate_is_audited_too() -> None:
 def test_an_unreadable_record_is_a_finding() -> None:
     broken = NetworkRecord(network_topic("north"), 0, 0, 0, None, b"not json", ())
     assert kinds(audit_records([broken]).findings) == {FindingKind.unreadable}
+    nested = NetworkRecord(network_topic("north"), 0, 1, 0, None, b"[" * 100_000, ())  # deeper than the parser goes
+    assert kinds(audit_records([nested]).findings) == {FindingKind.unreadable}
 
 
 def test_the_audit_reads_cells_as_the_model_does() -> None:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -201,6 +202,23 @@ async def test_poison_events_go_to_the_dead_letter_topic_and_the_rest_go_on(scen
         assert details["kapnet_dlq_topic"] == scenario.topic.encode()
         assert details["kapnet_dlq_consumer"] == scenario.group.encode()
     assert {(e.event_id, e.outcome) for e in await scenario.inbox()} >= {("bad-data", "dead_lettered")}
+
+
+async def test_records_that_used_to_stop_the_consumer_are_dead_lettered(scenario: Scenario) -> None:
+    """Deeply nested brackets (a RecursionError in the JSON parser) and a header with a null value (which has no
+    ``decode``) were raised as themselves: the consumer restarted into the same record for good."""
+    good = registration("north")
+    headers, value, key = as_record(good)
+    nested = (headers, b"[" * 100_000, key)
+    null_id = cast(list[tuple[str, bytes]], [*headers[:1], ("ce_id", None), *headers[2:]])
+    await scenario.produce(nested, (null_id, value, key), as_record(good), as_record(registration("north")))
+    async with consuming(scenario.consumer()) as consumer:
+        await eventually(lambda: consumer.processed_total == 2, what="the good events after the bad ones")
+    assert consumer.dead_lettered_total == 2
+    parked = await read_topic(scenario.kafka, scenario.dead_letter, 2)
+    errors = sorted(dict(r.headers)["kapnet_dlq_error"].decode() for r in parked)
+    assert errors[0].startswith("EnvelopeError: data is not JSON: RecursionError")
+    assert errors[1].startswith("EnvelopeError: missing CloudEvents headers: ce_id")
 
 
 async def test_a_handler_that_fails_once_is_retried(scenario: Scenario) -> None:

@@ -44,3 +44,41 @@ def test_structured_mode_is_read_too() -> None:
 def test_unreadable_records_are_poison(headers: list[tuple[str, bytes]], value: bytes | None, complaint: str) -> None:
     with pytest.raises(EnvelopeError, match=complaint):
         from_kafka(headers, value)
+
+
+READABLE = [("ce_specversion", b"1.0"), ("ce_id", b"1"), ("ce_source", b"s"), ("ce_type", b"t")]
+
+
+def test_deeply_nested_data_is_poison_not_a_crash() -> None:
+    """A record of nested brackets overflowed the standard library's parser with a RecursionError, which stopped
+    the consumer on that record for good; it must be an EnvelopeError, which dead-letters it."""
+    with pytest.raises(EnvelopeError, match="JSON"):
+        from_kafka(READABLE, b"[" * 100_000)
+    with pytest.raises(EnvelopeError, match="JSON"):
+        from_kafka(READABLE, b'{"a":' * 100_000)
+
+
+def test_a_header_without_a_value_counts_as_absent() -> None:
+    """Kafka allows a header with a null value; reading it must not crash the consumer either."""
+    assert from_kafka([*READABLE, ("traceparent", None)], b"{}").extensions == {}
+    with pytest.raises(EnvelopeError, match="ce_id"):
+        from_kafka([READABLE[0], ("ce_id", None), *READABLE[2:]], b"{}")
+
+
+@pytest.mark.parametrize(
+    ("value", "data"),
+    [
+        (
+            b'{"a":1,"b":[1.5,-0.0,1e400,null,true],"c":"\\u00e9"}',
+            {"a": 1, "b": [1.5, -0.0, float("inf"), None, True], "c": "é"},
+        ),
+        (b'{"n":123456789012345678901234567890}', {"n": 123456789012345678901234567890}),
+        (b'{"a":1,"a":2}', {"a": 2}),
+        # Documents the faster parser refuses and the standard library reads, read as before:
+        (b'\xef\xbb\xbf{"a":1}', {"a": 1}),
+        (b'{"s":"\\ud800"}', {"s": "\ud800"}),
+        (b'{"a":' * 300 + b"1" + b"}" * 300, json.loads(b'{"a":' * 300 + b"1" + b"}" * 300)),
+    ],
+)
+def test_data_is_read_as_the_standard_library_reads_it(value: bytes, data: dict[str, object]) -> None:
+    assert from_kafka(READABLE, value).data == data
