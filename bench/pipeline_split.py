@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import statistics
@@ -57,6 +58,7 @@ from bench.pipeline import (
     write_outbox,
 )
 from bench.pipeline import Options as InfrastructureOptions
+from shared.app import freeze_long_lived_objects
 from shared.bus.kafka import TopicSpec, reliable_producer, start_with_timeout, stop_quietly
 from shared.db.database import Database
 from shared.db.migrate import upgrade_to_head
@@ -108,6 +110,7 @@ async def _pipeline_consumer(task: ConsumerTask, reply: Connection) -> float:
     try:
         await database.ping()
         await joined(consumer)
+        freeze_long_lived_objects()  # as the service's process once started (shared/app.py serve)
         reply.send("ready")
 
         def done() -> bool:
@@ -136,6 +139,7 @@ async def _plain_consumer(task: ConsumerTask, reply: Connection) -> float:
         consumer.assign([TopicPartition(task.topic, p) for p in range(SETTINGS.kafka_site_topic_partitions)])
         await consumer.seek_to_beginning()
         await consumer.getmany(timeout_ms=100)  # start-up is not throughput (as bench/pipeline.py)
+        freeze_long_lived_objects()  # as the pipeline's child
         reply.send("ready")
         received = 0
 
@@ -277,10 +281,12 @@ async def run(options: SplitOptions, infra: Infrastructure) -> list[SplitRound]:
     for number in range(0, options.rounds + 1):  # round 0 warms a just-started broker and is not counted
         site = f"s{run_id}-r{number}"
         events = make_events(site, options.events)
+        records = wire_records(events, f"/kapnet/{site}/intake")
+        freeze_long_lived_objects()  # as bench/pipeline.py, and as a service once started (shared/app.py serve)
         baseline_topic = f"kapnet.{site}.baseline.v1"
         topics = [baseline_topic, topic_for(PatientRegistered, site), f"kapnet.{site}.outcomes.deadletter.v1"]
         try:
-            baseline = await run_baseline(infra, baseline_topic, wire_records(events, f"/kapnet/{site}/intake"))
+            baseline = await run_baseline(infra, baseline_topic, records)
             pipeline = await run_pipeline(infra, site, events, options.transaction_size)
         finally:
             if not infra.owns_broker:
@@ -325,7 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_tracing("bench@intake")  # real spans, so records carry traceparent as in production
     given = InfrastructureOptions(options.events, options.database, None, options.rounds, options.transaction_size)
     with infrastructure(given) as infra:
-        rounds = asyncio.run(run(options, infra))
+        try:
+            rounds = asyncio.run(run(options, infra))
+        finally:
+            gc.unfreeze()  # a caller in the same process (a test) gets its collector back as it was
     median = {
         "baseline_ev_s": round(statistics.median(r.baseline_rate for r in rounds)),
         "pipeline_ev_s": round(statistics.median(r.pipeline_rate for r in rounds)),
