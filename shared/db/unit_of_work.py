@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from types import TracebackType
@@ -17,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.tables import OutboxMessage, utcnow
 from shared.db.database import OUTBOX_CHANNEL, Database
-from shared.events.envelope import JSON_CONTENT_TYPE, binary_mode_headers
+from shared.events.envelope import JSON_CONTENT_TYPE, binary_mode_headers, new_event_id
 from shared.events.registry import DomainEvent, topic_for
 from shared.telemetry import trace_headers
 
@@ -167,7 +166,7 @@ def outbox_record(event: DomainEvent, source: str, trace_context: dict[str, str]
     returned, and building it, with its data read back from the value, was a third of a write's time)."""
     model = type(event)
     ce_type = model.ce_type()
-    event_id = str(uuid.uuid4())
+    event_id = new_event_id()
     stamped = event.envelope_time()
     headers = binary_mode_headers(
         id=event_id,

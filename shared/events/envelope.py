@@ -8,7 +8,7 @@ The value is the event's JSON data; every other attribute travels as a ``ce_<nam
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,13 +27,24 @@ class EnvelopeError(ValueError):
     """A Kafka record that is not a CloudEvent we can read (a poison record)."""
 
 
+def new_event_id() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` makes it: the same 122 bits from os.urandom and
+    the same version and variant bits, without the UUID object and its round trip through an int (2.6 µs against
+    6.9 an id here, timeit; every event written takes one)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 @dataclass(frozen=True)
 class CloudEvent:
     type: str
     source: str
     data: dict[str, Any]
     subject: str | None = None
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_event_id)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     datacontenttype: str = JSON_CONTENT_TYPE
     dataschema: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -126,6 +127,7 @@ def foreign_aggregate(topic: str, event: DomainEvent) -> str | None:
     return f"an aggregate naming site {site!r} came on {topic}: a site publishes only its own"
 
 
+@cache  # a few models and sites; asked once per event written
 def topic_for(model: type[DomainEvent], site: str | None) -> str:
     if not site:
         raise ValueError(f"{model.ce_type()} is published by a site and needs its site")

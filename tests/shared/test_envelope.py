@@ -1,9 +1,10 @@
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 
-from shared.events.envelope import CloudEvent, EnvelopeError, from_kafka, to_kafka
+from shared.events.envelope import CloudEvent, EnvelopeError, from_kafka, new_event_id, to_kafka
 
 
 def test_binary_mode_round_trip_keeps_every_attribute() -> None:
@@ -82,3 +83,16 @@ def test_a_header_without_a_value_counts_as_absent() -> None:
 )
 def test_data_is_read_as_the_standard_library_reads_it(value: bytes, data: dict[str, object]) -> None:
     assert from_kafka(READABLE, value).data == data
+
+
+def test_a_new_event_id_is_a_random_uuid_as_uuid4_writes_it() -> None:
+    ids = [new_event_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:1000]:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == text  # lower-case hex in 8-4-4-4-12 groups
+    # Every bit but the six fixed ones varies: a stuck bit would show as a column of one value.
+    ints = [uuid.UUID(text).int for text in ids]
+    fixed = {bit for bit in range(128) if len({(n >> bit) & 1 for n in ints}) == 1}
+    assert fixed == {76, 77, 78, 79, 62, 63}
