@@ -15,6 +15,7 @@ from sqlalchemy import insert, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.tables import OutboxMessage, utcnow
+from shared.db.bulk import insert_rows
 from shared.db.database import OUTBOX_CHANNEL, Database
 from shared.events.envelope import JSON_CONTENT_TYPE, binary_mode_headers, new_event_id
 from shared.events.registry import DomainEvent, topic_for
@@ -72,7 +73,10 @@ class UnitOfWork:
             # commit order and the single relay keeps per-key order. Then one statement for every event of the
             # transaction; the rows are numbered in publish order.
             await self.lock(*(f"outbox:{row['partition_key']}" for row in self._outbox))
-            await self.session.execute(insert(OUTBOX_TABLE), self._outbox)
+            if self.database.dialect == "postgresql":
+                await self.session.execute(insert(OUTBOX_TABLE), self._outbox)  # psycopg batches it into one
+            else:
+                await insert_rows(self.session, self.database.dialect, OUTBOX_TABLE, self._outbox, skip_existing=False)
             self._outbox = []
             if self.database.dialect == "postgresql":
                 # Sent on commit, to every process of the service: the relay may run in another instance.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -90,3 +91,57 @@ async def test_skipping_existing_rows_skips_only_clashing_keys_and_is_compiled_o
     assert InsertSkippingExisting(READINGS)._generate_cache_key() != sa.insert(READINGS)._generate_cache_key()
     with pytest.raises(CompileError):
         str(InsertSkippingExisting(READINGS).returning(READINGS.c.reading_id))
+
+
+TWIN = sa.Table(
+    "bulk_reading_twin", METADATA, *(sa.Column(c.name, c.type, primary_key=c.primary_key) for c in READINGS.c)
+)
+
+
+async def test_what_is_stored_is_what_sqlalchemys_own_insert_stores(database_url: str) -> None:
+    """Byte for byte, as the driver returns it without any type processing: on SQLite insert_rows hands the
+    driver values converted by the columns' processors itself (a TypeDecorator's bind_processor alone would
+    have left SQLite's DATETIME text to the driver's own format)."""
+    database = Database(database_url)
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(METADATA.create_all)
+        rows = [reading(n) for n in range(50)]
+        async with database.sessions() as session, session.begin():
+            await insert_rows(session, database.dialect, READINGS, rows, skip_existing=False)
+            await session.execute(sa.insert(TWIN), rows)
+        async with database.engine.connect() as connection:
+            ours = (await connection.exec_driver_sql("SELECT * FROM bulk_reading ORDER BY label")).all()
+            theirs = (await connection.exec_driver_sql("SELECT * FROM bulk_reading_twin ORDER BY label")).all()
+        assert [tuple(row) for row in ours] == [tuple(row) for row in theirs]
+        assert len(ours) == 50
+        if database.dialect == "sqlite":
+            assert ours[0][3] == "2026-01-01 09:00:00.000000"  # SQLAlchemy's DATETIME text, not the driver's
+    finally:
+        await database.dispose()
+
+
+NOTES = sa.Table("bulk_note", METADATA, sa.Column("n", sa.Integer, primary_key=True), sa.Column("body", sa.JSON))
+NOTES_TWIN = sa.Table(
+    "bulk_note_twin", METADATA, sa.Column("n", sa.Integer, primary_key=True), sa.Column("body", sa.JSON)
+)
+
+
+async def test_json_is_stored_as_sqlalchemys_own_insert_stores_it_on_sqlite(tmp_path: Path) -> None:
+    """The outbox's headers go in this way on SQLite (shared/db/unit_of_work.py): the same JSON text."""
+    database = Database(f"sqlite:///{tmp_path / 'notes.db'}")
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(METADATA.create_all)
+        rows = [
+            {"n": n, "body": [["traceparent", f"00-{n:032x}-{n:016x}-01"], ["é", "\u2028"], None]} for n in range(20)
+        ]
+        async with database.sessions() as session, session.begin():
+            await insert_rows(session, database.dialect, NOTES, rows, skip_existing=False)
+            await session.execute(sa.insert(NOTES_TWIN), rows)
+        async with database.engine.connect() as connection:
+            ours = (await connection.exec_driver_sql("SELECT n, body FROM bulk_note ORDER BY n")).all()
+            theirs = (await connection.exec_driver_sql("SELECT n, body FROM bulk_note_twin ORDER BY n")).all()
+        assert [tuple(row) for row in ours] == [tuple(row) for row in theirs] and len(ours) == 20
+    finally:
+        await database.dispose()
