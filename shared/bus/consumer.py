@@ -118,6 +118,7 @@ async def handle_one(handler: Handler, uow: UnitOfWork, event: DomainEvent, enve
 
 
 INBOX_TABLE = cast(sa.Table, sa.inspect(InboxEntry, raiseerr=True).local_table)
+INBOX_EVENT_ID_LENGTH = cast(sa.String, INBOX_TABLE.c.event_id.type).length or 200
 
 # Event ids per inbox lookup: well under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 INBOX_LOOKUP_CHUNK = 1000
@@ -140,6 +141,17 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     sa_exc.TimeoutError,  # the pool gave no connection in time: not a builtin TimeoutError
 )
+
+
+def read_envelope(record: ConsumerRecord[bytes, bytes]) -> CloudEvent:
+    """The record's CloudEvent, if the inbox can hold its id; an EnvelopeError (dead-lettered) if not."""
+    envelope = from_kafka(list(record.headers or []), record.value)
+    # The inbox keys an event by its id. One it cannot hold (too long, or a NUL, which PostgreSQL text refuses)
+    # failed the inbox write, then the dead-letter entry's write the same way: the consumer restarted into the
+    # record for good. Refused here, on every database, it is dead-lettered without an inbox entry.
+    if len(envelope.id) > INBOX_EVENT_ID_LENGTH or "\x00" in envelope.id:
+        raise EnvelopeError(f"event id the inbox cannot hold ({len(envelope.id)} characters): {envelope.id[:80]!r}")
+    return envelope
 
 
 class InfrastructureUnavailable(Exception):
@@ -414,7 +426,7 @@ class EventConsumer:
         headers = list(record.headers or [])
         with self._processing_span(record, headers) as span:
             try:
-                envelope = from_kafka(headers, record.value)
+                envelope = read_envelope(record)
             except EnvelopeError as exc:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 await self._dead_letter(record, None, exc)
@@ -459,7 +471,7 @@ class EventConsumer:
         try:
             taken: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent, DomainEvent, Handler]] = []
             for record in records:
-                envelope = from_kafka(list(record.headers or []), record.value)
+                envelope = read_envelope(record)
                 handler = self.handlers.get(envelope.type)
                 if handler is not None:
                     taken.append((record, envelope, self._decode(record, envelope), handler))

@@ -300,3 +300,19 @@ async def test_a_handler_that_never_returns_shows_as_a_stall(
         await eventually(lambda: consumer.health.problem() is not None, within=10, what="the stall reported")
         problem = consumer.health.problem()
         assert problem is not None and problem.startswith("stalled: handling the same records for")
+
+
+async def test_event_ids_the_inbox_cannot_hold_are_dead_lettered(scenario: Scenario) -> None:
+    """An id longer than the inbox's key (200) or holding a NUL failed the inbox write on PostgreSQL, so the event
+    was dead-lettered; then writing its dead-letter inbox entry failed the same way, the error escaped, and the
+    consumer restarted into the same record for good (dead-lettering it again each time). SQLite took them in; they
+    are refused on both now."""
+    long_id = as_record(registration("north"), "x" * 201)
+    nul_id = as_record(registration("north"), "a\x00b")
+    await scenario.produce(long_id, nul_id, as_record(registration("north")), as_record(registration("north")))
+    async with consuming(scenario.consumer()) as consumer:
+        await eventually(lambda: consumer.processed_total == 2, what="the good events after the bad ones")
+    assert consumer.dead_lettered_total == 2
+    parked = await read_topic(scenario.kafka, scenario.dead_letter, 2)
+    assert {dict(r.headers)["ce_id"] for r in parked} == {b"x" * 201, b"a\x00b"}
+    assert all(dict(r.headers)["kapnet_dlq_error"].startswith(b"EnvelopeError: event id the inbox") for r in parked)
