@@ -23,7 +23,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy import exc as sa_exc
@@ -588,6 +588,17 @@ class EventConsumer:
     def _inbox_entry(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent, outcome: str) -> InboxEntry:
         return InboxEntry(**self._inbox_row(record, envelope, outcome))
 
+    async def _send_dead_letter(self, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        assert self._dlq_producer is not None
+        if value is None and key is None:
+            # aiokafka sends no record with neither (an AssertionError, which stopped the consumer for good on a
+            # key-less tombstone); the details say what it lacked.
+            value = b""
+        await asyncio.wait_for(
+            self._dlq_producer.send_and_wait(self.config.dead_letter_topic, value=value, key=key, headers=headers),
+            self.config.timeout_seconds,
+        )
+
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent | None, error: Exception
     ) -> None:
@@ -598,20 +609,23 @@ class EventConsumer:
             await start_with_timeout(producer, self.config.timeout_seconds)
             self._dlq_producer = producer
         message = f"{type(error).__name__}: {error}"[:2000]
-        headers = [h for h in (record.headers or []) if not h[0].startswith("kapnet_dlq_")]
-        headers += [
+        details = [
             ("kapnet_dlq_error", message.encode()),
             ("kapnet_dlq_consumer", self.config.name.encode()),
             ("kapnet_dlq_topic", record.topic.encode()),
             ("kapnet_dlq_partition", str(record.partition).encode()),
             ("kapnet_dlq_offset", str(record.offset).encode()),
         ]
-        await asyncio.wait_for(
-            self._dlq_producer.send_and_wait(
-                self.config.dead_letter_topic, value=record.value, key=record.key, headers=headers
-            ),
-            self.config.timeout_seconds,
-        )
+        headers = [h for h in (record.headers or []) if not h[0].startswith("kapnet_dlq_")]
+        try:
+            await self._send_dead_letter(record.value, record.key, headers + details)
+        except MessageSizeTooLargeError as exc:
+            # A record near the size limit, made larger by the details, is refused for good: raised, it stopped
+            # the consumer on that record for good. The details alone go, and say where the record still is.
+            dropped = (
+                f"value, key and headers, {type(exc).__name__}: read the record at kapnet_dlq_topic/partition/offset"
+            )
+            await self._send_dead_letter(None, None, [*details, ("kapnet_dlq_dropped", dropped.encode())])
         self.dead_lettered_total += 1
         log.error(
             "%s: record %s:%d@%d dead-lettered: %s",
