@@ -610,7 +610,9 @@ class EventConsumer:
             self._dlq_producer = producer
         message = f"{type(error).__name__}: {error}"[:2000]
         details = [
-            ("kapnet_dlq_error", message.encode()),
+            # An error may quote event data, and JSON can carry a lone surrogate UTF-8 cannot encode: a strict
+            # encode() raised on every attempt and stopped the consumer on that record for good.
+            ("kapnet_dlq_error", message.encode(errors="backslashreplace")),
             ("kapnet_dlq_consumer", self.config.name.encode()),
             ("kapnet_dlq_topic", record.topic.encode()),
             ("kapnet_dlq_partition", str(record.partition).encode()),

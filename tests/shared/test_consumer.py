@@ -21,7 +21,7 @@ from sqlmodel import select
 from services.outcomes import handlers
 from services.outcomes.models import Registration
 from shared.bus import health
-from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler
+from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler, PoisonEvent
 from shared.bus.kafka import TopicSpec, ensure_topics
 from shared.bus.tables import InboxEntry
 from shared.db.database import Database
@@ -360,3 +360,25 @@ async def test_a_record_with_neither_key_nor_value_is_dead_lettered(scenario: Sc
     parked = await read_topic(scenario.kafka, scenario.dead_letter, 2)
     assert all(dict(r.headers)["kapnet_dlq_error"].startswith(b"EnvelopeError: missing") for r in parked)
     assert all(r.value == b"" and r.key is None for r in parked)
+
+
+async def test_an_error_quoting_a_lone_surrogate_is_dead_lettered(scenario: Scenario) -> None:
+    """JSON may escape a lone surrogate ("\\ud800"); the standard library reads it into a str that UTF-8 cannot
+    encode, and a plain ``str`` field keeps it. A handler's error quoting it (as the outcomes network's PoisonEvent
+    quotes a cohort) made the kapnet_dlq_error header's encode() raise UnicodeEncodeError: the consumer restarted
+    into the record for good."""
+
+    async def quoting(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+        assert isinstance(event, PatientRegistered)
+        if event.site != "north":
+            raise PoisonEvent(f"{event.site}|registrations breaks the release rules")
+        await handlers.on_patient_registered.handle(uow, [(event, envelope)])
+
+    headers, value, key = as_record(registration("north").model_copy(update={"site": "\ud800"}))
+    good_headers, good_value, _ = as_record(registration("north"))
+    await scenario.produce((headers, value, key), (good_headers, good_value, key))
+    async with consuming(scenario.consumer(quoting)) as consumer:
+        await eventually(lambda: consumer.processed_total == 1, what="the good event after the bad one")
+    assert consumer.dead_lettered_total == 1
+    [parked] = await read_topic(scenario.kafka, scenario.dead_letter, 1)
+    assert dict(parked.headers)["kapnet_dlq_error"] == b"PoisonEvent: \\ud800|registrations breaks the release rules"
