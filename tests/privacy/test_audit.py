@@ -287,6 +287,18 @@ def test_records_that_crashed_the_audit_are_findings() -> None:
         assert FindingKind.identifier in kinds(audit_records([weird]).findings)
 
 
+@pytest.mark.parametrize("count", [10**30, -(10**30), 10**400])
+def test_a_count_past_any_cohort_is_a_finding_not_a_crash(count: int) -> None:
+    """A shown count too large for the solver (HiGHS refused 10**30 with a RuntimeError; 10**400 is past a float,
+    an OverflowError) stopped every audit after the record, which the network topics keep for ever."""
+
+    def huge(data: dict[str, object]) -> None:
+        data["courses"] = {"count": count, "suppressed": False}
+
+    report = audit_records([record(CLEAN[0], 0, patch=huge), *[record(f, n + 1) for n, f in enumerate(CLEAN[1:])]])
+    assert FindingKind.unreadable in kinds(report.findings)
+
+
 def test_the_audit_reads_cells_as_the_model_does() -> None:
     for cohort in CLEAN:
         key, cells = shown_from_json(json.loads(cohort.model_dump_json()))
