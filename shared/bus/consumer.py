@@ -23,7 +23,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy import exc as sa_exc
@@ -118,6 +118,7 @@ async def handle_one(handler: Handler, uow: UnitOfWork, event: DomainEvent, enve
 
 
 INBOX_TABLE = cast(sa.Table, sa.inspect(InboxEntry, raiseerr=True).local_table)
+INBOX_EVENT_ID_LENGTH = cast(sa.String, INBOX_TABLE.c.event_id.type).length or 200
 
 # Event ids per inbox lookup: well under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 INBOX_LOOKUP_CHUNK = 1000
@@ -140,6 +141,17 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     sa_exc.TimeoutError,  # the pool gave no connection in time: not a builtin TimeoutError
 )
+
+
+def read_envelope(record: ConsumerRecord[bytes, bytes]) -> CloudEvent:
+    """The record's CloudEvent, if the inbox can hold its id; an EnvelopeError (dead-lettered) if not."""
+    envelope = from_kafka(list(record.headers or []), record.value)
+    # The inbox keys an event by its id. One it cannot hold (too long, or a NUL, which PostgreSQL text refuses)
+    # failed the inbox write, then the dead-letter entry's write the same way: the consumer restarted into the
+    # record for good. Refused here, on every database, it is dead-lettered without an inbox entry.
+    if len(envelope.id) > INBOX_EVENT_ID_LENGTH or "\x00" in envelope.id:
+        raise EnvelopeError(f"event id the inbox cannot hold ({len(envelope.id)} characters): {envelope.id[:80]!r}")
+    return envelope
 
 
 class InfrastructureUnavailable(Exception):
@@ -414,7 +426,7 @@ class EventConsumer:
         headers = list(record.headers or [])
         with self._processing_span(record, headers) as span:
             try:
-                envelope = from_kafka(headers, record.value)
+                envelope = read_envelope(record)
             except EnvelopeError as exc:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 await self._dead_letter(record, None, exc)
@@ -459,7 +471,7 @@ class EventConsumer:
         try:
             taken: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent, DomainEvent, Handler]] = []
             for record in records:
-                envelope = from_kafka(list(record.headers or []), record.value)
+                envelope = read_envelope(record)
                 handler = self.handlers.get(envelope.type)
                 if handler is not None:
                     taken.append((record, envelope, self._decode(record, envelope), handler))
@@ -576,6 +588,17 @@ class EventConsumer:
     def _inbox_entry(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent, outcome: str) -> InboxEntry:
         return InboxEntry(**self._inbox_row(record, envelope, outcome))
 
+    async def _send_dead_letter(self, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        assert self._dlq_producer is not None
+        if value is None and key is None:
+            # aiokafka sends no record with neither (an AssertionError, which stopped the consumer for good on a
+            # key-less tombstone); the details say what it lacked.
+            value = b""
+        await asyncio.wait_for(
+            self._dlq_producer.send_and_wait(self.config.dead_letter_topic, value=value, key=key, headers=headers),
+            self.config.timeout_seconds,
+        )
+
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent | None, error: Exception
     ) -> None:
@@ -586,20 +609,25 @@ class EventConsumer:
             await start_with_timeout(producer, self.config.timeout_seconds)
             self._dlq_producer = producer
         message = f"{type(error).__name__}: {error}"[:2000]
-        headers = [h for h in (record.headers or []) if not h[0].startswith("kapnet_dlq_")]
-        headers += [
-            ("kapnet_dlq_error", message.encode()),
+        details = [
+            # An error may quote event data, and JSON can carry a lone surrogate UTF-8 cannot encode: a strict
+            # encode() raised on every attempt and stopped the consumer on that record for good.
+            ("kapnet_dlq_error", message.encode(errors="backslashreplace")),
             ("kapnet_dlq_consumer", self.config.name.encode()),
             ("kapnet_dlq_topic", record.topic.encode()),
             ("kapnet_dlq_partition", str(record.partition).encode()),
             ("kapnet_dlq_offset", str(record.offset).encode()),
         ]
-        await asyncio.wait_for(
-            self._dlq_producer.send_and_wait(
-                self.config.dead_letter_topic, value=record.value, key=record.key, headers=headers
-            ),
-            self.config.timeout_seconds,
-        )
+        headers = [h for h in (record.headers or []) if not h[0].startswith("kapnet_dlq_")]
+        try:
+            await self._send_dead_letter(record.value, record.key, headers + details)
+        except MessageSizeTooLargeError as exc:
+            # A record near the size limit, made larger by the details, is refused for good: raised, it stopped
+            # the consumer on that record for good. The details alone go, and say where the record still is.
+            dropped = (
+                f"value, key and headers, {type(exc).__name__}: read the record at kapnet_dlq_topic/partition/offset"
+            )
+            await self._send_dead_letter(None, None, [*details, ("kapnet_dlq_dropped", dropped.encode())])
         self.dead_lettered_total += 1
         log.error(
             "%s: record %s:%d@%d dead-lettered: %s",

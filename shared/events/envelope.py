@@ -135,19 +135,26 @@ def from_kafka(headers: Iterable[tuple[str, bytes | None]] | None, value: bytes 
 
 def _from_structured(value: bytes | None, by_name: dict[str, str]) -> CloudEvent:
     body = _json_object(value)
-    try:
-        return CloudEvent(
-            id=str(body["id"]),
-            source=str(body["source"]),
-            type=str(body["type"]),
-            subject=body.get("subject"),
-            time=_parse_time(body.get("time")),
-            dataschema=body.get("dataschema"),
-            data=body.get("data") or {},
-            extensions={k: v for k, v in by_name.items() if k != "content-type"},
-        )
-    except KeyError as missing:
-        raise EnvelopeError(f"structured CloudEvent lacks {missing}") from None
+    missing = [a for a in ("id", "source", "type") if a not in body]
+    if missing:
+        raise EnvelopeError(f"structured CloudEvent lacks {', '.join(missing)}")
+    # The attributes are JSON strings (CloudEvents JSON format, section 2.2). Anything else is refused here: an
+    # int or a list for ``time`` raised AttributeError, and str() of a 5,000-digit id ValueError, neither of which
+    # the consumer dead-letters.
+    wrong = [a for a in ("id", "source", "type") if not isinstance(body[a], str)]
+    wrong += [a for a in ("subject", "time", "dataschema") if not isinstance(body.get(a), str | None)]
+    if wrong:
+        raise EnvelopeError(f"structured CloudEvent attributes that are not strings: {', '.join(wrong)}")
+    return CloudEvent(
+        id=body["id"],
+        source=body["source"],
+        type=body["type"],
+        subject=body.get("subject"),
+        time=_parse_time(body.get("time")),
+        dataschema=body.get("dataschema"),
+        data=body.get("data") or {},
+        extensions={k: v for k, v in by_name.items() if k != "content-type"},
+    )
 
 
 def _json_object(value: bytes | None) -> dict[str, Any]:
@@ -162,9 +169,10 @@ def _json_object(value: bytes | None) -> dict[str, Any]:
     except ValueError:
         try:
             data = json.loads(value)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            # RecursionError: a record of deeply nested brackets. Raised as itself, it stopped the consumer, which
-            # restarted into the same record for good; as an EnvelopeError the record is dead-lettered.
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: a record of deeply nested brackets; ValueError beyond JSONDecodeError and
+            # UnicodeDecodeError: an integer past Python's 4,300 digits. Raised as themselves, they stopped the
+            # consumer, which restarted into the same record for good; as an EnvelopeError the record is dead-lettered.
             raise EnvelopeError(f"data is not JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise EnvelopeError("data is not a JSON object")

@@ -49,6 +49,10 @@ COHORT_AGGREGATE_TYPE = "org.kapnet.outcomes.cohort_aggregate.published.v1"
 # JSON fields that carry a count of courses or patients (ReleasedCount and AggregateCell's ``count``, a network
 # total's ``sum_of_shown``, a FHIR MeasureReport population's ``count``).
 COUNT_FIELDS = frozenset({"count", "sum_of_shown"})
+# No cohort counts more courses than this, and the solver reads counts as floats exact up to 2**53 (HiGHS refused
+# 10**30 and -10**30; 10**400 is past a float): a larger one either way is unreadable, not a crash of every audit
+# after its record.
+LARGEST_COUNT = 2**53
 
 
 def kafka_client_options(sites: Sequence[str]) -> dict[str, object]:
@@ -257,7 +261,8 @@ def _judge_record(record: NetworkRecord, allowed_urls: Collection[str], findings
         )
     try:
         data = json.loads(record.value) if record.value is not None else None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: deeply nested brackets
+    # RecursionError: deeply nested brackets; ValueError beyond the decode errors: an integer past 4,300 digits.
+    except (ValueError, RecursionError):
         findings.append(Finding(FindingKind.unreadable, where, "value", "not JSON"))
         return None
     if may_identify(record.value or b"", allowed_urls):
@@ -281,6 +286,9 @@ def _judge_record(record: NetworkRecord, allowed_urls: Collection[str], findings
             key, cells = shown_from_json(data)
     except ValueError as exc:  # pydantic's ValidationError is one
         findings.append(Finding(FindingKind.unreadable, where, "value", f"not a cohort's figures: {exc}"[:200]))
+        return None
+    if any(count is not None and abs(count) > LARGEST_COUNT for count in cells.values()):
+        findings.append(Finding(FindingKind.unreadable, where, "value", f"a count past ±{LARGEST_COUNT}"))
         return None
     stamp = str(data.get("generated_at", dict(record.headers).get("ce_time", b"")))
     number = data.get("release", 1)
@@ -452,7 +460,8 @@ async def read_network_records(
                         m.timestamp,
                         m.key,
                         m.value,
-                        tuple((name, bytes(value)) for name, value in m.headers),
+                        # A header with a null value (Kafka allows it; bytes(None) raised) says nothing.
+                        tuple((name, bytes(value)) for name, value in m.headers if value is not None),
                     )
                     for m in batch
                     if m.offset < ends[tp]

@@ -198,7 +198,10 @@ def _mask(text: str) -> str:
 
 def is_release_boundary(moment: datetime) -> bool:
     """Midnight UTC of a day, to the second: the only time a network record may carry."""
-    utc = moment.astimezone(UTC) if moment.tzinfo is not None else moment
+    try:
+        utc = moment.astimezone(UTC) if moment.tzinfo is not None else moment
+    except OverflowError:  # 9999-12-31T23:59-01:00 is past datetime's range in UTC: no boundary, not a crash
+        return False
     return (utc.hour, utc.minute, utc.second, utc.microsecond) == (0, 0, 0, 0)
 
 

@@ -274,6 +274,31 @@ def test_an_unreadable_record_is_a_finding() -> None:
     assert kinds(audit_records([nested]).findings) == {FindingKind.unreadable}
 
 
+def test_records_that_crashed_the_audit_are_findings() -> None:
+    """An integer past Python's 4,300 digits (a ValueError, not a JSONDecodeError) and a time the datetime range
+    cannot hold in UTC (an OverflowError from astimezone, in a value or a header) raised out of the audit, which
+    then failed for good on every run: the records are kept for ever."""
+    huge = NetworkRecord(network_topic("north"), 0, 0, 0, None, b'{"n":' + b"1" * 5000 + b"}", ())
+    assert kinds(audit_records([huge]).findings) == {FindingKind.unreadable}
+    edge = "9999-12-31T23:59:59-23:59"  # after 9999-12-31 in UTC
+    late = NetworkRecord(network_topic("north"), 0, 1, 0, None, json.dumps({"at": edge}).encode(), (("x", b"1"),))
+    dated = NetworkRecord(network_topic("north"), 0, 2, 0, None, b"{}", (("x-when", edge.encode()),))
+    for weird in (late, dated):
+        assert FindingKind.identifier in kinds(audit_records([weird]).findings)
+
+
+@pytest.mark.parametrize("count", [10**30, -(10**30), 10**400])
+def test_a_count_past_any_cohort_is_a_finding_not_a_crash(count: int) -> None:
+    """A shown count too large for the solver (HiGHS refused 10**30 with a RuntimeError; 10**400 is past a float,
+    an OverflowError) stopped every audit after the record, which the network topics keep for ever."""
+
+    def huge(data: dict[str, object]) -> None:
+        data["courses"] = {"count": count, "suppressed": False}
+
+    report = audit_records([record(CLEAN[0], 0, patch=huge), *[record(f, n + 1) for n, f in enumerate(CLEAN[1:])]])
+    assert FindingKind.unreadable in kinds(report.findings)
+
+
 def test_the_audit_reads_cells_as_the_model_does() -> None:
     for cohort in CLEAN:
         key, cells = shown_from_json(json.loads(cohort.model_dump_json()))
@@ -338,3 +363,23 @@ async def test_the_command_line_reads_every_version_on_the_network_topics(kafka:
     assert code == 1
     missing = await asyncio.to_thread(main, ["audit", "--bootstrap-servers", kafka, "--sites", "nosuchsite"])
     assert missing == 2
+
+
+@pytest.mark.broker
+async def test_a_header_without_a_value_does_not_stop_the_reader(kafka: str) -> None:
+    """Kafka allows a header with a null value; bytes(None) raised TypeError out of read_network_records, and the
+    audit failed for good on the record. It counts as absent, as in the consumer."""
+    site = f"audit{uuid.uuid4().hex[:6]}"
+    topic = network_topic(site)
+    await ensure_topics(kafka, [TopicSpec(topic, partitions=1, config={"retention.ms": "-1"})], 10)
+    made = record(figures(counts={"courses": 42}, site=site), 0)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
+    await producer.start()
+    try:
+        headers = [*made.headers, ("x-empty", None)]
+        await producer.send_and_wait(topic, made.value, key=made.key, headers=headers, timestamp_ms=made.timestamp_ms)
+    finally:
+        await producer.stop()
+    [read] = await read_network_records(kafka, [site], timeout_seconds=30)
+    assert read.headers == made.headers
+    assert audit_records([read]).clean

@@ -12,6 +12,7 @@ from typing import cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from sqlalchemy import event, func
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -20,7 +21,7 @@ from sqlmodel import select
 from services.outcomes import handlers
 from services.outcomes.models import Registration
 from shared.bus import health
-from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler
+from shared.bus.consumer import ConsumerConfig, EventConsumer, Handler, PoisonEvent
 from shared.bus.kafka import TopicSpec, ensure_topics
 from shared.bus.tables import InboxEntry
 from shared.db.database import Database
@@ -300,3 +301,84 @@ async def test_a_handler_that_never_returns_shows_as_a_stall(
         await eventually(lambda: consumer.health.problem() is not None, within=10, what="the stall reported")
         problem = consumer.health.problem()
         assert problem is not None and problem.startswith("stalled: handling the same records for")
+
+
+async def test_event_ids_the_inbox_cannot_hold_are_dead_lettered(scenario: Scenario) -> None:
+    """An id longer than the inbox's key (200) or holding a NUL failed the inbox write on PostgreSQL, so the event
+    was dead-lettered; then writing its dead-letter inbox entry failed the same way, the error escaped, and the
+    consumer restarted into the same record for good (dead-lettering it again each time). SQLite took them in; they
+    are refused on both now."""
+    long_id = as_record(registration("north"), "x" * 201)
+    nul_id = as_record(registration("north"), "a\x00b")
+    await scenario.produce(long_id, nul_id, as_record(registration("north")), as_record(registration("north")))
+    async with consuming(scenario.consumer()) as consumer:
+        await eventually(lambda: consumer.processed_total == 2, what="the good events after the bad ones")
+    assert consumer.dead_lettered_total == 2
+    parked = await read_topic(scenario.kafka, scenario.dead_letter, 2)
+    assert {dict(r.headers)["ce_id"] for r in parked} == {b"x" * 201, b"a\x00b"}
+    assert all(dict(r.headers)["kapnet_dlq_error"].startswith(b"EnvelopeError: event id the inbox") for r in parked)
+
+
+async def test_a_record_too_large_to_dead_letter_whole_leaves_where_it_is(scenario: Scenario) -> None:
+    """A poison record a few bytes under the producer's limit (max_request_size, 1 MiB) passes it; with the
+    kapnet_dlq_* headers added it did not, the dead-letter send raised MessageSizeTooLargeError, and the consumer
+    restarted into the same record for good."""
+    headers, _, key = as_record(registration("north"))
+    size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, b"", headers)
+    large = (headers, b"x" * (1024 * 1024 - size - 50), key)  # not JSON: poison
+    good_headers, good_value, _ = as_record(registration("north"))
+    await scenario.produce(large, (good_headers, good_value, key))  # one key: the good one waits behind it
+    async with consuming(scenario.consumer()) as consumer:
+        await eventually(lambda: consumer.processed_total == 1, what="the good event after the large one")
+    assert consumer.dead_lettered_total == 1
+    [parked] = await read_topic(scenario.kafka, scenario.dead_letter, 1)
+    details = dict(parked.headers)
+    assert parked.value == b"" and parked.key is None and "ce_id" not in details
+    assert details["kapnet_dlq_error"].startswith(b"EnvelopeError: data is not JSON")
+    assert b"MessageSizeTooLargeError" in details["kapnet_dlq_dropped"]
+    assert details["kapnet_dlq_topic"] == scenario.topic.encode()
+    assert details["kapnet_dlq_offset"] == b"0"
+
+
+async def test_a_record_with_neither_key_nor_value_is_dead_lettered(scenario: Scenario) -> None:
+    """Kafka takes a record with a null key and a null value (a key-less tombstone); aiokafka's send refuses one
+    ("Need at least one: key or value"), so dead-lettering it as it was raised, and the consumer restarted into
+    it for good."""
+    producer = AIOKafkaProducer(bootstrap_servers=scenario.kafka)
+    await producer.start()
+    try:
+        batch = producer.create_batch()
+        batch.append(key=None, value=None, timestamp=None, headers=[])
+        for partition in (0, 1):  # the good event's partition, whichever it is
+            await (await producer.send_batch(batch, scenario.topic, partition=partition))
+    finally:
+        await producer.stop()
+    await scenario.produce(as_record(registration("north")))
+    async with consuming(scenario.consumer()) as consumer:
+        await eventually(lambda: consumer.processed_total == 1, what="the good event after the empty one")
+    assert consumer.dead_lettered_total == 2
+    parked = await read_topic(scenario.kafka, scenario.dead_letter, 2)
+    assert all(dict(r.headers)["kapnet_dlq_error"].startswith(b"EnvelopeError: missing") for r in parked)
+    assert all(r.value == b"" and r.key is None for r in parked)
+
+
+async def test_an_error_quoting_a_lone_surrogate_is_dead_lettered(scenario: Scenario) -> None:
+    """JSON may escape a lone surrogate ("\\ud800"); the standard library reads it into a str that UTF-8 cannot
+    encode, and a plain ``str`` field keeps it. A handler's error quoting it (as the outcomes network's PoisonEvent
+    quotes a cohort) made the kapnet_dlq_error header's encode() raise UnicodeEncodeError: the consumer restarted
+    into the record for good."""
+
+    async def quoting(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+        assert isinstance(event, PatientRegistered)
+        if event.site != "north":
+            raise PoisonEvent(f"{event.site}|registrations breaks the release rules")
+        await handlers.on_patient_registered.handle(uow, [(event, envelope)])
+
+    headers, value, key = as_record(registration("north").model_copy(update={"site": "\ud800"}))
+    good_headers, good_value, _ = as_record(registration("north"))
+    await scenario.produce((headers, value, key), (good_headers, good_value, key))
+    async with consuming(scenario.consumer(quoting)) as consumer:
+        await eventually(lambda: consumer.processed_total == 1, what="the good event after the bad one")
+    assert consumer.dead_lettered_total == 1
+    [parked] = await read_topic(scenario.kafka, scenario.dead_letter, 1)
+    assert dict(parked.headers)["kapnet_dlq_error"] == b"PoisonEvent: \\ud800|registrations breaks the release rules"

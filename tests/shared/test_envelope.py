@@ -96,3 +96,26 @@ def test_a_new_event_id_is_a_random_uuid_as_uuid4_writes_it() -> None:
     ints = [uuid.UUID(text).int for text in ids]
     fixed = {bit for bit in range(128) if len({(n >> bit) & 1 for n in ints}) == 1}
     assert fixed == {76, 77, 78, 79, 62, 63}
+
+
+STRUCTURED = [("content-type", b"application/cloudevents+json")]
+
+
+@pytest.mark.parametrize(
+    ("headers", "value"),
+    [
+        # An integer longer than Python converts (4,300 digits): a ValueError from both parsers, not a JSONDecodeError.
+        (READABLE, b'{"n":' + b"1" * 5000 + b"}"),
+        (READABLE, b'\xef\xbb\xbf{"n":' + b"1" * 5000 + b"}"),
+        (STRUCTURED, b'{"id":' + b"1" * 5000 + b',"source":"s","type":"t"}'),
+        # A structured event's attributes of the wrong JSON type: an int or a list has no ``replace``.
+        (STRUCTURED, b'{"id":"1","source":"s","type":"t","time":5}'),
+        (STRUCTURED, b'{"id":null,"source":"s","type":"t"}'),
+        (STRUCTURED, b'{"id":"1","source":"s","type":"t","time":["2026-01-01"]}'),
+    ],
+)
+def test_data_of_the_wrong_shape_is_poison_not_a_crash(headers: list[tuple[str, bytes]], value: bytes) -> None:
+    """Each of these raised something other than an EnvelopeError (ValueError, AttributeError), which the consumer
+    does not dead-letter: it restarted into the same record for good."""
+    with pytest.raises(EnvelopeError):
+        from_kafka(headers, value)
