@@ -386,6 +386,8 @@ class EventConsumer:
             remaining = {tp for tp, (first, end) in spans.items() if end > first}
             done = 0
             progress(done, total)
+            # From the start too: a first fetch that comes back empty (a slow broker) read an unset deadline.
+            deadline = asyncio.get_running_loop().time() + timeout
             while remaining:
                 batches = await reader.getmany(*remaining, timeout_ms=1000, max_records=self.config.max_batch_records)
                 if batches:  # a long history takes as long as it takes; only a stall times out

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -220,6 +220,26 @@ async def test_records_that_used_to_stop_the_consumer_are_dead_lettered(scenario
     errors = sorted(dict(r.headers)["kapnet_dlq_error"].decode() for r in parked)
     assert errors[0].startswith("EnvelopeError: data is not JSON: RecursionError")
     assert errors[1].startswith("EnvelopeError: missing CloudEvents headers: ce_id")
+
+
+async def test_a_replay_whose_first_fetch_comes_back_empty_goes_on(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow broker's first fetch can return nothing within its second; the replay read its stall deadline
+    before setting it (UnboundLocalError)."""
+    await scenario.produce(*(as_record(registration("north")) for _ in range(3)))
+    real_getmany = AIOKafkaConsumer.getmany
+    fetches: list[int] = []
+
+    async def first_empty(self: AIOKafkaConsumer, *partitions: TopicPartition, **options: Any) -> Any:
+        fetches.append(1)
+        if len(fetches) == 1:
+            return {}
+        return await real_getmany(self, *partitions, **options)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "getmany", first_empty)
+    assert await scenario.consumer().replay() == 3
+    assert await scenario.registrations() == 3 and len(fetches) >= 2
 
 
 async def test_a_handler_that_fails_once_is_retried(scenario: Scenario) -> None:
