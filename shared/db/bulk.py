@@ -1,8 +1,9 @@
 """Many rows into one table in one statement, on SQLite and PostgreSQL alike.
 
-SQLite takes an executemany in process, at C speed; the rows go to the driver as tuples, converted by the columns'
-own processors (SQLAlchemy's executemany spent more building a dictionary of parameters per row). psycopg runs one as a statement per row in its pipeline,
-about 80 µs a row here, which made PostgreSQL's consumer the slowest stage of the event pipeline (bench/pipeline.py).
+SQLite takes an executemany in process, at C speed; the rows go to the driver as tuples, converted by the
+columns' own processors (SQLAlchemy's executemany spent more building a dictionary of parameters per row).
+psycopg runs one as a statement per row in its pipeline, about 80 µs a row here, which made PostgreSQL's consumer
+the slowest stage of the event pipeline (bench/pipeline.py).
 On PostgreSQL the rows go instead as one array parameter per column, unnested side by side (set-returning
 functions in a select list run in lockstep): one statement and one round trip for the batch, whose text does not
 grow with it.
