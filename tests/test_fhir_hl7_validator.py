@@ -258,7 +258,9 @@ async def sessions_resources(sessions: Sessions) -> list[dict[str, Any]]:
     course = (await sessions.plan(patient)).json()
     desk = sessions.as_("front_desk")
     booked = []
-    for days in (1, 3, 5):  # the site keeps 44 hours between a patient's dosing sessions
+    # The site keeps 44 hours between a patient's dosing sessions and this plan 2 a week: 1, 3 and 5 days ahead
+    # fell in one ISO week when the test ran on a Sunday or Monday (409). Over 8 days no week can hold all three.
+    for days in (1, 3, 8):
         booking = {
             "starts_at": (datetime.now(UTC) + timedelta(days=days)).isoformat(),
             "duration_minutes": 120,
