@@ -33,8 +33,11 @@ install: prerequisites
 run: install
 	$(PY) -m deploy.local_stack
 
+# Two workers (pytest-xdist), each with its own broker and PostgreSQL (tests/conftest.py): much of a test's time is
+# spent waiting on brokers, servers and browsers. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check shared services deploy tests bench
