@@ -45,6 +45,7 @@ from shared.bus.kafka import (
     stop_quietly,
 )
 from shared.bus.tables import InboxEntry, utcnow
+from shared.bus.unreadable import UNPARSEABLE_FETCH_ERRORS, locate_unreadable
 from shared.db.bulk import insert_rows
 from shared.db.database import Database
 from shared.db.unit_of_work import UnitOfWork
@@ -156,6 +157,10 @@ def read_envelope(record: ConsumerRecord[bytes, bytes]) -> CloudEvent:
 
 class InfrastructureUnavailable(Exception):
     """The database (or another dependency) kept failing: stop consuming, commit nothing, try again later."""
+
+
+class UnreadableRecord(Exception):
+    """Records the Kafka client cannot parse (shared/bus/unreadable.py): dead-lettered as a notice of where."""
 
 
 class PoisonEvent(Exception):
@@ -319,7 +324,11 @@ class EventConsumer:
         consumer = self._consumer
         assert consumer is not None
         while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=self.config.max_batch_records)
+            try:
+                batches = await consumer.getmany(timeout_ms=500, max_records=self.config.max_batch_records)
+            except UNPARSEABLE_FETCH_ERRORS as error:
+                await self._step_over_unreadable(consumer, error)
+                continue
             if any(batches.values()):
                 self.health.working()
                 await self._take_fetched(batches)
@@ -344,6 +353,25 @@ class EventConsumer:
             for record in records:
                 await self._take(record)
                 self._processed[tp] = record.offset + 1
+
+    async def _step_over_unreadable(self, consumer: AIOKafkaConsumer, error: Exception) -> None:
+        """The client could not parse a fetched record (shared/bus/unreadable.py): the readable records before it
+        are processed, the stretch it cannot read is dead-lettered as a notice of where it is (its bytes stay on
+        the topic, for a client that can read them), and consumption goes on after it. Not found: raised, and the
+        consumer restarts from its committed offsets, where it is found."""
+        stretch = await locate_unreadable(consumer, self.config.max_batch_records)
+        if stretch is None:
+            raise error
+        tp = stretch.partition
+        if stretch.readable:
+            await self._take_fetched({tp: stretch.readable})
+        where = ConsumerRecord(tp.topic, tp.partition, stretch.first, -1, 0, None, None, None, -1, -1, ())
+        last = stretch.end - 1
+        await self._dead_letter(
+            where, None, UnreadableRecord(f"offsets {stretch.first} to {last} cannot be parsed: {stretch.error}")
+        )
+        self._processed[tp] = stretch.end
+        await self.commit_processed([tp])
 
     async def _lag(self, consumer: AIOKafkaConsumer) -> int | None:
         """Records on this member's partitions not yet processed; None while the broker has not said how many."""
