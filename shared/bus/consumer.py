@@ -45,7 +45,12 @@ from shared.bus.kafka import (
     stop_quietly,
 )
 from shared.bus.tables import InboxEntry, utcnow
-from shared.bus.unreadable import UNPARSEABLE_FETCH_ERRORS, locate_unreadable
+from shared.bus.unreadable import (
+    UNPARSEABLE_FETCH_ERRORS,
+    UnreadableStretch,
+    committed_offsets,
+    locate_unreadable,
+)
 from shared.db.bulk import insert_rows
 from shared.db.database import Database
 from shared.db.unit_of_work import UnitOfWork
@@ -359,19 +364,20 @@ class EventConsumer:
         are processed, the stretch it cannot read is dead-lettered as a notice of where it is (its bytes stay on
         the topic, for a client that can read them), and consumption goes on after it. Not found: raised, and the
         consumer restarts from its committed offsets, where it is found."""
-        stretch = await locate_unreadable(consumer, self.config.max_batch_records)
+        stretch = await locate_unreadable(consumer, await committed_offsets(consumer), self.config.max_batch_records)
         if stretch is None:
             raise error
-        tp = stretch.partition
         if stretch.readable:
-            await self._take_fetched({tp: stretch.readable})
+            await self._take_fetched({stretch.partition: stretch.readable})
+        await self._dead_letter_unreadable(stretch)
+        self._processed[stretch.partition] = stretch.end
+        await self.commit_processed([stretch.partition])
+
+    async def _dead_letter_unreadable(self, stretch: UnreadableStretch) -> None:
+        tp = stretch.partition
         where = ConsumerRecord(tp.topic, tp.partition, stretch.first, -1, 0, None, None, None, -1, -1, ())
-        last = stretch.end - 1
-        await self._dead_letter(
-            where, None, UnreadableRecord(f"offsets {stretch.first} to {last} cannot be parsed: {stretch.error}")
-        )
-        self._processed[tp] = stretch.end
-        await self.commit_processed([tp])
+        why = f"offsets {stretch.first} to {stretch.end - 1} cannot be parsed: {stretch.error}"
+        await self._dead_letter(where, None, UnreadableRecord(why))
 
     async def _lag(self, consumer: AIOKafkaConsumer) -> int | None:
         """Records on this member's partitions not yet processed; None while the broker has not said how many."""
@@ -400,6 +406,12 @@ class EventConsumer:
         inbox drops it. ``progress(read, total)`` after each batch. Returns the records read. For
         ``kapnet replay`` (shared/replay.py), with the service stopped."""
         timeout = self.config.timeout_seconds
+        # Its own dead-letter topic, as run makes it: a replay before the service's first start had none, and the
+        # dead letter's send timed out.
+        dead_letters = TopicSpec(
+            self.config.dead_letter_topic, partitions=1, replication_factor=self.config.replication_factor
+        )
+        await ensure_topics(self.config.kafka, [dead_letters], timeout)
         reader = manual_commit_consumer(self.config.kafka, None, f"{self.config.name}-replay", timeout)
         await start_with_timeout(reader, timeout)
         self._consumer = reader
@@ -417,7 +429,19 @@ class EventConsumer:
             # From the start too: a first fetch that comes back empty (a slow broker) read an unset deadline.
             deadline = asyncio.get_running_loop().time() + timeout
             while remaining:
-                batches = await reader.getmany(*remaining, timeout_ms=1000, max_records=self.config.max_batch_records)
+                starts = {tp: await reader.position(tp) for tp in remaining}
+                try:
+                    batches = await reader.getmany(
+                        *remaining, timeout_ms=1000, max_records=self.config.max_batch_records
+                    )
+                except UNPARSEABLE_FETCH_ERRORS:
+                    # As in run (shared/bus/unreadable.py): one such record made every rebuild fail.
+                    stretch = await locate_unreadable(reader, starts, self.config.max_batch_records)
+                    if stretch is None:
+                        raise
+                    await self._dead_letter_unreadable(stretch)
+                    done += max(min(stretch.end, ends[stretch.partition]) - stretch.first, 0)
+                    batches = {stretch.partition: stretch.readable}  # taken below; the reader is past the stretch
                 if batches:  # a long history takes as long as it takes; only a stall times out
                     deadline = asyncio.get_running_loop().time() + timeout
                 elif asyncio.get_running_loop().time() > deadline:

@@ -14,6 +14,7 @@ cannot be read either: the stretch ends at the first offset from which a fetch p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -37,34 +38,43 @@ class UnreadableStretch:
     error: str
 
 
-async def locate_unreadable(consumer: AIOKafkaConsumer, within_records: int) -> UnreadableStretch | None:
-    """After ``getmany`` raised one of UNPARSEABLE_FETCH_ERRORS: every assigned partition back at its committed
-    offset (the failed fetch advanced some without returning their records), and the first partition whose next
-    ``within_records`` records hold an unreadable one, with its stretch; that partition is left at the stretch's
-    end. None if no partition fails within that many records (the fetch that failed returned at most that many;
-    a partition read past its committed offset without a commit is the exception), and the caller restarts."""
-    assigned = sorted(consumer.assignment())
+async def committed_offsets(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+    """Where a group member's fetch began: everything before the committed offsets was processed and committed
+    after the fetch that returned it (a partition with none yet from its start, as the consumer resets)."""
     starts: dict[TopicPartition, int] = {}
-    for tp in assigned:
+    for tp in sorted(consumer.assignment()):
         committed = await consumer.committed(tp)
         starts[tp] = committed if committed is not None else (await consumer.beginning_offsets([tp]))[tp]
+    return starts
+
+
+async def locate_unreadable(
+    consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int], within_records: int
+) -> UnreadableStretch | None:
+    """After ``getmany`` raised one of UNPARSEABLE_FETCH_ERRORS: every partition of ``starts`` back at the offset
+    its failed fetch began at (that fetch advanced some without returning their records), and the first one whose
+    next ``within_records`` records hold an unreadable one, with its stretch; that partition is left at the
+    stretch's end. None if none fails within that many records (the failed fetch returned at most that many), and
+    the caller raises the error."""
+    partitions = sorted(starts)
+    for tp in partitions:
         consumer.seek(tp, starts[tp])
-    ends = await consumer.end_offsets(assigned)
-    consumer.pause(*assigned)
+    ends = await consumer.end_offsets(partitions)
+    consumer.pause(*partitions)
     try:
-        for tp in assigned:
+        for tp in partitions:
             consumer.resume(tp)
             try:
                 stretch = await _read_until_unreadable(consumer, tp, ends[tp], within_records)
                 if stretch is not None:
                     consumer.seek(tp, stretch.end)
                     return stretch
-                consumer.seek(tp, starts[tp])  # read again, and processed, by the consumer's own loop
+                consumer.seek(tp, starts[tp])  # read again, and processed, by the caller's own loop
             finally:
                 consumer.pause(tp)
         return None
     finally:
-        consumer.resume(*assigned)
+        consumer.resume(*partitions)
 
 
 async def _read_until_unreadable(

@@ -113,3 +113,16 @@ async def test_records_on_other_partitions_in_the_failed_fetch_are_not_lost(scen
     assert consumer.dead_lettered_total == 2
     assert await scenario.registrations() == 6
     assert {entry.partition for entry in await scenario.inbox()} == {0, 1}
+
+
+async def test_a_replay_steps_over_an_unreadable_record(scenario: Scenario) -> None:
+    """`kapnet replay` reads every record from the start: one such record on a topic that keeps its records failed
+    every rebuild of the projections."""
+    key = b"one-patient"
+    await send_batches(scenario, [good(key), unreadable(key), good(key)], [good(key)])
+    consumer = scenario.consumer()
+    assert await consumer.replay() == 4  # read: two taken, the stretch of two (offsets 1 and 2) named
+    assert await scenario.registrations() == 2
+    assert {entry.offset for entry in await scenario.inbox()} == {0, 3}
+    [notice] = await read_topic(scenario.kafka, scenario.dead_letter, 1)
+    assert dict(notice.headers)["kapnet_dlq_error"].startswith(b"UnreadableRecord: offsets 1 to 2 cannot be parsed")
