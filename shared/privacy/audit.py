@@ -77,6 +77,8 @@ class NetworkRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+    # Not read: the Kafka client could not parse the record (shared/bus/unreadable.py); why, and up to which offset.
+    unparsed: str | None = None
 
     @property
     def where(self) -> str:
@@ -246,6 +248,9 @@ class _Read:
 
 def _judge_record(record: NetworkRecord, allowed_urls: Collection[str], findings: list[Finding]) -> _Read | None:
     where = record.where
+    if record.unparsed is not None:
+        findings.append(Finding(FindingKind.unreadable, where, "record", record.unparsed))
+        return None
     findings.extend(
         Finding(FindingKind.identifier, where, f.path, f"{f.kind.value}: {f.why} ({f.excerpt})")
         for f in scan_headers(record.headers, allowed_urls)
@@ -410,6 +415,10 @@ class TopicMissing(LookupError):
     pass
 
 
+# Records a fetch returns at most: also how far past a fetch's start an unreadable record is looked for.
+_FETCH_RECORDS = 500
+
+
 async def read_network_records(
     bootstrap_servers: str,
     sites: Sequence[str],
@@ -422,6 +431,7 @@ async def read_network_records(
     from aiokafka import AIOKafkaConsumer  # the pure audit needs no Kafka client
 
     from shared.bus.kafka import read_from_start, start_with_timeout, stop_quietly
+    from shared.bus.unreadable import UNPARSEABLE_FETCH_ERRORS, locate_unreadable
 
     options: dict[str, Any] = {**kafka_client_options(sites), **(client_options or {})}
     topics = [network_topic(site) for site in sites]
@@ -448,7 +458,20 @@ async def read_network_records(
         while remaining:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"no progress on {sorted(str(tp) for tp in remaining)} for {timeout_seconds}s")
-            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            starts = {tp: await consumer.position(tp) for tp in remaining}
+            notice: NetworkRecord | None = None
+            try:
+                batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=_FETCH_RECORDS)
+            except UNPARSEABLE_FETCH_ERRORS:
+                # The topics keep every record: one the client cannot parse failed every later audit. Found by
+                # offset, it is a finding, and the audit goes on after it.
+                stretch = await locate_unreadable(consumer, starts, _FETCH_RECORDS)
+                if stretch is None:
+                    raise
+                tp = stretch.partition
+                why = f"offsets {stretch.first} to {stretch.end - 1} cannot be parsed: {stretch.error}"[:300]
+                notice = NetworkRecord(tp.topic, tp.partition, stretch.first, None, None, None, (), why)
+                batches = {tp: stretch.readable}
             if batches:  # a long history takes as long as it takes; only a stall times out
                 deadline = asyncio.get_running_loop().time() + timeout_seconds
             for tp, batch in batches.items():
@@ -466,6 +489,8 @@ async def read_network_records(
                     for m in batch
                     if m.offset < ends[tp]
                 )
+            if notice is not None:
+                records.append(notice)  # after the readable records before it: each partition in offset order
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)

@@ -383,3 +383,30 @@ async def test_a_header_without_a_value_does_not_stop_the_reader(kafka: str) -> 
     [read] = await read_network_records(kafka, [site], timeout_seconds=30)
     assert read.headers == made.headers
     assert audit_records([read]).clean
+
+
+@pytest.mark.broker
+async def test_a_record_the_client_cannot_parse_is_a_finding_and_the_audit_goes_on(kafka: str) -> None:
+    """A header name that is not UTF-8: aiokafka raised while it parsed the fetch, on every audit, since the topics
+    keep every record. The record is an unreadable finding, named by offset, and the records after it are read."""
+    from tests.shared.test_unreadable_records import NameAsBytes, header_names_written_as_given
+
+    site = f"audit{uuid.uuid4().hex[:6]}"
+    topic = network_topic(site)
+    await ensure_topics(kafka, [TopicSpec(topic, partitions=1, config={"retention.ms": "-1"})], 10)
+    made = record(figures(counts={"courses": 42}, site=site), 0)
+    with header_names_written_as_given():
+        producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
+        await producer.start()
+        try:
+            for headers in (list(made.headers), [*made.headers, (NameAsBytes("x"), b"1")], list(made.headers)):
+                await producer.send_and_wait(
+                    topic, made.value, key=made.key, headers=headers, timestamp_ms=made.timestamp_ms
+                )
+        finally:
+            await producer.stop()
+    read = await read_network_records(kafka, [site], timeout_seconds=30)
+    assert [(r.offset, r.unparsed is None) for r in read] == [(0, True), (1, False), (2, True)]
+    [finding] = audit_records(read).findings
+    assert finding.kind is FindingKind.unreadable and finding.where == f"{topic}[0]@1"
+    assert "offsets 1 to 1 cannot be parsed: UnicodeDecodeError" in finding.detail

@@ -20,7 +20,7 @@ from tests.shared.test_consumer import scenario as scenario  # the fixture
 pytestmark = pytest.mark.broker
 
 
-class _NameAsBytes(str):
+class NameAsBytes(str):
     """A header name the producer writes as these bytes: invalid UTF-8, which Kafka itself stores as given."""
 
     def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
@@ -58,7 +58,7 @@ async def send_batches(scenario: Scenario, *batches: list[Record]) -> None:
 
 def unreadable(key: bytes) -> Record:
     headers, value, _ = as_record(registration("north"))
-    return ([*headers, (_NameAsBytes("x-trace"), b"1")], value, key)
+    return ([*headers, (NameAsBytes("x-trace"), b"1")], value, key)
 
 
 def good(key: bytes) -> Record:
