@@ -227,6 +227,9 @@ class EventConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq_producer: AIOKafkaProducer | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
+        # Rewound to their start (rebuild_forgotten_partitions) and none of their records fetched since: their
+        # committed offsets, if any, are the forgotten database's (shared/bus/unreadable.py wants where fetches began).
+        self._rewound: set[TopicPartition] = set()
         self.processed_total = 0
         self.duplicates_total = 0
         self.dead_lettered_total = 0
@@ -302,6 +305,7 @@ class EventConsumer:
                 sorted(f"{tp.topic}:{tp.partition}" for tp in forgotten),
             )
             await self._consumer.seek_to_beginning(*forgotten)
+            self._rewound.update(forgotten)
 
     async def _database_has_seen(self, tp: TopicPartition) -> bool:
         async with self.database.sessions() as session:
@@ -324,6 +328,7 @@ class EventConsumer:
         if producer is not None:
             await stop_quietly(producer, self.config.timeout_seconds)
         self._processed.clear()
+        self._rewound.clear()
 
     async def _consume(self) -> None:
         consumer = self._consumer
@@ -334,6 +339,8 @@ class EventConsumer:
             except UNPARSEABLE_FETCH_ERRORS as error:
                 await self._step_over_unreadable(consumer, error)
                 continue
+            if self._rewound:
+                self._rewound.difference_update(tp for tp, records in batches.items() if records)
             if any(batches.values()):
                 self.health.working()
                 await self._take_fetched(batches)
@@ -364,7 +371,11 @@ class EventConsumer:
         are processed, the stretch it cannot read is dead-lettered as a notice of where it is (its bytes stay on
         the topic, for a client that can read them), and consumption goes on after it. Not found: raised, and the
         consumer restarts from its committed offsets, where it is found."""
-        stretch = await locate_unreadable(consumer, await committed_offsets(consumer), self.config.max_batch_records)
+        starts = await committed_offsets(consumer)
+        rewound = sorted(self._rewound & starts.keys())
+        if rewound:
+            starts.update(await consumer.beginning_offsets(rewound))
+        stretch = await locate_unreadable(consumer, starts, self.config.max_batch_records)
         if stretch is None:
             raise error
         if stretch.readable:
@@ -372,6 +383,7 @@ class EventConsumer:
         await self._dead_letter_unreadable(stretch)
         self._processed[stretch.partition] = stretch.end
         await self.commit_processed([stretch.partition])
+        self._rewound.discard(stretch.partition)
 
     async def _dead_letter_unreadable(self, stretch: UnreadableStretch) -> None:
         tp = stretch.partition

@@ -3,6 +3,7 @@ not UTF-8 made aiokafka's getmany raise on every try, and the consumer restarted
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,7 +12,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.producer import message_accumulator
 from aiokafka.producer import producer as producer_module
 from aiokafka.record import default_records
+from sqlmodel import delete
 
+from services.outcomes import handlers
+from services.outcomes.models import Registration
+from shared.bus.consumer import EventConsumer
+from shared.bus.tables import InboxEntry
+from shared.events.intake import PatientRegistered
 from tests.harness import eventually, read_topic
 from tests.shared.events_for_tests import registration
 from tests.shared.test_consumer import Scenario, as_record, consuming
@@ -126,3 +133,24 @@ async def test_a_replay_steps_over_an_unreadable_record(scenario: Scenario) -> N
     assert {entry.offset for entry in await scenario.inbox()} == {0, 3}
     [notice] = await read_topic(scenario.kafka, scenario.dead_letter, 1)
     assert dict(notice.headers)["kapnet_dlq_error"].startswith(b"UnreadableRecord: offsets 1 to 2 cannot be parsed")
+
+
+async def test_a_rebuild_whose_first_fetch_meets_one_starts_from_the_partitions_start(scenario: Scenario) -> None:
+    """A consumer that rebuilds a partition its database forgot (rebuild_forgotten_partitions) reads it from its
+    start, while its committed offset is the forgotten database's, past the record: sought there, the unreadable
+    record was not found, and the consumer restarted into it for good."""
+    key = b"one-patient"
+    await send_batches(scenario, [good(key)], [unreadable(key)], [good(key)])
+    first = scenario.consumer()
+    async with consuming(first):
+        await eventually(lambda: first.processed_total == 2, within=30, what="the first database's events")
+    async with scenario.database.sessions() as session:  # the database forgets: a new one, to rebuild
+        await session.exec(delete(InboxEntry))
+        await session.exec(delete(Registration))
+        await session.commit()
+    config = dataclasses.replace(scenario.consumer().config, rebuild_forgotten_partitions=True)
+    rebuilding = EventConsumer(scenario.database, config, {PatientRegistered: handlers.on_patient_registered})
+    async with consuming(rebuilding):
+        await eventually(lambda: rebuilding.processed_total == 2, within=30, what="the rebuilt events")
+    assert rebuilding.dead_lettered_total == 1
+    assert await scenario.registrations() == 2
