@@ -297,6 +297,7 @@ class EventConsumer:
         self._consumer = consumer
 
     async def rewind_forgotten(self, assigned: list[TopicPartition]) -> None:
+        self._rewound.difference_update(assigned)  # assigned again: rewound now or not at all
         forgotten = [tp for tp in assigned if not await self._database_has_seen(tp)]
         if forgotten and self._consumer is not None:
             log.info(

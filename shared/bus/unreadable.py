@@ -24,6 +24,8 @@ UNPARSEABLE_FETCH_ERRORS: tuple[type[Exception], ...] = (UnicodeDecodeError,)
 
 # How long a read of one record waits for it when the broker says it is there (the fetch of a batch).
 _FETCH_WAIT_MS = 2000
+# Fetches of one offset that bring nothing before it is taken as readable (the end of the stretch).
+_EMPTY_TRIES = 5
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,17 @@ async def _first_readable_after(consumer: AIOKafkaConsumer, tp: TopicPartition, 
     an offset inside the unreadable record's batch fails, from the next batch on it succeeds, and a jump past the
     batch could also pass readable records of a later batch."""
     offset = first + 1
+    tries = 0
     while offset < end:
         consumer.seek(tp, offset)
         try:
-            await consumer.getmany(tp, timeout_ms=_FETCH_WAIT_MS, max_records=1)
+            fetched = await consumer.getmany(tp, timeout_ms=_FETCH_WAIT_MS, max_records=1)
         except UNPARSEABLE_FETCH_ERRORS:
-            offset += 1
+            offset, tries = offset + 1, 0
             continue
-        return offset
+        # Nothing within the wait is no answer (a slow broker), unless the position moved past a transaction's
+        # marker: taken as readable, it ended the stretch inside the batch, and a second notice followed.
+        tries += 1
+        if fetched or await consumer.position(tp) > offset or tries >= _EMPTY_TRIES:
+            return offset
     return end
