@@ -149,6 +149,21 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLSTATE classes of OperationalErrors that a statement and its data cause, the same on every try: 54, a program
+# limit (an index row too large, too many arguments, a statement too complex). Retried as an outage, such an event
+# stopped its consumer for good; it is the event's failure, and goes to the dead-letter topic after its retries.
+STATEMENT_LIMIT_SQLSTATE_CLASSES = frozenset({"54"})
+
+
+def infrastructure_failure(error: BaseException) -> bool:
+    """An error of the infrastructure (retried until it is back), not of the event (dead-lettered)."""
+    if isinstance(error, sa_exc.DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in STATEMENT_LIMIT_SQLSTATE_CLASSES:
+            return False
+    return isinstance(error, INFRASTRUCTURE_ERRORS)
+
+
 def read_envelope(record: ConsumerRecord[bytes, bytes]) -> CloudEvent:
     """The record's CloudEvent, if the inbox can hold its id; an EnvelopeError (dead-lettered) if not."""
     envelope = from_kafka(list(record.headers or []), record.value)
@@ -525,7 +540,7 @@ class EventConsumer:
                         await asyncio.sleep(self.config.retry_backoff_seconds * 2 ** (attempt - 1))
             assert last_error is not None
             span.set_status(Status(StatusCode.ERROR, type(last_error).__name__))
-            if isinstance(last_error, INFRASTRUCTURE_ERRORS):
+            if infrastructure_failure(last_error):
                 raise InfrastructureUnavailable(f"event {envelope.id}: {type(last_error).__name__}") from last_error
             await self._dead_letter(record, envelope, last_error)
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from sqlalchemy import event, func
@@ -405,3 +406,27 @@ async def test_an_error_quoting_a_lone_surrogate_is_dead_lettered(scenario: Scen
     assert consumer.dead_lettered_total == 1
     [parked] = await read_topic(scenario.kafka, scenario.dead_letter, 1)
     assert dict(parked.headers)["kapnet_dlq_error"] == b"PoisonEvent: \\ud800|registrations breaks the release rules"
+
+
+@pytest.mark.parametrize("new_database_url", ["postgresql"], indirect=True)
+async def test_an_event_that_passes_a_postgresql_limit_is_dead_lettered_not_retried_for_ever(
+    scenario: Scenario,
+) -> None:
+    """An OperationalError of SQLSTATE class 54 (a program limit: here more than 100 arguments to a function) comes
+    from the statement and its data, the same on every try. Taken for an outage, it restarted the consumer into the
+    event for good; it is dead-lettered after its retries, and the events after it go on."""
+
+    async def over_a_limit_for_one_mrn(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+        assert isinstance(event, PatientRegistered)
+        arguments = 101 if event.mrn == "LIMIT" else 2  # as a handler building a statement from the event would
+        await uow.session.execute(sa.text(f"SELECT concat({', '.join(['1'] * arguments)})"))
+        await handlers.on_patient_registered.handle(uow, [(event, envelope)])
+
+    patient = uuid.uuid4()  # one key: the good event waits behind the other
+    over, after = registration("north", patient, mrn="LIMIT"), registration("north", patient, mrn="T-2")
+    await scenario.produce(as_record(over), as_record(after))
+    async with consuming(scenario.consumer(over_a_limit_for_one_mrn)) as consumer:
+        await eventually(lambda: consumer.processed_total == 1, what="the event after the one over the limit")
+    assert consumer.dead_lettered_total == 1
+    [parked] = await read_topic(scenario.kafka, scenario.dead_letter, 1)
+    assert dict(parked.headers)["kapnet_dlq_error"].startswith(b"OperationalError: (psycopg.errors.TooManyArguments)")

@@ -14,7 +14,7 @@ from sqlmodel import func, select
 
 from services.outcomes.domain.definitions import OutcomeDefinition
 from services.outcomes.service import publication, trajectories
-from shared.bus.consumer import INFRASTRUCTURE_ERRORS
+from shared.bus.consumer import infrastructure_failure
 from shared.bus.kafka import raise_if_cancelling
 from shared.bus.tables import InboxEntry, utcnow
 from shared.db.database import only_the_connection_lost
@@ -133,7 +133,7 @@ async def review_site(
                     log.warning("another instance released since this beat began; its release is dropped")
         except Exception as failure:
             raise_if_cancelling()
-            if isinstance(failure, (SolverUnavailable, *INFRASTRUCTURE_ERRORS)):
+            if isinstance(failure, SolverUnavailable) or infrastructure_failure(failure):
                 log.error("the release is deferred to a later beat: %s", failure)
             else:  # not an outage: a defect, with its traceback for whoever fixes it
                 log.exception("the release failed and is deferred to a later beat")
