@@ -49,6 +49,7 @@ from shared.bus.unreadable import (
     UNPARSEABLE_FETCH_ERRORS,
     UnreadableStretch,
     committed_offsets,
+    fetch_past_unreadable,
     locate_unreadable,
 )
 from shared.db.bulk import insert_rows
@@ -404,8 +405,7 @@ class EventConsumer:
     async def _dead_letter_unreadable(self, stretch: UnreadableStretch) -> None:
         tp = stretch.partition
         where = ConsumerRecord(tp.topic, tp.partition, stretch.first, -1, 0, None, None, None, -1, -1, ())
-        why = f"offsets {stretch.first} to {stretch.end - 1} cannot be parsed: {stretch.error}"
-        await self._dead_letter(where, None, UnreadableRecord(why))
+        await self._dead_letter(where, None, UnreadableRecord(stretch.described))
 
     async def _lag(self, consumer: AIOKafkaConsumer) -> int | None:
         """Records on this member's partitions not yet processed; None while the broker has not said how many."""
@@ -457,19 +457,12 @@ class EventConsumer:
             # From the start too: a first fetch that comes back empty (a slow broker) read an unset deadline.
             deadline = asyncio.get_running_loop().time() + timeout
             while remaining:
-                starts = {tp: await reader.position(tp) for tp in remaining}
-                try:
-                    batches = await reader.getmany(
-                        *remaining, timeout_ms=1000, max_records=self.config.max_batch_records
-                    )
-                except UNPARSEABLE_FETCH_ERRORS:
-                    # As in run (shared/bus/unreadable.py): one such record made every rebuild fail.
-                    stretch = await locate_unreadable(reader, starts, self.config.max_batch_records)
-                    if stretch is None:
-                        raise
+                batches, stretch = await fetch_past_unreadable(
+                    reader, remaining, timeout_ms=1000, max_records=self.config.max_batch_records
+                )
+                if stretch is not None:  # as in run: one such record made every rebuild fail
                     await self._dead_letter_unreadable(stretch)
                     done += max(min(stretch.end, ends[stretch.partition]) - stretch.first, 0)
-                    batches = {stretch.partition: stretch.readable}  # taken below; the reader is past the stretch
                 if batches:  # a long history takes as long as it takes; only a stall times out
                     deadline = asyncio.get_running_loop().time() + timeout
                 elif asyncio.get_running_loop().time() > deadline:

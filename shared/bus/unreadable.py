@@ -6,15 +6,16 @@ aiokafka decodes a header's name as strict UTF-8 while it parses a fetched batch
 a topic could stop its readers. The error says neither the partition nor the offset, and the records parsed
 before it in that fetch are dropped with their positions already advanced.
 
-So, once ``getmany`` raised such an error, each assigned partition is read again from its committed offset, one
-at a time and one record per call: the position where the error comes back is the first unreadable record. aiokafka
+So, once ``getmany`` raised such an error, each partition is read again from where that fetch began (a group
+member's committed offset; a reader without commits notes its positions before each fetch), one at a time and one
+record per call: the position where the error comes back is the first unreadable record. aiokafka
 parses a stored batch from its start whatever the offset asked for, so the records after it in the same batch
 cannot be read either: the stretch ends at the first offset from which a fetch parses again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -30,14 +31,18 @@ _EMPTY_TRIES = 5
 
 @dataclass(frozen=True)
 class UnreadableStretch:
-    """``readable`` are the partition's records from its committed offset up to ``first``, read on the way and
-    not yet processed; offsets ``first`` to ``end - 1`` cannot be parsed by this client."""
+    """``readable`` are the partition's records from where the failed fetch began up to ``first``, read on the way
+    and not yet processed; offsets ``first`` to ``end - 1`` cannot be parsed by this client."""
 
     partition: TopicPartition
     readable: list[ConsumerRecord[bytes, bytes]]
     first: int
     end: int
     error: str
+
+    @property
+    def described(self) -> str:
+        return f"offsets {self.first} to {self.end - 1} cannot be parsed: {self.error}"
 
 
 async def committed_offsets(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
@@ -77,6 +82,21 @@ async def locate_unreadable(
         return None
     finally:
         consumer.resume(*partitions)
+
+
+async def fetch_past_unreadable(
+    consumer: AIOKafkaConsumer, partitions: Collection[TopicPartition], *, timeout_ms: int, max_records: int
+) -> tuple[dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], UnreadableStretch | None]:
+    """``getmany`` over ``partitions`` for a reader that keeps no commits (a replay, the audit). If the client cannot
+    parse a record: the readable records before it on its partition instead, and its stretch, the reader past it."""
+    starts = {tp: await consumer.position(tp) for tp in partitions}  # a failed fetch moves some without a word
+    try:
+        return await consumer.getmany(*partitions, timeout_ms=timeout_ms, max_records=max_records), None
+    except UNPARSEABLE_FETCH_ERRORS:
+        stretch = await locate_unreadable(consumer, starts, max_records)
+        if stretch is None:
+            raise
+        return {stretch.partition: stretch.readable}, stretch
 
 
 async def _read_until_unreadable(

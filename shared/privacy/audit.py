@@ -431,7 +431,7 @@ async def read_network_records(
     from aiokafka import AIOKafkaConsumer  # the pure audit needs no Kafka client
 
     from shared.bus.kafka import read_from_start, start_with_timeout, stop_quietly
-    from shared.bus.unreadable import UNPARSEABLE_FETCH_ERRORS, locate_unreadable
+    from shared.bus.unreadable import fetch_past_unreadable
 
     options: dict[str, Any] = {**kafka_client_options(sites), **(client_options or {})}
     topics = [network_topic(site) for site in sites]
@@ -458,20 +458,11 @@ async def read_network_records(
         while remaining:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"no progress on {sorted(str(tp) for tp in remaining)} for {timeout_seconds}s")
-            starts = {tp: await consumer.position(tp) for tp in remaining}
-            notice: NetworkRecord | None = None
-            try:
-                batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=_FETCH_RECORDS)
-            except UNPARSEABLE_FETCH_ERRORS:
-                # The topics keep every record: one the client cannot parse failed every later audit. Found by
-                # offset, it is a finding, and the audit goes on after it.
-                stretch = await locate_unreadable(consumer, starts, _FETCH_RECORDS)
-                if stretch is None:
-                    raise
-                tp = stretch.partition
-                why = f"offsets {stretch.first} to {stretch.end - 1} cannot be parsed: {stretch.error}"[:300]
-                notice = NetworkRecord(tp.topic, tp.partition, stretch.first, None, None, None, (), why)
-                batches = {tp: stretch.readable}
+            # The topics keep every record: one the client cannot parse failed every later audit. Found by offset,
+            # it is a finding, and the audit goes on after it.
+            batches, stretch = await fetch_past_unreadable(
+                consumer, remaining, timeout_ms=1000, max_records=_FETCH_RECORDS
+            )
             if batches:  # a long history takes as long as it takes; only a stall times out
                 deadline = asyncio.get_running_loop().time() + timeout_seconds
             for tp, batch in batches.items():
@@ -489,8 +480,10 @@ async def read_network_records(
                     for m in batch
                     if m.offset < ends[tp]
                 )
-            if notice is not None:
-                records.append(notice)  # after the readable records before it: each partition in offset order
+            if stretch is not None:  # after the readable records before it: each partition in offset order
+                tp = stretch.partition
+                why = stretch.described[:300]
+                records.append(NetworkRecord(tp.topic, tp.partition, stretch.first, None, None, None, (), why))
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)

@@ -43,6 +43,7 @@ from shared.privacy.cells import cells_of
 from shared.privacy.identifiers import DEFAULT_ALLOWED_URLS
 from shared.privacy.inference import shown_version
 from shared.treatment import AdverseEventType, Indication, Route
+from tests.shared.test_unreadable_records import NameAsBytes, header_names_written_as_given
 
 BOUNDARY = datetime(2025, 3, 4, tzinfo=UTC)
 NEXT_DAY = datetime(2025, 3, 5, tzinfo=UTC)
@@ -389,8 +390,6 @@ async def test_a_header_without_a_value_does_not_stop_the_reader(kafka: str) -> 
 async def test_a_record_the_client_cannot_parse_is_a_finding_and_the_audit_goes_on(kafka: str) -> None:
     """A header name that is not UTF-8: aiokafka raised while it parsed the fetch, on every audit, since the topics
     keep every record. The record is an unreadable finding, named by offset, and the records after it are read."""
-    from tests.shared.test_unreadable_records import NameAsBytes, header_names_written_as_given
-
     site = f"audit{uuid.uuid4().hex[:6]}"
     topic = network_topic(site)
     await ensure_topics(kafka, [TopicSpec(topic, partitions=1, config={"retention.ms": "-1"})], 10)
