@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.kafka import raise_if_cancelling
+from shared.db.sqlite_statements import one_trip_statements
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Database:
             )
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
         if self.dialect == "sqlite":
+            one_trip_statements(self.engine, writing=True)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
@@ -120,6 +122,7 @@ class Database:
                 max_overflow=0,
                 pool_timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
             )
+            one_trip_statements(self._reading_engine, writing=False)
             event.listen(self._reading_engine.sync_engine, "connect", _sqlite_reading_pragmas)
             event.listen(self._reading_engine.sync_engine, "begin", _sqlite_begin_deferred)
             self.reading_sessions = async_sessionmaker(
