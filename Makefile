@@ -57,6 +57,7 @@ bench: install
 	$(PY) -m bench.scale_out --json bench/results/scale-out.json
 	$(PY) -m bench.measure_reports --json bench/results/measure-reports.json
 	$(PY) -m bench.webhook_queue --json bench/results/webhook-queue.json
+	$(PY) -m bench.billing_consumer --json bench/results/billing-consumer.json
 	$(PY) -m bench.sqlite_writers
 	$(PY) -m bench.synthetic_cohort --quick
 
