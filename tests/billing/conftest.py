@@ -13,7 +13,7 @@ import pytest
 from services.billing.app import create_app
 from services.billing.domain.settings import BillingSettings
 from services.billing.handlers import handlers
-from shared.bus.consumer import handle_one
+from shared.bus.consumer import Batched, handle_one, handler_calls
 from shared.events import CloudEvent, DomainEvent
 from shared.events.intake import CoverageOnFile, PatientRegistered
 from shared.settings import ServiceSettings
@@ -35,6 +35,29 @@ class Billing(ServiceUnderTest):
         async with self.runtime.unit_of_work() as uow:
             envelope = CloudEvent(type=type(event).ce_type(), source="/test", data={}, time=at or datetime.now(UTC))
             await handle_one(table[type(event)], uow, event, envelope)
+            await uow.commit()
+
+    async def deliver_together(self, events: list[DomainEvent], at: datetime | None = None) -> None:
+        """Events in one transaction, each handler called with its events as the consumer groups a batch's
+        (shared/bus/consumer.py, handler_calls): the batched handlers get a run of them."""
+        rules = BillingSettings(**self.settings.billing_rules)
+        table = handlers(rules, self.settings.time_zone)
+        async with self.runtime.unit_of_work() as uow:
+            taken = [
+                (
+                    None,
+                    CloudEvent(type=type(event).ce_type(), source="/test", data={}, time=at or datetime.now(UTC)),
+                    event,
+                    table[type(event)],
+                )
+                for event in events
+            ]
+            for handler, items in handler_calls(taken):  # type: ignore[arg-type]  # no Kafka records here
+                if isinstance(handler, Batched):
+                    await handler.handle(uow, [(event, envelope) for _, envelope, event, _ in items])
+                else:
+                    for _, envelope, event, _ in items:
+                        await handler(uow, event, envelope)
             await uow.commit()
 
     async def registered(self, coverage: CoverageOnFile | None = None) -> uuid.UUID:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import select
 
@@ -180,6 +182,84 @@ async def test_a_redelivered_event_makes_no_second_charge(billing: Billing) -> N
     await billing.deliver(event)
     await billing.deliver(event)
     assert await billing.count(ChargeRow) == 1
+
+
+async def test_a_run_of_visits_is_charged_as_each_alone_with_a_query_per_kind_not_per_visit(billing: Billing) -> None:
+    await priced(billing)
+    patient = await billing.registered()
+    iv = await course(billing, patient)
+    charged_before = await completed(billing, patient, iv, Route.iv_infusion, NOON_2025, infusion_minutes=40)
+
+    def dosing(session_id: uuid.UUID, dose_mg: float | None = 40) -> SessionCompleted:
+        return SessionCompleted(
+            patient_id=patient,
+            session_id=session_id,
+            course_id=iv,
+            route=Route.iv_infusion,
+            dose_mg=dose_mg,
+            dose_mg_per_kg=0.5,
+            observation_minutes=60,
+            modalities=[],
+            discharged_at=NOON_2026,
+            infusion_minutes=40,
+        )
+
+    def screening(patient_id: uuid.UUID) -> ScreeningCompleted:
+        return ScreeningCompleted(
+            patient_id=patient_id,
+            screening_id=uuid.uuid4(),
+            outcome="eligible",
+            reason_codes=[],
+            screened_at=NOON_2026,
+            with_medical_services=False,
+        )
+
+    twice = dosing(uuid.uuid4())
+    fresh = [dosing(uuid.uuid4()) for _ in range(20)]
+    integration = IntegrationSessionCompleted(
+        patient_id=patient,
+        integration_session_id=uuid.uuid4(),
+        course_id=iv,
+        modality="emotional_processing",
+        duration_minutes=45,
+        held_at=NOON_2026,
+    )
+    run = [
+        twice,
+        twice,  # delivered twice in the run
+        dosing(charged_before),  # charged in an earlier transaction
+        dosing(uuid.uuid4(), dose_mg=None),  # stopped before any dose: nothing to charge
+        *fresh,
+        integration,
+        screening(patient),
+        screening(uuid.uuid4()),  # a patient billing never heard of: nothing to bill it to
+    ]
+    statements = 0
+
+    def count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    engine = billing.database.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        await billing.deliver_together(run)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+    charges = (await account(billing, patient))["charges"]
+    by_source = Counter(c["source_id"] for c in charges)
+    assert set(by_source.values()) == {1}, "a visit charged twice"
+    assert by_source.keys() == {
+        str(charged_before), str(twice.session_id), *(str(e.session_id) for e in fresh),
+        str(integration.integration_session_id), str(run[-2].screening_id),  # type: ignore[attr-defined]
+    }  # fmt: skip
+    balance = (await account(billing, patient))["balance"]["cents"]
+    assert balance == 600_00 * 22 + 180_00 + 350_00
+    assert len(await events(billing, "charge.created.v1")) == 24  # one before the run, 23 in it
+    # 23 charges made in the run: the reads are one a kind (charges, courses, authorisations, coverage,
+    # assistance, prices, patients), the writes a few bulk statements, not a handful for each visit.
+    assert statements <= 12, f"{statements} statements for the run"  # 10 on SQLite (with BEGIN and COMMIT)
 
 
 async def test_an_unpriced_or_uncodable_visit_is_kept_for_billing_to_look_at(billing: Billing) -> None:

@@ -5,7 +5,8 @@ calls the domain, saves, publishes what it returned, audits and commits."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -227,57 +228,74 @@ async def read_prior_auth(uow: UnitOfWork, actor: Actor, course_id: uuid.UUID) -
 # --- charges from completed visits ------------------------------------------------------------------------------
 
 
-async def charge_visit(
-    uow: UnitOfWork,
-    *,
-    patient_id: uuid.UUID,
-    course_id: uuid.UUID | None,
-    source: ChargeSource,
-    source_id: uuid.UUID,
-    service: BillableService,
-    service_on: date,
-    lines: Callable[[], list[ChargeLine]],
-    fees: Mapping[str, int],
-) -> None:
-    """Called from an event handler, in its transaction. A redelivered event finds its charge and adds none."""
-    if await store.charge_exists(uow, source_id):
+@dataclass(frozen=True)
+class CompletedVisit:
+    """A visit the record says was completed, to be charged once: from a screening, a dosing session or an
+    integration session event."""
+
+    patient_id: uuid.UUID
+    course_id: uuid.UUID | None
+    source: ChargeSource
+    source_id: uuid.UUID
+    service: BillableService
+    service_on: date
+    lines: Callable[[], list[ChargeLine]]
+
+
+async def charge_visits(uow: UnitOfWork, visits: Sequence[CompletedVisit], fees: Mapping[str, int]) -> None:
+    """Called from an event handler, in its transaction, for a run of completed visits: what their charges need
+    (courses, coverage, prior authorisations, assistance, prices) is read with one query each for the run, not
+    each visit. A visit that already has its charge (a redelivered event) gets none."""
+    if not visits:
         return
-    course = await uow.session.get(BillingCourse, course_id) if course_id else None
-    diagnoses = []
-    if course is not None and course.indication != Indication.other.value:
-        diagnoses = [diagnosis_for(Indication(course.indication), service_on).code]
-    auth = await store.prior_auth_of_course(uow, course_id) if course_id else None
-    charge = charge_for(
-        patient_id=patient_id,
-        course_id=course_id,
-        source=source,
-        source_id=source_id,
-        service=service,
-        service_on=service_on,
-        lines=lines,
-        diagnosis_codes=diagnoses,
-        prices=await store.prices(uow, service),
-        assistance=await store.assistance_of(uow, patient_id),
-        coverage=await store.coverage_of(uow, course_id) if course_id else None,
-        fees=fees,
-        prior_auth=auth[1].status if auth else None,
-    )
-    store.add_charge(uow, charge)
-    await uow.publish(
-        ChargeCreatedEvent(
-            patient_id=patient_id,
-            charge_id=charge.id,
-            course_id=course_id,
-            source=source.value,
-            source_id=source_id,
-            codes=[line.code.code for line in charge.lines],
-            amount_cents=charge.amount.cents,
-            patient_share_cents=charge.patient_share.cents,
-            currency="USD",
-            service_on=service_on,
-            needs_attention=charge.needs_attention is not None,
+    charged = await store.charged_sources(uow, {visit.source_id for visit in visits})
+    course_ids = {visit.course_id for visit in visits if visit.course_id is not None}
+    patient_ids = {visit.patient_id for visit in visits}
+    courses = await store.courses_by_id(uow, course_ids)
+    auths = await store.prior_auths_of_courses(uow, course_ids)
+    coverages = await store.coverages_of(uow, course_ids)
+    assistances = await store.assistances_of(uow, patient_ids)
+    prices = await store.prices(uow)
+    for visit in visits:
+        if visit.source_id in charged:
+            continue
+        charged.add(visit.source_id)  # a second event of the same visit in this run
+        course = courses.get(visit.course_id) if visit.course_id else None
+        diagnoses = []
+        if course is not None and course.indication != Indication.other.value:
+            diagnoses = [diagnosis_for(Indication(course.indication), visit.service_on).code]
+        auth = auths.get(visit.course_id) if visit.course_id else None
+        charge = charge_for(
+            patient_id=visit.patient_id,
+            course_id=visit.course_id,
+            source=visit.source,
+            source_id=visit.source_id,
+            service=visit.service,
+            service_on=visit.service_on,
+            lines=visit.lines,
+            diagnosis_codes=diagnoses,
+            prices=prices,
+            assistance=assistances.get(visit.patient_id),
+            coverage=coverages.get(visit.course_id) if visit.course_id else None,
+            fees=fees,
+            prior_auth=auth[1].status if auth else None,
         )
-    )
+        store.add_charge(uow, charge)
+        await uow.publish(
+            ChargeCreatedEvent(
+                patient_id=visit.patient_id,
+                charge_id=charge.id,
+                course_id=visit.course_id,
+                source=visit.source.value,
+                source_id=visit.source_id,
+                codes=[line.code.code for line in charge.lines],
+                amount_cents=charge.amount.cents,
+                patient_share_cents=charge.patient_share.cents,
+                currency="USD",
+                service_on=visit.service_on,
+                needs_attention=charge.needs_attention is not None,
+            )
+        )
 
 
 # --- the account ------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ was billed (the $400 rule)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -26,7 +27,7 @@ from services.billing.domain.estimates import (
 from services.billing.domain.ledger import Charge
 from services.billing.domain.money import total
 from services.billing.domain.pricing import SESSION_SERVICE, PriceNotSet, discounted, price_on
-from services.billing.models import BillingPatient, ChargeRow, EstimateRow
+from services.billing.models import ChargeRow, EstimateRow
 from services.billing.service import store
 from shared.audit import record_access
 from shared.auth.guard import Actor
@@ -56,37 +57,51 @@ ROUTE_WORDS: dict[Route, str] = {
 }
 
 
-async def owe_estimate_if_self_pay(
-    uow: UnitOfWork,
-    *,
-    patient_id: uuid.UUID,
-    course_id: uuid.UUID,
-    session_id: uuid.UUID,
-    scheduled_on: date,
-    service_on: date,
-) -> None:
-    """From a session.scheduled event: a self-pay (or uninsured) patient is owed an estimate, due by the rules;
-    fewer than 3 business days ahead, none is required. A redelivered event finds its row."""
-    patient = await uow.session.get(BillingPatient, patient_id)
-    if patient is None or not patient.self_pay:
+@dataclass(frozen=True)
+class Booking:
+    """A session booked (a session.scheduled event): on which day it was booked, and for which day."""
+
+    patient_id: uuid.UUID
+    course_id: uuid.UUID
+    session_id: uuid.UUID
+    scheduled_on: date
+    service_on: date
+
+
+async def owe_estimates_if_self_pay(uow: UnitOfWork, bookings: Sequence[Booking]) -> None:
+    """From a run of session.scheduled events: a self-pay (or uninsured) patient is owed an estimate, due by the
+    rules; fewer than 3 business days ahead, none is required. The patients and the estimates already owed are
+    read with one query each for the run; a redelivered event finds its row."""
+    if not bookings:
         return
-    if service_on < scheduled_on:
-        return  # booked after the fact (sessions takes bookings up to a day back): the visit has passed
-    existing = (await uow.session.exec(select(EstimateRow).where(EstimateRow.session_id == session_id))).first()
-    due = estimate_due(scheduled_on, service_on)
-    if existing is not None or due is None:
-        return
-    uow.session.add(
-        EstimateRow(
-            id=uuid.uuid4(),
-            patient_id=patient_id,
-            course_id=course_id,
-            session_id=session_id,
-            scheduled_on=scheduled_on,
-            service_on=service_on,
-            due_on=due,
-        )
+    patients = await store.patients_by_id(uow, {booking.patient_id for booking in bookings})
+    session_ids = {booking.session_id for booking in bookings}
+    owed = set(
+        (
+            await uow.session.exec(select(EstimateRow.session_id).where(col(EstimateRow.session_id).in_(session_ids)))
+        ).all()
     )
+    for booking in bookings:
+        patient = patients.get(booking.patient_id)
+        if patient is None or not patient.self_pay:
+            continue
+        if booking.service_on < booking.scheduled_on:
+            continue  # booked after the fact (sessions takes bookings up to a day back): the visit has passed
+        due = estimate_due(booking.scheduled_on, booking.service_on)
+        if booking.session_id in owed or due is None:
+            continue
+        owed.add(booking.session_id)  # a second event of the same booking in this run
+        uow.session.add(
+            EstimateRow(
+                id=uuid.uuid4(),
+                patient_id=booking.patient_id,
+                course_id=booking.course_id,
+                session_id=booking.session_id,
+                scheduled_on=booking.scheduled_on,
+                service_on=booking.service_on,
+                due_on=due,
+            )
+        )
 
 
 async def request_estimate(

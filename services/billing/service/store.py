@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -98,20 +99,49 @@ async def prices(uow: UnitOfWork, service: BillableService | None = None) -> lis
 
 
 async def assistance_of(uow: UnitOfWork, patient_id: uuid.UUID) -> FinancialAssistance | None:
-    row = await uow.session.get(AssistanceRow, patient_id)
-    if row is None:
-        return None
-    return FinancialAssistance(
-        household_size=row.household_size,
-        household_income=Money(cents=row.household_income_cents),
-        percent_of_guideline=row.percent_of_guideline,
-        discount_percent=row.discount_percent,
-    )
+    return (await assistances_of(uow, [patient_id])).get(patient_id)
+
+
+async def assistances_of(uow: UnitOfWork, patient_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, FinancialAssistance]:
+    """The patients' latest sliding-scale assessments, by patient, in one query (those assessed)."""
+    if not patient_ids:
+        return {}
+    rows = await uow.session.exec(select(AssistanceRow).where(col(AssistanceRow.patient_id).in_(patient_ids)))
+    return {
+        row.patient_id: FinancialAssistance(
+            household_size=row.household_size,
+            household_income=Money(cents=row.household_income_cents),
+            percent_of_guideline=row.percent_of_guideline,
+            discount_percent=row.discount_percent,
+        )
+        for row in rows.all()
+    }
 
 
 async def coverage_of(uow: UnitOfWork, course_id: uuid.UUID) -> CoverageDetermination | None:
-    row = await uow.session.get(CoverageRow, course_id)
-    return CoverageDetermination.model_validate(row.determination) if row else None
+    return (await coverages_of(uow, [course_id])).get(course_id)
+
+
+async def coverages_of(uow: UnitOfWork, course_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, CoverageDetermination]:
+    """The courses' latest coverage determinations, by course, in one query (those determined)."""
+    if not course_ids:
+        return {}
+    rows = await uow.session.exec(select(CoverageRow).where(col(CoverageRow.course_id).in_(course_ids)))
+    return {row.course_id: CoverageDetermination.model_validate(row.determination) for row in rows.all()}
+
+
+async def courses_by_id(uow: UnitOfWork, course_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, BillingCourse]:
+    if not course_ids:
+        return {}
+    rows = await uow.session.exec(select(BillingCourse).where(col(BillingCourse.course_id).in_(course_ids)))
+    return {row.course_id: row for row in rows.all()}
+
+
+async def patients_by_id(uow: UnitOfWork, patient_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, BillingPatient]:
+    if not patient_ids:
+        return {}
+    rows = await uow.session.exec(select(BillingPatient).where(col(BillingPatient.patient_id).in_(patient_ids)))
+    return {row.patient_id: row for row in rows.all()}
 
 
 def save_coverage(
@@ -131,8 +161,17 @@ def save_coverage(
 
 
 async def prior_auth_of_course(uow: UnitOfWork, course_id: uuid.UUID) -> tuple[PriorAuthRow, PriorAuthorisation] | None:
-    row = (await uow.session.exec(select(PriorAuthRow).where(PriorAuthRow.course_id == course_id))).first()
-    return (row, PriorAuthorisation.model_validate(row.document)) if row else None
+    return (await prior_auths_of_courses(uow, [course_id])).get(course_id)
+
+
+async def prior_auths_of_courses(
+    uow: UnitOfWork, course_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[PriorAuthRow, PriorAuthorisation]]:
+    """The courses' prior authorisations (a course has at most one), by course, in one query."""
+    if not course_ids:
+        return {}
+    rows = await uow.session.exec(select(PriorAuthRow).where(col(PriorAuthRow.course_id).in_(course_ids)))
+    return {row.course_id: (row, PriorAuthorisation.model_validate(row.document)) for row in rows.all()}
 
 
 async def prior_auth_or_404(uow: UnitOfWork, prior_auth_id: uuid.UUID) -> tuple[PriorAuthRow, PriorAuthorisation]:
@@ -215,8 +254,12 @@ def add_ledger_entry(uow: UnitOfWork, entry: Invoice | Payment | Refund | Paymen
     )
 
 
-async def charge_exists(uow: UnitOfWork, source_id: uuid.UUID) -> bool:
-    return (await uow.session.exec(select(ChargeRow.id).where(ChargeRow.source_id == source_id))).first() is not None
+async def charged_sources(uow: UnitOfWork, source_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these visits already have their charge (one a visit), in one query."""
+    if not source_ids:
+        return set()
+    rows = await uow.session.exec(select(ChargeRow.source_id).where(col(ChargeRow.source_id).in_(source_ids)))
+    return set(rows.all())
 
 
 async def charges_of(uow: UnitOfWork, patient_id: uuid.UUID) -> list[tuple[ChargeRow, Charge]]:
