@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ class Billing(ServiceUnderTest):
             await handle_one(table[type(event)], uow, event, envelope)
             await uow.commit()
 
-    async def deliver_together(self, events: list[DomainEvent], at: datetime | None = None) -> None:
+    async def deliver_together(self, events: Sequence[DomainEvent], at: datetime | None = None) -> None:
         """Events in one transaction, each handler called with its events as the consumer groups a batch's
         (shared/bus/consumer.py, handler_calls): the batched handlers get a run of them."""
         rules = BillingSettings(**self.settings.billing_rules)

@@ -224,6 +224,7 @@ async def test_a_run_of_visits_is_charged_as_each_alone_with_a_query_per_kind_no
         duration_minutes=45,
         held_at=NOON_2026,
     )
+    evaluation = screening(patient)
     run = [
         twice,
         twice,  # delivered twice in the run
@@ -231,7 +232,7 @@ async def test_a_run_of_visits_is_charged_as_each_alone_with_a_query_per_kind_no
         dosing(uuid.uuid4(), dose_mg=None),  # stopped before any dose: nothing to charge
         *fresh,
         integration,
-        screening(patient),
+        evaluation,
         screening(uuid.uuid4()),  # a patient billing never heard of: nothing to bill it to
     ]
     statements = 0
@@ -252,7 +253,7 @@ async def test_a_run_of_visits_is_charged_as_each_alone_with_a_query_per_kind_no
     assert set(by_source.values()) == {1}, "a visit charged twice"
     assert by_source.keys() == {
         str(charged_before), str(twice.session_id), *(str(e.session_id) for e in fresh),
-        str(integration.integration_session_id), str(run[-2].screening_id),  # type: ignore[attr-defined]
+        str(integration.integration_session_id), str(evaluation.screening_id),
     }  # fmt: skip
     balance = (await account(billing, patient))["balance"]["cents"]
     assert balance == 600_00 * 22 + 180_00 + 350_00
