@@ -130,8 +130,10 @@ class OneTripConnection(aiosqlite.Connection):
 
 
 def connect(database: str | Path, *, inline_in_transaction: bool, **arguments: Any) -> OneTripConnection:
-    """As ``aiosqlite.connect``, with the arguments SQLAlchemy's SQLite dialect makes from the URL (among them
-    ``check_same_thread=False``, which the statements run inline need)."""
+    """As ``aiosqlite.connect``, with the arguments SQLAlchemy's SQLite dialect makes from the URL."""
+    # The connection is made on its thread and used from the event loop's too (the inline statements); never
+    # from both at once, since each call is awaited before the next.
+    arguments["check_same_thread"] = False
 
     def connector() -> sqlite3.Connection:
         return sqlite3.connect(str(database), **arguments)
