@@ -176,3 +176,19 @@ async def test_a_long_writing_transaction_still_gives_the_event_loop_turns(datab
     # A turn every few milliseconds of the transaction's work (LOOP_TURN_SECONDS): 2,000 statements take far
     # longer than a few of those on any machine, and with no turns at all the count would be 0.
     assert during >= 3, during
+
+
+async def test_a_streamed_result_reads_its_rows_from_the_one_trip(database: Database) -> None:
+    # kapnet streams nothing today; a server-side cursor (AsyncConnection.stream) must still read every row once.
+    async with database.engine.begin() as connection:
+        await connection.execute(VISITS.insert(), [{"code": f"S{n}", "minutes": n} for n in range(250)])
+    async with database.reading_sessions() as session:
+        connection = await session.connection()
+        streamed = await connection.stream(sa.select(VISITS.c.minutes).order_by(VISITS.c.id))
+        minutes = [row.minutes async for row in streamed]
+        assert minutes == list(range(250))
+        partitions = await connection.stream(sa.select(VISITS.c.code).order_by(VISITS.c.id))
+        sizes = [len(rows) async for rows in partitions.partitions(100)]
+        assert sizes == [100, 100, 50]
+        one = await connection.stream(sa.select(VISITS.c.code).where(VISITS.c.code == "S7"))
+        assert (await one.fetchone()) == ("S7",) and (await one.fetchone()) is None
