@@ -103,9 +103,9 @@ class Database:
             )
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
         if self.dialect == "sqlite":
-            one_trip_statements(self.engine, writing=True)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
+            one_trip_statements(self.engine, writing=True)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
         # Reads that write nothing (not even an audit row). On SQLite they have connections of their own: in WAL
         # mode a reader never waits for the writer, so a network reader's GET does not queue behind a consumer's
@@ -122,8 +122,8 @@ class Database:
                 max_overflow=0,
                 pool_timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
             )
-            one_trip_statements(self._reading_engine, writing=False)
             event.listen(self._reading_engine.sync_engine, "connect", _sqlite_reading_pragmas)
+            one_trip_statements(self._reading_engine, writing=False)
             event.listen(self._reading_engine.sync_engine, "begin", _sqlite_begin_deferred)
             self.reading_sessions = async_sessionmaker(
                 self._reading_engine, expire_on_commit=False, class_=AsyncSession

@@ -1,4 +1,5 @@
-"""SQLite statements with fewer hand-offs to the connection's thread: one, or none inside a writing transaction.
+"""SQLite statements with fewer hand-offs to the connection's thread: one, or none for a write inside a writing
+transaction.
 
 aiosqlite runs every sqlite3 call on its connection's own thread, and SQLAlchemy's adapter makes four such calls a
 statement: a cursor, execute, fetchall and close (three without rows). On the project's machine a hand-off (a
@@ -6,16 +7,18 @@ queue put, a thread wake-up, a self-pipe write, an event-loop turn) cost about 2
 for a primary-key SELECT in sqlite3: an ORM ``Session.get`` took 1,100 µs, 472 µs synchronously. Here:
 
 - a cursor is made, executed, read to its end and closed in one call on that thread (about 800 µs a get);
-- on a writing engine, a statement inside a transaction runs on the event loop's own thread (about 580 µs).
+- on a writing engine, an INSERT, UPDATE or DELETE inside a transaction runs on the event loop's own thread.
   Such a transaction began IMMEDIATE (``_sqlite_begin_immediate``): it holds the write lock, and in WAL mode
-  nothing it then does waits for another connection. What can wait stays on the connection's thread: BEGIN
-  IMMEDIATE (another process's write lock, up to the busy timeout), COMMIT and ROLLBACK (an fsync), connecting.
+  (checked when the connection is made) a write in it waits for no other connection. A write's size is bounded
+  by what the code hands it (a batch's rows); a SELECT's is not (a beat loads a site's whole history), so reads
+  keep their hand-off and SQLite steps through them while the loop serves others. What can wait stays on the
+  thread too: BEGIN IMMEDIATE (another process's write lock, up to the busy timeout), COMMIT and ROLLBACK (an
+  fsync), connecting.
 
-Reading engines keep the one hand-off: their long scans (a network's reports) leave the event loop free while
-SQLite steps. SQLAlchemy keeps its own adapter and reads what it always read from the cursor (description,
-rowcount, lastrowid, rows); only the driver-level cursor it is given is ours. Depends on aiosqlite 0.22's
-``Connection`` (its constructor, ``_execute`` and ``_conn``); pyproject.toml pins that minor version.
-(bench/RESULTS.md, "SQLite statements without hand-offs".)
+SQLAlchemy keeps its own adapter and reads what it always read from the cursor (description, rowcount,
+lastrowid, rows); only the driver-level cursor it is given is ours. Depends on aiosqlite 0.22's ``Connection``
+(its constructor, ``_execute`` and ``_conn``); pyproject.toml pins that minor version. (bench/RESULTS.md,
+"SQLite statements without hand-offs".)
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 # How long a writing transaction's inline statements (and the work between them) may keep the event loop before
 # they give it a turn: about as often as the hand-offs they replace, which came every few milliseconds.
 LOOP_TURN_SECONDS = 0.005
+
+# The statements that may run inline: writes, whose size the caller bounds. Compiled SQL starts with its verb.
+INLINE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# Journal modes in which a transaction holding the write lock waits for no reader: WAL, and a private in-memory
+# database. In rollback-journal mode a write that spills its cache waits for readers' locks (the busy timeout).
+INLINE_JOURNAL_MODES = ("wal", "memory")
 
 # What a statement left: the cursor's description, rowcount and lastrowid, and every row it returned.
 Finished = tuple[Any, int, int | None, list[Any]]
@@ -112,11 +120,17 @@ class OneTripConnection(aiosqlite.Connection):
     async def run(
         self, statement: Callable[[sqlite3.Connection, str, Any], Finished], sql: str, parameters: Any
     ) -> Finished:
-        """One statement: inline inside a writing transaction, else on the connection's thread."""
-        if self.inline_in_transaction and self._conn.in_transaction:
-            # Each hand-off used to give the loop a turn; inline, a long transaction would hold it for the whole
+        """One statement: a write inside a writing transaction inline, anything else on the connection's thread."""
+        if not self._running:  # as aiosqlite's own _execute: nothing after close() was asked for
+            raise ValueError("Connection closed")
+        if (
+            self.inline_in_transaction
+            and self._conn.in_transaction
+            and sql.lstrip()[:7].upper().startswith(INLINE_VERBS)
+        ):
+            # Each hand-off used to give the loop a turn; inline, a long run of writes would hold it for the whole
             # batch (a network request waited over 5 s behind one). So the loop gets a turn every LOOP_TURN_SECONDS
-            # of the transaction's work: an HTTP request or a heartbeat waits that long at most, here.
+            # of the transaction's work between two statements.
             if time.monotonic() - self._loop_turn_at > LOOP_TURN_SECONDS:
                 await asyncio.sleep(0)
                 self._loop_turn_at = time.monotonic()
@@ -129,7 +143,7 @@ class OneTripConnection(aiosqlite.Connection):
         return OneTripCursor(self)
 
 
-def connect(database: str | Path, *, inline_in_transaction: bool, **arguments: Any) -> OneTripConnection:
+def connect(database: str | Path, **arguments: Any) -> OneTripConnection:
     """As ``aiosqlite.connect``, with the arguments SQLAlchemy's SQLite dialect makes from the URL."""
     # The connection is made on its thread and used from the event loop's too (the inline statements); never
     # from both at once, since each call is awaited before the next.
@@ -139,7 +153,6 @@ def connect(database: str | Path, *, inline_in_transaction: bool, **arguments: A
         return sqlite3.connect(str(database), **arguments)
 
     connection = OneTripConnection(connector, iter_chunk_size=64)
-    connection.inline_in_transaction = inline_in_transaction
     # As SQLAlchemy marks aiosqlite's own: a connection nobody closed does not keep the process alive at exit.
     connection._thread.daemon = True
     return connection
@@ -147,12 +160,20 @@ def connect(database: str | Path, *, inline_in_transaction: bool, **arguments: A
 
 def one_trip_statements(engine: AsyncEngine, *, writing: bool) -> None:
     """Have ``engine`` (sqlite+aiosqlite) connect with :func:`connect`: SQLAlchemy's adapter and dialect as before,
-    wrapped around a :class:`OneTripConnection`. ``writing``: every transaction of the engine begins IMMEDIATE,
-    so its statements inside one run inline."""
+    wrapped around a :class:`OneTripConnection`. ``writing``: every transaction of the engine begins IMMEDIATE, so
+    its writes run inline once the connection is known to be in WAL mode. Called after the engine's own "connect"
+    listeners (the journal mode is set there)."""
 
     def make_connection(dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
-        return dialect.dbapi.connect(
-            *cargs, async_creator_fn=partial(connect, inline_in_transaction=writing), **cparams
-        )
+        return dialect.dbapi.connect(*cargs, async_creator_fn=connect, **cparams)
+
+    def allow_inline_writes(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode")
+        (mode,) = cursor.fetchone()
+        cursor.close()
+        one_trip: OneTripConnection = dbapi_connection.driver_connection
+        one_trip.inline_in_transaction = writing and str(mode).lower() in INLINE_JOURNAL_MODES
 
     event.listen(engine.sync_engine, "do_connect", make_connection)
+    event.listen(engine.sync_engine, "connect", allow_inline_writes)

@@ -82,7 +82,7 @@ async def test_rows_counts_and_ids_come_back_as_the_driver_gave_them(database: D
         assert (await session.execute(sa.select(VISITS).where(VISITS.c.code == "none"))).first() is None
 
 
-async def test_inside_a_writing_transaction_a_statement_makes_no_hand_off(
+async def test_inside_a_writing_transaction_a_write_makes_no_hand_off_and_a_read_one(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hand_offs = HandOffs(monkeypatch)
@@ -91,10 +91,13 @@ async def test_inside_a_writing_transaction_a_statement_makes_no_hand_off(
         began = hand_offs.count
         for n in range(10):
             await connection.execute(VISITS.insert().values(code=f"V{n}", minutes=n))
+            await connection.execute(VISITS.update().where(VISITS.c.code == f"V{n}").values(minutes=n + 1))
+        assert hand_offs.count == began, "writes inside the transaction went to the thread"
+        for n in range(10):
             await connection.execute(sa.select(VISITS.c.id).where(VISITS.c.code == f"V{n}"))
-        assert hand_offs.count == began, "statements inside the transaction went to the thread"
+        assert hand_offs.count == began + 10, "a read is one hand-off, not aiosqlite's four"
         await connection.commit()  # COMMIT (an fsync): on the thread again
-        assert hand_offs.count == began + 1
+        assert hand_offs.count == began + 11
     async with database.reading_sessions() as session:
         await session.execute(sa.select(sa.func.count()).select_from(VISITS))  # connects: its pragmas
     async with database.reading_sessions() as session:
@@ -192,3 +195,30 @@ async def test_a_streamed_result_reads_its_rows_from_the_one_trip(database: Data
         assert sizes == [100, 100, 50]
         one = await connection.stream(sa.select(VISITS.c.code).where(VISITS.c.code == "S7"))
         assert (await one.fetchone()) == ("S7",) and (await one.fetchone()) is None
+
+
+async def test_a_long_read_inside_a_writing_transaction_leaves_the_event_loop_free(database: Database) -> None:
+    # A beat reads a site's whole history inside a writing transaction: a read's size has no bound, so it keeps
+    # its hand-off, and the loop serves others while SQLite steps through it.
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0.01)
+            turns += 1
+
+    counting = sa.text(
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 1000000) SELECT count(*) FROM n"
+    )
+    async with database.engine.begin() as connection:
+        await connection.execute(VISITS.insert().values(code="R1", minutes=1))  # the transaction holds the lock
+        other = asyncio.create_task(other_work())
+        await asyncio.sleep(0)
+        before = turns
+        began = time.monotonic()
+        assert (await connection.execute(counting)).scalar_one() == 1_000_000
+        took, during = time.monotonic() - began, turns - before
+        other.cancel()
+    # Every 10 ms of the read the other task had a turn; inline, it would have had none until the read ended.
+    assert during >= (took / 0.01) * 0.3, (during, took)
