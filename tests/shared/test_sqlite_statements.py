@@ -5,6 +5,7 @@ for another process (BEGIN IMMEDIATE) still waits on the connection's thread, wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -49,6 +50,30 @@ class HandOffs:
             return await original(connection, fn, *args, **kwargs)  # type: ignore[arg-type]
 
         monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counted)
+
+
+class OtherWork:
+    """Another task on the event loop, counting the turns it gets: one each time it wakes, every ``every`` s."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.turns = 0
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            self.turns += 1
+
+
+@contextlib.asynccontextmanager
+async def other_work(every: float) -> AsyncIterator[OtherWork]:
+    work = OtherWork(every)
+    task = asyncio.create_task(work.run())
+    await asyncio.sleep(0)  # it starts
+    try:
+        yield work
+    finally:
+        task.cancel()
 
 
 async def test_the_engines_connect_with_one_trip_connections(database: Database) -> None:
@@ -127,29 +152,22 @@ async def test_waiting_for_another_process_write_lock_leaves_the_event_loop_free
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO visit (code, minutes) VALUES ('E1', 5)")
     held = 1.0
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.05)
-            ticks += 1
 
     async def release_later() -> None:
         await asyncio.sleep(held)
         other.execute("COMMIT")
 
-    ticking, releasing = asyncio.create_task(tick()), asyncio.create_task(release_later())
-    began = time.monotonic()
-    async with database.engine.begin() as connection:  # waits for the lock in BEGIN IMMEDIATE
-        waited = time.monotonic() - began
-        await connection.execute(VISITS.insert().values(code="E2", minutes=6))
-    ticking.cancel()
+    async with other_work(every=0.05) as ticker:
+        releasing = asyncio.create_task(release_later())
+        began = time.monotonic()
+        async with database.engine.begin() as connection:  # waits for the lock in BEGIN IMMEDIATE
+            waited = time.monotonic() - began
+            await connection.execute(VISITS.insert().values(code="E2", minutes=6))
     await releasing
     other.close()
     assert waited >= held * 0.9, "the write lock was not held"
     # The loop ran the ticker while BEGIN waited: a blocked loop would have ticked not at all.
-    assert ticks >= 5
+    assert ticker.turns >= 5
     async with database.reading_sessions() as session:
         codes = (await session.execute(sa.select(VISITS.c.code).order_by(VISITS.c.id))).scalars().all()
     assert codes == ["E1", "E2"]
@@ -158,23 +176,13 @@ async def test_waiting_for_another_process_write_lock_leaves_the_event_loop_free
 async def test_a_long_writing_transaction_still_gives_the_event_loop_turns(database: Database) -> None:
     # Inline statements make no hand-off, which was the event loop's chance to serve a request between two
     # statements: without the turns they give, a batch's whole transaction would hold the loop.
-    turns = 0
-
-    async def other_work() -> None:
-        nonlocal turns
-        while True:
-            await asyncio.sleep(0)
-            turns += 1
-
     async with database.engine.connect() as connection:
         await connection.begin()
-        other = asyncio.create_task(other_work())
-        await asyncio.sleep(0)  # it starts
-        before = turns
-        for n in range(2000):
-            await connection.execute(VISITS.insert().values(code=f"L{n}", minutes=n % 90))
-        during = turns - before
-        other.cancel()
+        async with other_work(every=0) as other:
+            before = other.turns
+            for n in range(2000):
+                await connection.execute(VISITS.insert().values(code=f"L{n}", minutes=n % 90))
+            during = other.turns - before
         await connection.commit()
     # A turn every few milliseconds of the transaction's work (LOOP_TURN_SECONDS): 2,000 statements take far
     # longer than a few of those on any machine, and with no turns at all the count would be 0.
@@ -200,25 +208,15 @@ async def test_a_streamed_result_reads_its_rows_from_the_one_trip(database: Data
 async def test_a_long_read_inside_a_writing_transaction_leaves_the_event_loop_free(database: Database) -> None:
     # A beat reads a site's whole history inside a writing transaction: a read's size has no bound, so it keeps
     # its hand-off, and the loop serves others while SQLite steps through it.
-    turns = 0
-
-    async def other_work() -> None:
-        nonlocal turns
-        while True:
-            await asyncio.sleep(0.01)
-            turns += 1
-
     counting = sa.text(
         "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 1000000) SELECT count(*) FROM n"
     )
     async with database.engine.begin() as connection:
         await connection.execute(VISITS.insert().values(code="R1", minutes=1))  # the transaction holds the lock
-        other = asyncio.create_task(other_work())
-        await asyncio.sleep(0)
-        before = turns
-        began = time.monotonic()
-        assert (await connection.execute(counting)).scalar_one() == 1_000_000
-        took, during = time.monotonic() - began, turns - before
-        other.cancel()
+        async with other_work(every=0.01) as other:
+            before = other.turns
+            began = time.monotonic()
+            assert (await connection.execute(counting)).scalar_one() == 1_000_000
+            took, during = time.monotonic() - began, other.turns - before
     # Every 10 ms of the read the other task had a turn; inline, it would have had none until the read ended.
     assert during >= (took / 0.01) * 0.3, (during, took)
