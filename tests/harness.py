@@ -89,8 +89,14 @@ def postgres_databases(workdir: Path) -> Iterator[PostgresDatabases]:
         with PostgresContainer("postgres:16") as container:
             yield PostgresDatabases(None, container.get_connection_url())
         return
-    with PostgresServer(workdir / "postgres") as server:
+    server = PostgresServer(workdir / "postgres")
+    try:
+        server.start()
         yield PostgresDatabases(server, None)
+    finally:
+        # destroy, not stop: as root the cluster is relocated under /tmp, which pytest's own
+        # clean-up of tmp_path never reaches (57 GB had piled up there over a few days of runs).
+        server.destroy()
 
 
 def service_process(service: str, workdir: Path, **env: str) -> ServiceProcess:
