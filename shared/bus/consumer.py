@@ -27,7 +27,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeEr
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy import exc as sa_exc
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from shared.bus.health import ConsumerHealth
@@ -54,6 +54,7 @@ from shared.bus.unreadable import (
 )
 from shared.db.bulk import insert_rows
 from shared.db.database import Database
+from shared.db.id_lists import IDS, one_of
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.envelope import CloudEvent, EnvelopeError, from_kafka
 from shared.events.registry import DomainEvent, InvalidEventData, decode
@@ -133,9 +134,7 @@ INBOX_LOOKUP_CHUNK = 1000
 
 def inbox_lookup(consumer: str) -> SelectOfScalar[str]:
     """Which of the event ids given as ``ids`` this consumer has taken in; one expanding parameter."""
-    return select(InboxEntry.event_id).where(
-        InboxEntry.consumer == consumer, col(InboxEntry.event_id).in_(sa.bindparam("ids", expanding=True))
-    )
+    return select(InboxEntry.event_id).where(InboxEntry.consumer == consumer, one_of(InboxEntry.event_id))
 
 
 # Failures of the infrastructure, not of the event: the event is fine and will go through once the database
@@ -644,7 +643,7 @@ class EventConsumer:
             connection = await uow.session.connection()
             await connection.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
         for start in range(0, len(event_ids), INBOX_LOOKUP_CHUNK):
-            found = await uow.session.exec(lookup, params={"ids": event_ids[start : start + INBOX_LOOKUP_CHUNK]})
+            found = await uow.session.exec(lookup, params={IDS: event_ids[start : start + INBOX_LOOKUP_CHUNK]})
             seen.update(found.all())
         return seen
 

@@ -10,10 +10,11 @@ from functools import cache
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel, select
 
 from shared.bus.consumer import Batched, Delivered
 from shared.db.bulk import insert_rows
+from shared.db.id_lists import IDS, one_of
 from shared.db.unit_of_work import UnitOfWork
 from shared.events.envelope import CloudEvent
 from shared.events.registry import DomainEvent
@@ -99,11 +100,11 @@ async def load_held(uow: UnitOfWork, model: type[Row], keys: Sequence[Any]) -> d
     """The rows of ``model`` (single-column primary key) with these keys, by key: one query per thousand keys
     instead of a ``session.get`` per event."""
     [key_column] = sa.inspect(model, raiseerr=True).primary_key
-    column = col(getattr(model, key_column.key))
+    lookup = select(model).where(one_of(getattr(model, key_column.key)))
     unique = list(dict.fromkeys(keys))
     held: dict[Any, Row] = {}
     for start in range(0, len(unique), LOOKUP_CHUNK):
-        found = await uow.session.exec(select(model).where(column.in_(unique[start : start + LOOKUP_CHUNK])))
+        found = await uow.session.exec(lookup, params={IDS: unique[start : start + LOOKUP_CHUNK]})
         held.update((getattr(row, key_column.key), row) for row in found.all())
     return held
 

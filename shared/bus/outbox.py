@@ -34,10 +34,21 @@ from shared.bus.kafka import (
 )
 from shared.bus.tables import OutboxMessage, utcnow
 from shared.db.database import Database
+from shared.db.id_lists import IDS, one_of
+from shared.db.types import UtcDateTime
 from shared.events.envelope import kafka_timestamp_ms
 from shared.telemetry import links_to_senders, span_in_context
 
 log = logging.getLogger(__name__)
+
+# A sent batch's mark, built once (shared/db/id_lists.py). No ORM synchronisation: the relay's session holds no
+# outbox objects to keep in step.
+_MARK_SENT = (
+    update(OutboxMessage)
+    .where(one_of(OutboxMessage.id))
+    .values(sent_at=sa.bindparam("sent_at", type_=UtcDateTime()), attempts=OutboxMessage.attempts + 1)  # type: ignore[operator]
+    .execution_options(synchronize_session=False)
+)
 
 
 class PendingEvent(NamedTuple):
@@ -197,11 +208,7 @@ class OutboxRelay:
 
     async def _mark_sent(self, ids: list[int], when: datetime) -> None:
         async with self.database.sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_(ids))
-                .values(sent_at=when, attempts=OutboxMessage.attempts + 1)  # type: ignore[operator]
-            )
+            await session.execute(_MARK_SENT, {IDS: ids, "sent_at": when})
 
     async def _wait_for_work(self) -> None:
         # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancellation that meets the wake-up.

@@ -31,6 +31,7 @@ from services.billing.models import ChargeRow, EstimateRow
 from services.billing.service import store
 from shared.audit import record_access
 from shared.auth.guard import Actor
+from shared.db.id_lists import IDS, one_of
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import Conflict, RecordNotFound
 from shared.events.billing import EstimateIssued
@@ -68,6 +69,10 @@ class Booking:
     service_on: date
 
 
+# The estimates already owed for a run of bookings, built once (shared/db/id_lists.py).
+_OWED_SESSIONS = select(EstimateRow.session_id).where(one_of(EstimateRow.session_id))
+
+
 async def owe_estimates_if_self_pay(uow: UnitOfWork, bookings: Sequence[Booking]) -> None:
     """From a run of session.scheduled events: a self-pay (or uninsured) patient is owed an estimate, due by the
     rules; fewer than 3 business days ahead, none is required. The patients and the estimates already owed are
@@ -76,11 +81,7 @@ async def owe_estimates_if_self_pay(uow: UnitOfWork, bookings: Sequence[Booking]
         return
     patients = await store.patients_by_id(uow, {booking.patient_id for booking in bookings})
     session_ids = {booking.session_id for booking in bookings}
-    owed = set(
-        (
-            await uow.session.exec(select(EstimateRow.session_id).where(col(EstimateRow.session_id).in_(session_ids)))
-        ).all()
-    )
+    owed = set((await uow.session.exec(_OWED_SESSIONS, params={IDS: list(session_ids)})).all())
     for booking in bookings:
         patient = patients.get(booking.patient_id)
         if patient is None or not patient.self_pay:

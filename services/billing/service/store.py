@@ -30,8 +30,17 @@ from services.billing.models import (
     PriceRow,
     PriorAuthRow,
 )
+from shared.db.id_lists import IDS, one_of
 from shared.db.unit_of_work import UnitOfWork
 from shared.errors import RecordNotFound
+
+# The consumer's lookups for a run of events, built once (shared/db/id_lists.py): each call binds its ids.
+_ASSISTANCES_OF = select(AssistanceRow).where(one_of(AssistanceRow.patient_id))
+_COVERAGES_OF = select(CoverageRow).where(one_of(CoverageRow.course_id))
+_COURSES_BY_ID = select(BillingCourse).where(one_of(BillingCourse.course_id))
+_PATIENTS_BY_ID = select(BillingPatient).where(one_of(BillingPatient.patient_id))
+_PRIOR_AUTHS_OF_COURSES = select(PriorAuthRow).where(one_of(PriorAuthRow.course_id))
+_CHARGED_SOURCES = select(ChargeRow.source_id).where(one_of(ChargeRow.source_id))
 
 LEDGER_KINDS: dict[type[BaseModel], str] = {
     Invoice: "invoice",
@@ -106,7 +115,7 @@ async def assistances_of(uow: UnitOfWork, patient_ids: Collection[uuid.UUID]) ->
     """The patients' latest sliding-scale assessments, by patient, in one query (those assessed)."""
     if not patient_ids:
         return {}
-    rows = await uow.session.exec(select(AssistanceRow).where(col(AssistanceRow.patient_id).in_(patient_ids)))
+    rows = await uow.session.exec(_ASSISTANCES_OF, params={IDS: list(patient_ids)})
     return {
         row.patient_id: FinancialAssistance(
             household_size=row.household_size,
@@ -126,21 +135,21 @@ async def coverages_of(uow: UnitOfWork, course_ids: Collection[uuid.UUID]) -> di
     """The courses' latest coverage determinations, by course, in one query (those determined)."""
     if not course_ids:
         return {}
-    rows = await uow.session.exec(select(CoverageRow).where(col(CoverageRow.course_id).in_(course_ids)))
+    rows = await uow.session.exec(_COVERAGES_OF, params={IDS: list(course_ids)})
     return {row.course_id: CoverageDetermination.model_validate(row.determination) for row in rows.all()}
 
 
 async def courses_by_id(uow: UnitOfWork, course_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, BillingCourse]:
     if not course_ids:
         return {}
-    rows = await uow.session.exec(select(BillingCourse).where(col(BillingCourse.course_id).in_(course_ids)))
+    rows = await uow.session.exec(_COURSES_BY_ID, params={IDS: list(course_ids)})
     return {row.course_id: row for row in rows.all()}
 
 
 async def patients_by_id(uow: UnitOfWork, patient_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, BillingPatient]:
     if not patient_ids:
         return {}
-    rows = await uow.session.exec(select(BillingPatient).where(col(BillingPatient.patient_id).in_(patient_ids)))
+    rows = await uow.session.exec(_PATIENTS_BY_ID, params={IDS: list(patient_ids)})
     return {row.patient_id: row for row in rows.all()}
 
 
@@ -170,7 +179,7 @@ async def prior_auths_of_courses(
     """The courses' prior authorisations (a course has at most one), by course, in one query."""
     if not course_ids:
         return {}
-    rows = await uow.session.exec(select(PriorAuthRow).where(col(PriorAuthRow.course_id).in_(course_ids)))
+    rows = await uow.session.exec(_PRIOR_AUTHS_OF_COURSES, params={IDS: list(course_ids)})
     return {row.course_id: (row, PriorAuthorisation.model_validate(row.document)) for row in rows.all()}
 
 
@@ -258,7 +267,7 @@ async def charged_sources(uow: UnitOfWork, source_ids: Collection[uuid.UUID]) ->
     """Which of these visits already have their charge (one a visit), in one query."""
     if not source_ids:
         return set()
-    rows = await uow.session.exec(select(ChargeRow.source_id).where(col(ChargeRow.source_id).in_(source_ids)))
+    rows = await uow.session.exec(_CHARGED_SOURCES, params={IDS: list(source_ids)})
     return set(rows.all())
 
 
