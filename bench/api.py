@@ -35,6 +35,7 @@ from pydantic import BaseModel
 
 from bench.report import print_figures
 from bench.sqlite_writers import Load
+from deploy import local_http
 from deploy.kafka.launcher import KafkaNode, free_port
 from shared.auth.tokens import mint_dev_token
 from shared.freed_memory import allocator_environment
@@ -122,7 +123,7 @@ def bare_server(workdir: Path) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                httpx.get(f"{url}/docs", timeout=2).raise_for_status()
+                local_http.get(f"{url}/docs", timeout=2).raise_for_status()
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline or process.poll() is not None:

@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 
 from bench.report import print_figures
+from deploy import local_http
 from deploy.kafka.launcher import free_port
 from deploy.local_stack import SYNTHETIC_PATIENTS, dev_tokens, planned_services
 from shared.freed_memory import allocator_environment
@@ -158,7 +159,7 @@ def bare_app_rss() -> float:
         deadline = time.monotonic() + 30
         while True:
             try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=2).raise_for_status()
+                local_http.get(f"http://127.0.0.1:{port}/", timeout=2).raise_for_status()
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline:
@@ -212,7 +213,7 @@ def local_network(var_dir: Path) -> Iterator[subprocess.Popen[str]]:
 def register_at(url: str, token: str, rate: float, seconds: float) -> int:
     done = 0
     started = time.perf_counter()
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+    with local_http.client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
         for n in range(int(rate * seconds)):
             time.sleep(max(0.0, started + n / rate - time.perf_counter()))
             body = {"given_name": "Foot", "family_name": f"Print{n}", "birth_date": "1975-05-05", "sex": "other"}

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from deploy import local_http
 from deploy.kafka.launcher import KafkaNode, free_port
 from shared.auth.tokens import mint_dev_token
 from tests.harness import running, service_process, wait_until
@@ -63,7 +64,7 @@ def register_all(url: str, token: str, writers: int, each: int, tag: str) -> Loa
 
     def writer(w: int) -> None:
         nonlocal failures
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        with local_http.client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
             for n in range(each):
                 body = {"given_name": f"W{w}", "family_name": f"{tag}{n}", "birth_date": "1980-01-01", "sex": "other"}
                 began = time.perf_counter()

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from deploy import synthetic
+from deploy import local_http, synthetic
 from deploy.local_stack import planned_services
 from shared.auth.permissions import Role
 from shared.auth.tokens import mint_dev_token
@@ -102,7 +102,7 @@ def status(
         targets = dict(item.split("=", 1) for item in service)
     else:
         targets = {name: f"http://127.0.0.1:{port}" for name, port in planned_services(port_base).items()}
-    with httpx.Client(timeout=5) as client, Progress(transient=True, console=out) as progress:
+    with local_http.client(timeout=5) as client, Progress(transient=True, console=out) as progress:
         asking = progress.add_task("asking each service", total=len(targets))
         found = []
         for name, url in targets.items():
@@ -237,7 +237,7 @@ EndpointId = Annotated[str, typer.Argument(help="the endpoint's id")]
 def _call(method: str, url: str, path: str, token: str, **kwargs: Any) -> Any:
     """One call to the webhooks API; its refusal (the API's own message) ends the command with 1."""
     try:
-        reply = httpx.request(
+        reply = local_http.request(
             method,
             f"{url.rstrip('/')}/webhooks{path}",
             headers={"Authorization": f"Bearer {token}"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
+from deploy import local_http
 
 GIVEN = ["Alex", "Sam", "Robin", "Jordan", "Casey", "Morgan", "Riley", "Quinn", "Avery", "Jamie"]
 FAMILY = ["Rivera", "Okafor", "Nguyen", "Kowalski", "Haddad", "Silva", "Berg", "Tanaka"]
@@ -86,7 +86,7 @@ class DemoClinic:
         return {"Authorization": f"Bearer {self.tokens[self.site, role]}"}
 
     def _post(self, url: str, role: str, body: dict[str, Any]) -> dict[str, Any]:
-        reply = httpx.post(url, json=body, headers=self._as(role), timeout=10)
+        reply = local_http.post(url, json=body, headers=self._as(role), timeout=10)
         reply.raise_for_status()
         result: dict[str, Any] = reply.json()
         return result
@@ -178,7 +178,7 @@ class DemoClinic:
 
         for plan in PLANS:
             body = plan.model_dump(mode="json")
-            reply = httpx.put(f"{self.billing}/plans", json=body, headers=self._as("site_admin"), timeout=10)
+            reply = local_http.put(f"{self.billing}/plans", json=body, headers=self._as("site_admin"), timeout=10)
             reply.raise_for_status()
 
     def _plan_course(self, patient_id: str, within: float = 30.0) -> None:
@@ -193,7 +193,7 @@ class DemoClinic:
         }
         deadline = time.monotonic() + within
         while True:
-            reply = httpx.post(f"{self.sessions}/courses", json=body, headers=self._as("clinician"), timeout=10)
+            reply = local_http.post(f"{self.sessions}/courses", json=body, headers=self._as("clinician"), timeout=10)
             if reply.status_code == 201:
                 return
             if reply.status_code != 409 or time.monotonic() > deadline:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from deploy import local_http
 from deploy.lifetime import die_with_parent
 from shared.freed_memory import allocator_environment
 
@@ -58,7 +59,7 @@ class ServiceProcess:
             if not self.is_running():
                 raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if local_http.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

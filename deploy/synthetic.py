@@ -50,6 +50,7 @@ from typing import Literal, TypeVar
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from deploy import local_http
 from deploy.demo_data import FAMILY, GIVEN
 from services.billing.domain.coverage import CoverageKind, PayerType, PlanBenefits, determine
 from services.billing.domain.coverage import CoverageOnFile as BillingCoverageOnFile
@@ -1272,7 +1273,7 @@ def caught_up(urls: Sequence[str], timeout_seconds: float, say: Callable[[str], 
     while pending and time.monotonic() < deadline:
         for url in list(pending):
             try:
-                body = httpx.get(f"{url.rstrip('/')}/readyz", timeout=5).json()
+                body = local_http.get(f"{url.rstrip('/')}/readyz", timeout=5).json()
                 lags = [c.get("lag") for c in body.get("consumers", [])]
             except (httpx.HTTPError, ValueError):
                 lags = [None]

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -33,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from deploy import local_http
 from deploy.kafka.launcher import KafkaNode, free_port
 from deploy.processes import ServiceProcess
 from shared.auth.permissions import PERMISSION_TABLE, Permission, Role
@@ -91,7 +91,7 @@ def seed(workdir: Path, targets: list[Target]) -> dict[str, str]:
         return {"Authorization": f"Bearer {mint_dev_token(keys, site=SITE, roles=[role])}"}
 
     def post(base: str, path: str, role: str, body: dict[str, Any]) -> dict[str, Any]:
-        reply = httpx.post(f"{base}{path}", json=body, headers=as_(role), timeout=10)
+        reply = local_http.post(f"{base}{path}", json=body, headers=as_(role), timeout=10)
         assert reply.is_success, f"{path}: {reply.status_code} {reply.text}"
         result: dict[str, Any] = reply.json()
         return result
@@ -147,10 +147,14 @@ def seed(workdir: Path, targets: list[Target]) -> dict[str, str]:
     }
 
     def planned() -> bool:
-        return httpx.post(f"{sessions}/courses", json=body, headers=as_("clinician"), timeout=10).status_code == 201
+        return (
+            local_http.post(f"{sessions}/courses", json=body, headers=as_("clinician"), timeout=10).status_code == 201
+        )
 
     wait_until(planned, timeout=60, what="sessions to learn the patient from intake")
-    course = httpx.get(f"{sessions}/patients/{patient['id']}/courses", headers=as_("clinician"), timeout=10).json()[0]
+    course = local_http.get(
+        f"{sessions}/patients/{patient['id']}/courses", headers=as_("clinician"), timeout=10
+    ).json()[0]
     start = time.time() + 3 * 86400
     booked = post(
         sessions,

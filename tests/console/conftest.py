@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from deploy import local_http
 from deploy.demo_data import DEMO_PRICES, NO_FLAGS
 from deploy.local_stack import BILLING_RULES
 from shared.auth.tokens import mint_dev_token
@@ -35,7 +35,7 @@ class SiteUnderTest:
         return mint_dev_token(self.keys, site=self.site, roles=[role])
 
     def api(self, service: str, method: str, path: str, role: str, body: object = None) -> Any:
-        reply = httpx.request(
+        reply = local_http.request(
             method,
             f"{self.services[service]}{path}",
             json=body,

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from deploy import local_http
 from tests.browser import accessible, shot
 from tests.console.conftest import SiteUnderTest, a_planned_course, a_screened_consented_patient
 
@@ -51,5 +51,5 @@ def test_the_dashboard_shows_a_cohort_once_the_release_rules_allow(browser: Brow
     assert accessible(page, base) == []
 
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
-    exported = httpx.get(f"{base}/dashboard.csv", cookies=cookies, timeout=10)
+    exported = local_http.get(f"{base}/dashboard.csv", cookies=cookies, timeout=10)
     assert exported.status_code == 200 and f"{site},treatment_resistant_depression,iv_infusion" in exported.text

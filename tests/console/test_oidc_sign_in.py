@@ -12,6 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
+from deploy import local_http
 from deploy.processes import ROOT
 from tests.browser import accessible, shot
 from tests.harness import free_port, running, service_process, wait_until
@@ -51,7 +52,7 @@ def console_behind_an_issuer(kafka: str, tmp_path: Path) -> Iterator[str]:
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return local_http.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -77,7 +78,7 @@ def test_a_user_signs_in_at_the_issuer_and_the_services_accept_its_token(
 
 
 def test_a_callback_the_console_did_not_start_is_refused(browser: Browser, console_behind_an_issuer: str) -> None:
-    reply = httpx.get(f"{console_behind_an_issuer}/sign-in/callback", params={"code": "stolen", "state": "guess"})
+    reply = local_http.get(f"{console_behind_an_issuer}/sign-in/callback", params={"code": "stolen", "state": "guess"})
     assert reply.status_code == 400 and "not started here" in reply.text
-    denied = httpx.get(f"{console_behind_an_issuer}/sign-in/callback", params={"error": "access_denied"})
+    denied = local_http.get(f"{console_behind_an_issuer}/sign-in/callback", params={"error": "access_denied"})
     assert denied.status_code == 401 and "did not sign you in" in denied.text

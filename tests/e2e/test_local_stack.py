@@ -20,6 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
+from deploy import local_http
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, accessible
 from tests.harness import ROOT, wait_until
 
@@ -113,7 +114,7 @@ class Console:
 
 def healthy(url: str) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return local_http.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -196,13 +197,13 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
         urls = [word for word in printed.split() if word.startswith("http://") and word.endswith("/docs")]
         assert len(urls) == 12  # five services at each of two sites, and the network's outcomes and webhooks
         for url in urls:
-            assert httpx.get(url, timeout=5).status_code == 200
+            assert local_http.get(url, timeout=5).status_code == 200
         assert {f"http://127.0.0.1:{base + port}/docs" for port in (101, 105, 205, 300, 320)} <= set(urls)
         # Each site's console, with a ready sign-in link per role: the front desk's opens the console's home page.
         links = [w for w in printed.split() if "/sign-in?token=" in w]
         assert len(links) == 11, links  # five roles at each of two sites, and the network admin's dashboard
         desk = desk_link(printed, f"http://127.0.0.1:{base + 100}/")
-        with httpx.Client(follow_redirects=True, timeout=10) as browser:
+        with local_http.client(follow_redirects=True, timeout=10) as browser:
             home = browser.get(desk)
             assert home.status_code == 200 and "Register a patient" in home.text, home.text
 
@@ -213,13 +214,15 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
         )
         assert len(tokens) == 11  # five roles at each of two sites, and the network admin
         admin = {"Authorization": f"Bearer {tokens['network_admin@network']}"}
-        assert httpx.get(network, timeout=5).status_code == 401
+        assert local_http.get(network, timeout=5).status_code == 401
         front_desk = {"Authorization": f"Bearer {tokens['front_desk@north']}"}
-        assert httpx.get(network, headers=front_desk, timeout=5).status_code == 403
+        assert local_http.get(network, headers=front_desk, timeout=5).status_code == 403
 
         def by_site() -> dict[str, int]:
             # A suppressed total counts as 0 here: the wait below wants both sites shown.
-            return {a["site"]: a["total"]["count"] or 0 for a in httpx.get(network, headers=admin, timeout=5).json()}
+            return {
+                a["site"]: a["total"]["count"] or 0 for a in local_http.get(network, headers=admin, timeout=5).json()
+            }
 
         # The demo patients (14 at north through the APIs) and the synthetic cohort's registrations, all shown.
         wait_until(
@@ -231,7 +234,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
         def cohort_outcomes(**params: str) -> list[dict[str, Any]]:
             """Every page of the network's cohort outcomes: each reply's Link header names the next."""
             cohorts: list[dict[str, Any]] = []
-            reply = httpx.get(
+            reply = local_http.get(
                 f"http://127.0.0.1:{base + 300}/cohort-outcomes", params=params, headers=admin, timeout=10
             )
             while True:
@@ -239,7 +242,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
                 following = reply.links.get("next")
                 if following is None:
                     return cohorts
-                reply = httpx.get(f"http://127.0.0.1:{base + 300}{following['url']}", headers=admin, timeout=10)
+                reply = local_http.get(f"http://127.0.0.1:{base + 300}{following['url']}", headers=admin, timeout=10)
 
         # The synthetic cohort's outcomes reach the network with figures shown (11 or more) for both sites.
         def shown_cohorts() -> set[str]:
@@ -298,7 +301,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
         # The network dashboard shows those figures: a table with shown counts and suppressed ones (never a number),
         # response and remission charted in a real browser, and the table as CSV.
         dashboard = desk_link(printed, f"http://127.0.0.1:{base + 310}/", role="network_admin")
-        with httpx.Client(follow_redirects=True, timeout=20) as browser:
+        with local_http.client(follow_redirects=True, timeout=20) as browser:
             page = browser.get(dashboard)
             assert page.status_code == 200 and "Network outcomes" in page.text, page.text
             assert "suppressed" in page.text and "north" in page.text and "south" in page.text

@@ -9,9 +9,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from deploy import local_http
 from shared.events import network_topic
 from tests.harness import auth_headers, read_topic, running, service_process, wait_until
 
@@ -29,7 +29,7 @@ def patient(n: int) -> dict[str, Any]:
 
 
 def network_aggregate(network_url: str, site: str, headers: dict[str, str]) -> dict[str, Any] | None:
-    reply = httpx.get(f"{network_url}/aggregates/{site}/registrations", headers=headers, timeout=5)
+    reply = local_http.get(f"{network_url}/aggregates/{site}/registrations", headers=headers, timeout=5)
     return reply.json() if reply.status_code == 200 else None
 
 
@@ -49,7 +49,7 @@ def test_a_registration_reaches_the_network_as_a_suppressed_aggregate(kafka: str
     with running(intake, outcomes, network):
         # 1. POST a patient to intake.
         first = patient(0)
-        reply = httpx.post(f"{intake.url}/patients", json=first, headers=front_desk, timeout=10)
+        reply = local_http.post(f"{intake.url}/patients", json=first, headers=front_desk, timeout=10)
         assert reply.status_code == 201, reply.text
         patient_id = reply.json()["id"]
 
@@ -74,7 +74,8 @@ def test_a_registration_reaches_the_network_as_a_suppressed_aggregate(kafka: str
         # Past ten registrations the month's count is shown.
         for n in range(1, 12):
             assert (
-                httpx.post(f"{intake.url}/patients", json=patient(n), headers=front_desk, timeout=10).status_code == 201
+                local_http.post(f"{intake.url}/patients", json=patient(n), headers=front_desk, timeout=10).status_code
+                == 201
             )
         # A beat may release 11 while the twelfth is posted; the step rule then holds 11 (a change of 1 waits).
         wait_until(
@@ -83,7 +84,7 @@ def test_a_registration_reaches_the_network_as_a_suppressed_aggregate(kafka: str
         )
         aggregate = network_aggregate(network.url, site, admin)
         assert aggregate is not None and [c["count"] for c in aggregate["cells"]] == [aggregate["total"]["count"]]
-        listed = httpx.get(f"{network.url}/aggregates", params={"site": site}, headers=admin, timeout=5).json()
+        listed = local_http.get(f"{network.url}/aggregates", params={"site": site}, headers=admin, timeout=5).json()
         assert listed == [aggregate]
 
     # Nothing patient-level crossed: read the whole network topic.

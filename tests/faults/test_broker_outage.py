@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from deploy import local_http
 from deploy.kafka.launcher import KafkaNode, free_port
 from tests.harness import auth_headers, running, service_process, wait_until
 
@@ -36,7 +36,7 @@ def rows(database: Path, sql: str) -> int:
 
 def register(intake_url: str, n: int, headers: dict[str, str]) -> None:
     body = {"given_name": f"Outage{n}", "family_name": "Test", "birth_date": "1970-01-01", "sex": "other"}
-    reply = httpx.post(f"{intake_url}/patients", json=body, headers=headers, timeout=10)
+    reply = local_http.post(f"{intake_url}/patients", json=body, headers=headers, timeout=10)
     assert reply.status_code == 201, reply.text
 
 
@@ -73,7 +73,7 @@ def test_every_projection_catches_up_after_a_60_second_broker_outage(own_broker:
             register(intake.url, written, front_desk)  # intake keeps answering 201 with no broker at all
             written += 1
             time.sleep(1.0)
-        assert httpx.get(f"{intake.url}/readyz", timeout=10).status_code == 503
+        assert local_http.get(f"{intake.url}/readyz", timeout=10).status_code == 503
         own_broker.start()
         for _ in range(5):
             register(intake.url, written, front_desk)
@@ -96,12 +96,12 @@ def test_every_projection_catches_up_after_a_60_second_broker_outage(own_broker:
         for service in (intake, sessions, outcomes):
             assert service.is_running(), f"{service.name} was not restarted by hand"
             wait_until(
-                lambda s=service: httpx.get(f"{s.url}/readyz", timeout=10).status_code == 200,  # type: ignore[misc]
+                lambda s=service: local_http.get(f"{s.url}/readyz", timeout=10).status_code == 200,  # type: ignore[misc]
                 timeout=60,
                 what=f"{service.name} ready",
             )
         for service in (sessions, outcomes):
-            metrics = httpx.get(f"{service.url}/metrics", timeout=10).text
+            metrics = local_http.get(f"{service.url}/metrics", timeout=10).text
             assert f'kapnet_consumer_lag{{consumer="{service.name}"}} 0' in metrics, metrics
             assert f'kapnet_consumer_running{{consumer="{service.name}"}} 1' in metrics
 

@@ -11,10 +11,10 @@ import uuid
 from pathlib import Path
 from types import ModuleType
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from deploy import local_http
 from tests.harness import ROOT, auth_headers, read_topic, running, service_process
 
 pytestmark = pytest.mark.broker
@@ -62,7 +62,7 @@ def test_the_example_subscriber_reads_validated_events(
                 "sex": "female",
                 "mrn": f"SUB-{uuid.uuid4().hex[:8]}",
             }
-            reply = httpx.post(f"{intake.url}/patients", json=patient, headers=desk, timeout=10)
+            reply = local_http.post(f"{intake.url}/patients", json=patient, headers=desk, timeout=10)
             assert reply.status_code == 201, reply.text
             ids.append(reply.json()["id"])
         asyncio.run(read_topic(kafka, topic, 2))
