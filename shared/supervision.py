@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from shared.bus.kafka import reraise_unless_recoverable
+from shared.bus.kafka import raise_if_cancelling, reraise_unless_recoverable
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         backoff = FIRST_BACKOFF_SECONDS
         while True:
+            raise_if_cancelling()  # a cancellation lost by 3.11's wait_for is still counted (EventConsumer)
             began = loop.time()
             try:
                 await job()

@@ -350,6 +350,9 @@ class EventConsumer:
         consumer = self._consumer
         assert consumer is not None
         while True:
+            # Python 3.11's wait_for (aiokafka's own included) can return a result and lose the cancellation that
+            # met it; the task still counts it. Seen: a consumer cancelled at shutdown went on consuming for good.
+            raise_if_cancelling()
             try:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.config.max_batch_records)
             except UNPARSEABLE_FETCH_ERRORS as error:
@@ -421,7 +424,8 @@ class EventConsumer:
         if not offsets or self._consumer is None:
             return
         try:
-            await asyncio.wait_for(self._consumer.commit(offsets), self.config.timeout_seconds)
+            async with asyncio.timeout(self.config.timeout_seconds):  # not wait_for: see _consume
+                await self._consumer.commit(offsets)
         except CommitFailedError as exc:
             # The group moved on; whoever owns the partition now will redeliver and the inbox absorbs it.
             log.warning("%s: commit refused after rebalance: %s", self.config.name, exc)
@@ -668,10 +672,8 @@ class EventConsumer:
             # aiokafka sends no record with neither (an AssertionError, which stopped the consumer for good on a
             # key-less tombstone); the details say what it lacked.
             value = b""
-        await asyncio.wait_for(
-            self._dlq_producer.send_and_wait(self.config.dead_letter_topic, value=value, key=key, headers=headers),
-            self.config.timeout_seconds,
-        )
+        async with asyncio.timeout(self.config.timeout_seconds):  # not wait_for: see _consume
+            await self._dlq_producer.send_and_wait(self.config.dead_letter_topic, value=value, key=key, headers=headers)
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent | None, error: Exception

@@ -27,6 +27,7 @@ from sqlmodel import col, select
 from shared.bus.kafka import (
     MAX_RECONNECT_BACKOFF_SECONDS,
     KafkaAccess,
+    raise_if_cancelling,
     reliable_producer,
     reraise_unless_recoverable,
     start_with_timeout,
@@ -107,6 +108,7 @@ class OutboxRelay:
         listener = asyncio.create_task(self.database.listen_for_outbox_writes())
         try:
             while True:
+                raise_if_cancelling()  # a cancellation lost by 3.11's wait_for is still counted (EventConsumer)
                 try:
                     published = await self.publish_pending()
                     backoff = 0.2
@@ -181,8 +183,10 @@ class OutboxRelay:
             return futures
 
         with self._publish_span(rows):
-            futures = await asyncio.wait_for(enqueue(), self.timeout_seconds)
-            results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self.timeout_seconds)
+            async with asyncio.timeout(self.timeout_seconds):  # not wait_for, which can lose a cancellation
+                futures = await enqueue()
+            async with asyncio.timeout(self.timeout_seconds):
+                results = await asyncio.gather(*futures, return_exceptions=True)
         acknowledged: list[PendingEvent] = []
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, BaseException):

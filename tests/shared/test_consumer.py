@@ -261,6 +261,35 @@ async def test_a_handler_that_fails_once_is_retried(scenario: Scenario) -> None:
     assert await scenario.registrations() == 1 and consumer.dead_lettered_total == 0
 
 
+async def test_a_cancellation_lost_during_a_batch_still_stops_the_consumer(scenario: Scenario) -> None:
+    """Python 3.11's wait_for can return its result and lose the cancellation that met it; the task still counts
+    it. A consumer cancelled at shutdown then consumed on for good: a test waiting for it hung 300 s. Here the
+    handler loses the cancellation the same way, and the consumer stops at its next turn, its event taken in."""
+    began = asyncio.Event()
+
+    async def losing_the_cancellation(uow: UnitOfWork, event: DomainEvent, envelope: CloudEvent) -> None:
+        began.set()
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            pass  # what wait_for does when the awaited result is ready as the cancellation arrives
+        await handlers.on_patient_registered.handle(uow, [(event, envelope)])
+
+    await scenario.produce(as_record(registration("north")))
+    consumer = scenario.consumer(losing_the_cancellation)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(began.wait(), 30)
+        task.cancel()
+        await asyncio.wait({task}, timeout=20)
+        assert task.done(), "the consumer went on after its cancellation"
+        assert task.cancelled()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert consumer.processed_total == 1 and await scenario.registrations() == 1
+
+
 async def test_a_handler_that_keeps_failing_dead_letters_and_changes_nothing(scenario: Scenario) -> None:
     doomed = registration("north")
 
