@@ -4,19 +4,28 @@ SQLite takes an executemany in process, at C speed; the rows go to the driver as
 columns' own processors (SQLAlchemy's executemany spent more building a dictionary of parameters per row).
 psycopg runs one as a statement per row in its pipeline, about 80 µs a row here, which made PostgreSQL's consumer
 the slowest stage of the event pipeline (bench/pipeline.py).
-On PostgreSQL the rows go instead as one array parameter per column, unnested side by side (set-returning
-functions in a select list run in lockstep): one statement and one round trip for the batch, whose text does not
-grow with it.
+On PostgreSQL the rows go instead as one JSON document, an array of rows, each value read back with its column's
+type (``CAST(r ->> n AS type)``): one statement, one parameter and one round trip for the batch, whose text does
+not grow with it. One array parameter per column, unnested side by side, did the same with psycopg dumping each
+value in Python (its ListDumper was 31 % of PostgreSQL's consumer, py-spy, bench/pipeline.py); the C JSON encoder
+writes strings and numbers itself and calls back only for UUIDs, times and the like. A batch the document cannot
+carry exactly (NaN, a type it does not know) takes the arrays instead.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg import Binary
+from psycopg.types.json import Json, Jsonb
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import CompileError
@@ -87,6 +96,76 @@ def _sqlite_statement(
     return compiled[(table, keys, skip_existing)]
 
 
+def _json_value(value: object) -> object:
+    """A driver value the JSON encoder does not write itself, as the text its column's type reads back."""
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Binary):  # what a LargeBinary column's processor wraps its bytes in
+        value = value.obj
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()  # bytea's hex input form
+    if isinstance(value, Json | Jsonb):  # a JSON column: its text, made by the serializer the engine was given
+        return (value.dumps or json.dumps)(value.obj)
+    raise TypeError(f"no JSON form for {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class _JsonInsert:
+    """PostgreSQL's INSERT ... SELECT from one JSON array of rows, compiled once for a table and a set of columns,
+    the values converted by each column's own bind processor before they are written into the document."""
+
+    sql: str
+    rows: _DriverInsert
+
+    def document(self, rows: Sequence[Mapping[str, Any]]) -> str:
+        """Raises ValueError (NaN or infinity, which JSON cannot hold) or TypeError (a value it has no form for)."""
+        return json.dumps(self.rows.parameters(rows), default=_json_value, allow_nan=False, ensure_ascii=False)
+
+
+# The types whose driver values the document writes as text their own input function reads back exactly.
+_DOCUMENT_TYPES = (
+    sa.String, sa.Uuid, sa.DateTime, sa.Date, sa.Time, sa.Integer, sa.Numeric, sa.Boolean, sa.LargeBinary, sa.JSON,
+)  # fmt: skip
+
+
+def _in_document(column_type: sa.types.TypeEngine[Any]) -> bool:
+    base = column_type.impl_instance if isinstance(column_type, sa.TypeDecorator) else column_type
+    return isinstance(base, _DOCUMENT_TYPES) and not isinstance(base, sa.ARRAY)
+
+
+_COMPILED_JSON: weakref.WeakKeyDictionary[Dialect, dict[tuple[sa.Table, tuple[str, ...], bool], _JsonInsert | None]]
+_COMPILED_JSON = weakref.WeakKeyDictionary()
+
+
+def _postgres_statement(
+    dialect: Dialect, table: sa.Table, keys: tuple[str, ...], skip_existing: bool
+) -> _JsonInsert | None:
+    """None when the document cannot carry the rows: a column of another type than those ``_in_document`` knows
+    (an array's JSON is not PostgreSQL's array text), or a column left out whose default SQLAlchemy fills in
+    itself. SQLAlchemy's own path then."""
+    compiled = _COMPILED_JSON.setdefault(dialect, {})
+    if (table, keys, skip_existing) not in compiled:
+        columns = [table.columns[key] for key in keys]
+        left_out = [c for c in table.columns if c.key not in keys]
+        json_insert = None
+        if all(_in_document(c.type) for c in columns) and not any(c.default is not None for c in left_out):
+            prepare = dialect.identifier_preparer
+            names = ", ".join(prepare.format_column(c) for c in columns)
+            values = ", ".join(f"CAST(r ->> {n} AS {c.type.compile(dialect=dialect)})" for n, c in enumerate(columns))
+            sql = (
+                f"INSERT INTO {prepare.format_table(table)} ({names}) "
+                f"SELECT {values} FROM json_array_elements(%s::json) AS r"
+            )
+            if skip_existing:
+                sql += " ON CONFLICT DO NOTHING"
+            processors = tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+            json_insert = _JsonInsert(sql, _DriverInsert(sql, keys, processors))
+        compiled[(table, keys, skip_existing)] = json_insert
+    return compiled[(table, keys, skip_existing)]
+
+
 async def insert_rows(
     session: AsyncSession, dialect: str, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, skip_existing: bool
 ) -> None:
@@ -103,6 +182,16 @@ async def insert_rows(
         else:
             await connection.exec_driver_sql(statement.sql, statement.parameters(rows))
         return
+    connection = await session.connection()
+    json_insert = _postgres_statement(connection.dialect, table, tuple(rows[0]), skip_existing)
+    if json_insert is not None:
+        try:
+            document = json_insert.document(rows)
+        except (ValueError, TypeError):
+            pass  # the arrays below carry it
+        else:
+            await connection.exec_driver_sql(json_insert.sql, (document,))
+            return
     columns = [table.columns[name] for name in rows[0]]
     unnested = [
         sa.func.unnest(sa.bindparam(f"column_{n}", [row[c.key] for row in rows], type_=postgresql.ARRAY(c.type)))

@@ -3,15 +3,19 @@ their own included), a row already there is skipped or refused as asked, and not
 
 from __future__ import annotations
 
+import json
+import math
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import CompileError, IntegrityError
 
-from shared.db.bulk import InsertSkippingExisting, insert_rows
+from shared.db.bulk import InsertSkippingExisting, _postgres_statement, insert_rows
 from shared.db.database import Database
 from shared.db.types import UtcDateTime
 
@@ -143,5 +147,62 @@ async def test_json_is_stored_as_sqlalchemys_own_insert_stores_it_on_sqlite(tmp_
             ours = (await connection.exec_driver_sql("SELECT n, body FROM bulk_note ORDER BY n")).all()
             theirs = (await connection.exec_driver_sql("SELECT n, body FROM bulk_note_twin ORDER BY n")).all()
         assert [tuple(row) for row in ours] == [tuple(row) for row in theirs] and len(ours) == 20
+    finally:
+        await database.dispose()
+
+
+def awkward_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("n", sa.Integer, primary_key=True),
+        sa.Column("said", sa.Text),
+        sa.Column("amount", sa.Numeric(12, 4)),
+        sa.Column("at", sa.Time),
+        sa.Column("blob", sa.LargeBinary),
+        sa.Column("score", sa.Float),
+        sa.Column("details", sa.JSON),
+    ]
+
+
+AWKWARD = sa.Table("bulk_awkward", METADATA, *awkward_columns())
+AWKWARD_TWIN = sa.Table("bulk_awkward_twin", METADATA, *awkward_columns())
+
+
+def awkward(n: int, score: float) -> dict[str, object]:
+    return {
+        "n": n,
+        "said": ['quote " and \\ backslash', "line\nbreak\ttab", "é ü 漢字 \u2028 😀", "", None][n % 5],
+        "amount": Decimal("12345678.1234") if n % 2 else Decimal("-0.0001"),
+        "at": time(9, n % 60, 30, 250),
+        "blob": bytes(range(n % 7)) if n % 3 else None,
+        "score": score,
+        "details": {"why": 'clinic "policy"', "at": [n, 1.5, None, True], "é": {}} if n % 4 else None,
+    }
+
+
+async def test_values_json_or_arrays_carry_are_stored_as_sqlalchemys_own_insert_stores_them(database_url: str) -> None:
+    """PostgreSQL's batch goes as one JSON document read back with each column's type; text with quotes and
+    line breaks, exact decimals, times, bytes, JSON and floats come back as SQLAlchemy's own INSERT stores them.
+    A batch with a NaN, which JSON cannot hold, goes as arrays and is stored the same way."""
+    database = Database(database_url)
+    try:
+        batches = [[awkward(n, n / 3 - 7) for n in range(40)], [awkward(n, math.nan) for n in range(40, 45)]]
+        async with database.engine.begin() as connection:
+            await connection.run_sync(METADATA.create_all)
+            if database.dialect == "postgresql":
+                statement = _postgres_statement(connection.dialect, AWKWARD, tuple(batches[0][0]), False)
+                assert statement is not None
+                assert json.loads(statement.document(batches[0]))[0][0] == 0  # the first batch goes as the document
+                with pytest.raises(ValueError):
+                    statement.document(batches[1])  # the second, with its NaN, as arrays
+        for rows in batches:
+            async with database.sessions() as session, session.begin():
+                await insert_rows(session, database.dialect, AWKWARD, rows, skip_existing=False)
+                await session.execute(sa.insert(AWKWARD_TWIN), rows)
+        async with database.engine.connect() as connection:
+            ours = (await connection.exec_driver_sql("SELECT * FROM bulk_awkward ORDER BY n")).all()
+            theirs = (await connection.exec_driver_sql("SELECT * FROM bulk_awkward_twin ORDER BY n")).all()
+        assert len(ours) == 45
+        # NaN != NaN: compared as text.
+        assert [tuple(map(repr, row)) for row in ours] == [tuple(map(repr, row)) for row in theirs]
     finally:
         await database.dispose()
