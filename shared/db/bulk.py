@@ -24,8 +24,6 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from psycopg import Binary
-from psycopg.types.json import Json, Jsonb
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import CompileError
@@ -102,6 +100,10 @@ def _json_value(value: object) -> object:
         return str(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()
+    # Imported here: psycopg costs a SQLite deployment's service 0.1 s at start, and only PostgreSQL gets here.
+    from psycopg import Binary
+    from psycopg.types.json import Json, Jsonb
+
     if isinstance(value, Binary):  # what a LargeBinary column's processor wraps its bytes in
         value = value.obj
     if isinstance(value, bytes | bytearray | memoryview):
