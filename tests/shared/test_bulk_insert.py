@@ -102,6 +102,20 @@ TWIN = sa.Table(
 )
 
 
+async def stored_both_ways(
+    database: Database, table: sa.Table, twin: sa.Table, rows: list[dict[str, object]], order_by: str
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows put in ``table`` by insert_rows and in ``twin`` by SQLAlchemy's own INSERT, in one transaction,
+    then both read back as the driver returns them."""
+    async with database.sessions() as session, session.begin():
+        await insert_rows(session, database.dialect, table, rows, skip_existing=False)
+        await session.execute(sa.insert(twin), rows)
+    async with database.engine.connect() as connection:
+        ours = (await connection.exec_driver_sql(f"SELECT * FROM {table.name} ORDER BY {order_by}")).all()
+        theirs = (await connection.exec_driver_sql(f"SELECT * FROM {twin.name} ORDER BY {order_by}")).all()
+    return [tuple(row) for row in ours], [tuple(row) for row in theirs]
+
+
 async def test_what_is_stored_is_what_sqlalchemys_own_insert_stores(database_url: str) -> None:
     """Byte for byte, as the driver returns it without any type processing: on SQLite insert_rows hands the
     driver values converted by the columns' processors itself (a TypeDecorator's bind_processor alone would
@@ -110,14 +124,8 @@ async def test_what_is_stored_is_what_sqlalchemys_own_insert_stores(database_url
     try:
         async with database.engine.begin() as connection:
             await connection.run_sync(METADATA.create_all)
-        rows = [reading(n) for n in range(50)]
-        async with database.sessions() as session, session.begin():
-            await insert_rows(session, database.dialect, READINGS, rows, skip_existing=False)
-            await session.execute(sa.insert(TWIN), rows)
-        async with database.engine.connect() as connection:
-            ours = (await connection.exec_driver_sql("SELECT * FROM bulk_reading ORDER BY label")).all()
-            theirs = (await connection.exec_driver_sql("SELECT * FROM bulk_reading_twin ORDER BY label")).all()
-        assert [tuple(row) for row in ours] == [tuple(row) for row in theirs]
+        ours, theirs = await stored_both_ways(database, READINGS, TWIN, [reading(n) for n in range(50)], "label")
+        assert ours == theirs
         assert len(ours) == 50
         if database.dialect == "sqlite":
             assert ours[0][3] == "2026-01-01 09:00:00.000000"  # SQLAlchemy's DATETIME text, not the driver's
@@ -194,13 +202,8 @@ async def test_values_json_or_arrays_carry_are_stored_as_sqlalchemys_own_insert_
                 assert json.loads(statement.document(batches[0]))[0][0] == 0  # the first batch goes as the document
                 with pytest.raises(ValueError):
                     statement.document(batches[1])  # the second, with its NaN, as arrays
-        for rows in batches:
-            async with database.sessions() as session, session.begin():
-                await insert_rows(session, database.dialect, AWKWARD, rows, skip_existing=False)
-                await session.execute(sa.insert(AWKWARD_TWIN), rows)
-        async with database.engine.connect() as connection:
-            ours = (await connection.exec_driver_sql("SELECT * FROM bulk_awkward ORDER BY n")).all()
-            theirs = (await connection.exec_driver_sql("SELECT * FROM bulk_awkward_twin ORDER BY n")).all()
+        await stored_both_ways(database, AWKWARD, AWKWARD_TWIN, batches[0], "n")
+        ours, theirs = await stored_both_ways(database, AWKWARD, AWKWARD_TWIN, batches[1], "n")
         assert len(ours) == 45
         # NaN != NaN: compared as text.
         assert [tuple(map(repr, row)) for row in ours] == [tuple(map(repr, row)) for row in theirs]
