@@ -108,7 +108,7 @@ def _json_value(value: object) -> object:
         value = value.obj
     if isinstance(value, bytes | bytearray | memoryview):
         return "\\x" + bytes(value).hex()  # bytea's hex input form
-    if isinstance(value, Json | Jsonb):  # a JSON column: its text, made by the serializer the engine was given
+    if isinstance(value, Json | Jsonb):  # a JSON column's text (an engine with its own serializer keeps the arrays)
         return (value.dumps or json.dumps)(value.obj)
     raise TypeError(f"no JSON form for {type(value).__name__}")
 
@@ -132,9 +132,21 @@ _DOCUMENT_TYPES = (
 )  # fmt: skip
 
 
-def _in_document(column_type: sa.types.TypeEngine[Any]) -> bool:
-    base = column_type.impl_instance if isinstance(column_type, sa.TypeDecorator) else column_type
-    return isinstance(base, _DOCUMENT_TYPES) and not isinstance(base, sa.ARRAY)
+def _document_cast(column_type: sa.types.TypeEngine[Any], dialect: Dialect) -> str | None:
+    """The type a column's text in the document is cast to, or None when the document cannot carry the column."""
+    impl = column_type.dialect_impl(dialect)  # what PostgreSQL is given, a TypeDecorator's own choice included
+    base = impl.impl_instance if isinstance(impl, sa.TypeDecorator) else impl
+    if not isinstance(base, _DOCUMENT_TYPES) or isinstance(base, sa.ARRAY):
+        return None
+    if isinstance(base, sa.DateTime) and not base.timezone:
+        return None  # the cast would drop an aware value's offset, which SQLAlchemy's own INSERT converts
+    if isinstance(base, sa.JSON) and getattr(dialect, "_json_serializer", None) is not None:
+        return None  # psycopg's JSON wrapper leaves the engine's own serializer to the connection
+    if isinstance(base, sa.String) and not (isinstance(base, sa.Enum) and base.native_enum):
+        # TEXT, not VARCHAR(n): an explicit cast cuts a longer text short without a word, while the INSERT's own
+        # assignment to the column refuses it, as SQLAlchemy's INSERT does.
+        return "TEXT"
+    return column_type.compile(dialect=dialect)
 
 
 _COMPILED_JSON: weakref.WeakKeyDictionary[Dialect, dict[tuple[sa.Table, tuple[str, ...], bool], _JsonInsert | None]]
@@ -144,18 +156,19 @@ _COMPILED_JSON = weakref.WeakKeyDictionary()
 def _postgres_statement(
     dialect: Dialect, table: sa.Table, keys: tuple[str, ...], skip_existing: bool
 ) -> _JsonInsert | None:
-    """None when the document cannot carry the rows: a column of another type than those ``_in_document`` knows
-    (an array's JSON is not PostgreSQL's array text), or a column left out whose default SQLAlchemy fills in
-    itself. SQLAlchemy's own path then."""
+    """None when the document cannot carry the rows: a column ``_document_cast`` refuses (an array's JSON is not
+    PostgreSQL's array text), or a column left out whose default SQLAlchemy fills in itself. SQLAlchemy's own
+    path then."""
     compiled = _COMPILED_JSON.setdefault(dialect, {})
     if (table, keys, skip_existing) not in compiled:
         columns = [table.columns[key] for key in keys]
         left_out = [c for c in table.columns if c.key not in keys]
+        casts = [_document_cast(c.type, dialect) for c in columns]
         json_insert = None
-        if all(_in_document(c.type) for c in columns) and not any(c.default is not None for c in left_out):
+        if None not in casts and not any(c.default is not None for c in left_out):
             prepare = dialect.identifier_preparer
             names = ", ".join(prepare.format_column(c) for c in columns)
-            values = ", ".join(f"CAST(r ->> {n} AS {c.type.compile(dialect=dialect)})" for n, c in enumerate(columns))
+            values = ", ".join(f"CAST(r ->> {n} AS {cast})" for n, cast in enumerate(casts))
             sql = (
                 f"INSERT INTO {prepare.format_table(table)} ({names}) "
                 f"SELECT {values} FROM json_array_elements(%s::json) AS r"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import CompileError, IntegrityError
+from sqlalchemy.exc import CompileError, DataError, IntegrityError
 
 from shared.db.bulk import InsertSkippingExisting, _postgres_statement, insert_rows
 from shared.db.database import Database
@@ -207,5 +207,27 @@ async def test_values_json_or_arrays_carry_are_stored_as_sqlalchemys_own_insert_
         assert len(ours) == 45
         # NaN != NaN: compared as text.
         assert [tuple(map(repr, row)) for row in ours] == [tuple(map(repr, row)) for row in theirs]
+    finally:
+        await database.dispose()
+
+
+async def test_a_text_longer_than_its_column_is_refused_not_cut_short(database_url: str) -> None:
+    """A cast to VARCHAR(20) cuts a longer text to 20 characters without a word, and two keys alike in their first
+    20 would then clash and one be skipped. PostgreSQL refuses the row, as SQLAlchemy's own INSERT does, and
+    nothing of the batch is written; SQLite keeps text of any length."""
+    database = Database(database_url)
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(METADATA.create_all)
+        rows = [reading(0), {**reading(1), "label": "x" * 21}]
+        if database.dialect == "postgresql":
+            with pytest.raises(DataError):
+                async with database.sessions() as session, session.begin():
+                    await insert_rows(session, database.dialect, READINGS, rows, skip_existing=True)
+            assert await held(database) == []
+        else:
+            async with database.sessions() as session, session.begin():
+                await insert_rows(session, database.dialect, READINGS, rows, skip_existing=True)
+            assert await held(database) == rows
     finally:
         await database.dispose()
