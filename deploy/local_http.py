@@ -1,6 +1,6 @@
 """Short HTTP calls from the launcher, the CLI, the benchmarks and the tests to kapnet's own services.
 
-``httpx.get(...)`` makes a client for the call, and each client a TLS context that loads the system's CA bundle:
+``httpx.get(...)`` makes a client for the call, and each client a TLS context that loads a CA bundle:
 52 ms of CPU on this machine, for what is plain HTTP on loopback. In `make run` the launcher spent half its CPU on
 it (py-spy), polling health and loading the demo patients, and the tests' polling loops did the same. One context,
 made on first use, serves every call. Each call still has its own client, so no cookie or connection outlives it.
@@ -17,9 +17,9 @@ import httpx
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
-    """The default context (the system's CA bundle, hostname checks), made once; for an https URL it verifies as
-    httpx's own default would."""
-    return ssl.create_default_context()
+    """httpx's own default context (certifi's CA bundle, or SSL_CERT_FILE/SSL_CERT_DIR; hostname checks), made
+    once: an https URL is verified as a plain ``httpx.get`` would verify it."""
+    return httpx.create_ssl_context()
 
 
 def request(method: str, url: str, **options: Any) -> httpx.Response:
