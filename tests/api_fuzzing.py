@@ -37,7 +37,7 @@ from deploy.kafka.launcher import KafkaNode, free_port
 from deploy.processes import ServiceProcess
 from shared.auth.permissions import PERMISSION_TABLE, Permission, Role
 from shared.auth.tokens import mint_dev_token
-from tests.harness import running, service_process, wait_until
+from tests.harness import TEST_BROKER_JVM, running, service_process, wait_until
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 SITE = "fuzz"
@@ -231,7 +231,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="service names to fuzz, e.g. billing@fuzz (default: all)")
     args = parser.parse_args()
     with ExitStack() as stack:
-        node = stack.enter_context(KafkaNode(args.workdir / "kafka", port=free_port()))
+        node = stack.enter_context(KafkaNode(args.workdir / "kafka", port=free_port(), jvm_options=TEST_BROKER_JVM))
         targets = stack.enter_context(services(args.workdir, node.bootstrap_servers))
         real = seed(args.workdir, targets)
         report = {}

@@ -1,6 +1,6 @@
 """Kafka without Docker, and who may do what on it.
 
-``python -m deploy.kafka fetch``                      download the jars (once)
+``python -m deploy.kafka fetch``                      download the jars, make the class-data archive (once)
 ``python -m deploy.kafka run --data-dir var/kafka``   a single-node unsecured broker in the foreground
 ``python -m deploy.kafka acls``                       the ACL matrix of deploy/kafka/access.py (Markdown)
 ``python -m deploy.kafka provision ...``              apply it to a broker as the admin (docker-compose.yml's job)
@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ from pydantic import SecretStr
 
 from deploy.kafka import credentials
 from deploy.kafka.access import ADMIN, access_table, password_variable
-from deploy.kafka.launcher import ADMIN_USER, KafkaNode, kafka_jars
+from deploy.kafka.launcher import ADMIN_USER, KafkaNode, kafka_jars, prepare_class_archive
 
 DEFAULT_SITES = "north,south"
 
@@ -122,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m deploy.kafka", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("fetch", help="download the Kafka jars into the cache (once)")
+    sub.add_parser(
+        "fetch", help="download the Kafka jars into the cache and make the brokers' class-data archive (once)"
+    )
     run = sub.add_parser("run", help="run a single-node (unsecured) broker in the foreground")
     run.add_argument("--data-dir", type=Path, default=Path("var/kafka"))
     run.add_argument("--port", type=int, default=9092, help="client port (0: previous or a free one)")
@@ -151,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "fetch":
         print(kafka_jars())
+        try:
+            print(prepare_class_archive())
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            # Brokers start without it, only slower: a warning, not a failed install.
+            print(f"kafka: no class-data archive, brokers start without one: {exc}", file=sys.stderr)
         return 0
     if args.command == "acls":
         print(access_table(_sites(args.sites), loader=args.loader).matrix(), end="")

@@ -16,6 +16,7 @@ from deploy.kafka import credentials
 from deploy.kafka.access import ADMIN, AccessTable, access_table
 from deploy.kafka.launcher import BrokerSecurity, BrokerTls, KafkaNode, free_port
 from shared.bus.kafka import KafkaAccess
+from tests.harness import TEST_BROKER_JVM
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE_CERTS = ROOT / "deploy" / "kafka" / "make-certs.sh"
@@ -47,7 +48,12 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
     )
     table = access_table(SECURED_SITES)
     passwords = credentials.load_or_create(workdir / "credentials.json", [p.name for p in table.principals])
-    node = KafkaNode(workdir / "kafka", port=free_port(), security=BrokerSecurity(SecretStr(passwords[ADMIN]), tls=tls))
+    node = KafkaNode(
+        workdir / "kafka",
+        port=free_port(),
+        security=BrokerSecurity(SecretStr(passwords[ADMIN]), tls=tls),
+        jvm_options=TEST_BROKER_JVM,
+    )
     with node:
         node.apply_access(table, passwords)
         yield SecuredBroker(node, table, passwords, tls.cafile)

@@ -39,6 +39,7 @@ from shared.bus.kafka import (
     stop_quietly,
 )
 from shared.settings import ServiceSettings
+from tests.harness import TEST_BROKER_JVM
 
 pytestmark = pytest.mark.broker
 
@@ -102,6 +103,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             workdir / f"node-{i}",
             port=port,
             cluster=ClusterMembership(node_id=i, voters=voters, cluster_id=cluster_id),
+            jvm_options=TEST_BROKER_JVM,
         )
         for i, port in zip(NODE_IDS, ports[: len(NODE_IDS)], strict=True)
     }

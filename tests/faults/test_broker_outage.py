@@ -13,14 +13,14 @@ import pytest
 
 from deploy import local_http
 from deploy.kafka.launcher import KafkaNode, free_port
-from tests.harness import auth_headers, running, service_process, wait_until
+from tests.harness import TEST_BROKER_JVM, auth_headers, running, service_process, wait_until
 
 pytestmark = pytest.mark.broker
 
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[KafkaNode]:
-    with KafkaNode(tmp_path / "kafka", port=free_port()) as node:
+    with KafkaNode(tmp_path / "kafka", port=free_port(), jvm_options=TEST_BROKER_JVM) as node:
         yield node
 
 

@@ -35,7 +35,7 @@ from shared.events.intake import PatientRegistered
 from shared.events.registry import topic_for
 from tests.conftest import INTAKE_MIGRATIONS, OUTCOMES_SITE_MIGRATIONS
 from tests.faults.stage import PARTITIONS, dead_letter_topic
-from tests.harness import PostgresDatabases, read_topic
+from tests.harness import TEST_BROKER_JVM, PostgresDatabases, read_topic
 
 pytestmark = pytest.mark.broker
 
@@ -50,7 +50,7 @@ SETTLE_SECONDS = 180.0
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaNode]:
     """A broker of this module's own: one case stops it."""
-    with KafkaNode(tmp_path_factory.mktemp("faults") / "kafka", port=free_port()) as node:
+    with KafkaNode(tmp_path_factory.mktemp("faults") / "kafka", port=free_port(), jvm_options=TEST_BROKER_JVM) as node:
         yield node
 
 

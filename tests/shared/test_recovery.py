@@ -23,7 +23,7 @@ from shared.db.database import Database
 from shared.events.intake import PatientRegistered
 from shared.logs import OncePerInterval
 from shared.supervision import Supervisor
-from tests.harness import eventually
+from tests.harness import TEST_BROKER_JVM, eventually
 from tests.shared.events_for_tests import registration
 from tests.shared.test_consumer import as_record
 
@@ -103,7 +103,7 @@ def test_repeats_of_a_chatty_logger_are_held_back_and_counted() -> None:
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[KafkaNode]:
-    with KafkaNode(tmp_path / "kafka", port=free_port()) as node:
+    with KafkaNode(tmp_path / "kafka", port=free_port(), jvm_options=TEST_BROKER_JVM) as node:
         yield node
 
 
