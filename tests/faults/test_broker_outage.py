@@ -101,9 +101,17 @@ def test_every_projection_catches_up_after_a_60_second_broker_outage(own_broker:
                 what=f"{service.name} ready",
             )
         for service in (sessions, outcomes):
+            # The lag reads -1 (unknown) for a moment after the consumer rejoins its group: aiokafka knows a newly
+            # assigned partition's high watermark only from its first fetch there (seen once, 0.6 s after a poll).
+            # Waited for, not read once; a lag that stayed unknown would still fail here.
+            lag_zero = f'kapnet_consumer_lag{{consumer="{service.name}"}} 0'
+            wait_until(
+                lambda s=service, line=lag_zero: line in local_http.get(f"{s.url}/metrics", timeout=10).text,  # type: ignore[misc]
+                timeout=30,
+                what=f"{service.name}'s lag 0",
+            )
             metrics = local_http.get(f"{service.url}/metrics", timeout=10).text
-            assert f'kapnet_consumer_lag{{consumer="{service.name}"}} 0' in metrics, metrics
-            assert f'kapnet_consumer_running{{consumer="{service.name}"}} 1' in metrics
+            assert f'kapnet_consumer_running{{consumer="{service.name}"}} 1' in metrics, metrics
 
     # Exactly once: one row and one processed inbox entry per event, none dead-lettered, at each projection.
     for database, table in ((outcomes_db, "registration"), (sessions_db, "patient_status")):
