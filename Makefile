@@ -16,7 +16,8 @@ $(INSTALLED): pyproject.toml
 # PostgreSQL, Chromium and jemalloc (shared/freed_memory.py) from Debian's packages (only when missing), Kafka's
 # jars from Maven Central (only once), npm packages (the AsyncAPI parser, the console's chart library and
 # accessibility checker, and the OIDC issuer the console's sign-in test runs), and compose-go from the Go module
-# proxy (the compose file's loader).
+# proxy (the compose file's loader). The Kafka broker and the HL7 validator get class-data archives: their JVMs start
+# faster (deploy/kafka/launcher.py, deploy/tools/fhir-validator/class-archive.sh).
 prerequisites: $(INSTALLED)
 	bash deploy/postgres/install.sh
 	$(PY) -m deploy.kafka fetch
@@ -27,6 +28,7 @@ prerequisites: $(INSTALLED)
 	sh deploy/tools/debian-package.sh libjemalloc2
 	[ deploy/tools/compose-check/compose-check -nt deploy/tools/compose-check/main.go ] && [ deploy/tools/compose-check/compose-check -nt deploy/tools/compose-check/go.sum ] || (cd deploy/tools/compose-check && go build -buildvcs=false -o compose-check .)
 	[ -f deploy/tools/fhir-validator/target/fhir-validator.jar ] && [ -z "$$(find deploy/tools/fhir-validator/pom.xml deploy/tools/fhir-validator/src -newer deploy/tools/fhir-validator/target/fhir-validator.jar)" ] || mvn -q -B -f deploy/tools/fhir-validator/pom.xml package -DskipTests
+	bash deploy/tools/fhir-validator/class-archive.sh
 
 install: prerequisites
 
