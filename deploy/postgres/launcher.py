@@ -86,10 +86,16 @@ def _stop_live_servers() -> None:
 
 
 class PostgresServer:
-    """``port=None``: the port this data_dir used before, else a free one."""
+    """``port=None``: the port this data_dir used before, else a free one.
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    ``durable=False``: a throwaway cluster (the tests') that never waits for the disk: fsync and full-page writes
+    off. A crash of a server process still loses nothing committed (each commit is still written to the OS, which
+    keeps it); a crash of the machine could lose or corrupt the cluster, which PostgreSQL's documentation allows
+    for data that can be made again. Commits stay synchronous: asynchronous ones could be lost to a kill -9."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, *, durable: bool = True) -> None:
         self.data_dir = Path(data_dir).absolute()
+        self.durable = durable
         # initdb and postgres refuse to run as root: then they run as the "postgres" OS user.
         self._os_user = pwd.getpwnam(OS_USER) if os.geteuid() == 0 else None
         self.pgdata = self._choose_pgdata()
@@ -189,6 +195,8 @@ class PostgresServer:
             f"port = {self.port}\n"
             f"unix_socket_directories = '{socket_dir}'\n"
         )
+        if not self.durable:
+            text += "fsync = off\nfull_page_writes = off\n"
         path = self.pgdata / CONF_FILE
         path.write_text(text)
         self._chown(path)
