@@ -157,8 +157,10 @@ def _class_sharing(lib: Path, jvm: Collection[str]) -> tuple[str, ...]:
 
 def _class_archive_maps(lib: Path, archive: Path) -> bool:
     """Whether this JDK maps the archive with these jars (-Xshare:on fails on a mismatch where auto ignores it)."""
+    if not archive.is_file():
+        return False
     check = [_java(), f"-XX:SharedArchiveFile={archive}", "-Xshare:on", "-cp", f"{lib}/*", "-version"]
-    return archive.is_file() and subprocess.run(check, capture_output=True, timeout=60, check=False).returncode == 0
+    return subprocess.run(check, capture_output=True, timeout=60, check=False).returncode == 0
 
 
 def prepare_class_archive(timeout: float = 120.0) -> Path:
