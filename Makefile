@@ -41,8 +41,8 @@ TEST_WORKERS ?= 2
 # The suite's scratch files (its SQLite databases, the brokers' logs, the services' var dirs) go on tmpfs when
 # /dev/shm is writable: syncing a file there waits for no disk, and no test can tell the difference (a kill -9
 # leaves the OS's pages as they are). Deleted after a run that passed; a failed run's stay for a look, until the
-# next run clears them. Only with 4 GiB free there (a whole run held at most 470 MB there at once); TEST_TMP= (empty) keeps
-# pytest's own place under /tmp. Worked out once (:=), so the run and the clean-up name the same directory.
+# next run clears them. Only with 4 GiB free there (a whole run held at most 470 MB there at once); TEST_TMP=
+# (empty) keeps pytest's own place under /tmp. Worked out once (:=): the run and the clean-up name one directory.
 ifeq ($(origin TEST_TMP),undefined)
 TEST_TMP := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$$(df -Pk /dev/shm | awk 'NR == 2 {print $$4}')" -gt 4194304 ] && echo /dev/shm/kapnet-tests-$$(printf %s "$(CURDIR)" | sha256sum | cut -c1-12))
 endif
