@@ -10,7 +10,6 @@ import psycopg
 import pytest
 
 from deploy.postgres.launcher import PostgresServer
-from tests.harness import PostgresDatabases
 
 pytestmark = pytest.mark.postgres
 
@@ -22,20 +21,26 @@ def settings(url: str) -> dict[str, str]:
         return {name: str(connection.execute(f"SHOW {name}").fetchone()[0]) for name in SYNCING}  # type: ignore[index]
 
 
-def test_the_tests_throwaway_servers_do_not_sync_but_commit_synchronously(postgres: PostgresDatabases) -> None:
-    if postgres.server is None:
-        pytest.skip("a server named by DATABASE_URL is configured by whoever runs it")
-    assert settings(postgres.fresh()) == {"fsync": "off", "full_page_writes": "off", "synchronous_commit": "on"}
+def server_settings(data_dir: Path, *, durable: bool) -> dict[str, str]:
+    server = PostgresServer(data_dir, durable=durable)
+    try:
+        server.start()
+        return settings(server.create_database("checked"))
+    finally:
+        server.destroy()
+
+
+def test_a_throwaway_server_does_not_sync_but_commits_synchronously(tmp_path: Path) -> None:
+    assert server_settings(tmp_path / "throwaway", durable=False) == {
+        "fsync": "off",
+        "full_page_writes": "off",
+        "synchronous_commit": "on",
+    }
 
 
 def test_a_server_is_durable_unless_made_throwaway(tmp_path: Path) -> None:
-    server = PostgresServer(tmp_path / "postgres")
-    try:
-        server.start()
-        assert settings(server.create_database("durable")) == {
-            "fsync": "on",
-            "full_page_writes": "on",
-            "synchronous_commit": "on",
-        }
-    finally:
-        server.destroy()
+    assert server_settings(tmp_path / "durable", durable=True) == {
+        "fsync": "on",
+        "full_page_writes": "on",
+        "synchronous_commit": "on",
+    }
