@@ -9,7 +9,8 @@ type (``CAST(r ->> n AS type)``): one statement, one parameter and one round tri
 not grow with it. One array parameter per column, unnested side by side, did the same with psycopg dumping each
 value in Python (its ListDumper was 31 % of PostgreSQL's consumer, py-spy, bench/pipeline.py); the C JSON encoder
 writes strings and numbers itself and calls back only for UUIDs, times and the like. A batch the document cannot
-carry exactly (NaN, a type it does not know) takes the arrays instead.
+carry exactly (NaN, a type it does not know, a float for an integer or exact numeric column) takes the arrays
+instead.
 """
 
 from __future__ import annotations
@@ -120,10 +121,18 @@ class _JsonInsert:
 
     sql: str
     rows: _DriverInsert
+    # Integer and exact numeric columns: a float given to one is written as "3.0" or "0.1", which the cast to INTEGER
+    # refuses and NUMERIC reads with more digits than the float8 SQLAlchemy's own INSERT sends it as.
+    exact_numbers: tuple[int, ...] = ()
 
     def document(self, rows: Sequence[Mapping[str, Any]]) -> str:
-        """Raises ValueError (NaN or infinity, which JSON cannot hold) or TypeError (a value it has no form for)."""
-        return json.dumps(self.rows.parameters(rows), default=_json_value, allow_nan=False, ensure_ascii=False)
+        """Raises ValueError (NaN or infinity, which JSON cannot hold) or TypeError (a value it has no form for, or a
+        float for an exact column)."""
+        values = self.rows.parameters(rows)
+        for n in self.exact_numbers:
+            if any(type(row[n]) is float for row in values):
+                raise TypeError(f"a float for the exact column {self.rows.keys[n]}")
+        return json.dumps(values, default=_json_value, allow_nan=False, ensure_ascii=False)
 
 
 # The types whose driver values the document writes as text their own input function reads back exactly.
@@ -147,6 +156,12 @@ def _document_cast(column_type: sa.types.TypeEngine[Any], dialect: Dialect) -> s
         # assignment to the column refuses it, as SQLAlchemy's INSERT does.
         return "TEXT"
     return column_type.compile(dialect=dialect)
+
+
+def _exact_number(column_type: sa.types.TypeEngine[Any]) -> bool:
+    # The generic type: a dialect's own Float (psycopg's) derives from its Numeric, not from sa.Float.
+    base = column_type.impl_instance if isinstance(column_type, sa.TypeDecorator) else column_type
+    return isinstance(base, sa.Integer | sa.Numeric) and not isinstance(base, sa.Float)
 
 
 _COMPILED_JSON: weakref.WeakKeyDictionary[Dialect, dict[tuple[sa.Table, tuple[str, ...], bool], _JsonInsert | None]]
@@ -176,7 +191,8 @@ def _postgres_statement(
             if skip_existing:
                 sql += " ON CONFLICT DO NOTHING"
             processors = tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
-            json_insert = _JsonInsert(sql, _DriverInsert(sql, keys, processors))
+            exact = tuple(n for n, c in enumerate(columns) if _exact_number(c.type))
+            json_insert = _JsonInsert(sql, _DriverInsert(sql, keys, processors), exact)
         compiled[(table, keys, skip_existing)] = json_insert
     return compiled[(table, keys, skip_existing)]
 

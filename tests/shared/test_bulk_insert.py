@@ -231,3 +231,43 @@ async def test_a_text_longer_than_its_column_is_refused_not_cut_short(database_u
             assert await held(database) == rows
     finally:
         await database.dispose()
+
+
+def counted_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("n", sa.Integer, primary_key=True),
+        sa.Column("doses", sa.Integer),
+        sa.Column("amount", sa.Numeric(12, 4)),
+        sa.Column("ratio", sa.Numeric),
+    ]
+
+
+COUNTED = sa.Table("bulk_counted", METADATA, *counted_columns())
+COUNTED_TWIN = sa.Table("bulk_counted_twin", METADATA, *counted_columns())
+
+
+async def test_a_float_for_an_integer_or_exact_column_is_stored_as_sqlalchemys_own_insert_stores_it(
+    database_url: str,
+) -> None:
+    """In the JSON document 3.0 is the text "3.0", which a cast to INTEGER refuses, and 0.1 would reach an unscaled
+    NUMERIC with the digits of its shortest repr rather than as the float8 SQLAlchemy sends. Such a batch goes as
+    arrays, and both columns hold what SQLAlchemy's own INSERT puts there."""
+    database = Database(database_url)
+    try:
+        rows: list[dict[str, object]] = [
+            {"n": n, "doses": float(n % 4), "amount": n / 10 + 0.005, "ratio": 1 / (n + 3)} for n in range(12)
+        ]
+        async with database.engine.begin() as connection:
+            await connection.run_sync(METADATA.create_all)
+            if database.dialect == "postgresql":
+                statement = _postgres_statement(connection.dialect, COUNTED, tuple(rows[0]), False)
+                assert statement is not None
+                with pytest.raises(TypeError, match="doses"):
+                    statement.document(rows)
+                whole = [{**row, "doses": n % 4, "amount": None, "ratio": None} for n, row in enumerate(rows)]
+                assert json.loads(statement.document(whole))[1] == [1, 1, None, None]
+        ours, theirs = await stored_both_ways(database, COUNTED, COUNTED_TWIN, rows, "n")
+        assert ours == theirs
+        assert len(ours) == 12 and ours[3][1] == 3
+    finally:
+        await database.dispose()
