@@ -60,6 +60,7 @@ bench: install
 	$(PY) -m bench.pipeline --events 20000 --json bench/results/pipeline-sqlite.json
 	$(PY) -m bench.pipeline --events 20000 --database postgresql --json bench/results/pipeline-postgresql.json
 	$(PY) -m bench.pipeline_split --events 20000 --json bench/results/pipeline-split-sqlite.json
+	$(PY) -m bench.pipeline_ceiling --events 20000 --json bench/results/pipeline-ceiling.json
 	$(PY) -m bench.pipeline_split --events 20000 --database postgresql --json bench/results/pipeline-split-postgresql.json
 	$(PY) -m bench.freshness --seconds 60 --json bench/results/freshness.json
 	$(PY) -m bench.api --json bench/results/api.json

@@ -265,6 +265,7 @@ def wire_records(events: Sequence[PatientRegistered], source: str) -> list[WireR
 class BaselineResult:
     elapsed: float
     produced_at: float  # every send acknowledged
+    cpu_seconds: float = 0.0  # this process's, every thread's, over the same clock
 
 
 @dataclass
@@ -273,6 +274,7 @@ class PipelineResult:
     written_at: float  # last outbox transaction committed
     published_at: float  # relay has published (and marked sent) all N
     first_processed_at: float  # first registration committed
+    cpu_seconds: float = 0.0  # this process's, every thread's, first outbox write -> N-th registration
 
 
 @dataclass
@@ -371,7 +373,7 @@ async def run_baseline(infra: Infrastructure, topic: str, records: Sequence[Wire
             await consumer.getmany(timeout_ms=100)
             received = 0
             produced_at = 0.0
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
 
             async def produce() -> None:
                 nonlocal produced_at
@@ -394,7 +396,7 @@ async def run_baseline(infra: Infrastructure, topic: str, records: Sequence[Wire
                     lambda: f"baseline: {received} of {len(records)} records",
                     fetch,
                 )
-                elapsed = time.perf_counter() - started
+                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
                 await sending
             finally:
                 sending.cancel()
@@ -403,7 +405,7 @@ async def run_baseline(infra: Infrastructure, topic: str, records: Sequence[Wire
             await stop_quietly(consumer, SETTINGS.kafka_timeout_seconds)
     finally:
         await stop_quietly(producer, SETTINGS.kafka_timeout_seconds)
-    return BaselineResult(elapsed, produced_at)
+    return BaselineResult(elapsed, produced_at, cpu)
 
 
 def intake_relay(database: Database, bootstrap: str) -> OutboxRelay:
@@ -558,7 +560,7 @@ async def run_pipeline(
         await rig.warm_relay()
         rig.start_relay()
         await asyncio.sleep(0.05)  # the relay's first (empty) look at the outbox happens before the clock
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         rig.start_writer(size)
         written_at = published_at = first_processed_at = None
 
@@ -575,12 +577,12 @@ async def run_pipeline(
             return rig.consumer.processed_total >= n
 
         await _deadline_loop(finished, _round_timeout(n), rig.progress)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         if published_at is None:  # the relay marks rows sent after the acks: a fast consumer can finish first
             await _deadline_loop(lambda: rig.relay.published_total >= n, 30.0, rig.progress)
             published_at = time.perf_counter() - started
         assert written_at is not None and first_processed_at is not None
-    return PipelineResult(elapsed, written_at, published_at, first_processed_at)
+    return PipelineResult(elapsed, written_at, published_at, first_processed_at, cpu)
 
 
 async def run_stages(infra: Infrastructure, site: str, events: Sequence[PatientRegistered], size: int) -> StageResult:
@@ -675,7 +677,8 @@ def _round_lines(number: int, r: Round) -> str:
         f"all acked at {r.baseline.produced_at:.2f} s) | "
         f"pipeline {_fmt_rate(r.pipeline_rate):>10} ({p.elapsed:5.2f} s) | ratio {r.ratio:.3f}\n"
         f"         pipeline: outbox all written at {p.written_at:.2f} s, relay done at {p.published_at:.2f} s, "
-        f"first registration at {p.first_processed_at:.2f} s\n"
+        f"first registration at {p.first_processed_at:.2f} s; CPU an event: baseline "
+        f"{r.baseline.cpu_seconds * 1e6 / r.events:.0f} µs, pipeline {p.cpu_seconds * 1e6 / r.events:.0f} µs\n"
         f"         each stage alone: {_stage_line(r.events, r.stages)}"
     )
 
@@ -798,6 +801,8 @@ def figures(options: Options, infra: Infrastructure, rounds: Sequence[Round]) ->
             "baseline_ev_s": round(r.baseline_rate),
             "pipeline_ev_s": round(r.pipeline_rate),
             "ratio": round(r.ratio, 4),
+            "baseline_cpu_us_per_event": round(r.baseline.cpu_seconds * 1e6 / r.events),
+            "pipeline_cpu_us_per_event": round(r.pipeline.cpu_seconds * 1e6 / r.events),
             "outbox_write_ev_s": round(r.events / r.stages.write),
             "relay_ev_s": round(r.events / r.stages.publish),
             "consumer_ev_s": round(r.events / r.stages.consume),
