@@ -96,56 +96,37 @@ class CeilingResult:
     cpu_seconds: float  # this process's, every thread's, over the same clock
 
 
-class BarePipeline:
-    """Writer, relay and consumer of one round, on fresh databases and a fresh topic."""
+class BareIntake:
+    """Intake's side: the writer and the relay. They take turns on one connection to intake's file, as kapnet's
+    Database does (one writing connection a process, its queue an asyncio one: nothing sleeps in SQLite's busy
+    handler)."""
 
-    def __init__(self, infra: Infrastructure, site: str, events: Sequence[PatientRegistered]) -> None:
-        self.infra, self.site, self.events = infra, site, events
-        self.topic = TopicSpec(topic_for(PatientRegistered, site), partitions=SETTINGS.kafka_site_topic_partitions)
+    def __init__(self, bootstrap: str, site: str, events: Sequence[PatientRegistered], path: str) -> None:
+        self.bootstrap, self.events = bootstrap, events
+        self.topic = topic_for(PatientRegistered, site)
         self.source = f"/kapnet/{site}/intake"
         self.ce_type = PatientRegistered.ce_type()
+        self.db = _connect(path)
+        self.turn = asyncio.Lock()
         self.written = asyncio.Event()
         self.published = 0
-        self.processed = 0
         self.writer_done = False
+        self.producer = reliable_producer(bootstrap, SETTINGS.kafka_timeout_seconds)
 
-    async def prepare(self) -> None:
-        stem = self.site.replace("-", "_")
-        paths = []
-        for name, migrations in (("intake", INTAKE_MIGRATIONS), ("outcomes", OUTCOMES_SITE_MIGRATIONS)):
-            url = self.infra.fresh_database(f"{stem}_{name}")
-            await asyncio.to_thread(upgrade_to_head, url, migrations)
-            paths.append(url.removeprefix("sqlite:///"))
-        # The writer and the relay take turns on one connection to intake's file, as kapnet's Database does (one
-        # writing connection a process, its queue an asyncio one: nothing sleeps in SQLite's busy handler).
-        self.intake_db, self.outcomes_db = _connect(paths[0]), _connect(paths[1])
-        self.intake_turn = asyncio.Lock()
-        await create_topic(self.infra.bootstrap, self.topic, SETTINGS.kafka_timeout_seconds)
-        self.producer = reliable_producer(self.infra.bootstrap, SETTINGS.kafka_timeout_seconds)
+    async def start(self) -> None:
         await start_with_timeout(self.producer, SETTINGS.kafka_timeout_seconds)
-        await self.producer.partitions_for(self.topic.name)
-        self.consumer = AIOKafkaConsumer(
-            self.topic.name,
-            bootstrap_servers=self.infra.bootstrap,
-            group_id=f"{CONSUMER}-{self.site}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        await start_with_timeout(self.consumer, SETTINGS.kafka_timeout_seconds)
-        await _deadline_loop(lambda: bool(self.consumer.assignment()), 60.0, lambda: "the consumer's partitions")
+        await self.producer.partitions_for(self.topic)
 
     async def close(self) -> None:
-        await stop_quietly(self.consumer, SETTINGS.kafka_timeout_seconds)
         await stop_quietly(self.producer, SETTINGS.kafka_timeout_seconds)
-        for connection in (self.intake_db, self.outcomes_db):
-            connection.close()
+        self.db.close()
 
     async def write(self, size: int) -> None:
         insert = (
             "INSERT INTO outbox_message (event_id, topic, partition_key, ce_type, headers, payload, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
-        topic, dataschema = self.topic.name, f"urn:{self.ce_type}"
+        dataschema = f"urn:{self.ce_type}"
         for start in range(0, len(self.events), size):
             # A span per transaction, as the pipeline's writer has: the rows carry its traceparent.
             with tracer.start_as_current_span("bench register", kind=SpanKind.SERVER):
@@ -167,11 +148,11 @@ class BarePipeline:
                     ]
                     key = event.partition_key()
                     payload = event.model_dump_json().encode()
-                    rows.append((event_id, topic, key, self.ce_type, json.dumps(headers), payload, created_at))
-                async with self.intake_turn:
-                    await asyncio.to_thread(self.intake_db.execute, "BEGIN IMMEDIATE")
-                    self.intake_db.executemany(insert, rows)
-                    await asyncio.to_thread(self.intake_db.execute, "COMMIT")
+                    rows.append((event_id, self.topic, key, self.ce_type, json.dumps(headers), payload, created_at))
+                async with self.turn:
+                    await asyncio.to_thread(self.db.execute, "BEGIN IMMEDIATE")
+                    self.db.executemany(insert, rows)
+                    await asyncio.to_thread(self.db.execute, "COMMIT")
             self.written.set()
         self.writer_done = True
 
@@ -181,10 +162,10 @@ class BarePipeline:
             f"ORDER BY id LIMIT {RELAY_BATCH}"
         )
         while True:
-            async with self.intake_turn:
-                rows = self.intake_db.execute(select).fetchall()
+            async with self.turn:
+                rows = self.db.execute(select).fetchall()
             if not rows:
-                self.written.clear()
+                self.written.clear()  # no await since the SELECT: a write in between cannot be missed
                 await self.written.wait()
                 continue
             futures = [
@@ -198,17 +179,42 @@ class BarePipeline:
             ]
             await asyncio.gather(*futures)
             ids = [row[0] for row in rows]
-            async with self.intake_turn:
-                await asyncio.to_thread(self.intake_db.execute, "BEGIN IMMEDIATE")
-                self.intake_db.execute(
+            async with self.turn:
+                await asyncio.to_thread(self.db.execute, "BEGIN IMMEDIATE")
+                self.db.execute(
                     f"UPDATE outbox_message SET sent_at = ? WHERE id IN ({','.join('?' * len(ids))})",
                     [_stored_time(datetime.now(UTC)), *ids],
                 )
-                await asyncio.to_thread(self.intake_db.execute, "COMMIT")
+                await asyncio.to_thread(self.db.execute, "COMMIT")
             self.published += len(rows)
 
+
+class BareOutcomes:
+    """Outcomes' side: a group member with manual commits, its inbox and the registration's two rows."""
+
+    def __init__(self, bootstrap: str, site: str, path: str) -> None:
+        self.topic = topic_for(PatientRegistered, site)
+        self.ce_type = PatientRegistered.ce_type()
+        self.db = _connect(path)
+        self.processed = 0
+        self.consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=bootstrap,
+            group_id=f"{CONSUMER}-{site}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+
+    async def start(self) -> None:
+        await start_with_timeout(self.consumer, SETTINGS.kafka_timeout_seconds)
+        await _deadline_loop(lambda: bool(self.consumer.assignment()), 60.0, lambda: "the consumer's partitions")
+
+    async def close(self) -> None:
+        await stop_quietly(self.consumer, SETTINGS.kafka_timeout_seconds)
+        self.db.close()
+
     async def consume(self) -> None:
-        db = self.outcomes_db
+        db = self.db
         ce_type = self.ce_type.encode()
         while True:
             fetched = await self.consumer.getmany(timeout_ms=500)
@@ -251,22 +257,38 @@ class BarePipeline:
             await self.consumer.commit()
             self.processed += len(new)
 
-    def check_done_once(self) -> None:
-        (rows,) = self.outcomes_db.execute("SELECT count(*) FROM registration").fetchone()
-        if rows != len(self.events) or self.processed != len(self.events):
+    def check_done_once(self, expected: int) -> None:
+        (rows,) = self.db.execute("SELECT count(*) FROM registration").fetchone()
+        if rows != expected or self.processed != expected:
             raise RuntimeError(f"the bare pipeline did {rows} registrations ({self.processed} processed)")
+
+
+async def bare_databases(infra: Infrastructure, site: str) -> tuple[str, str]:
+    """Intake's and outcomes' fresh SQLite files, migrated as the services migrate themselves: their paths."""
+    stem = site.replace("-", "_")
+    paths = []
+    for name, migrations in (("intake", INTAKE_MIGRATIONS), ("outcomes", OUTCOMES_SITE_MIGRATIONS)):
+        url = infra.fresh_database(f"{stem}_{name}")
+        await asyncio.to_thread(upgrade_to_head, url, migrations)
+        paths.append(url.removeprefix("sqlite:///"))
+    return paths[0], paths[1]
 
 
 async def run_ceiling(
     infra: Infrastructure, site: str, events: Sequence[PatientRegistered], size: int
 ) -> CeilingResult:
-    pipeline = BarePipeline(infra, site, events)
-    await pipeline.prepare()
-    tasks = [asyncio.create_task(pipeline.consume()), asyncio.create_task(pipeline.relay())]
+    intake_path, outcomes_path = await bare_databases(infra, site)
+    topic = TopicSpec(topic_for(PatientRegistered, site), partitions=SETTINGS.kafka_site_topic_partitions)
+    await create_topic(infra.bootstrap, topic, SETTINGS.kafka_timeout_seconds)
+    intake = BareIntake(infra.bootstrap, site, events, intake_path)
+    outcomes = BareOutcomes(infra.bootstrap, site, outcomes_path)
+    tasks: list[asyncio.Task[None]] = []
     try:
+        await intake.start()
+        await outcomes.start()
+        tasks += [asyncio.create_task(outcomes.consume()), asyncio.create_task(intake.relay())]
         started, cpu_started = time.perf_counter(), time.process_time()
-        writer = asyncio.create_task(pipeline.write(size))
-        tasks.append(writer)
+        tasks.append(asyncio.create_task(intake.write(size)))
         written_at = None
 
         def finished() -> bool:
@@ -274,19 +296,20 @@ async def run_ceiling(
             for task in tasks:
                 if task.done() and task.exception() is not None:
                     raise RuntimeError("a bare pipeline task failed") from task.exception()
-            if written_at is None and pipeline.writer_done:
+            if written_at is None and intake.writer_done:
                 written_at = time.perf_counter() - started
-            return pipeline.processed >= len(events)
+            return outcomes.processed >= len(events)
 
-        progress = lambda: f"{pipeline.published} published, {pipeline.processed} of {len(events)} processed"  # noqa: E731
+        progress = lambda: f"{intake.published} published, {outcomes.processed} of {len(events)} processed"  # noqa: E731
         await _deadline_loop(finished, _round_timeout(len(events)), progress)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-        pipeline.check_done_once()
+        outcomes.check_done_once(len(events))
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await pipeline.close()
+        await outcomes.close()
+        await intake.close()
     assert written_at is not None
     return CeilingResult(elapsed, written_at, cpu)
 

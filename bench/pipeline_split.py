@@ -12,6 +12,8 @@ consumer in outcomes' own. Here:
   N-th registration, as the child reports it.
 - Baseline: the same records from an idempotent ``AIOKafkaProducer`` in this process, read by a plain
   ``AIOKafkaConsumer`` in a child. Clock: the first send to the N-th record read.
+- Bare pipeline (SQLite only): the same durable work in bare Python (``bench/pipeline_ceiling.py``), split the
+  same way: its writer and relay here, its consumer in a child. What two processes allow this design at best.
 
 Both children join or are assigned before the clock starts. The clocks compare because ``time.perf_counter`` is
 the system's monotonic clock, one for every process. The machine's cores are shared by the two processes and the
@@ -58,6 +60,7 @@ from bench.pipeline import (
     write_outbox,
 )
 from bench.pipeline import Options as InfrastructureOptions
+from bench.pipeline_ceiling import BareIntake, BareOutcomes, bare_databases
 from shared.app import freeze_long_lived_objects
 from shared.bus.kafka import TopicSpec, reliable_producer, start_with_timeout, stop_quietly
 from shared.db.database import Database
@@ -83,6 +86,7 @@ class ConsumerTask:
     topic: str
     events: int
     database_url: str | None
+    bare: bool = False  # the bare pipeline's consumer (bench/pipeline_ceiling.py) into ``database_url``
 
 
 def consumer_process(task: ConsumerTask, reply: Connection) -> None:
@@ -92,7 +96,7 @@ def consumer_process(task: ConsumerTask, reply: Connection) -> None:
     configure_tracing("bench@outcomes")  # as the service: the consumer continues the records' traces
     quiet_kafka_logs()
     try:
-        run = _pipeline_consumer if task.database_url is not None else _plain_consumer
+        run = _plain_consumer if task.database_url is None else _bare_consumer if task.bare else _pipeline_consumer
         at = asyncio.run(run(task, reply))
         reply.send(("done", at))
     except Exception as exc:  # reported to the parent, which fails the round with it
@@ -130,6 +134,32 @@ async def _pipeline_consumer(task: ConsumerTask, reply: Connection) -> float:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await database.dispose()
+
+
+async def _bare_consumer(task: ConsumerTask, reply: Connection) -> float:
+    assert task.database_url is not None
+    outcomes = BareOutcomes(task.bootstrap, task.site, task.database_url.removeprefix("sqlite:///"))
+    running: asyncio.Task[None] | None = None
+    try:
+        await outcomes.start()
+        freeze_long_lived_objects()  # as the pipeline's child
+        reply.send("ready")
+        consuming = running = asyncio.create_task(outcomes.consume())
+
+        def done() -> bool:
+            if consuming.done():
+                raise RuntimeError(f"the bare consumer stopped: {consuming.exception()!r}")
+            return outcomes.processed >= task.events
+
+        await _deadline_loop(done, _round_timeout(task.events), lambda: f"{outcomes.processed} processed")
+        at = time.perf_counter()
+        outcomes.check_done_once(task.events)
+        return at
+    finally:
+        if running is not None:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+        await outcomes.close()
 
 
 async def _plain_consumer(task: ConsumerTask, reply: Connection) -> float:
@@ -184,6 +214,18 @@ class Child:
             case _:
                 raise RuntimeError(f"the consumer process failed: {said}")
 
+    async def finished_beside(self, tasks: Sequence[asyncio.Task[None]], events: int) -> float:
+        """``finished``, while this process's writer and relay run: one that fails fails the round at once, not
+        at the timeout."""
+        finishing = asyncio.create_task(self.finished(_round_timeout(events)))
+        while not finishing.done():
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    finishing.cancel()
+                    raise RuntimeError("the writer or the relay failed") from task.exception()
+            await asyncio.sleep(POLL_SECONDS * 10)
+        return finishing.result()
+
     def stop(self) -> None:
         self.process.join(10)
         if self.process.is_alive():
@@ -197,6 +239,11 @@ class SplitRound:
     events: int
     baseline_seconds: float
     pipeline_seconds: float
+    bare_seconds: float | None  # None on PostgreSQL
+
+    @property
+    def bare_rate(self) -> float | None:
+        return None if self.bare_seconds is None else self.events / self.bare_seconds
 
     @property
     def baseline_rate(self) -> float:
@@ -250,14 +297,7 @@ async def run_pipeline(infra: Infrastructure, site: str, events: Sequence[Patien
         await asyncio.sleep(0.05)  # the relay's first (empty) look at the outbox happens before the clock
         started = time.perf_counter()
         tasks.append(asyncio.create_task(write_outbox(intake, site, events, size)))
-        finishing = asyncio.create_task(child.finished(_round_timeout(len(events))))
-        while not finishing.done():  # a failed writer or relay fails the round at once, not at the timeout
-            for task in tasks:
-                if task.done() and not task.cancelled() and task.exception() is not None:
-                    finishing.cancel()
-                    raise RuntimeError("the writer or the relay failed") from task.exception()
-            await asyncio.sleep(POLL_SECONDS * 10)
-        return finishing.result() - started
+        return await child.finished_beside(tasks, len(events)) - started
     finally:
         for task in tasks:
             task.cancel()
@@ -266,6 +306,28 @@ async def run_pipeline(infra: Infrastructure, site: str, events: Sequence[Patien
         child.stop()
         for url in urls:
             await asyncio.to_thread(infra.drop_database, url)
+
+
+async def run_bare_pipeline(infra: Infrastructure, site: str, events: Sequence[PatientRegistered], size: int) -> float:
+    intake_path, outcomes_path = await bare_databases(infra, site)
+    topic = TopicSpec(topic_for(PatientRegistered, site), partitions=SETTINGS.kafka_site_topic_partitions)
+    await create_topic(infra.bootstrap, topic, SETTINGS.kafka_timeout_seconds)
+    intake = BareIntake(infra.bootstrap, site, events, intake_path)
+    child = Child(ConsumerTask(infra.bootstrap, site, topic.name, len(events), f"sqlite:///{outcomes_path}", True))
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await intake.start()
+        await child.ready()
+        tasks.append(asyncio.create_task(intake.relay()))
+        started = time.perf_counter()
+        tasks.append(asyncio.create_task(intake.write(size)))
+        return await child.finished_beside(tasks, len(events)) - started
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await intake.close()
+        child.stop()
 
 
 async def run(options: SplitOptions, infra: Infrastructure) -> list[SplitRound]:
@@ -284,18 +346,30 @@ async def run(options: SplitOptions, infra: Infrastructure) -> list[SplitRound]:
         records = wire_records(events, f"/kapnet/{site}/intake")
         freeze_long_lived_objects()  # as bench/pipeline.py, and as a service once started (shared/app.py serve)
         baseline_topic = f"kapnet.{site}.baseline.v1"
+        bare_site = f"{site}b"
         topics = [baseline_topic, topic_for(PatientRegistered, site), f"kapnet.{site}.outcomes.deadletter.v1"]
+        topics.append(topic_for(PatientRegistered, bare_site))
+        bare = None
         try:
             baseline = await run_baseline(infra, baseline_topic, records)
             pipeline = await run_pipeline(infra, site, events, options.transaction_size)
+            if infra.database == "sqlite":
+                bare_events = make_events(bare_site, options.events)
+                bare = await run_bare_pipeline(infra, bare_site, bare_events, options.transaction_size)
         finally:
             if not infra.owns_broker:
                 await delete_topics(infra, topics)
-        result = SplitRound(options.events, baseline, pipeline)
+        result = SplitRound(options.events, baseline, pipeline, bare)
         label = "warm-up (not counted)" if number == 0 else f"round {number}"
+        bare_text = (
+            ""
+            if result.bare_rate is None or bare is None
+            else f" | bare pipeline {result.bare_rate:>7,.0f} ev/s ({bare:5.2f} s), ratio "
+            f"{result.bare_rate / result.baseline_rate:.3f}"
+        )
         print(
             f"{label:22} baseline {result.baseline_rate:>9,.0f} ev/s ({baseline:5.2f} s) | "
-            f"pipeline {result.pipeline_rate:>8,.0f} ev/s ({pipeline:5.2f} s) | ratio {result.ratio:.3f}",
+            f"pipeline {result.pipeline_rate:>8,.0f} ev/s ({pipeline:5.2f} s) | ratio {result.ratio:.3f}{bare_text}",
             flush=True,
         )
         if number:
@@ -335,14 +409,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             rounds = asyncio.run(run(options, infra))
         finally:
             gc.unfreeze()  # a caller in the same process (a test) gets its collector back as it was
-    median = {
+    median: dict[str, float] = {
         "baseline_ev_s": round(statistics.median(r.baseline_rate for r in rounds)),
         "pipeline_ev_s": round(statistics.median(r.pipeline_rate for r in rounds)),
         "ratio": round(statistics.median(r.ratio for r in rounds), 4),
     }
+    bare_rates = [(rate, r.baseline_rate) for r in rounds if (rate := r.bare_rate) is not None]
+    if bare_rates:
+        median["bare_pipeline_ev_s"] = round(statistics.median(rate for rate, _ in bare_rates))
+        median["bare_pipeline_ratio"] = round(statistics.median(rate / base for rate, base in bare_rates), 4)
     print(
         f"\nN = {options.events}, {options.database}, {len(rounds)} rounds; medians: baseline "
         f"{median['baseline_ev_s']:,} ev/s, pipeline {median['pipeline_ev_s']:,} ev/s, ratio {median['ratio']:.3f}"
+        + (
+            f"; bare pipeline {median['bare_pipeline_ev_s']:,} ev/s, ratio {median['bare_pipeline_ratio']:.3f}"
+            if "bare_pipeline_ev_s" in median
+            else ""
+        )
     )
     if options.json_path is not None:
         figures = {
@@ -355,6 +438,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "baseline_ev_s": round(r.baseline_rate),
                     "pipeline_ev_s": round(r.pipeline_rate),
                     "ratio": round(r.ratio, 4),
+                    **(
+                        {}
+                        if (rate := r.bare_rate) is None
+                        else {
+                            "bare_pipeline_ev_s": round(rate),
+                            "bare_pipeline_ratio": round(rate / r.baseline_rate, 4),
+                        }
+                    ),
                 }
                 for r in rounds
             ],
