@@ -396,7 +396,7 @@ async def run(options: Options, infra: Infrastructure) -> list[CeilingRound]:
     return rounds
 
 
-def parse_args(argv: Sequence[str] | None) -> tuple[Options, int]:
+def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline_ceiling", description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=None, help=f"events per round (default {DEFAULT_EVENTS})")
     parser.add_argument("--rounds", type=int, default=None, help=f"rounds (default {DEFAULT_ROUNDS})")
@@ -408,11 +408,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, int]:
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else DEFAULT_ROUNDS)
     if events < 1 or rounds < 1 or args.transaction_size < 1:
         parser.error("--events, --rounds and --transaction-size must be at least 1")
-    return Options(events, "sqlite", None, rounds, args.transaction_size, args.json), events
+    return Options(events, "sqlite", None, rounds, args.transaction_size, args.json)
 
 
 def benchmark(argv: Sequence[str] | None = None) -> list[CeilingRound]:
-    options, _ = parse_args(argv)
+    options = parse_args(argv)
     configure_tracing("bench@pipeline-ceiling")
     with infrastructure(options) as infra:
         rounds = asyncio.run(run(options, infra))

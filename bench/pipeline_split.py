@@ -363,9 +363,9 @@ async def run(options: SplitOptions, infra: Infrastructure) -> list[SplitRound]:
         label = "warm-up (not counted)" if number == 0 else f"round {number}"
         bare_text = (
             ""
-            if result.bare_rate is None or bare is None
-            else f" | bare pipeline {result.bare_rate:>7,.0f} ev/s ({bare:5.2f} s), ratio "
-            f"{result.bare_rate / result.baseline_rate:.3f}"
+            if bare is None
+            else f" | bare pipeline {options.events / bare:>7,.0f} ev/s ({bare:5.2f} s), ratio "
+            f"{options.events / bare / result.baseline_rate:.3f}"
         )
         print(
             f"{label:22} baseline {result.baseline_rate:>9,.0f} ev/s ({baseline:5.2f} s) | "
